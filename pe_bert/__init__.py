@@ -1,0 +1,1 @@
+"""pe_bert: swappable, measurable positional encodings for BERT-style encoders."""

@@ -1,0 +1,27 @@
+"""The `pe-bert` command line: one sub-command per job, each defined next to the code it drives."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# Each module exposes `register(subparsers)`, which adds its sub-command and sets `func(args) -> int`.
+COMMAND_MODULES: list[str] = [
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pe-bert", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
