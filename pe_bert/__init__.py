@@ -1,1 +1,47 @@
-"""pe_bert: swappable, measurable positional encodings for BERT-style encoders."""
+"""pe_bert: swappable, measurable positional encodings for BERT-style encoders.
+
+Importing the package registers `PEBertConfig` (model_type "pe_bert") and the four model classes with the
+transformers Auto API, and marks them for `trust_remote_code`, so `save_pretrained` writes their code beside the
+weights and a checkpoint loads where pe_bert is not installed.
+"""
+
+import transformers
+from transformers import AutoConfig
+
+from .configuration import PEBertConfig
+from . import modeling
+from .modeling import (
+    PEBertForMaskedLM,
+    PEBertForSequenceClassification,
+    PEBertForTokenClassification,
+    PEBertModel,
+    PEBertPreTrainedModel,
+)
+from .positions import PE_HYPERPARAMETERS, POSITION_ENCODING_CLASSES, POSITION_ENCODINGS
+
+__version__ = "0.1.0"
+
+
+
+def _register() -> None:
+    AutoConfig.register(PEBertConfig.model_type, PEBertConfig, exist_ok=True)
+    PEBertConfig.register_for_auto_class()
+    for auto_name, model_name in modeling.AUTO_CLASS_NAMES.items():
+        model_class = getattr(modeling, model_name)
+        getattr(transformers, auto_name).register(PEBertConfig, model_class, exist_ok=True)
+        model_class.register_for_auto_class(auto_name)
+
+
+_register()
+
+__all__ = [
+    "PEBertConfig",
+    "PEBertModel",
+    "PEBertForMaskedLM",
+    "PEBertForSequenceClassification",
+    "PEBertForTokenClassification",
+    "PEBertPreTrainedModel",
+    "POSITION_ENCODINGS",
+    "PE_HYPERPARAMETERS",
+    "POSITION_ENCODING_CLASSES",
+]

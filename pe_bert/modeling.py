@@ -1,0 +1,495 @@
+"""PEBert: BERT with a swappable positional encoding, in transformers 5 house style.
+
+Parameter names and shapes follow `transformers.BertModel` exactly (the learned PE's table is
+`embeddings.position_embeddings.weight`), so stock BERT checkpoints load into the `learned` variant. The PE is a
+component chosen by `config.position_encoding` (see `pe_base.py`): embeddings ask it for vectors to add, each
+self-attention asks it to rotate queries/keys, bias the logits or merge a branch. Attention runs through
+transformers' `ALL_ATTENTION_FUNCTIONS` (sdpa by default, eager when attention probabilities are requested).
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.output_capturing import capture_outputs
+
+from .configuration import PEBertConfig
+from .pe_base import LayerPosition, PositionEncoding, PositionState
+from .positions import get_position_encoding_class
+
+
+def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Plain softmax attention that also returns the probabilities (needed for `output_attentions`)."""
+    attn_weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        attn_weights = attn_weights + attention_mask
+    attn_weights = nn.functional.softmax(attn_weights, dim=-1)
+    attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)
+    attn_output = torch.matmul(attn_weights, value).transpose(1, 2).contiguous()
+    return attn_output, attn_weights
+
+
+class PEBertEmbeddings(nn.Module):
+    """Word + token-type embeddings, plus whatever the PE adds; the PE module itself lives here as
+    `position_embeddings` (BERT's name for its learned table)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings: PositionEncoding = get_position_encoding_class(config.position_encoding)(config)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros(inputs_embeds.shape[:-1], dtype=torch.long, device=inputs_embeds.device)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids)
+        positional = self.position_embeddings.embed(position_ids)
+        if positional is not None:
+            embeddings = embeddings + positional.to(embeddings.dtype)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class PEBertSelfAttention(nn.Module):
+    def __init__(self, config, position: LayerPosition, layer_idx: int):
+        super().__init__()
+        self.config = config
+        self.num_attention_heads = config.num_attention_heads
+        self.attention_head_size = config.hidden_size // config.num_attention_heads
+        self.all_head_size = self.num_attention_heads * self.attention_head_size
+        self.query = nn.Linear(config.hidden_size, self.all_head_size)
+        self.key = nn.Linear(config.hidden_size, self.all_head_size)
+        self.value = nn.Linear(config.hidden_size, self.all_head_size)
+        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.position = position
+        self.scaling = (self.attention_head_size * position.scale_factor()) ** -0.5
+        self.is_causal = False  # an encoder: sdpa must never assume a causal mask
+        self.layer_idx = layer_idx
+
+    def forward(self, hidden_states, state: PositionState, **kwargs):
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.attention_head_size)
+        query = self.query(hidden_states).view(hidden_shape).transpose(1, 2)
+        key = self.key(hidden_states).view(hidden_shape).transpose(1, 2)
+        value = self.value(hidden_states).view(hidden_shape).transpose(1, 2)
+
+        query, key, attention_mask = self.position.adjust(self, query, key, state)
+
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        attn_output, attn_weights = attention_interface(
+            self,
+            query,
+            key,
+            value,
+            attention_mask,
+            dropout=0.0 if not self.training else self.dropout.p,
+            scaling=self.scaling,
+            **kwargs,
+        )
+        attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+        attn_output = self.position.merge(self, attn_output, hidden_states, state)
+        return attn_output, attn_weights
+
+
+class PEBertSelfOutput(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class PEBertAttention(nn.Module):
+    def __init__(self, config, position: LayerPosition, layer_idx: int):
+        super().__init__()
+        self.self = PEBertSelfAttention(config, position, layer_idx)
+        self.output = PEBertSelfOutput(config)
+
+    def forward(self, hidden_states, state, **kwargs):
+        attention_output, attn_weights = self.self(hidden_states, state, **kwargs)
+        return self.output(attention_output, hidden_states), attn_weights
+
+
+class PEBertIntermediate(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+
+    def forward(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class PEBertOutput(PEBertSelfOutput):
+    def __init__(self, config):
+        super().__init__(config)
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+
+
+class PEBertLayer(GradientCheckpointingLayer):
+    def __init__(self, config, position: LayerPosition, layer_idx: int):
+        super().__init__()
+        self.attention = PEBertAttention(config, position, layer_idx)
+        self.intermediate = PEBertIntermediate(config)
+        self.output = PEBertOutput(config)
+
+    def forward(self, hidden_states, state, **kwargs):
+        attention_output, _ = self.attention(hidden_states, state, **kwargs)
+        return self.output(self.intermediate(attention_output), attention_output)
+
+
+class PEBertEncoder(nn.Module):
+    def __init__(self, config, position_encoding: PositionEncoding):
+        super().__init__()
+        self.layer = nn.ModuleList(
+            [PEBertLayer(config, position_encoding.layer_class(config, i), i) for i in range(config.num_hidden_layers)]
+        )
+
+    def forward(self, hidden_states, state, **kwargs):
+        for layer_module in self.layer:
+            hidden_states = layer_module(hidden_states, state, **kwargs)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class PEBertPooler(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states):
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class PEBertPredictionHeadTransform(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states):
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+
+
+class PEBertLMPredictionHead(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.transform = PEBertPredictionHeadTransform(config)
+        # Output weights are tied to the input embeddings; the bias is output-only.
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states):
+        return self.decoder(self.transform(hidden_states))
+
+
+class PEBertOnlyMLMHead(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.predictions = PEBertLMPredictionHead(config)
+
+    def forward(self, sequence_output):
+        return self.predictions(sequence_output)
+
+
+# The Auto class each model registers with (see `pe_bert/__init__.py`).
+AUTO_CLASS_NAMES = {
+    "AutoModel": "PEBertModel",
+    "AutoModelForMaskedLM": "PEBertForMaskedLM",
+    "AutoModelForSequenceClassification": "PEBertForSequenceClassification",
+    "AutoModelForTokenClassification": "PEBertForTokenClassification",
+}
+
+
+class PEBertPreTrainedModel(PreTrainedModel):
+    config_class = PEBertConfig
+    config: PEBertConfig
+    base_model_prefix = "bert"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_attention_backend = True
+    _no_split_modules = ["PEBertEmbeddings", "PEBertLayer"]
+    _can_record_outputs = {"hidden_states": PEBertLayer, "attentions": PEBertSelfAttention}
+    # Stock BERT checkpoints may carry BERT's old non-persistent `position_ids` buffer.
+    _keys_to_ignore_on_load_unexpected = [r"position_ids"]
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual; the config's `auto_map` names every head, so whichever Auto class a user picks can load
+        the checkpoint with `trust_remote_code=True` where pe_bert is not installed."""
+        if getattr(self, "_auto_class", None) is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.update({auto: f"{module}.{name}" for auto, name in AUTO_CLASS_NAMES.items()})
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, PEBertLMPredictionHead):
+            init.zeros_(module.bias)
+        elif isinstance(module, PositionEncoding):
+            module.init_weights(self.config.initializer_range)
+
+
+class PEBertModel(PEBertPreTrainedModel):
+    def __init__(self, config: PEBertConfig, add_pooling_layer: bool = True):
+        r"""
+        add_pooling_layer (bool, *optional*, defaults to `True`): whether to add BERT's [CLS] pooler.
+        """
+        super().__init__(config)
+        self.config = config
+        self.gradient_checkpointing = False
+        self.embeddings = PEBertEmbeddings(config)
+        self.encoder = PEBertEncoder(config, self.embeddings.position_embeddings)
+        self.pooler = PEBertPooler(config) if add_pooling_layer else None
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value):
+        self.embeddings.word_embeddings = value
+
+    @property
+    def position_encoding(self) -> PositionEncoding:
+        return self.embeddings.position_embeddings
+
+    def _check_length(self, seq_length: int, position_ids: torch.Tensor) -> None:
+        pe = self.position_encoding
+        if not pe.bounded:
+            return
+        limit = self.config.max_position_embeddings
+        if seq_length > limit or int(position_ids.max()) >= limit:
+            raise ValueError(
+                f"Input length {seq_length} exceeds the {limit} positions of the {pe.name!r} position table "
+                f"(max_position_embeddings={limit}). Truncate the inputs to at most {limit} tokens (e.g. "
+                f"tokenizer(..., truncation=True, max_length={limit})), or use a relative or rotary position_encoding "
+                "that extrapolates."
+            )
+
+    @merge_with_config_defaults
+    @capture_outputs
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        batch_size, seq_length = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
+        device = input_ids.device if input_ids is not None else inputs_embeds.device
+        if position_ids is None:
+            position_ids = torch.arange(seq_length, device=device)[None]
+        self._check_length(seq_length, position_ids)
+
+        embedding_output = self.embeddings(
+            input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds
+        )
+        state = self.position_encoding.prepare(
+            position_ids, *self._key_padding(attention_mask, batch_size, seq_length, embedding_output)
+        )
+        encoder_outputs = self.encoder(embedding_output, state, **kwargs)
+        sequence_output = encoder_outputs.last_hidden_state
+        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        return BaseModelOutputWithPooling(last_hidden_state=sequence_output, pooler_output=pooled_output)
+
+    @staticmethod
+    def _key_padding(attention_mask, batch_size, seq_length, embedding_output):
+        """Additive `[batch, 1, 1, key]` mask (0 on tokens, dtype-min on padding) and whether anything is padded."""
+        dtype = embedding_output.dtype
+        if attention_mask is None:
+            return torch.zeros(batch_size, 1, 1, seq_length, dtype=dtype, device=embedding_output.device), False
+        if attention_mask.dim() != 2:
+            raise ValueError(
+                f"attention_mask must be [batch, seq] with 1 for tokens and 0 for padding; got shape "
+                f"{tuple(attention_mask.shape)}."
+            )
+        keep = attention_mask[:, None, None, :].to(torch.bool)
+        key_padding = torch.zeros(keep.shape, dtype=dtype, device=embedding_output.device)
+        key_padding = key_padding.masked_fill(~keep, torch.finfo(dtype).min)
+        return key_padding, not bool(keep.all())
+
+    def position_bias(self, seq_len: int) -> torch.Tensor | None:
+        """The PE-only bias/score matrix `[layers | 1, heads, n, n]` at positions 0..n-1 (None if content-dependent
+        or absent); see `PositionEncoding.position_bias`."""
+        return self.position_encoding.position_bias(seq_len)
+
+
+class PEBertForMaskedLM(PEBertPreTrainedModel):
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: PEBertConfig):
+        super().__init__(config)
+        self.bert = PEBertModel(config, add_pooling_layer=False)
+        self.cls = PEBertOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings):
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        inputs_embeds=None,
+        labels=None,
+        **kwargs,
+    ) -> MaskedLMOutput:
+        r"""labels: `[batch, seq]` token ids to predict, -100 where no loss is taken."""
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        prediction_scores = self.cls(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = CrossEntropyLoss()(prediction_scores.view(-1, self.config.vocab_size), labels.view(-1))
+        return MaskedLMOutput(
+            loss=loss, logits=prediction_scores, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+class PEBertForSequenceClassification(PEBertPreTrainedModel):
+    def __init__(self, config: PEBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = PEBertModel(config)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        inputs_embeds=None,
+        labels=None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        r"""labels: class ids `[batch]`, floats `[batch]` for regression (num_labels == 1), or multi-hot
+        `[batch, num_labels]` for multi-label classification (as in transformers' BERT)."""
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        logits = self.classifier(self.dropout(outputs.pooler_output))
+        loss = None
+        if labels is not None:
+            if self.config.problem_type is None:
+                if self.num_labels == 1:
+                    self.config.problem_type = "regression"
+                elif labels.dtype in (torch.long, torch.int):
+                    self.config.problem_type = "single_label_classification"
+                else:
+                    self.config.problem_type = "multi_label_classification"
+            if self.config.problem_type == "regression":
+                loss = MSELoss()(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype)) if self.num_labels == 1 \
+                    else MSELoss()(logits, labels)
+            elif self.config.problem_type == "single_label_classification":
+                loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
+            else:
+                loss = BCEWithLogitsLoss()(logits, labels.to(logits.dtype))
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+class PEBertForTokenClassification(PEBertPreTrainedModel):
+    def __init__(self, config: PEBertConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.bert = PEBertModel(config, add_pooling_layer=False)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        inputs_embeds=None,
+        labels=None,
+        **kwargs,
+    ) -> TokenClassifierOutput:
+        r"""labels: `[batch, seq]` class ids, -100 where no loss is taken."""
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
+        logits = self.classifier(self.dropout(outputs.last_hidden_state))
+        loss = None
+        if labels is not None:
+            loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
+        return TokenClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+__all__ = [
+    "PEBertPreTrainedModel",
+    "PEBertModel",
+    "PEBertForMaskedLM",
+    "PEBertForSequenceClassification",
+    "PEBertForTokenClassification",
+]

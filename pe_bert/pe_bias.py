@@ -1,0 +1,116 @@
+"""Additive-bias PEs: a content-independent [heads, q, k] bias on the attention logits, the same in every layer,
+computed once per forward pass and folded into the attention mask."""
+
+import math
+
+import torch
+from torch import nn
+
+from .pe_base import PositionEncoding, register, relative_positions
+
+
+def alibi_slopes(num_heads: int) -> torch.Tensor:
+    """Geometric per-head slopes of the ALiBi paper (with its recipe for head counts that are not powers of 2)."""
+
+    def power_of_two_slopes(n: int) -> list[float]:
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        return [start * start**i for i in range(n)]
+
+    if math.log2(num_heads).is_integer():
+        slopes = power_of_two_slopes(num_heads)
+    else:
+        closest = 2 ** math.floor(math.log2(num_heads))
+        slopes = power_of_two_slopes(closest) + alibi_slopes(2 * closest).tolist()[0::2][: num_heads - closest]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+@register
+class AlibiPositionEncoding(PositionEncoding):
+    """Symmetric (bidirectional) ALiBi, as MosaicBERT: bias = -slope_h * |i - j|."""
+
+    name = "alibi"
+    description = "linear distance penalty -slope*|i-j| per head, symmetric"
+    reference = "Press et al. 2022; MosaicBERT (Portes et al. 2023)"
+
+    def shared_bias(self, position_ids, key_padding):
+        distance = relative_positions(position_ids).abs().float()[:, None]  # [1 | batch, 1, q, k]
+        slopes = alibi_slopes(self.num_heads).to(position_ids.device)
+        return -slopes[None, :, None, None] * distance
+
+
+def t5_relative_bucket(relative: torch.Tensor, num_buckets: int, max_distance: int) -> torch.Tensor:
+    """T5's bidirectional buckets of d = j - i: half the buckets per direction, exact for small |d|, log-spaced
+    up to `max_distance`, and the last bucket beyond."""
+    num_buckets //= 2
+    bucket = (relative > 0).long() * num_buckets
+    distance = relative.abs()
+    max_exact = num_buckets // 2
+    log_ratio = torch.log(distance.clamp(min=1).float() / max_exact) / math.log(max_distance / max_exact)
+    large = (max_exact + log_ratio * (num_buckets - max_exact)).long().clamp(max=num_buckets - 1)
+    return bucket + torch.where(distance < max_exact, distance, large)
+
+
+@register
+class T5PositionEncoding(PositionEncoding):
+    """T5 relative bias: a learned scalar per (bucket, head), one table shared by all layers as in T5."""
+
+    name = "t5"
+    description = "learned bias per log-bucketed relative distance and head, shared across layers"
+    reference = "Raffel et al. 2020"
+    hyperparameters = ("t5_num_buckets", "t5_max_distance")
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_buckets = config.t5_num_buckets
+        self.max_distance = config.t5_max_distance
+        self.relative_attention_bias = nn.Embedding(config.t5_num_buckets, config.num_attention_heads)
+
+    def shared_bias(self, position_ids, key_padding):
+        buckets = t5_relative_bucket(relative_positions(position_ids), self.num_buckets, self.max_distance)
+        return self.relative_attention_bias(buckets).permute(0, 3, 1, 2)  # [1 | batch, heads, q, k]
+
+
+@register
+class WindowPositionEncoding(PositionEncoding):
+    """Hard local attention: zero probability beyond +- window_size // 2 (the maximum-locality reference)."""
+
+    name = "window"
+    description = "hard local attention within +-window_size//2 positions"
+    reference = "Beltagy et al. 2020 (sliding window)"
+    hyperparameters = ("window_size",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.half_window = config.window_size // 2
+
+    def shared_bias(self, position_ids, key_padding):
+        outside = relative_positions(position_ids).abs() > self.half_window
+        return torch.zeros(outside.shape, dtype=key_padding.dtype, device=outside.device).masked_fill(
+            outside, torch.finfo(key_padding.dtype).min
+        )[:, None]
+
+
+@register
+class DynamicPositionEncoding(PositionEncoding):
+    """Dynamic position bias: an MLP maps the signed log-distance sign(d) log(1 + |d|) to a bias per head.
+    Evaluated once per distinct distance, then gathered, so its cost is O(seq) MLP calls, not O(seq^2)."""
+
+    name = "dynamic"
+    description = "MLP over signed log-distance giving a per-head bias"
+    reference = "Wang et al. 2022 (CrossFormer); x-transformers"
+    hyperparameters = ("dynamic_hidden_size",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        width = config.dynamic_hidden_size
+        self.mlp = nn.Sequential(
+            nn.Linear(1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, self.num_heads)
+        )
+
+    def shared_bias(self, position_ids, key_padding):
+        relative = relative_positions(position_ids)
+        span = int(relative.abs().max()) if relative.numel() else 0
+        distances = torch.arange(-span, span + 1, device=position_ids.device, dtype=torch.float32)
+        features = (torch.sign(distances) * torch.log1p(distances.abs()))[:, None]
+        table = self.mlp(features.to(self.mlp[0].weight.dtype))  # [2 span + 1, heads]
+        return table[relative + span].permute(0, 3, 1, 2)
