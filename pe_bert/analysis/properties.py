@@ -1,0 +1,382 @@
+"""Positional properties of attention matrices: locality, symmetry and Wang et al.'s properties.
+
+Every function takes attention probabilities shaped ``[..., n, n]`` (a torch tensor or a numpy
+array; rows are query positions, columns key positions, each row sums to 1) and returns one value
+per matrix, shaped ``[...]`` (numpy in, numpy out). Everything is vectorised over all leading
+dimensions: there is no Python loop over rows, heads or matrices.
+
+Definitions (see ``docs/PAPER.md``):
+
+* :func:`locality` -- ``Loc(A) = 1/n * sum_ij A[i,j] * 2**-|i-j|`` (Chen et al. 2023).
+* :func:`symmetry` -- ``variant="reference"`` reproduces the published ``calculate.py`` exactly,
+  including its per-row min-max scaling; ``variant="mass"`` is the well-behaved variant
+  ``1 - sum|A[i,i-k] - A[i,i+k]| / sum(A[i,i-k] + A[i,i+k])``.
+* :func:`monotonicity`, :func:`translation_invariance`, :func:`transpose_symmetry` -- properties of
+  position-position matrices in the spirit of Wang et al. (ICLR 2021), see each docstring.
+
+Undefined values are NaN, never an exception, so that they can be skipped when averaging; a
+:class:`UndefinedScoreWarning` says why they occurred.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Literal, NamedTuple
+
+import numpy as np
+import torch
+
+__all__ = [
+    "UndefinedScoreWarning",
+    "locality",
+    "symmetry",
+    "symmetry_statistics",
+    "SymmetryStatistics",
+    "monotonicity",
+    "Monotonicity",
+    "translation_invariance",
+    "transpose_symmetry",
+]
+
+SymmetryVariant = Literal["reference", "mass"]
+SYMMETRY_VARIANTS: tuple[str, ...] = ("reference", "mass")
+
+# Bytes of input per chunk of matrices in `symmetry_statistics`: chunk + scratch (half as big)
+# fit a typical 2 MiB L2 cache, and per-chunk Python overhead stays small.
+_CHUNK_BYTES = 2**20
+
+
+class UndefinedScoreWarning(RuntimeWarning):
+    """A score is undefined (division by zero) for some matrices; they were given NaN."""
+
+
+# --------------------------------------------------------------------------------------------
+# Input handling
+# --------------------------------------------------------------------------------------------
+
+
+def _as_attention(attention) -> tuple[torch.Tensor, bool]:
+    """Validate ``[..., n, n]`` input; return it as a floating tensor and whether it was numpy."""
+    was_numpy = isinstance(attention, np.ndarray)
+    tensor = torch.from_numpy(np.ascontiguousarray(attention)) if was_numpy else attention
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor or numpy.ndarray, got {type(attention).__name__}")
+    if tensor.dim() < 2 or tensor.shape[-1] != tensor.shape[-2]:
+        raise ValueError(
+            f"attention must have shape [..., n, n] (square in its last two dimensions), "
+            f"got shape {tuple(tensor.shape)}"
+        )
+    if not tensor.is_floating_point():
+        tensor = tensor.to(torch.float64)
+    elif tensor.dtype in (torch.float16, torch.bfloat16):
+        tensor = tensor.to(torch.float32)  # too little precision for sums over n**2 entries
+    return tensor, was_numpy
+
+
+def _output(values: torch.Tensor, was_numpy: bool):
+    return values.numpy() if was_numpy else values
+
+
+def _warn_undefined(count: int, total: int, why: str) -> None:
+    warnings.warn(
+        f"{count} of {total} matrices have an undefined score ({why}); they were given NaN.",
+        UndefinedScoreWarning,
+        stacklevel=3,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Locality
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _locality_weights(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``2**-|i-j| / n``, flattened to ``[n*n]`` so that locality is one matrix-vector product."""
+    positions = torch.arange(n, device=device)
+    distance = (positions[:, None] - positions[None, :]).abs()
+    return (torch.pow(2.0, -distance.to(torch.float64)) / n).to(dtype).reshape(n * n)
+
+
+def locality(attention):
+    """Locality of attention matrices: ``1/n * sum_ij A[i,j] * 2**-|i-j|``.
+
+    ``[..., n, n] -> [...]``. In ``[0, 1]`` for row-stochastic input; the identity scores 1 and
+    uniform attention ``(1/n**2) * sum_ij 2**-|i-j|``. Computed as one matrix-vector product with
+    cached weights, i.e. one streaming read of the input.
+    """
+    tensor, was_numpy = _as_attention(attention)
+    n = tensor.shape[-1]
+    weights = _locality_weights(n, tensor.dtype, tensor.device)
+    values = tensor.reshape(-1, n * n) @ weights
+    return _output(values.reshape(tensor.shape[:-2]), was_numpy)
+
+
+# --------------------------------------------------------------------------------------------
+# Symmetry
+# --------------------------------------------------------------------------------------------
+#
+# Row i pairs A[i, i-k] with A[i, i+k] for k = 1..m_i, m_i = min(i, n-1-i). Rows 0 and n-1 have no
+# pair, so only rows 1..n-2 are looked at. In a contiguous [n, n] matrix A[i, i+k] sits at flat
+# offset i*(n+1) + k and A[i, i-k] at i*(n+1) - k: both sides are strided *views* with row stride
+# n+1 (no copy), over a fixed rectangle k = 1..K, K = (n-1)//2. Entries with k > m_i read some
+# other (in-bounds) entry of the same matrix and are masked out; the offsets stay inside the
+# matrix because rows 0 and n-1 are excluded.
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_layout(
+    n: int, dtype: torch.dtype, device: torch.device
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Layout of the pair rectangle for rows 1..n-2: ``(width, keep, excluded, pairs_per_row)``.
+
+    ``width`` is K = (n-1)//2 rounded up to a multiple of 16 (row reductions over a multiple of
+    the SIMD width are several times faster), capped at n+1 so that every view stays in bounds.
+    ``keep`` is 1.0 on valid (row, k) pairs and 0.0 elsewhere; ``excluded`` is 0.0 / +inf; both are
+    ``[n-2, width]`` so that masking is a fast in-place multiply or add (boolean masks are slow).
+    """
+    width = min(-(-((n - 1) // 2) // 16) * 16, n + 1)
+    rows = torch.arange(1, n - 1, device=device)
+    pairs_per_row = torch.minimum(rows, n - 1 - rows)
+    k = torch.arange(1, width + 1, device=device)
+    valid = k[None, :] <= pairs_per_row[:, None]
+    keep = valid.to(dtype)
+    excluded = torch.zeros_like(keep).masked_fill_(~valid, float("inf"))
+    return width, keep, excluded, pairs_per_row.to(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_mass_weights(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Flattened ``[n*n]`` indicator of the entries that take part in a (left, right) pair."""
+    positions = torch.arange(n, device=device)
+    distance = (positions[None, :] - positions[:, None]).abs()
+    pairs_per_row = torch.minimum(positions, n - 1 - positions)
+    paired = (distance >= 1) & (distance <= pairs_per_row[:, None])
+    return paired.to(dtype).reshape(n * n)
+
+
+class SymmetryStatistics(NamedTuple):
+    """Per-matrix sufficient statistics of both symmetry variants (all shaped ``[...]``).
+
+    ``scaled_sum`` is the sum over rows of the min-max scaled pair differences (reference
+    variant), ``abs_diff_sum`` the sum of ``|A[i,i-k] - A[i,i+k]|``, ``pair_mass`` the sum of
+    ``A[i,i-k] + A[i,i+k]``, and ``num_pairs`` the number of (i, k) pairs (same for every matrix).
+    """
+
+    scaled_sum: torch.Tensor
+    abs_diff_sum: torch.Tensor
+    pair_mass: torch.Tensor
+    num_pairs: int
+
+    def reference(self) -> torch.Tensor:
+        """Published symmetry: ``1 - mean of all scaled differences``; NaN when there is no pair."""
+        if self.num_pairs == 0:
+            return torch.full_like(self.scaled_sum, float("nan"))
+        return 1.0 - self.scaled_sum / self.num_pairs
+
+    def mass(self) -> torch.Tensor:
+        """Mass symmetry ``1 - abs_diff_sum / pair_mass``; NaN where ``pair_mass`` is 0."""
+        # Clamped: rounding can push a one-sided matrix a few ulps below 0 (NaN stays NaN).
+        return (1.0 - self.abs_diff_sum / self.pair_mass).clamp(0.0, 1.0)
+
+
+def symmetry_statistics(attention, reference: bool = True, mass: bool = True) -> SymmetryStatistics:
+    """Sufficient statistics of both symmetry variants for a ``[..., n, n]`` tensor (no warnings).
+
+    The reference min-max scales each row's differences ``d_k``: ``(d_k - min) / (max - min)``,
+    and sums them; per row that is ``(sum_k d_k - m * min) / (max - min)``, so only the sum,
+    min and max of each row's valid differences are needed. Like scikit-learn's ``MinMaxScaler``
+    (which the published code uses) a range below ``10 * eps`` of the dtype is replaced by 1.
+    ``reference=False`` / ``mass=False`` skip the work only that variant needs (its statistic is
+    then meaningless: zeros or NaN).
+    """
+    tensor, _ = _as_attention(attention)
+    batch_shape, n = tensor.shape[:-2], tensor.shape[-1]
+    dtype, device = tensor.dtype, tensor.device
+    if n <= 2:
+        zeros = torch.zeros(batch_shape, dtype=dtype, device=device)
+        return SymmetryStatistics(zeros, zeros.clone(), zeros.clone(), 0)
+
+    matrices = tensor.reshape(-1, n, n)
+    num_matrices = matrices.shape[0]
+    width, keep, excluded, pairs_per_row = _pair_layout(n, dtype, device)
+    mass_weights = _pair_mass_weights(n, dtype, device)
+    near_constant = 10 * torch.finfo(dtype).eps
+
+    scaled_sum = torch.zeros(num_matrices, dtype=dtype, device=device)
+    abs_diff_sum = torch.empty(num_matrices, dtype=dtype, device=device)
+    pair_mass = torch.full((num_matrices,), float("nan"), dtype=dtype, device=device)
+    # Work chunk by chunk of matrices (a Python loop over chunks, never over single matrices): one
+    # sequential copy brings a chunk into a cache-sized buffer, so that the strided pair views
+    # below read from cache instead of memory (strided reads from memory are several times slower).
+    matrix_bytes = n * n * tensor.element_size()
+    chunk = max(1, min(num_matrices, _CHUNK_BYTES // matrix_bytes))
+    buffer = torch.empty(chunk * n * n, dtype=dtype, device=device)
+    for start in range(0, num_matrices, chunk):
+        count = min(chunk, num_matrices - start)
+        block = buffer[: count * n * n]
+        block.view(count, n, n).copy_(matrices[start : start + count])
+        size, stride = (count, n - 2, width), (n * n, n + 1, 1)
+        right = block.as_strided(size, stride, (n + 1) + 1)  # right[b, r, k-1] = A[r+1, r+1+k]
+        left_reversed = block.as_strided(size, stride, (n + 1) - width)  # [..., W-k] = A[r+1, r+1-k]
+        diffs = left_reversed.flip(-1)  # diffs[b, r, k-1] = A[r+1, r+1-k]
+        diffs.sub_(right).abs_().mul_(keep)  # |left - right|, invalid pairs -> 0
+        row_sum = diffs.sum(-1)
+        if mass:
+            abs_diff_sum[start : start + count] = row_sum.sum(-1)
+            pair_mass[start : start + count] = block.view(count, n * n) @ mass_weights
+        if reference:
+            row_max = diffs.amax(-1)
+            row_min = diffs.add_(excluded).amin(-1)  # invalid pairs -> +inf
+            row_range = row_max - row_min
+            row_range = torch.where(row_range < near_constant, 1.0, row_range)
+            scaled_sum[start : start + count] = ((row_sum - pairs_per_row * row_min) / row_range).sum(-1)
+
+    return SymmetryStatistics(
+        scaled_sum.reshape(batch_shape),
+        abs_diff_sum.reshape(batch_shape),
+        pair_mass.reshape(batch_shape),
+        int(pairs_per_row.sum().item()),  # identical for every matrix of size n
+    )
+
+
+def symmetry(attention, variant: SymmetryVariant = "reference"):
+    """Left-right symmetry of attention matrices around the diagonal, ``[..., n, n] -> [...]``.
+
+    ``variant="reference"`` reproduces the published ``calculate.py`` (Chen et al. 2023) exactly:
+    for each row with tokens on both sides, the differences ``|A[i,i-k] - A[i,i+k]|`` for
+    ``k = 1..min(i, n-1-i)`` are min-max scaled *within the row*, all scaled values of all rows are
+    pooled, and the score is ``1 - their mean`` (a mean over values, not of row means). Known
+    degeneracies: every 3x3 and 4x4 matrix scores 1, one-sided attention scores 1. For ``n <= 2``
+    no row has both sides and the published code divides by zero: NaN (with a warning).
+
+    ``variant="mass"``: ``1 - sum|A[i,i-k] - A[i,i+k]| / sum(A[i,i-k] + A[i,i+k])`` over the same
+    pairs: 1 for mirror-symmetric rows, 0 for one-sided attention; NaN (with a warning) where the
+    denominator is 0 (``n <= 2``, or no mass off the diagonal within the paired window).
+    """
+    if variant not in SYMMETRY_VARIANTS:
+        raise ValueError(f"unknown symmetry variant {variant!r}; choose one of {SYMMETRY_VARIANTS}")
+    tensor, was_numpy = _as_attention(attention)
+    stats = symmetry_statistics(tensor, reference=variant == "reference", mass=variant == "mass")
+    values = stats.reference() if variant == "reference" else stats.mass()
+    if variant == "reference":
+        undefined = values.numel() if stats.num_pairs == 0 else 0
+    else:
+        undefined = int((stats.pair_mass == 0).sum().item())
+    if undefined > 0:
+        why = (
+            f"n = {tensor.shape[-1]} <= 2: no row has tokens on both sides"
+            if stats.num_pairs == 0
+            else "no attention mass on the paired off-diagonal entries"
+        )
+        _warn_undefined(undefined, values.numel(), why)
+    return _output(values, was_numpy)
+
+
+# --------------------------------------------------------------------------------------------
+# Wang et al.'s properties of position-position matrices
+# --------------------------------------------------------------------------------------------
+
+
+class Monotonicity(NamedTuple):
+    """Monotonicity towards the left (``A[i, i-k]``) and the right (``A[i, i+k]``), each ``[...]``."""
+
+    left: torch.Tensor | np.ndarray
+    right: torch.Tensor | np.ndarray
+
+
+def _average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Ranks (1-based) along the last dimension, ties sharing their average rank (as Spearman's)."""
+    length = values.shape[-1]
+    sorted_values, order = values.sort(dim=-1)
+    positions = torch.arange(length, device=values.device).expand_as(sorted_values)
+    starts_group = torch.ones_like(sorted_values, dtype=torch.bool)
+    starts_group[..., 1:] = sorted_values[..., 1:] != sorted_values[..., :-1]
+    ends_group = torch.ones_like(starts_group)
+    ends_group[..., :-1] = starts_group[..., 1:]
+    first = torch.where(starts_group, positions, 0).cummax(-1).values
+    last = (length - 1) - torch.where(ends_group, (length - 1) - positions, 0).flip(-1).cummax(-1).values.flip(-1)
+    sorted_ranks = (first + last).to(values.dtype) / 2 + 1
+    return torch.empty_like(sorted_ranks).scatter_(-1, order, sorted_ranks)
+
+
+def _side_monotonicity(matrices: torch.Tensor, direction: int) -> torch.Tensor:
+    """Mean over rows of ``-spearman(A[i, i + direction*k], k)`` for ``k >= 1``; ``[B, n, n] -> [B]``."""
+    n = matrices.shape[-1]
+    device = matrices.device
+    rows = torch.arange(n, device=device)[:, None]
+    k = torch.arange(1, n, device=device)[None, :]
+    columns = rows + direction * k
+    valid = (columns >= 0) & (columns < n)
+    side = matrices.gather(-1, columns.clamp(0, n - 1).expand(matrices.shape[0], n, n - 1))
+    side = side.masked_fill(~valid, float("inf"))  # sorts after every valid entry
+    ranks = _average_ranks(side)
+    weights = valid.to(matrices.dtype)
+    count = weights.sum(-1)
+    distance = k.to(matrices.dtype)
+    mean_rank = (ranks * weights).nan_to_num(posinf=0.0).sum(-1) / count
+    mean_distance = (distance * weights).sum(-1) / count
+    centred_rank = torch.where(valid, ranks - mean_rank[..., None], 0.0)
+    centred_distance = torch.where(valid, distance - mean_distance[..., None], 0.0)
+    covariance = (centred_rank * centred_distance).sum(-1)
+    spread = ((centred_rank**2).sum(-1) * (centred_distance**2).sum(-1)).sqrt()
+    correlation = covariance / spread  # NaN for constant rows and rows with < 2 entries
+    return torch.nanmean(-correlation, dim=-1)
+
+
+def monotonicity(attention) -> Monotonicity:
+    """Does attention fall with distance? Left and right of the query separately.
+
+    For each row ``i`` and side, the Spearman rank correlation between the attention values
+    ``A[i, i -/+ k]`` and the distance ``k`` is negated, so that 1 means strictly decreasing with
+    distance and -1 strictly increasing; the score is the mean over rows (Wang et al. 2021 measure
+    monotonicity as such a rank correlation). Rows with fewer than 2 entries on a side, or constant
+    ones (e.g. uniform attention), have no correlation and are skipped; a matrix with no usable row
+    gets NaN. Returns ``Monotonicity(left, right)``, each ``[...]``.
+    """
+    tensor, was_numpy = _as_attention(attention)
+    n = tensor.shape[-1]
+    matrices = tensor.reshape(-1, n, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of all-NaN rows -> NaN, by design
+        left = _side_monotonicity(matrices, -1).reshape(tensor.shape[:-2])
+        right = _side_monotonicity(matrices, +1).reshape(tensor.shape[:-2])
+    return Monotonicity(_output(left, was_numpy), _output(right, was_numpy))
+
+
+def translation_invariance(attention):
+    """Does attention depend on the offset ``j - i`` only? ``[..., n, n] -> [...]``, in ``[0, 1]``.
+
+    The share of the variance of the entries explained by their diagonal (an ANOVA eta-squared):
+    ``1 - sum_ij (A[i,j] - mean of diagonal j-i)**2 / sum_ij (A[i,j] - mean)**2``. 1 for a
+    Toeplitz matrix (no dispersion along diagonals), near 0 when diagonals explain nothing.
+    A constant matrix is trivially translation invariant and scores 1.
+    """
+    tensor, was_numpy = _as_attention(attention)
+    n = tensor.shape[-1]
+    entries = tensor.reshape(-1, n * n)
+    positions = torch.arange(n, device=tensor.device)
+    diagonal_index = (positions[None, :] - positions[:, None] + n - 1).reshape(1, n * n)
+    counts = (n - (torch.arange(2 * n - 1, device=tensor.device) - (n - 1)).abs()).to(tensor.dtype)
+    diagonal_sums = torch.zeros(entries.shape[0], 2 * n - 1, dtype=tensor.dtype, device=tensor.device)
+    diagonal_sums.scatter_add_(1, diagonal_index.expand_as(entries), entries)
+    diagonal_means = (diagonal_sums / counts).gather(1, diagonal_index.expand_as(entries))
+    within = ((entries - diagonal_means) ** 2).sum(-1)
+    total = ((entries - entries.mean(-1, keepdim=True)) ** 2).sum(-1)
+    values = torch.where(total > 0, 1.0 - within / total.clamp_min(torch.finfo(tensor.dtype).tiny), 1.0)
+    return _output(values.clamp(0.0, 1.0).reshape(tensor.shape[:-2]), was_numpy)
+
+
+def transpose_symmetry(attention):
+    """Is ``A[i, j] == A[j, i]``? ``1 - sum|A - A^T| / sum(A + A^T)``, ``[..., n, n] -> [...]``.
+
+    The symmetry of a position-position matrix in Wang et al.'s sense (distinct from the row-wise
+    left-right :func:`symmetry` of Chen et al.): 1 for a symmetric matrix, 0 when ``A`` and
+    ``A^T`` have disjoint support (e.g. strictly causal attention). NaN for an all-zero matrix.
+    """
+    tensor, was_numpy = _as_attention(attention)
+    transposed = tensor.transpose(-1, -2)
+    difference = (tensor - transposed).abs().sum((-1, -2))
+    mass = (tensor + transposed).sum((-1, -2))
+    return _output(1.0 - difference / mass, was_numpy)
