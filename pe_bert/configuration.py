@@ -83,9 +83,14 @@ class PEBertConfig(PreTrainedConfig):
     pam_kernel: str = "window"
     dynamic_hidden_size: int = 64
 
-    def validate_architecture(self):
-        """Part of `@strict` validation: shapes and every PE hyper-parameter, with the fix in the message."""
-        super().validate_architecture()
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # Checked here rather than in `@strict` validators, which re-wrap errors: users get a plain ValueError
+        # naming the field and the fix, also when a saved config.json is loaded.
+        self.check_shapes()
+        self.check_position_encoding()
+
+    def check_shapes(self):
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
@@ -96,8 +101,8 @@ class PEBertConfig(PreTrainedConfig):
         _check_positive("num_hidden_layers", self.num_hidden_layers, allow_zero=True)
         _check_positive("max_position_embeddings", self.max_position_embeddings)
 
-    def validate_position_encoding(self):
-        """Part of `@strict` validation: the PE name and its hyper-parameters."""
+    def check_position_encoding(self):
+        """The PE name and its hyper-parameters."""
         validate_position_encoding_name(self.position_encoding)
         if not 0.0 < self.rope_fraction <= 1.0:
             raise ValueError(f"`rope_fraction` must be in (0, 1], got {self.rope_fraction!r}.")

@@ -251,8 +251,8 @@ class PEBertPreTrainedModel(PreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, PEBertLMPredictionHead):
             init.zeros_(module.bias)
-        elif isinstance(module, PositionEncoding):
-            module.init_weights(self.config.initializer_range)
+        if hasattr(module, "init_position_weights"):
+            module.init_position_weights(self.config.initializer_range)
 
 
 class PEBertModel(PEBertPreTrainedModel):

@@ -26,7 +26,7 @@ class LearnedPositionEncoding(PositionEncoding):
         return F.embedding(position_ids, self.weight)
 
     @torch.no_grad()
-    def init_weights(self, initializer_range):
+    def init_position_weights(self, initializer_range):
         init.normal_(self.weight, mean=0.0, std=initializer_range)
 
 

@@ -84,6 +84,6 @@ class AttenuatedPositionEncoding(PositionEncoding):
         return torch.cat(layers).expand(-1, self.num_heads, -1, -1).float()
 
     @torch.no_grad()
-    def init_weights(self, initializer_range):
+    def init_position_weights(self, initializer_range):
         if self.learnable != "none":
             init.copy_(self.distance_bias, self._initial_table(self.distance_bias.device).expand_as(self.distance_bias))

@@ -125,8 +125,9 @@ class PositionEncoding(nn.Module):
         return None if bias is None else bias.expand(1, self.num_heads, seq_len, seq_len).float()
 
     @torch.no_grad()
-    def init_weights(self, initializer_range: float) -> None:
-        """(Re)initialise this PE's own parameters and buffers; called by the model's `_init_weights`."""
+    def init_position_weights(self, initializer_range: float) -> None:
+        """(Re)initialise this module's own parameters; the model's `_init_weights` calls `init_position_weights`
+        on every module that has it (PE modules, and sub-modules needing a non-BERT init)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import math
 
 import torch
 from torch import nn
+from transformers import initialization as init
 
 from .pe_base import PositionEncoding, register, relative_positions
 
@@ -90,6 +91,16 @@ class WindowPositionEncoding(PositionEncoding):
         )[:, None]
 
 
+class FanInLinear(nn.Linear):
+    """A linear layer initialised N(0, 1/fan_in): with BERT's N(0, 0.02) a 3-layer MLP would output a ~1e-6 bias,
+    i.e. no position signal at the start of training."""
+
+    @torch.no_grad()
+    def init_position_weights(self, initializer_range):
+        init.normal_(self.weight, mean=0.0, std=self.in_features**-0.5)
+        init.zeros_(self.bias)
+
+
 @register
 class DynamicPositionEncoding(PositionEncoding):
     """Dynamic position bias: an MLP maps the signed log-distance sign(d) log(1 + |d|) to a bias per head.
@@ -104,7 +115,7 @@ class DynamicPositionEncoding(PositionEncoding):
         super().__init__(config)
         width = config.dynamic_hidden_size
         self.mlp = nn.Sequential(
-            nn.Linear(1, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(), nn.Linear(width, self.num_heads)
+            FanInLinear(1, width), nn.SiLU(), FanInLinear(width, width), nn.SiLU(), FanInLinear(width, self.num_heads)
         )
 
     def shared_bias(self, position_ids, key_padding):

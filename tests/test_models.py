@@ -1,0 +1,429 @@
+"""The model family: every variant's forward/backward, attention backends, padding, persistence and its defining
+positional property."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+
+import pe_bert
+from pe_bert import PEBertConfig, PEBertForMaskedLM, PEBertModel
+
+VARIANTS = pe_bert.POSITION_ENCODINGS
+# Variants whose attention bias does not depend on content (so it can be inspected alone).
+BIAS_VARIANTS = ("alibi", "t5", "window", "dynamic", "attenuated")
+
+
+def tiny_config(position_encoding: str, **overrides) -> PEBertConfig:
+    kwargs = dict(
+        position_encoding=position_encoding,
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        pad_token_id=0,
+    )
+    kwargs.update(overrides)
+    return PEBertConfig(**kwargs)
+
+
+def tiny_model(position_encoding: str, model_class=PEBertModel, attn_implementation="sdpa", **overrides):
+    torch.manual_seed(0)
+    model = model_class(tiny_config(position_encoding, **overrides))
+    model.set_attn_implementation(attn_implementation)
+    return model.eval()
+
+
+def random_batch(batch=3, seq=12, vocab=100):
+    generator = torch.Generator().manual_seed(1)
+    input_ids = torch.randint(1, vocab, (batch, seq), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1:, seq - 4 :] = 0
+    attention_mask[2:, seq - 7 :] = 0
+    return input_ids.masked_fill(attention_mask == 0, 0), attention_mask
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_backward_finite(variant):
+    model = tiny_model(variant, PEBertForMaskedLM).train()
+    input_ids, attention_mask = random_batch()
+    out = model(input_ids=input_ids, attention_mask=attention_mask, labels=input_ids)
+    out.loss.backward()
+    assert torch.isfinite(out.logits).all()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads if g is not None)
+    # Every PE parameter receives gradient (nothing is silently disconnected).
+    pe_params = [(n, p) for n, p in model.named_parameters() if "position" in n and p.requires_grad]
+    for name, param in pe_params:
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdpa_equals_eager(variant):
+    input_ids, attention_mask = random_batch()
+    sdpa = tiny_model(variant, attn_implementation="sdpa")
+    eager = tiny_model(variant, attn_implementation="eager")
+    with torch.no_grad():
+        a = sdpa(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        b = eager(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    real = attention_mask.bool()
+    torch.testing.assert_close(a[real], b[real], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_right_padding_does_not_change_real_tokens(variant):
+    model = tiny_model(variant)
+    input_ids, _ = random_batch(batch=2, seq=9)
+    padded = torch.cat([input_ids, torch.zeros(2, 7, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(2, 9, dtype=torch.long), torch.zeros(2, 7, dtype=torch.long)], dim=1)
+    with torch.no_grad():
+        plain = model(input_ids=input_ids).last_hidden_state
+        with_padding = model(input_ids=padded, attention_mask=mask).last_hidden_state[:, :9]
+    torch.testing.assert_close(plain, with_padding, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_save_load_round_trip(variant, tmp_path):
+    model = tiny_model(variant, PEBertForMaskedLM, attenuated_learnable="per_head" if variant == "attenuated" else "none")
+    input_ids, attention_mask = random_batch()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("*.bin"))
+    assert json.loads((tmp_path / "config.json").read_text())["position_encoding"] == variant
+
+    reloaded = AutoModelForMaskedLM.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is PEBertForMaskedLM and reloaded.config.position_encoding == variant
+    with torch.no_grad():
+        expected = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        actual = reloaded(input_ids=input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(actual, expected, atol=0, rtol=0)
+    # The base model loads from the same checkpoint with no extra arguments, same variant.
+    base = AutoModel.from_pretrained(tmp_path)
+    assert type(base) is PEBertModel and base.config.position_encoding == variant
+
+
+def test_remote_code_reload_without_pe_bert(tmp_path):
+    """A Hub user without pe_bert: every variant loads with trust_remote_code and gives identical outputs."""
+    input_ids, attention_mask = random_batch()
+    for variant in VARIANTS:
+        model = tiny_model(variant, PEBertForMaskedLM)
+        model.save_pretrained(tmp_path / variant)
+        with torch.no_grad():
+            hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        torch.save({"input_ids": input_ids, "attention_mask": attention_mask, "hidden": hidden},
+                   tmp_path / variant / "expected.pt")
+    script = textwrap.dedent(
+        f"""
+        import builtins, sys
+        sys.modules.pop("pe_bert", None)
+        real_import = builtins.__import__
+        def guarded(name, *args, **kwargs):
+            if name == "pe_bert" or name.startswith("pe_bert."):
+                raise ImportError("pe_bert is blocked in this process")
+            return real_import(name, *args, **kwargs)
+        builtins.__import__ = guarded
+        import torch
+        from transformers import AutoModel
+        for variant in {list(VARIANTS)!r}:
+            path = {str(tmp_path)!r} + "/" + variant
+            model = AutoModel.from_pretrained(path, trust_remote_code=True).eval()
+            assert "transformers_modules" in type(model).__module__, type(model).__module__
+            expected = torch.load(path + "/expected.pt", weights_only=True)
+            with torch.no_grad():
+                hidden = model(input_ids=expected["input_ids"], attention_mask=expected["attention_mask"]).last_hidden_state
+            diff = (hidden - expected["hidden"]).abs().max().item()
+            assert model.config.position_encoding == variant and diff == 0.0, (variant, diff)
+            print("OK", variant)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                            env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("OK") == len(VARIANTS)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_permutation_equivariance_only_without_positions(variant):
+    model = tiny_model(variant)
+    input_ids, _ = random_batch(batch=1, seq=10)
+    permutation = torch.randperm(10, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        hidden = model(input_ids=input_ids).last_hidden_state
+        permuted = model(input_ids=input_ids[:, permutation]).last_hidden_state
+    equivariant = torch.allclose(hidden[:, permutation], permuted, atol=1e-5)
+    assert equivariant == (variant == "none")
+
+
+def test_rope_scores_invariant_to_position_shift():
+    model = tiny_model("rope", attn_implementation="eager")
+    input_ids, _ = random_batch(batch=1, seq=10)
+    positions = torch.arange(10)[None]
+    with torch.no_grad():
+        base = model(input_ids=input_ids, position_ids=positions, output_attentions=True)
+        shifted = model(input_ids=input_ids, position_ids=positions + 17, output_attentions=True)
+    torch.testing.assert_close(base.last_hidden_state, shifted.last_hidden_state, atol=1e-5, rtol=0)
+    for a, b in zip(base.attentions, shifted.attentions):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_partial_rope_leaves_other_dimensions_unrotated():
+    model = tiny_model("rope", rope_fraction=0.5)
+    query = torch.randn(1, 4, 6, 8)
+    state = model.position_encoding.prepare(torch.arange(6)[None], torch.zeros(1, 1, 1, 6), False)
+    attention = model.encoder.layer[0].attention.self
+    rotated, _, _ = attention.position.adjust(attention, query, query, state)
+    torch.testing.assert_close(rotated[..., 4:], query[..., 4:])
+    assert not torch.allclose(rotated[..., :4], query[..., :4])
+
+
+def _is_toeplitz(matrix: torch.Tensor) -> bool:
+    """Every diagonal constant: bias[..., i, j] depends on j - i only."""
+    return torch.allclose(matrix[..., 1:, 1:], matrix[..., :-1, :-1], atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", BIAS_VARIANTS)
+def test_bias_variants_are_toeplitz(variant):
+    bias = tiny_model(variant, attenuated_bias="log").position_bias(12)
+    assert bias.shape[-3:] == (4, 12, 12)
+    finite = torch.where(torch.isfinite(bias) & (bias > -1e30), bias, torch.full_like(bias, -1e30))
+    assert _is_toeplitz(finite)
+
+
+def test_alibi_is_symmetric_and_decreasing():
+    bias = tiny_model("alibi").position_bias(10)[0]
+    torch.testing.assert_close(bias, bias.transpose(-1, -2))
+    slopes = -bias[:, 0, 1]
+    assert (slopes > 0).all() and torch.allclose(slopes, torch.tensor([2**-2, 2**-4, 2**-6, 2**-8]))
+    assert (bias[:, 0, 1:] < bias[:, 0, :-1]).all()
+
+
+@pytest.mark.parametrize("mode", ["prob", "log"])
+def test_attenuated_symmetry_follows_s(mode):
+    symmetric = tiny_model("attenuated", symmetry_s=1.0, attenuated_bias=mode).position_bias(9)[0, 0]
+    asymmetric = tiny_model("attenuated", symmetry_s=0.3, attenuated_bias=mode).position_bias(9)[0, 0]
+    center = 4  # a row with 4 positions on each side
+    torch.testing.assert_close(symmetric[center], symmetric[center].flip(0))
+    assert not torch.allclose(asymmetric[center], asymmetric[center].flip(0))
+    # s < 1 penalises the right side less: more bias to the right of the query than to the left.
+    assert asymmetric[center, center + 2] > asymmetric[center, center - 2]
+
+
+def test_attenuated_log_mode_is_the_gaussian_exponent():
+    bias = tiny_model("attenuated", locality_w=0.5, symmetry_s=2.0, attenuated_bias="log").position_bias(5)[0, 0]
+    d = torch.arange(5)[None] - torch.arange(5)[:, None]
+    expected = torch.where(d < 0, -0.5 * d.float() ** 2, -2.0 * 0.5 * d.float() ** 2)
+    torch.testing.assert_close(bias, expected)
+
+
+def test_attenuated_prob_mode_rows_are_probabilities():
+    bias = tiny_model("attenuated", attenuated_bias="prob").position_bias(7)[0, 0]
+    torch.testing.assert_close(bias.sum(-1), torch.ones(7))
+
+
+@pytest.mark.parametrize("learnable", ["per_head", "shared"])
+def test_learnable_attenuation_starts_at_the_gaussian_and_learns(learnable):
+    fixed = tiny_model("attenuated", attenuated_bias="log").position_bias(8)
+    model = tiny_model("attenuated", PEBertForMaskedLM, attenuated_bias="log", attenuated_learnable=learnable)
+    learned = model.bert.position_bias(8)
+    assert learned.shape == (2, 4, 8, 8)
+    torch.testing.assert_close(learned, fixed.expand_as(learned))
+    table = model.bert.embeddings.position_embeddings.distance_bias
+    assert table.shape == (2, 4 if learnable == "per_head" else 1, 2 * 64 - 1)
+    input_ids, attention_mask = random_batch()
+    model.train()(input_ids=input_ids, attention_mask=attention_mask, labels=input_ids).loss.backward()
+    assert table.grad is not None and table.grad.abs().sum() > 0
+
+
+def test_window_gives_zero_probability_outside_the_window():
+    model = tiny_model("window", attn_implementation="eager", window_size=4)
+    input_ids, attention_mask = random_batch(batch=2, seq=11)
+    with torch.no_grad():
+        attentions = model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True).attentions
+    distance = (torch.arange(11)[None] - torch.arange(11)[:, None]).abs()
+    real_queries = attention_mask.bool()[:, None, :, None]  # padded query rows are never read
+    for layer in attentions:
+        assert (layer.masked_fill(~real_queries, 0)[..., distance > 2] == 0).all()
+        assert (layer[0][..., distance <= 2] > 0).all()
+
+
+def test_pam_kernel_window_weights():
+    kernel = tiny_model("pam", pam_kernel="window").position_bias(5)[0, 0]
+    expected = (torch.arange(5)[None] - torch.arange(5)[:, None]).abs().le(1).float() / 3
+    torch.testing.assert_close(kernel, expected)
+    for name in ("gaussian", "sinusoidal"):
+        rows = tiny_model("pam", pam_kernel=name).position_bias(6)[0, 0].sum(-1)
+        torch.testing.assert_close(rows, torch.ones(6))
+
+
+def test_t5_buckets_share_one_table_across_layers():
+    model = tiny_model("t5", t5_num_buckets=8, t5_max_distance=20)
+    names = [n for n, _ in model.named_parameters() if "relative_attention_bias" in n]
+    assert names == ["embeddings.position_embeddings.relative_attention_bias.weight"]
+    from pe_bert.pe_bias import t5_relative_bucket
+
+    buckets = t5_relative_bucket(torch.tensor([-30, -3, -1, 0, 1, 2, 3, 30]), 8, 20)
+    assert buckets.tolist() == [3, 2, 1, 0, 5, 6, 6, 7]
+
+
+@pytest.mark.parametrize("variant", ["learned", "sinusoidal"])
+def test_absolute_variants_reject_inputs_longer_than_their_table(variant):
+    model = tiny_model(variant)
+    with pytest.raises(ValueError, match=r"Input length 65 exceeds the 64 positions"):
+        model(input_ids=torch.ones(1, 65, dtype=torch.long))
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in ("learned", "sinusoidal")])
+def test_relative_variants_run_beyond_max_position_embeddings(variant):
+    model = tiny_model(variant, attenuated_learnable="per_head" if variant == "attenuated" else "none")
+    with torch.no_grad():
+        hidden = model(input_ids=torch.randint(1, 100, (1, 256))).last_hidden_state
+    assert hidden.shape == (1, 256, 32) and torch.isfinite(hidden).all()
+
+
+def test_unknown_position_encoding_lists_valid_names():
+    with pytest.raises(ValueError) as error:
+        tiny_config("rotary")
+    message = str(error.value)
+    assert "'rotary'" in message and all(name in message for name in VARIANTS)
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (dict(shaw_mode="value"), "shaw_mode"),
+        (dict(attenuated_bias="exp"), "attenuated_bias"),
+        (dict(attenuated_learnable="per_layer"), "attenuated_learnable"),
+        (dict(pam_kernel="box"), "pam_kernel"),
+        (dict(rope_fraction=1.5), "rope_fraction"),
+        (dict(window_size=0), "window_size"),
+        (dict(locality_w=-1.0), "locality_w"),
+        (dict(t5_num_buckets=2), "t5_num_buckets"),
+        (dict(hidden_size=30), "multiple of num_attention_heads"),
+    ],
+)
+def test_bad_hyperparameters_give_clear_errors(overrides, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        tiny_config("rope", **overrides)
+
+
+def test_config_round_trip_and_hyperparameters(tmp_path):
+    config = tiny_config("attenuated", locality_w=0.3, symmetry_s=0.5)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert isinstance(loaded, PEBertConfig) and loaded.model_type == "pe_bert"
+    assert loaded.position_hyperparameters() == {
+        "locality_w": 0.3, "symmetry_s": 0.5, "attenuated_bias": "prob", "attenuated_learnable": "none"
+    }
+    assert set(pe_bert.PE_HYPERPARAMETERS) == set(VARIANTS)
+
+
+def test_stock_bert_checkpoint_loads_as_learned_variant(minilm_path):
+    """all-MiniLM-L6-v2: all encoder weights load, and hidden states equal transformers' BertModel."""
+    from transformers import AutoTokenizer, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    reference = BertModel.from_pretrained(minilm_path).eval()
+    model, info = PEBertModel.from_pretrained(minilm_path, output_loading_info=True)
+    assert model.config.position_encoding == "learned"
+    assert not info["missing_keys"] and not info["mismatched_keys"]
+    batch = tokenizer(["The dog chased the cat across the yard.", "Positions matter."], padding=True,
+                      return_tensors="pt")
+    with torch.no_grad():
+        expected = reference(**batch).last_hidden_state
+        actual = model.eval()(**batch).last_hidden_state
+    torch.testing.assert_close(actual, expected, atol=1e-4, rtol=0)
+
+    mlm, info = PEBertForMaskedLM.from_pretrained(minilm_path, output_loading_info=True)
+    assert all(key.startswith("cls.") for key in info["missing_keys"])  # only the (absent) MLM head is new
+    torch.testing.assert_close(mlm.bert.embeddings.position_embeddings.weight,
+                               reference.embeddings.position_embeddings.weight)
+
+
+def test_masked_lm_ties_embeddings(tmp_path):
+    model = tiny_model("alibi", PEBertForMaskedLM)
+    assert model.cls.predictions.decoder.weight.data_ptr() == model.bert.embeddings.word_embeddings.weight.data_ptr()
+    model.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    assert "cls.predictions.decoder.weight" not in saved  # stored once, tied on load
+
+
+def test_sequence_classification_problem_types():
+    input_ids, attention_mask = random_batch()
+    regression = tiny_model("rope", pe_bert.PEBertForSequenceClassification, num_labels=1)
+    out = regression(input_ids=input_ids, attention_mask=attention_mask, labels=torch.tensor([0.5, 1.0, 2.0]))
+    assert regression.config.problem_type == "regression" and out.logits.shape == (3, 1) and out.loss > 0
+
+    single = tiny_model("rope", pe_bert.PEBertForSequenceClassification, num_labels=3)
+    out = single(input_ids=input_ids, attention_mask=attention_mask, labels=torch.tensor([0, 2, 1]))
+    expected = torch.nn.functional.cross_entropy(out.logits, torch.tensor([0, 2, 1]))
+    torch.testing.assert_close(out.loss, expected)
+
+    multi = tiny_model("rope", pe_bert.PEBertForSequenceClassification, num_labels=3)
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    out = multi(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    assert multi.config.problem_type == "multi_label_classification"
+    torch.testing.assert_close(out.loss, torch.nn.functional.binary_cross_entropy_with_logits(out.logits, labels))
+
+
+def test_token_classification_and_auto_classes():
+    config = tiny_config("t5", num_labels=5)
+    model = AutoModelForTokenClassification.from_config(config).eval()
+    assert type(model) is pe_bert.PEBertForTokenClassification
+    input_ids, attention_mask = random_batch()
+    labels = torch.randint(0, 5, input_ids.shape).masked_fill(attention_mask == 0, -100)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+    assert out.logits.shape == (3, 12, 5) and torch.isfinite(out.loss)
+    assert type(AutoModelForSequenceClassification.from_config(config)) is pe_bert.PEBertForSequenceClassification
+    assert type(AutoModelForMaskedLM.from_config(config)) is PEBertForMaskedLM
+    assert type(AutoModel.from_config(config)) is PEBertModel
+
+
+def test_outputs_attentions_and_hidden_states():
+    model = tiny_model("shaw", attn_implementation="eager")
+    input_ids, attention_mask = random_batch()
+    out = model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True, output_hidden_states=True)
+    assert len(out.attentions) == 2 and out.attentions[0].shape == (3, 4, 12, 12)
+    torch.testing.assert_close(out.attentions[0].sum(-1), torch.ones(3, 4, 12))
+    assert len(out.hidden_states) == 3  # embeddings + one per layer
+    assert out.pooler_output.shape == (3, 32)
+    assert model(input_ids=input_ids, return_dict=False)[0].shape == (3, 12, 32)
+
+
+@pytest.mark.parametrize("variant", ["disentangled", "pam", "attenuated"])
+def test_gradient_checkpointing_gives_the_same_gradients(variant):
+    input_ids, attention_mask = random_batch()
+    grads = []
+    for checkpointing in (False, True):
+        model = tiny_model(variant, PEBertForMaskedLM).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        model(input_ids=input_ids, attention_mask=attention_mask, labels=input_ids).loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_init_weights_covers_every_parameter(variant):
+    """Weights are initialised through `_init_weights`: no matrix is left at torch's default (kaiming-uniform,
+    std ~ 1/sqrt(3 fan_in)) or uninitialised (`torch.empty` garbage)."""
+    config = tiny_config(variant, attenuated_learnable="shared" if variant == "attenuated" else "none")
+    model = PEBertForMaskedLM(config)
+    for name, param in model.named_parameters():
+        assert torch.isfinite(param).all(), name
+        if param.dim() == 2 and "LayerNorm" not in name and "distance_bias" not in name and ".mlp." not in name:
+            # normal(0, initializer_range): small spread, not torch's kaiming-uniform default
+            assert param.std() < 0.03, (name, float(param.std()))
