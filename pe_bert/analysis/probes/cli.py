@@ -1,0 +1,106 @@
+"""`pe-bert probe MODEL --out DIR`: word-order probes from the command line.
+
+    pe-bert probe ./my-nli-model --task nli --dataset builtin_nli --out probe-nli
+    pe-bert probe ./all-MiniLM-L6-v2 --task zero-shot --num-examples 200 --out probe-minilm
+
+Writes DIR/results.json (everything, including settings and bootstrap intervals), DIR/table.md (the paper's table)
+and DIR/deltas.png (per-perturbation effect with 95 % error bars), and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+from .registry import DEFAULT_ZERO_SHOT_PERTURBATIONS, PAPER_PERTURBATIONS, validate_perturbation_names
+
+
+def load_model(model: str, task: str):
+    """(model, tokenizer, has_trained_mlm_head) for `task` ("nli": sequence classifier; "zero-shot": masked LM
+    if the checkpoint can be one, else the bare encoder). Importing pe_bert registers the PE-BERT classes."""
+    import transformers
+
+    import pe_bert  # noqa: F401  (Auto registration)
+
+    from .zero_shot import has_trained_mlm_head
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model)
+    if task == "nli":
+        return transformers.AutoModelForSequenceClassification.from_pretrained(model), tokenizer, False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the "newly initialised weights" notice is handled below
+        loaded, info = transformers.AutoModelForMaskedLM.from_pretrained(model, output_loading_info=True)
+    loaded._pe_bert_loading_info = info
+    return loaded, tokenizer, has_trained_mlm_head(loaded)
+
+
+def _load_sentences(dataset: str, num_examples: int, seed: int) -> list:
+    if dataset in ("builtin", "builtin_nli"):
+        from pe_bert.data import generate_sentences
+
+        return generate_sentences(num_examples, seed=seed)
+    path = Path(dataset)
+    if not path.exists():
+        raise FileNotFoundError(f"--dataset {dataset!r}: use 'builtin' or a text file with one sentence per line.")
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return lines[:num_examples]
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import report as reporting
+    from .task import load_nli_examples, nli_probe
+    from .zero_shot import zero_shot_probe
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    default = PAPER_PERTURBATIONS if args.task == "nli" else DEFAULT_ZERO_SHOT_PERTURBATIONS
+    perturbations = validate_perturbation_names(args.perturbations.split(",") if args.perturbations else default)
+    model, tokenizer, trained_head = load_model(args.model, args.task)
+    common = dict(perturbations=perturbations, seed=args.seed, n_resamples=args.bootstrap,
+                  batch_size=args.batch_size, model_name=args.model_name or Path(args.model).name or args.model,
+                  progress=not args.quiet)
+    if args.task == "nli":
+        examples = load_nli_examples(args.dataset or "builtin_nli", split=args.split, num_examples=args.num_examples,
+                                     seed=args.seed)
+        result = nli_probe(model, tokenizer, examples, field=args.field, **common)
+    else:
+        metrics = args.metrics.split(",") if args.metrics else (["pll", "drift"] if trained_head else ["drift"])
+        if not trained_head and "pll" in metrics:
+            print("note: the checkpoint has no trained MLM head; PLL scores are not meaningful.")
+        sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.seed)
+        result = zero_shot_probe(model, tokenizer, sentences, metrics=metrics, **common)
+    reporting.save_json(result, out / "results.json")
+    table = reporting.markdown_table([result])
+    (out / "table.md").write_text(table + "\n")
+    reporting.plot_deltas(result, out / "deltas.png")
+    print(table)
+    print(f"\nwrote {out / 'results.json'}, {out / 'table.md'}, {out / 'deltas.png'}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("probe", help="word-order probes (Shuffle-n, Random, Shuffle-SR; NLI or zero-shot)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="model folder or Hub id (an NLI classifier for --task nli; any MLM/encoder "
+                                      "for --task zero-shot)")
+    parser.add_argument("--task", choices=("nli", "zero-shot"), default="nli")
+    parser.add_argument("--dataset", default=None,
+                        help="nli: builtin_nli (default), snli, mnli or a .jsonl/.csv/.tsv file; "
+                             "zero-shot: builtin (default, annotated corpus) or a text file, one sentence per line")
+    parser.add_argument("--split", default=None, help="dataset split (default: the validation split)")
+    parser.add_argument("--perturbations", default=None,
+                        help="comma-separated, e.g. shuffle-3,shuffle-6,random,shuffle-sr,swap-adjacent "
+                             "(default: the paper's Shuffle-3..6, Random, Shuffle-SR; zero-shot adds swap-adjacent)")
+    parser.add_argument("--field", choices=("hypothesis", "premise", "both"), default="hypothesis",
+                        help="nli: which side to perturb")
+    parser.add_argument("--metrics", default=None,
+                        help="zero-shot: pll,drift (default: both if the model has a trained MLM head, else drift)")
+    parser.add_argument("--num-examples", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model-name", default=None, help="row label in the table (default: the folder name)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--out", required=True, help="output folder for results.json, table.md, deltas.png")
+    parser.set_defaults(func=run)
