@@ -1,0 +1,128 @@
+"""Training-step speed and memory of every PE variant vs `transformers.BertForMaskedLM` of the same shape.
+
+For each variant, the variant and the BERT baseline run forward+backward alternately in this one process
+(so both see the same machine state); each reports the median of `--repeats` timed steps. Memory is the peak
+CUDA allocation on a GPU; on a CPU (where torch does not track peaks) it is the bytes autograd saves for backward
+(activations, deduplicated by storage) plus parameters and gradients, which is what dominates training memory.
+
+    python benchmarks/bench_models.py                       # 4 layers x 256 hidden x 4 heads, seq 128, batch 16
+    python benchmarks/bench_models.py --variants rope,alibi --repeats 7 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from transformers import BertConfig, BertForMaskedLM
+
+import pe_bert
+
+TARGETS = {"learned": 0.95, "shaw": 0.6, "disentangled": 0.6, "pam": 0.6, "dynamic": 0.6}
+DEFAULT_TARGET = 0.85
+
+
+def shape_kwargs(args) -> dict:
+    return dict(
+        vocab_size=30522,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        intermediate_size=4 * args.hidden,
+        max_position_embeddings=512,
+    )
+
+
+class SavedTensorMeter:
+    """Bytes autograd keeps for backward during one forward (each storage counted once)."""
+
+    def __init__(self):
+        self.storages: dict[int, int] = {}
+
+    def pack(self, tensor):
+        storage = tensor.untyped_storage()
+        self.storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    @property
+    def total(self) -> int:
+        return sum(self.storages.values())
+
+
+def train_step(model, batch, device, meter: SavedTensorMeter | None = None) -> float:
+    model.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    if meter is None:
+        loss = model(**batch).loss
+    else:
+        with torch.autograd.graph.saved_tensors_hooks(meter.pack, lambda t: t):
+            loss = model(**batch).loss
+    loss.backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def peak_memory_mb(model, batch, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        train_step(model, batch, device)
+        return torch.cuda.max_memory_allocated() / 2**20
+    meter = SavedTensorMeter()
+    train_step(model, batch, device, meter)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    return (meter.total + 2 * weights) / 2**20
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(pe_bert.POSITION_ENCODINGS))
+    parser.add_argument("--layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+
+    input_ids = torch.randint(1000, 30000, (args.batch, args.seq), device=device)
+    batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": input_ids}
+    tokens = args.batch * args.seq
+    baseline = BertForMaskedLM(BertConfig(**shape_kwargs(args))).to(device).train()
+
+    print(f"# training step (forward + backward), {args.layers} layers x {args.hidden} hidden x {args.heads} heads, "
+          f"seq {args.seq}, batch {args.batch}, {device.type}, torch {torch.__version__}, "
+          f"median of {args.repeats}, alternating with BertForMaskedLM")
+    header = f"| {'variant':<13} | {'tokens/s':>9} | {'BERT tok/s':>10} | {'ratio':>5} | {'target':>6} | " \
+             f"{'mem MB':>7} | {'BERT MB':>7} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for variant in args.variants.split(","):
+        config = pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args))
+        model = pe_bert.PEBertForMaskedLM(config).to(device).train()
+        for _ in range(2):  # warm-up both (allocator, kernels)
+            train_step(model, batch, device)
+            train_step(baseline, batch, device)
+        ours, theirs = [], []
+        for _ in range(args.repeats):
+            ours.append(train_step(model, batch, device))
+            theirs.append(train_step(baseline, batch, device))
+        ours_tps, theirs_tps = tokens / statistics.median(ours), tokens / statistics.median(theirs)
+        ratio = ours_tps / theirs_tps
+        target = TARGETS.get(variant, DEFAULT_TARGET)
+        mark = "" if ratio >= target else " (below)"
+        print(f"| {variant:<13} | {ours_tps:>9.0f} | {theirs_tps:>10.0f} | {ratio:>5.2f} | {target:>6.2f} | "
+              f"{peak_memory_mb(model, batch, device):>7.0f} | {peak_memory_mb(baseline, batch, device):>7.0f} |"
+              f"{mark}", flush=True)
+        del model
+
+
+if __name__ == "__main__":
+    main()
