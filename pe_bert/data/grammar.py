@@ -243,7 +243,9 @@ class SentenceSampler:
         self.d = draws  # replaceable: one sampler per topic serves a whole corpus
         self.topic = topic
         self.tables = _topic_tables(topic)
-        self.instruments = {c.verb: c.instruments for c in self.tables["topical"] + self.tables["reversible"]}
+        transitive = self.tables["topical"] + self.tables["reversible"]
+        self.instruments = {c.verb: c.instruments for c in transitive}
+        self.patients = {c.verb: c.patients for c in transitive}
         self.recipients = _nouns(lx.ANIMATE_CLASSES, topic)
         self.places = _places(topic)
 
