@@ -8,6 +8,7 @@ import importlib
 # Each module exposes `register(subparsers)`, which adds its sub-command and sets `func(args) -> int`.
 COMMAND_MODULES: list[str] = [
     "pe_bert.analysis.cli",
+    "pe_bert.analysis.probes.cli",
 ]
 
 
