@@ -1,0 +1,129 @@
+"""Pieces both training scripts share: logging, checkpoint detection, local data files, argument parsing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from .arguments import use_cpu_when_distributed_without_accelerator
+
+logger = logging.getLogger("pe_bert.training")
+
+# `datasets` builder names by file extension.
+FILE_BUILDERS = {"txt": "text", "text": "text", "csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json"}
+
+
+def setup_logging(training_args: TrainingArguments) -> None:
+    """transformers-example logging: INFO on the main process, warnings elsewhere, one format everywhere."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+            datefmt="%m/%d/%Y %H:%M:%S",
+            handlers=[logging.StreamHandler(sys.stdout)],
+        )
+    level = training_args.get_process_log_level()
+    logging.getLogger("pe_bert").setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    logger.info(
+        "Process rank %s, device %s, world size %s", training_args.process_index, training_args.device,
+        training_args.world_size,
+    )
+
+
+def detect_last_checkpoint(training_args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from: `--resume_from_checkpoint`, else the last `checkpoint-N` in output_dir.
+
+    As transformers' examples do, an interrupted run restarts where it stopped when launched again with the same
+    output_dir. To start over, use a new (or emptied) output_dir.
+    """
+    if training_args.resume_from_checkpoint:
+        if not os.path.isdir(training_args.resume_from_checkpoint):
+            raise FileNotFoundError(
+                f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder; give a "
+                "checkpoint-N folder written by a previous run."
+            )
+        return training_args.resume_from_checkpoint
+    if not training_args.do_train or not os.path.isdir(training_args.output_dir):
+        return None
+    last = get_last_checkpoint(training_args.output_dir)
+    if last is not None:
+        logger.info("Found %s: resuming training from it. Use a new --output_dir to start over.", last)
+    return last
+
+
+def default_to_train_and_eval(training_args: TrainingArguments) -> None:
+    """Without --do_train/--do_eval/--do_predict the scripts train and evaluate (the useful default)."""
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        logger.info("Neither --do_train nor --do_eval given: doing both.")
+        training_args.do_train = True
+        training_args.do_eval = True
+
+
+def check_data_file(path: str | None, what: str) -> str | None:
+    """Fail early, naming the file, when a local data file is missing, of an unknown type, or empty."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist.")
+    extension = file.suffix.lstrip(".").lower()
+    if extension not in FILE_BUILDERS:
+        raise ValueError(
+            f"{what} {path}: unsupported extension {file.suffix!r}; use one of "
+            f"{', '.join('.' + e for e in FILE_BUILDERS)}."
+        )
+    if not file.read_bytes().strip():
+        raise ValueError(f"{what} {path} is empty: it needs at least one example.")
+    return extension
+
+
+def load_local_files(files: dict[str, str], cache_dir: str | None = None) -> datasets.DatasetDict:
+    """Load local txt/csv/json files (one per split) with `datasets`, checking each one first."""
+    extensions = {split: check_data_file(path, f"--{split}_file") for split, path in files.items()}
+    builders = {FILE_BUILDERS[ext] for ext in extensions.values()}
+    if len(builders) > 1:
+        raise ValueError(f"All data files must have the same format; got {', '.join(files.values())}.")
+    builder = builders.pop()
+    kwargs = {}
+    if builder == "text":
+        kwargs["keep_linebreaks"] = True
+    if any(ext == "tsv" for ext in extensions.values()):
+        kwargs["delimiter"] = "\t"
+    loaded = datasets.load_dataset(builder, data_files=dict(files), cache_dir=cache_dir, **kwargs)
+    for split, dataset in loaded.items():
+        if len(dataset) == 0:
+            raise ValueError(f"--{split}_file {files[split]} has no rows.")
+    return loaded
+
+
+def parse_args(data_class, argv: list[str] | None = None):
+    """Parse `(ModelArguments, data_class, TrainingArguments)` from argv or from a single .json/.yaml file."""
+    from .arguments import ModelArguments
+
+    use_cpu_when_distributed_without_accelerator()
+    parser = HfArgumentParser((ModelArguments, data_class, TrainingArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        return parser.parse_yaml_file(yaml_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+__all__ = [
+    "FILE_BUILDERS",
+    "check_data_file",
+    "default_to_train_and_eval",
+    "detect_last_checkpoint",
+    "load_local_files",
+    "parse_args",
+    "setup_logging",
+]

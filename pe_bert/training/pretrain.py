@@ -1,0 +1,331 @@
+"""Masked-language-model pretraining of a pe_bert encoder with the stock `Trainer` (what examples/run_mlm.py runs).
+
+Call `main(model_args, data_args, training_args)` in-process (it returns the metrics), or `cli(argv)` from the
+command line. Launch-safe under `accelerate launch` / `torchrun`: dataset loading, tokenizer training and
+preprocessing run on the main process first (the others then reuse its cache or its saved tokenizer), and only
+the main process writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from itertools import chain
+from pathlib import Path
+
+import datasets
+from transformers import (
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from .arguments import MLMDataArguments
+from .common import (
+    default_to_train_and_eval,
+    detect_last_checkpoint,
+    load_local_files,
+    parse_args,
+    setup_logging,
+)
+from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
+from .tokenizer import train_wordpiece_tokenizer
+
+logger = logging.getLogger("pe_bert.training.pretrain")
+
+BUILTIN_CORPUS = "pe_bert built-in corpus"
+DEFAULT_MAX_SEQ_LENGTH = 128
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def load_raw_datasets(data_args: MLMDataArguments, model_args, seed: int) -> tuple[datasets.DatasetDict, str]:
+    """Train/validation text from the Hub, local files, or the built-in corpus; and a name for the model card."""
+    if data_args.dataset_name is not None:
+        name = data_args.dataset_name
+        kwargs = dict(cache_dir=model_args.cache_dir, token=model_args.token)
+        raw = datasets.load_dataset(name, data_args.dataset_config_name, **kwargs)
+        if "validation" not in raw:
+            pct = data_args.validation_split_percentage
+            raw["validation"] = datasets.load_dataset(
+                name, data_args.dataset_config_name, split=f"train[:{pct}%]", **kwargs
+            )
+            raw["train"] = datasets.load_dataset(name, data_args.dataset_config_name, split=f"train[{pct}%:]", **kwargs)
+        return raw, name
+    if data_args.train_file is not None:
+        files = {"train": data_args.train_file}
+        if data_args.validation_file is not None:
+            files["validation"] = data_args.validation_file
+        raw = load_local_files(files, cache_dir=model_args.cache_dir)
+        if "validation" not in raw:
+            if len(raw["train"]) < 2:
+                raise ValueError(
+                    f"--train_file {data_args.train_file} has a single example: it cannot be split for validation. "
+                    "Add rows or give a --validation_file."
+                )
+            held_out = raw["train"].train_test_split(
+                test_size=data_args.validation_split_percentage / 100, seed=seed, shuffle=True
+            )
+            raw = datasets.DatasetDict(train=held_out["train"], validation=held_out["test"])
+            logger.info("Held out %d%% of --train_file for validation.", data_args.validation_split_percentage)
+        return raw, Path(data_args.train_file).name
+    from ..data import builtin_corpus
+
+    logger.info("No dataset given: using the built-in offline corpus (%d sentences).", data_args.builtin_num_sentences)
+    return builtin_corpus(num_sentences=data_args.builtin_num_sentences, seed=seed), BUILTIN_CORPUS
+
+
+def text_column(dataset: datasets.Dataset, requested: str | None) -> str:
+    """The column holding the text: --text_column_name, else 'text', else the only string column."""
+    columns = dataset.column_names
+    if requested is not None:
+        if requested not in columns:
+            raise ValueError(f"--text_column_name {requested!r} is not a column; the data has {columns}.")
+        return requested
+    if "text" in columns:
+        return "text"
+    strings = [c for c in columns if getattr(dataset.features[c], "dtype", None) in ("string", "large_string")]
+    if len(strings) == 1:
+        return strings[0]
+    raise ValueError(
+        f"Cannot tell which column holds the text: no 'text' column among {columns}. "
+        "Pass --text_column_name <column>."
+    )
+
+
+def tokenize_datasets(
+    raw: datasets.DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    column: str,
+    data_args: MLMDataArguments,
+    max_seq_length: int,
+) -> datasets.DatasetDict:
+    """Line-by-line examples (truncated) or concatenated text cut into max_seq_length blocks."""
+    map_kwargs = dict(num_proc=data_args.preprocessing_num_workers, load_from_cache_file=not data_args.overwrite_cache)
+    columns = raw["train"].column_names
+
+    if data_args.line_by_line:
+        before = {split: len(ds) for split, ds in raw.items()}
+        raw = raw.filter(lambda rows: [bool(t and t.strip()) for t in rows[column]], batched=True, **map_kwargs)
+        for split, dataset in raw.items():
+            if before[split] != len(dataset):
+                logger.info("%s: skipped %d empty lines.", split, before[split] - len(dataset))
+
+        def tokenize_lines(rows):
+            return tokenizer(
+                rows[column],
+                padding="max_length" if data_args.pad_to_max_length else False,
+                truncation=True,
+                max_length=max_seq_length,
+                return_special_tokens_mask=True,
+            )
+
+        return raw.map(tokenize_lines, batched=True, remove_columns=columns, desc="Tokenizing lines", **map_kwargs)
+
+    def tokenize_all(rows):
+        texts = [t for t in rows[column] if t is not None]
+        return tokenizer(texts, return_special_tokens_mask=True)
+
+    tokenized = raw.map(tokenize_all, batched=True, remove_columns=columns, desc="Tokenizing text", **map_kwargs)
+
+    def group_texts(rows):
+        # Concatenate the batch and cut it into full blocks; the tail shorter than a block is dropped (as in
+        # transformers' run_mlm), so every example has exactly max_seq_length tokens.
+        concatenated = {k: list(chain(*rows[k])) for k in rows}
+        total = (len(concatenated["input_ids"]) // max_seq_length) * max_seq_length
+        return {k: [v[i : i + max_seq_length] for i in range(0, total, max_seq_length)] for k, v in concatenated.items()}
+
+    grouped = tokenized.map(group_texts, batched=True, desc=f"Grouping into blocks of {max_seq_length}", **map_kwargs)
+    for split in grouped:
+        tokens = sum(len(ids) for ids in tokenized[split]["input_ids"])
+        logger.info(
+            "%s: %d tokens -> %d blocks of %d (%d tail tokens dropped).",
+            split, tokens, len(grouped[split]), max_seq_length, tokens - len(grouped[split]) * max_seq_length,
+        )
+        if len(grouped[split]) == 0:
+            raise ValueError(
+                f"The {split} text has {tokens} tokens, fewer than one block of --max_seq_length {max_seq_length}. "
+                "Give more text, a smaller --max_seq_length, or --line_by_line."
+            )
+    return grouped
+
+
+# ------------------------------------------------------------------------------------------ tokenizer
+
+
+def prepare_tokenizer(
+    model_args, training_args: TrainingArguments, raw: datasets.DatasetDict, column: str, last_checkpoint: str | None,
+    model_max_length: int,
+) -> tuple[PreTrainedTokenizerBase, bool]:
+    """The tokenizer, and whether it was trained here.
+
+    Order: --tokenizer_name, the checkpoint's, the checkpoint we resume from (a resumed run must keep its
+    vocabulary), else a new WordPiece tokenizer trained on the training split. Must run under
+    `main_process_first`: the main process trains and saves to output_dir, the others then load that copy, so all
+    processes share one vocabulary.
+    """
+    source = model_args.tokenizer_name or model_args.model_name_or_path
+    if source is None and last_checkpoint and (Path(last_checkpoint) / "tokenizer_config.json").is_file():
+        source = last_checkpoint
+    if source is not None:
+        try:
+            return AutoTokenizer.from_pretrained(source, **hub_kwargs(model_args)), False
+        except OSError as error:
+            raise OSError(f"Could not load a tokenizer from {source}: {error}. Pass --tokenizer_name.") from error
+    if not training_args.distributed_state.is_main_process:
+        return AutoTokenizer.from_pretrained(training_args.output_dir), True
+    logger.info("Training a WordPiece tokenizer (vocab %d) on the training text.", model_args.tokenizer_vocab_size)
+    tokenizer = train_wordpiece_tokenizer(
+        raw["train"][column], vocab_size=model_args.tokenizer_vocab_size, model_max_length=model_max_length
+    )
+    tokenizer.save_pretrained(training_args.output_dir)
+    return tokenizer, True
+
+
+# ----------------------------------------------------------------------------------------------- metrics
+
+
+def preprocess_logits_for_metrics(logits, labels):
+    """Keep only the argmax: evaluation then never holds [examples, seq, vocab] logits in memory."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return logits.argmax(dim=-1)
+
+
+def compute_metrics(eval_preds) -> dict:
+    """Masked-token accuracy (the loss and perplexity come from the Trainer)."""
+    predictions, labels = eval_preds
+    mask = labels != -100
+    return {"accuracy": float((predictions[mask] == labels[mask]).mean()) if mask.any() else float("nan")}
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def main(model_args, data_args: MLMDataArguments, training_args: TrainingArguments, callbacks=None) -> dict:
+    """Pretrain (and/or evaluate) a masked LM; returns the metrics that were also written to all_results.json.
+
+    `callbacks` (TrainerCallback instances) are handed to the Trainer, e.g. for a study pipeline's bookkeeping.
+    """
+    setup_logging(training_args)
+    default_to_train_and_eval(training_args)
+    last_checkpoint = detect_last_checkpoint(training_args)
+    set_seed(training_args.seed)
+
+    # The config first: it fixes the position table that --max_seq_length must fit in.
+    config, use_pe_bert = resolve_config(model_args)
+    limit = getattr(config, "max_position_embeddings", DEFAULT_MAX_SEQ_LENGTH)
+    max_seq_length = data_args.max_seq_length or min(DEFAULT_MAX_SEQ_LENGTH, limit)
+    check_max_seq_length(config, max_seq_length)
+
+    with training_args.main_process_first(desc="loading the dataset"):
+        raw, dataset_label = load_raw_datasets(data_args, model_args, training_args.seed)
+    column = text_column(raw["train"], data_args.text_column_name)
+    if len(raw["train"]) == 0:
+        raise ValueError("The training split is empty.")
+
+    with training_args.main_process_first(desc="preparing the tokenizer"):
+        tokenizer, tokenizer_trained = prepare_tokenizer(
+            model_args, training_args, raw, column, last_checkpoint, model_max_length=limit
+        )
+    if max_seq_length > tokenizer.model_max_length:
+        raise ValueError(
+            f"--max_seq_length {max_seq_length} is longer than the tokenizer's model_max_length "
+            f"{tokenizer.model_max_length}. Lower --max_seq_length."
+        )
+
+    if model_args.model_name_or_path is None:
+        config.vocab_size = len(tokenizer)
+    auto_class, pe_bert_class = model_classes("masked_lm")
+    model = load_model(model_args, config, use_pe_bert, auto_class, pe_bert_class)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        logger.info("Resizing the token embeddings to the tokenizer's %d entries.", len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer))
+
+    with training_args.main_process_first(desc="tokenizing the dataset"):
+        tokenized = tokenize_datasets(raw, tokenizer, column, data_args, max_seq_length)
+    train_dataset = tokenized["train"]
+    eval_dataset = tokenized["validation"]
+    if data_args.max_train_samples is not None:
+        train_dataset = train_dataset.select(range(min(len(train_dataset), data_args.max_train_samples)))
+    if data_args.max_eval_samples is not None:
+        eval_dataset = eval_dataset.select(range(min(len(eval_dataset), data_args.max_eval_samples)))
+
+    collator = DataCollatorForLanguageModeling(
+        tokenizer=tokenizer,
+        mlm_probability=data_args.mlm_probability,
+        # Multiples of 8 use tensor cores when padding per batch in fp16/bf16.
+        pad_to_multiple_of=8 if (data_args.line_by_line and not data_args.pad_to_max_length) else None,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset if training_args.do_eval else None,
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=compute_metrics if training_args.do_eval else None,
+        preprocess_logits_for_metrics=preprocess_logits_for_metrics if training_args.do_eval else None,
+        callbacks=callbacks,
+    )
+
+    results: dict = {}
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        trainer.save_model()  # Model (safetensors) + tokenizer, main process only.
+        train_metrics = dict(train_result.metrics)
+        train_metrics["train_samples"] = len(train_dataset)
+        trainer.log_metrics("train", train_metrics)
+        trainer.save_metrics("train", train_metrics)
+        trainer.save_state()
+        results.update(train_metrics)
+    if training_args.do_eval:
+        eval_metrics = trainer.evaluate()
+        eval_metrics["eval_samples"] = len(eval_dataset)
+        eval_metrics["perplexity"] = math.exp(eval_metrics["eval_loss"]) if eval_metrics["eval_loss"] < 700 else math.inf
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        results.update(eval_metrics)
+
+    if training_args.do_train and trainer.is_world_process_zero():
+        from ..model_card import write_model_card
+
+        write_model_card(
+            training_args.output_dir,
+            config=trainer.model.config,
+            task="fill-mask",
+            metrics=results,
+            dataset_name=dataset_label,
+            dataset_id=data_args.dataset_name,
+            dataset_config=data_args.dataset_config_name,
+            training_args=training_args,
+            extra={
+                "max_seq_length": max_seq_length,
+                "mlm_probability": data_args.mlm_probability,
+                "tokenizer": "WordPiece trained on the training text" if tokenizer_trained else
+                (model_args.tokenizer_name or model_args.model_name_or_path),
+                "base_model": model_args.model_name_or_path,
+            },
+        )
+    if training_args.push_to_hub and training_args.do_train:
+        push_with_our_card(trainer)
+    return results
+
+
+def push_with_our_card(trainer: Trainer) -> None:
+    """`Trainer.push_to_hub` regenerates README.md; keep the card with the measured numbers instead."""
+    trainer.create_model_card = lambda *args, **kwargs: None
+    trainer.push_to_hub(commit_message="End of training (pe_bert)")
+
+
+def cli(argv: list[str] | None = None) -> dict:
+    """Entry point of examples/run_mlm.py."""
+    model_args, data_args, training_args = parse_args(MLMDataArguments, argv)
+    return main(model_args, data_args, training_args)
+
+
+__all__ = ["cli", "compute_metrics", "load_raw_datasets", "main", "prepare_tokenizer", "text_column", "tokenize_datasets"]

@@ -1,0 +1,62 @@
+"""Train a BERT-style WordPiece tokenizer on the training text, so pretraining from scratch needs no download."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import BertTokenizerFast
+
+logger = logging.getLogger(__name__)
+
+# BERT's special tokens. [PAD] first so that pad_token_id == 0, which is PEBertConfig's (and BERT's) default.
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _batches(texts: Iterable[str], batch_size: int = 1000) -> Iterator[list[str]]:
+    batch = []
+    for text in texts:
+        if text:
+            batch.append(text)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def train_wordpiece_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 8000,
+    lowercase: bool = True,
+    min_frequency: int = 2,
+    model_max_length: int = 512,
+) -> BertTokenizerFast:
+    """Learn a WordPiece vocabulary from `texts` with the `tokenizers` library and wrap it as a BERT tokenizer.
+
+    The normaliser and pre-tokeniser are BERT's (lowercase, accent stripping with lowercase, punctuation split),
+    and the vocabulary is handed to `BertTokenizerFast`, so `save_pretrained` writes a tokenizer that
+    `AutoTokenizer.from_pretrained` restores with [CLS] x [SEP] (y [SEP]) templates and token type ids.
+    """
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, clean_text=True, handle_chinese_chars=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    backend.train_from_iterator(_batches(texts), trainer=trainer)
+    vocab = backend.get_vocab()
+    if len(vocab) <= len(SPECIAL_TOKENS):
+        raise ValueError("The tokenizer learned no vocabulary: the training text is empty.")
+    logger.info("Trained a WordPiece tokenizer with %d entries (asked for %d).", len(vocab), vocab_size)
+    # BertTokenizerFast rebuilds the very same pipeline from the vocabulary (normaliser, pre-tokeniser,
+    # [CLS]/[SEP] post-processor, WordPiece decoder), which is what makes the saved files a standard BERT tokenizer.
+    return BertTokenizerFast(vocab=vocab, do_lower_case=lowercase, model_max_length=model_max_length)
+
+
+__all__ = ["SPECIAL_TOKENS", "train_wordpiece_tokenizer"]

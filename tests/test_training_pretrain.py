@@ -1,0 +1,172 @@
+"""End-to-end MLM pretraining in-process: loss goes down, checkpoints reload, resuming continues, local files work."""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForMaskedLM, AutoTokenizer, TrainerCallback
+
+import pe_bert
+from pe_bert.training import pretrain
+from pe_bert.training.arguments import MLMDataArguments, ModelArguments
+from pe_bert.training.common import parse_args
+
+TINY = "hidden_size=32,num_hidden_layers=2,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Tiny models are dominated by per-op overhead: one thread is faster and does not fight other processes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def mlm_args(output_dir, *extra):
+    """Parse a tiny offline run's arguments exactly as the command line would."""
+    return parse_args(
+        MLMDataArguments,
+        [
+            "--output_dir", str(output_dir), "--config_overrides", TINY, "--max_seq_length", "32",
+            "--builtin_num_sentences", "1500", "--tokenizer_vocab_size", "1000",
+            "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32", "--learning_rate", "2e-3",
+            "--warmup_steps", "10", "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true",
+            "--logging_steps", "50", "--save_strategy", "no", "--seed", "0", "--dataloader_pin_memory", "false",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A tiny learned-PE model pretrained for 300 steps on the built-in corpus, and its untrained baseline."""
+    root = tmp_path_factory.mktemp("mlm")
+    before = pretrain.main(*mlm_args(root / "untrained", "--do_eval"))
+    after = pretrain.main(*mlm_args(root / "trained", "--do_train", "--do_eval", "--max_steps", "300"))
+    return root / "trained", before, after
+
+
+@pytest.mark.slow
+def test_pretraining_lowers_eval_loss(pretrained):
+    output_dir, before, after = pretrained
+    # Untrained: about log(vocab); trained: clearly lower, on the same validation blocks.
+    assert before["eval_loss"] > 5.0
+    assert after["eval_loss"] < before["eval_loss"] - 1.0
+    assert after["perplexity"] == pytest.approx(math.exp(after["eval_loss"]))
+    assert after["eval_accuracy"] > before["eval_accuracy"] + 0.08
+    written = json.loads((output_dir / "all_results.json").read_text())
+    assert written["eval_loss"] == pytest.approx(after["eval_loss"])
+    assert json.loads((output_dir / "eval_results.json").read_text())["perplexity"] == pytest.approx(after["perplexity"])
+
+
+@pytest.mark.slow
+def test_checkpoint_is_safetensors_and_reloads_through_auto_classes(pretrained):
+    output_dir, _, _ = pretrained
+    assert (output_dir / "model.safetensors").is_file()
+    assert not (output_dir / "pytorch_model.bin").exists()
+    state = load_file(output_dir / "model.safetensors")
+    model = AutoModelForMaskedLM.from_pretrained(output_dir)
+    assert isinstance(model, pe_bert.PEBertForMaskedLM)
+    assert model.config.position_encoding == "learned"
+    assert model.config.hidden_size == 32
+    tokenizer = AutoTokenizer.from_pretrained(output_dir)
+    assert len(tokenizer) == model.config.vocab_size
+    assert any(t.shape == (model.config.vocab_size, 32) for t in state.values())  # the saved word embeddings
+    # The trained tokenizer is BERT-style: lowercase, [CLS] ... [SEP], a [MASK] token the model can fill.
+    encoded = tokenizer("The Farmer READS a book.")
+    tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "farmer" in tokens
+    assert tokenizer.pad_token_id == 0 and tokenizer.mask_token == "[MASK]"
+    with torch.no_grad():
+        logits = model(**tokenizer("the [MASK] reads a book .", return_tensors="pt")).logits
+    assert logits.shape[-1] == model.config.vocab_size
+    card = (output_dir / "README.md").read_text()
+    assert "position_encoding" in card and "perplexity" in card.lower()
+
+
+class FirstStep(TrainerCallback):
+    """Records the global step of the first optimisation step a run performs."""
+
+    first = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.first is None:
+            self.first = state.global_step
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_saved_step(tmp_path):
+    output_dir = tmp_path / "run"
+    args = ("--do_train", "--max_steps", "20", "--save_strategy", "steps", "--save_steps", "10", "--logging_steps", "5")
+    first = FirstStep()
+    pretrain.main(*mlm_args(output_dir, *args), callbacks=[first])
+    assert first.first == 1
+    uninterrupted = json.loads((output_dir / "checkpoint-20" / "trainer_state.json").read_text())["log_history"]
+
+    # Simulate a run killed after step 10: only checkpoint-10 survives. The same command then resumes from it.
+    shutil.rmtree(output_dir / "checkpoint-20")
+    (output_dir / "model.safetensors").unlink()
+    assert (output_dir / "checkpoint-10" / "optimizer.pt").is_file()
+    resumed = FirstStep()
+    metrics = pretrain.main(*mlm_args(output_dir, *args), callbacks=[resumed])
+    assert resumed.first == 11, "training restarted instead of resuming"
+    state = json.loads((output_dir / "checkpoint-20" / "trainer_state.json").read_text())
+    assert state["global_step"] == 20
+    assert [entry["step"] for entry in state["log_history"] if "loss" in entry] == [5, 10, 15, 20]
+    # The optimizer state was restored, not re-created: Adam counted 20 steps though this run took only 10.
+    optimizer = torch.load(output_dir / "checkpoint-20" / "optimizer.pt", weights_only=True)
+    assert {float(s["step"]) for s in optimizer["state"].values()} == {20.0}
+    assert metrics["train_loss"] > 0
+    # Steps 1-10 were not re-run: their logged losses are the first run's, carried over in the checkpoint state.
+    losses = {e["step"]: e["loss"] for e in state["log_history"] if "loss" in e}
+    reference = {e["step"]: e["loss"] for e in uninterrupted if "loss" in e}
+    assert losses[5] == reference[5] and losses[10] == reference[10]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["txt", "csv", "json"])
+def test_local_files(tmp_path, fmt):
+    from pe_bert.data import builtin_corpus
+
+    corpus = builtin_corpus(num_sentences=400, seed=1)
+    texts = {split: corpus[split]["text"] for split in ("train", "validation")}
+    files = {}
+    for split, rows in texts.items():
+        path = tmp_path / f"{split}.{fmt}"
+        if fmt == "txt":
+            path.write_text("\n".join(rows) + "\n")
+        elif fmt == "csv":
+            path.write_text("id,body\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(rows)))
+        else:
+            path.write_text("".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(rows)))
+        files[split] = path
+    extra = ["--train_file", str(files["train"]), "--validation_file", str(files["validation"])]
+    if fmt == "csv":
+        extra += ["--text_column_name", "body"]
+    metrics = pretrain.main(*mlm_args(tmp_path / "out", "--max_steps", "3", *extra))
+    assert metrics["eval_samples"] > 0 and metrics["train_samples"] > 0
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_line_by_line_and_held_out_validation(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("\n".join(f"the cat number {i} sat on the mat ." for i in range(60)) + "\n\n\n")
+    metrics = pretrain.main(
+        *mlm_args(tmp_path / "out", "--max_steps", "2", "--train_file", str(train), "--line_by_line",
+                  "--validation_split_percentage", "10")
+    )
+    # 60 non-empty lines: 10 % held out for validation, the 3 empty lines skipped (and logged).
+    assert metrics["train_samples"] + metrics["eval_samples"] == 60
+    assert 6 <= metrics["eval_samples"] <= 7  # datasets rounds the 10 % up
+
+
+def test_model_arguments_are_a_dataclass_with_every_pe_flag():
+    args = ModelArguments()
+    for names in pe_bert.PE_HYPERPARAMETERS.values():
+        for name in names:
+            assert getattr(args, name) is None  # None = keep the config's value
