@@ -364,7 +364,9 @@ def translation_invariance(attention):
     diagonal_means = (diagonal_sums / counts).gather(1, diagonal_index.expand_as(entries))
     within = ((entries - diagonal_means) ** 2).sum(-1)
     total = ((entries - entries.mean(-1, keepdim=True)) ** 2).sum(-1)
-    values = torch.where(total > 0, 1.0 - within / total.clamp_min(torch.finfo(tensor.dtype).tiny), 1.0)
+    # Below this, the "variance" is rounding noise of a constant matrix (e.g. 0.1 in float32).
+    noise = n * n * (4 * torch.finfo(tensor.dtype).eps * entries.abs().amax(-1)) ** 2
+    values = torch.where(total > noise, 1.0 - within / total.clamp_min(torch.finfo(tensor.dtype).tiny), 1.0)
     return _output(values.clamp(0.0, 1.0).reshape(tensor.shape[:-2]), was_numpy)
 
 
