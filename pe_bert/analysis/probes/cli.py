@@ -61,14 +61,17 @@ def run(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, model_name=args.model_name or Path(args.model).name or args.model,
                   progress=not args.quiet)
     if args.task == "nli":
-        examples = load_nli_examples(args.dataset or "builtin_nli", split=args.split, num_examples=args.num_examples,
-                                     seed=args.seed)
+        dataset = args.dataset or "builtin_nli"
+        # The built-in task drops validation pairs seen in train, so regenerate it with the fine-tuning sizes.
+        builtin = {"num_train": args.num_train, "num_test": 0} if dataset == "builtin_nli" else {}
+        examples = load_nli_examples(dataset, split=args.split, num_examples=args.num_examples,
+                                     seed=args.data_seed, **builtin)
         result = nli_probe(model, tokenizer, examples, field=args.field, **common)
     else:
         metrics = args.metrics.split(",") if args.metrics else (["pll", "drift"] if trained_head else ["drift"])
         if not trained_head and "pll" in metrics:
             print("note: the checkpoint has no trained MLM head; PLL scores are not meaningful.")
-        sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.seed)
+        sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.data_seed)
         result = zero_shot_probe(model, tokenizer, sentences, metrics=metrics, **common)
     reporting.save_json(result, out / "results.json")
     table = reporting.markdown_table([result])
@@ -97,9 +100,12 @@ def register(subparsers) -> None:
     parser.add_argument("--metrics", default=None,
                         help="zero-shot: pll,drift (default: both if the model has a trained MLM head, else drift)")
     parser.add_argument("--num-examples", type=int, default=500)
+    parser.add_argument("--num-train", type=int, default=6000,
+                        help="builtin_nli: the num_train the model was fine-tuned with (task default 6000)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations and the bootstrap")
+    parser.add_argument("--data-seed", type=int, default=0, help="seed of the built-in data (as used for training)")
     parser.add_argument("--model-name", default=None, help="row label in the table (default: the folder name)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--out", required=True, help="output folder for results.json, table.md, deltas.png")

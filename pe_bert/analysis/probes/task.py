@@ -76,6 +76,17 @@ class PerturbedSet:
 # --------------------------------------------------------------------------------------------------------------
 
 
+NLI_LABEL_NAMES = ("entailment", "neutral", "contradiction")
+
+
+def _label_id(value: Any) -> int:
+    if isinstance(value, str) and not value.lstrip("-").isdigit():
+        if value.lower() not in NLI_LABEL_NAMES:
+            raise ValueError(f"Unknown NLI label {value!r}; use ids 0/1/2 or names {NLI_LABEL_NAMES}.")
+        return NLI_LABEL_NAMES.index(value.lower())
+    return int(value)
+
+
 def _rows_to_examples(rows: Sequence[dict]) -> list[NLIExample]:
     examples = []
     for row in rows:
@@ -84,43 +95,45 @@ def _rows_to_examples(rows: Sequence[dict]) -> list[NLIExample]:
         if premise is None or hypothesis is None or "label" not in row:
             raise ValueError("NLI rows need premise/hypothesis (or sentence1/sentence2) and label columns; "
                              f"got columns {sorted(row)}.")
-        if int(row["label"]) < 0:  # SNLI marks pairs without annotator agreement with -1
+        label = _label_id(row["label"])
+        if label < 0:  # SNLI marks pairs without annotator agreement with -1; GLUE test labels are hidden
             continue
         annotated = {}
-        for side, column in (("premise", "sentence1_annotation"), ("hypothesis", "sentence2_annotation")):
-            value = row.get(column) or row.get(f"{side}_sentence")
+        for side in ("premise", "hypothesis"):  # the built-in task ships role annotations for both sides
+            value = row.get(f"{side}_annotation") or row.get(f"{side}_sentence")
             if isinstance(value, dict):
                 from pe_bert.data import Sentence
 
                 value = Sentence.from_dict(value)
             annotated[f"{side}_sentence"] = value
-        examples.append(NLIExample(premise, hypothesis, int(row["label"]), **annotated))
+        examples.append(NLIExample(premise, hypothesis, label, **annotated))
     return examples
 
 
 def load_nli_examples(dataset: str = "builtin_nli", *, split: str | None = None, num_examples: int | None = None,
-                      seed: int = 0) -> list[NLIExample]:
+                      seed: int = 0, **builtin_options) -> list[NLIExample]:
     """Evaluation pairs from the built-in task (`builtin_nli`), the Hub (`snli`, `mnli`) or a local file.
 
-    Local files: .jsonl/.json/.csv/.tsv with premise/hypothesis (or sentence1/sentence2) and label columns.
-    The default split is the evaluation split (validation; validation_matched for MNLI).
+    Local files: .jsonl/.json/.csv/.tsv with premise/hypothesis (or sentence1/sentence2) and label (ids or names)
+    columns. The default split is the evaluation split (validation; validation_matched for MNLI). For
+    `builtin_nli`, pass the same `builtin_options` (num_train, num_validation, ...) as for fine-tuning: the task
+    removes pairs seen in train from validation, so the sizes decide which pairs validation holds.
     """
-    import datasets
-
     path = Path(dataset)
     if path.suffix in (".jsonl", ".json", ".csv", ".tsv") and path.exists():
+        import datasets
+
         kind = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv"}[path.suffix]
         extra = {"delimiter": "\t"} if path.suffix == ".tsv" else {}
         table = datasets.load_dataset(kind, data_files=str(path), split="train", **extra)
-    elif dataset == "builtin_nli":
-        from pe_bert.data import load_builtin_task
+    elif dataset in ("builtin_nli", "snli", "mnli"):
+        from pe_bert.data import load_task
 
-        table = load_builtin_task("builtin_nli", seed=seed)[split or "validation"]
-    elif dataset in ("snli", "mnli"):
-        from pe_bert.data.glue import load_task
-
+        if dataset == "builtin_nli":
+            builtin_options = {"seed": seed, **builtin_options}
+        splits = load_task(dataset, **builtin_options)
         default_split = "validation_matched" if dataset == "mnli" else "validation"
-        table = load_task(dataset)[split or default_split]
+        table = splits[split or default_split]
     else:
         raise ValueError(f"Unknown NLI dataset {dataset!r}: use builtin_nli, snli, mnli or a .jsonl/.csv/.tsv path.")
     if num_examples is not None:
