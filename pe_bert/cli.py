@@ -9,6 +9,7 @@ import importlib
 COMMAND_MODULES: list[str] = [
     "pe_bert.analysis.cli",
     "pe_bert.analysis.probes.cli",
+    "pe_bert.study.cli",
 ]
 
 

@@ -1,0 +1,88 @@
+"""Model cards with the study's measured numbers for every pretrained checkpoint, and pushing them to the Hub.
+
+Each pushed repo (`ORG/bert-<variant>`, plus `-seed<k>` when there are several seeds) holds the safetensors
+weights, the tokenizer, the model code that `save_pretrained` wrote for `trust_remote_code`, and the card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .report import PE_SCORES, SCORE_TITLES, fmt
+
+# Training by-products that do not belong in a published model repo.
+UPLOAD_IGNORE = ["checkpoint-*", "*.pt", "*.bin", "runs/*", "result.json", "DONE.json"]
+
+
+def repo_name(study, variant: str, seed: int) -> str:
+    suffix = f"-seed{seed}" if len(study.config.seeds) > 1 else ""
+    return f"bert-{variant}{suffix}"
+
+
+def analysis_section(record: dict) -> str:
+    """Markdown with the measured positional properties, task scores and probes of one checkpoint."""
+    lines = ["", "## Positional analysis (pe_bert study)", "",
+             "Measured by `pe-bert study` on held-out built-in sentences (attention of this pretrained model, all "
+             "layers and heads, special tokens kept), after fine-tuning copies of it on each task.", "",
+             "| measure | value |", "|---|---|"]
+    for key in PE_SCORES:
+        lines.append(f"| {SCORE_TITLES[key]} | {fmt(record['pretrained_scores'][key])} |")
+    for task, entry in record["tasks"].items():
+        lines.append(f"| {task} dev {entry['metric']} (fine-tuned) | {fmt(entry['score'])} |")
+    if record["probe_nli"]["original"] is not None:
+        lines.append(f"| NLI probe: original accuracy | {fmt(record['probe_nli']['original'])} |")
+        for name, delta in record["probe_nli"]["deltas"].items():
+            lines.append(f"| NLI probe: Δ accuracy, {name} | {fmt(delta)} |")
+    for name, entry in record["probe_zero_shot"].items():
+        lines.append(f"| zero-shot drift, {name} | {fmt(entry['drift'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_model_cards(study, results, summary: dict) -> dict:
+    """Write README.md (card + analysis) into every finished pretrained checkpoint; push them if asked."""
+    from transformers import AutoConfig
+
+    from ..model_card import render_model_card
+
+    cards = {}
+    for result, record in zip(results, summary["units"]):
+        if result.failure or "pretrain" not in result.stages:
+            continue
+        folder = Path(result.stages["pretrain"]["path"])
+        name = repo_name(study, record["variant"], record["seed"])
+        repo_id = f"{study.config.hub_org}/{name}" if study.config.hub_org else name
+        metrics = dict(result.stages["pretrain"].get("metrics", {}))
+        for task, entry in record["tasks"].items():
+            if entry["score"] is not None:
+                metrics[f"eval_{task}_{entry['metric']}"] = entry["score"]
+        card = render_model_card(
+            AutoConfig.from_pretrained(folder), task="fill-mask", metrics=metrics,
+            dataset_name=study.config.dataset_name or "pe_bert built-in corpus", model_name=name,
+            dataset_id=study.config.dataset_name, dataset_config=study.config.dataset_config_name, repo_id=repo_id,
+            training={"pretrain_steps": study.config.pretrain_steps, "seed": record["seed"]},
+        )
+        card.text = card.text.rstrip() + "\n" + analysis_section(record)
+        card.save(folder / "README.md")
+        cards[name] = str(folder / "README.md")
+    if study.config.push_to_hub:
+        push_checkpoints(study, results, summary)
+    return cards
+
+
+def push_checkpoints(study, results, summary: dict) -> list[str]:
+    """Create `ORG/bert-<variant>` repos and upload each checkpoint folder (needs a Hub token)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    pushed = []
+    for result, record in zip(results, summary["units"]):
+        if result.failure or "pretrain" not in result.stages:
+            continue
+        repo_id = f"{study.config.hub_org}/{repo_name(study, record['variant'], record['seed'])}"
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(folder_path=result.stages["pretrain"]["path"], repo_id=repo_id,
+                          commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
+                          ignore_patterns=UPLOAD_IGNORE)
+        pushed.append(repo_id)
+    summary["pushed"] = pushed
+    return pushed

@@ -1,0 +1,108 @@
+"""Resumable stages: each finished stage is stored and skipped on rerun; a partial or corrupt one is redone.
+
+A stage writes into its own folder `runs/<unit>/<stage>/`. Its result (a JSON-able dict) goes to `result.json`, and
+only after everything is written does `DONE.json` appear (atomically renamed), holding the stage's fingerprint (a
+hash of the settings it depends on) and the files it produced. On rerun a stage is skipped only if `DONE.json`
+parses, its fingerprint matches the current settings, its result parses and every listed file exists; otherwise
+its folder is wiped and it runs again. Every decision is appended to `stage_log.jsonl` with timings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+
+def fingerprint(settings: dict) -> str:
+    """Stable hash of a stage's settings (sorted JSON)."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_json_atomically(path: Path, value) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(value, indent=2, default=str) + "\n")
+    os.replace(temporary, path)
+
+
+class StageFailed(RuntimeError):
+    """A stage raised; carries the unit, the stage and the original traceback text."""
+
+    def __init__(self, unit: str, stage: str, error: BaseException):
+        self.unit, self.stage = unit, stage
+        self.error = f"{type(error).__name__}: {error}"
+        self.traceback = "".join(traceback.format_exception(error))[-4000:]
+        super().__init__(f"{unit}/{stage} failed: {self.error}")
+
+
+class StageStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.runs = self.root / "runs"
+        self.log_path = self.root / "stage_log.jsonl"
+        self.runs.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, unit: str, stage: str) -> Path:
+        return self.runs / unit / stage.replace(":", "-")
+
+    def cached(self, unit: str, stage: str, settings: dict) -> dict | None:
+        """The stored result if the stage finished with these settings and its outputs are intact, else None."""
+        folder = self.folder(unit, stage)
+        try:
+            done = json.loads((folder / "DONE.json").read_text())
+            result = json.loads((folder / "result.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if done.get("fingerprint") != fingerprint(settings):
+            return None
+        if not all((folder / name).exists() for name in done.get("files", [])):
+            return None
+        return result
+
+    def run(self, unit: str, stage: str, settings: dict, work: Callable[[Path], dict],
+            files: Callable[[Path], list[str]] | None = None) -> dict:
+        """Return the stored result, or run `work(folder) -> result` and store it.
+
+        `files(folder)` lists the outputs (relative to the folder) whose presence a rerun checks; by default, every
+        file the stage wrote.
+        """
+        result = self.cached(unit, stage, settings)
+        if result is not None:
+            self._log(unit, stage, "skipped", 0.0)
+            return result
+        folder = self.folder(unit, stage)
+        if folder.exists():
+            shutil.rmtree(folder)  # partial or stale: start clean
+        folder.mkdir(parents=True)
+        start = time.perf_counter()
+        try:
+            result = work(folder)
+        except Exception as error:
+            self._log(unit, stage, "failed", time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
+            raise StageFailed(unit, stage, error) from error
+        seconds = time.perf_counter() - start
+        produced = files(folder) if files else sorted(
+            str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+        )
+        _write_json_atomically(folder / "result.json", result)
+        _write_json_atomically(folder / "DONE.json", {
+            "fingerprint": fingerprint(settings), "settings": settings, "files": produced, "seconds": seconds,
+        })
+        self._log(unit, stage, "ran", seconds)
+        return result
+
+    def _log(self, unit: str, stage: str, status: str, seconds: float, **extra) -> None:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "unit": unit, "stage": stage, "status": status,
+                 "seconds": round(seconds, 3), **extra}
+        with self.log_path.open("a") as log:
+            log.write(json.dumps(entry) + "\n")
+
+    def log_entries(self) -> list[dict]:
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
