@@ -96,6 +96,4 @@ def attention_grid(
 def _viridis_with_grey():
     from matplotlib import colormaps
 
-    cmap = colormaps["viridis"].copy()
-    cmap.set_bad("lightgrey")
-    return cmap
+    return colormaps["viridis"].with_extremes(bad="lightgrey")

@@ -108,8 +108,10 @@ def locality(attention):
     """
     tensor, was_numpy = _as_attention(attention)
     n = tensor.shape[-1]
+    if n == 0:  # no token: undefined (1/n)
+        return _output(torch.full(tensor.shape[:-2], float("nan"), dtype=tensor.dtype), was_numpy)
     weights = _locality_weights(n, tensor.dtype, tensor.device)
-    values = tensor.reshape(-1, n * n) @ weights
+    values = tensor.reshape(tensor.shape[:-2].numel(), n * n) @ weights
     return _output(values.reshape(tensor.shape[:-2]), was_numpy)
 
 
@@ -198,7 +200,7 @@ def symmetry_statistics(attention, reference: bool = True, mass: bool = True) ->
         zeros = torch.zeros(batch_shape, dtype=dtype, device=device)
         return SymmetryStatistics(zeros, zeros.clone(), zeros.clone(), 0)
 
-    matrices = tensor.reshape(-1, n, n)
+    matrices = tensor.reshape(batch_shape.numel(), n, n)
     num_matrices = matrices.shape[0]
     width, keep, excluded, pairs_per_row = _pair_layout(n, dtype, device)
     mass_weights = _pair_mass_weights(n, dtype, device)
@@ -337,7 +339,7 @@ def monotonicity(attention) -> Monotonicity:
     """
     tensor, was_numpy = _as_attention(attention)
     n = tensor.shape[-1]
-    matrices = tensor.reshape(-1, n, n)
+    matrices = tensor.reshape(tensor.shape[:-2].numel(), n, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of all-NaN rows -> NaN, by design
         left = _side_monotonicity(matrices, -1).reshape(tensor.shape[:-2])
@@ -355,7 +357,7 @@ def translation_invariance(attention):
     """
     tensor, was_numpy = _as_attention(attention)
     n = tensor.shape[-1]
-    entries = tensor.reshape(-1, n * n)
+    entries = tensor.reshape(tensor.shape[:-2].numel(), n * n)
     positions = torch.arange(n, device=tensor.device)
     diagonal_index = (positions[None, :] - positions[:, None] + n - 1).reshape(1, n * n)
     counts = (n - (torch.arange(2 * n - 1, device=tensor.device) - (n - 1)).abs()).to(tensor.dtype)
