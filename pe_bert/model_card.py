@@ -29,7 +29,7 @@ _NOT_QUALITY = ("runtime", "samples_per_second", "steps_per_second", "_samples",
 
 # Readable names for the model-index (the Hub shows `name`; `type` is the metric id).
 _METRIC_NAMES = {
-    "loss": "MLM loss", "perplexity": "Perplexity", "accuracy": "Accuracy", "f1": "F1",
+    "loss": "Loss", "perplexity": "Perplexity", "accuracy": "Accuracy", "f1": "F1",
     "matthews_correlation": "Matthews correlation", "pearson": "Pearson", "spearmanr": "Spearman",
     "combined_score": "Combined score",
 }

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForMaskedLM, AutoTokenizer, TrainerCallback
+from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 import pe_bert
 from pe_bert.training import pretrain
@@ -170,3 +170,38 @@ def test_model_arguments_are_a_dataclass_with_every_pe_flag():
     for names in pe_bert.PE_HYPERPARAMETERS.values():
         for name in names:
             assert getattr(args, name) is None  # None = keep the config's value
+
+
+@pytest.mark.slow
+def test_finetuning_the_pretrained_model_beats_the_majority_class(pretrained, tmp_path):
+    from pe_bert.training import finetune
+    from pe_bert.training.arguments import GlueDataArguments
+
+    output_dir, _, _ = pretrained
+    args = parse_args(
+        GlueDataArguments,
+        [
+            "--model_name_or_path", str(output_dir), "--task_name", "builtin_nli", "--output_dir", str(tmp_path / "nli"),
+            "--builtin_num_examples", "2000", "--max_seq_length", "64", "--max_eval_samples", "300",
+            "--per_device_train_batch_size", "32", "--max_steps", "120", "--learning_rate_grid", "1e-3,3e-3",
+            "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true", "--save_strategy", "no",
+            "--dataloader_pin_memory", "false", "--do_train", "--do_eval", "--do_predict",
+        ],
+    )
+    metrics = finetune.main(*args)
+    from pe_bert.data.glue import load_task
+
+    labels = load_task("builtin_nli", seed=42, num_train=2000)["validation"]["label"][:300]
+    majority = max(labels.count(label) for label in set(labels)) / len(labels)
+    assert metrics["eval_accuracy"] > majority + 0.08
+    # The grid: one run per learning rate, the best one reported and saved.
+    grid = json.loads((tmp_path / "nli" / "grid_results.json").read_text())
+    assert [run["learning_rate"] for run in grid["runs"]] == [1e-3, 3e-3]
+    assert grid["best_score"] == max(run["eval_accuracy"] for run in grid["runs"]) == metrics["eval_accuracy"]
+    assert json.loads((tmp_path / "nli" / "all_results.json").read_text())["best_learning_rate"] == grid["best_learning_rate"]
+    assert json.loads((tmp_path / "nli" / "eval_results.json").read_text())["eval_accuracy"] == metrics["eval_accuracy"]
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "nli")
+    assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
+    predictions = (tmp_path / "nli" / "predict_results_test.txt").read_text().splitlines()
+    assert predictions[0] == "index\tprediction" and len(predictions) == 601
+    assert set(line.split("\t")[1] for line in predictions[1:]) <= {"entailment", "neutral", "contradiction"}

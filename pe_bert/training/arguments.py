@@ -159,10 +159,11 @@ class GlueDataArguments:
             "(builtin_nli, builtin_order, builtin_topic). With local files it names their columns and metric."
         },
     )
-    dataset_name: str | None = field(
-        default=None, metadata={"help": "Hub dataset to read the task from (default: 'nyu-mll/glue' / 'snli')."}
+    train_file: str | None = field(
+        default=None,
+        metadata={"help": "Local training data (.csv, .json/.jsonl, or GLUE's tab-separated .tsv) with the task's "
+                  "text columns and a label column; without files the task comes from the Hub (or is generated)."},
     )
-    train_file: str | None = field(default=None, metadata={"help": "Local training data (.csv, .json or .jsonl)."})
     validation_file: str | None = field(default=None, metadata={"help": "Local validation data."})
     test_file: str | None = field(default=None, metadata={"help": "Local test data (for --do_predict)."})
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per example after tokenization (truncated)."})
@@ -183,10 +184,11 @@ class GlueDataArguments:
     overwrite_cache: bool = field(default=False, metadata={"help": "Recompute cached preprocessing."})
 
     def __post_init__(self):
-        if self.task_name is not None:
-            self.task_name = self.task_name.lower()
-        if self.task_name is None and self.train_file is None:
-            raise ValueError("Give --task_name (e.g. --task_name rte) or --train_file/--validation_file.")
+        if self.task_name is None:
+            raise ValueError(
+                "Give --task_name (e.g. --task_name rte); with local files it says which columns and metric to use."
+            )
+        self.task_name = self.task_name.lower()
 
     def learning_rates(self) -> list[float] | None:
         """The parsed `--learning_rate_grid`, or None without a grid."""
