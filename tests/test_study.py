@@ -1,0 +1,230 @@
+"""`pe-bert study`: resumable stages, the miniature study end to end, its report, model cards and the Hub push."""
+
+import json
+import re
+import shutil
+
+import pytest
+from huggingface_hub import ModelCard
+
+from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
+from pe_bert.study.report import fmt
+
+
+# ----------------------------------------------------------------------------------------------- stage store
+
+
+def _counting_work(calls):
+    def work(folder):
+        calls.append(folder)
+        (folder / "output.txt").write_text("done")
+        return {"value": len(calls)}
+
+    return work
+
+
+def test_finished_stage_is_skipped_and_logged(tmp_path):
+    store, calls = StageStore(tmp_path), []
+    first = store.run("unit", "stage", {"a": 1}, _counting_work(calls))
+    second = store.run("unit", "stage", {"a": 1}, _counting_work(calls))
+    assert first == second == {"value": 1} and len(calls) == 1
+    assert [e["status"] for e in store.log_entries()] == ["ran", "skipped"]
+
+
+def test_changed_settings_rerun_the_stage(tmp_path):
+    store, calls = StageStore(tmp_path), []
+    store.run("unit", "stage", {"a": 1}, _counting_work(calls))
+    assert store.run("unit", "stage", {"a": 2}, _counting_work(calls)) == {"value": 2}
+
+
+@pytest.mark.parametrize("damage", ["delete_output", "corrupt_result", "remove_done_marker", "truncate_marker"])
+def test_damaged_stage_is_detected_and_redone(tmp_path, damage):
+    store, calls = StageStore(tmp_path), []
+    store.run("unit", "stage", {"a": 1}, _counting_work(calls))
+    folder = store.folder("unit", "stage")
+    (folder / "stale.tmp").write_text("left over by a killed run")
+    if damage == "delete_output":
+        (folder / "output.txt").unlink()
+    elif damage == "corrupt_result":
+        (folder / "result.json").write_text('{"value": ')
+    elif damage == "remove_done_marker":  # killed after writing outputs, before finishing
+        (folder / "DONE.json").unlink()
+    else:
+        (folder / "DONE.json").write_text("{")
+    assert store.run("unit", "stage", {"a": 1}, _counting_work(calls)) == {"value": 2}
+    assert (folder / "output.txt").exists() and not (folder / "stale.tmp").exists()
+
+
+def test_failing_stage_raises_with_context_and_stores_nothing(tmp_path):
+    store = StageStore(tmp_path)
+
+    def broken(folder):
+        raise RuntimeError("out of tea")
+
+    with pytest.raises(StageFailed, match="unit/stage failed: RuntimeError: out of tea") as error:
+        store.run("unit", "stage", {}, broken)
+    assert "out of tea" in error.value.traceback
+    assert store.cached("unit", "stage", {}) is None
+    assert store.log_entries()[-1]["status"] == "failed"
+
+
+def test_study_config_validation_and_variants(tmp_path):
+    config = StudyConfig(variants=["learned", "rope"], attenuated_w=[0.1, 1.0], attenuated_s=[1.0, 0.5])
+    labels = [spec.label for spec in config.variant_specs()]
+    assert labels == ["learned", "rope", "attenuated-w0.1-s1", "attenuated-w0.1-s0.5", "attenuated-w1-s1",
+                      "attenuated-w1-s0.5"]
+    with pytest.raises(ValueError, match="Unknown variant.*rotary"):
+        StudyConfig(variants=["rotary"])
+    with pytest.raises(ValueError, match="--hub_org"):
+        StudyConfig(push_to_hub=True)
+    path = tmp_path / "study.yaml"
+    path.write_text("variants: [none]\nseeds: [1, 2]\npretrain_steps: 7\n")
+    loaded = StudyConfig.from_file(path, pretrain_steps=9)
+    assert loaded.variants == ["none"] and loaded.seeds == [1, 2] and loaded.pretrain_steps == 9
+    path.write_text("varients: [none]\n")
+    with pytest.raises(ValueError, match="Unknown study setting.*varients"):
+        StudyConfig.from_file(path)
+
+
+def test_default_study_covers_the_paper_grid():
+    labels = [spec.label for spec in StudyConfig().variant_specs()]
+    assert {"learned", "none", "sinusoidal", "rope", "alibi", "t5"} <= set(labels)
+    assert sum(label.startswith("attenuated") for label in labels) == 6  # 3 values of w x 2 of s
+
+
+def test_cli_flags_reach_the_config(monkeypatch, tmp_path):
+    from pe_bert import cli
+
+    seen = {}
+    monkeypatch.setattr(Study, "run", lambda self: seen.setdefault("config", self.config) and
+                        {"failures": [], "units": []})
+    assert cli.main(["study", "--variants", "rope,alibi", "--out", str(tmp_path), "--seeds", "3,4",
+                     "--max-steps", "12", "--attenuated-w", "", "--quiet"]) == 0
+    config = seen["config"]
+    assert config.variants == ["rope", "alibi"] and config.seeds == [3, 4] and config.pretrain_steps == 12
+    assert config.attenuated_w == [] and config.out == str(tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------- end to end
+
+
+def _mini_config(out, **overrides) -> StudyConfig:
+    settings = dict(
+        out=str(out), variants=["none"], attenuated_w=[1.0], attenuated_s=[1.0], seeds=[0],
+        tasks=["builtin_nli"], hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=48, max_seq_length=40, builtin_num_sentences=1500, tokenizer_vocab_size=600,
+        pretrain_steps=30, pretrain_batch_size=32, finetune_steps=20, builtin_task_size=200,
+        analysis_sentences=30, position_seq_len=12, probe_examples=60, probe_zero_shot_sentences=16,
+    )
+    settings.update(overrides)
+    return StudyConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def mini_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    summary = Study(_mini_config(out), progress=False).run()
+    return out, summary
+
+
+@pytest.mark.slow
+def test_mini_study_writes_report_results_and_plots(mini_study):
+    out, summary = mini_study
+    assert not summary["failures"]
+    for name in ("report.md", "results.json", "scatter_locality.png", "scatter_symmetry.png",
+                 "position_attention.png", "probe_deltas.png", "stage_log.jsonl"):
+        assert (out / name).exists() and (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["variants"]) == {"none", "attenuated-w1-s1"}
+    assert results["metadata"]["seeds"] == [0] and results["metadata"]["wall_time_s"] > 0
+    # The attenuated prior makes attention far more local than no PE at all: a real spread, not a constant.
+    locality = {k: v["locality"]["mean"] for k, v in results["variants"].items()}
+    assert locality["attenuated-w1-s1"] > locality["none"] + 0.1
+
+
+@pytest.mark.slow
+def test_report_numbers_equal_results_json(mini_study):
+    out, _ = mini_study
+    results = json.loads((out / "results.json").read_text())
+    report = (out / "report.md").read_text()
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+            for line in report.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+    for label, variant in results["variants"].items():
+        row = rows[label]
+        assert row[2] == fmt(variant["pretrain_eval_loss"]["mean"])
+        assert row[3:6] == [fmt(variant[k]["mean"]) for k in ("locality", "symmetry", "symmetry_mass")]
+        assert row[6] == fmt(variant["tasks"]["builtin_nli"]["mean"])
+    unit = results["units"][0]
+    assert unit["pretrained_scores"]["locality"] == results["variants"][unit["variant"]]["locality"]["mean"]
+    assert "What this cannot show" in report and "## Correlations" in report
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_stages_and_recomputes_deleted_ones(mini_study):
+    out, _ = mini_study
+    store = StageStore(out)
+    before = len(store.log_entries())
+    Study(_mini_config(out), progress=False).run()
+    rerun = store.log_entries()[before:]
+    assert rerun and all(entry["status"] == "skipped" for entry in rerun)
+
+    shutil.rmtree(store.folder("none/seed0", "score"))
+    before = len(store.log_entries())
+    Study(_mini_config(out), progress=False).run()
+    statuses = {(e["unit"], e["stage"]): e["status"] for e in store.log_entries()[before:]}
+    assert statuses[("none/seed0", "score")] == "ran"
+    assert statuses[("none/seed0", "pretrain")] == "skipped"
+    assert sum(status == "ran" for status in statuses.values()) == 1
+
+
+@pytest.mark.slow
+def test_model_card_has_measured_numbers_and_hub_metadata(mini_study):
+    out, summary = mini_study
+    card_path = out / "runs" / "none" / "seed0" / "pretrain" / "README.md"
+    card = ModelCard.load(card_path)
+    assert card.data.library_name == "transformers"
+    assert "pe_bert" in card.data.tags
+    record = next(u for u in summary["units"] if u["variant"] == "none")
+    assert f"| locality | {fmt(record['pretrained_scores']['locality'])} |" in card.text
+    assert f"{fmt(record['tasks']['builtin_nli']['score'])}" in card.text
+
+
+@pytest.mark.slow
+def test_push_to_hub_uploads_each_checkpoint_with_its_code(mini_study, monkeypatch):
+    out, _ = mini_study
+    calls = []
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
+                        lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
+                        lambda self, **kw: calls.append(("upload", kw["repo_id"], kw)))
+    summary = Study(_mini_config(out, push_to_hub=True, hub_org="my-org"), progress=False).run()
+    assert summary["pushed"] == ["my-org/bert-none", "my-org/bert-attenuated-w1-s1"]
+    uploads = [c for c in calls if c[0] == "upload"]
+    assert [c[1] for c in uploads] == summary["pushed"]
+    folder = uploads[0][2]["folder_path"]
+    shipped = {p.name for p in __import__("pathlib").Path(folder).iterdir()}
+    assert {"model.safetensors", "config.json", "modeling.py", "configuration.py", "README.md"} <= shipped
+    assert json.loads((__import__("pathlib").Path(folder) / "config.json").read_text())["auto_map"]["AutoModel"]
+
+
+@pytest.mark.slow
+def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
+    from pe_bert.training import pretrain
+
+    real_main = pretrain.main
+
+    def flaky_main(model_args, data_args, training_args, *args, **kwargs):
+        if model_args.position_encoding == "none":
+            raise RuntimeError("simulated crash in pretraining")
+        return real_main(model_args, data_args, training_args, *args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "main", flaky_main)
+    config = _mini_config(tmp_path, tasks=[], pretrain_steps=5, analysis_sentences=10, probe_zero_shot_sentences=6)
+    summary = Study(config, progress=False).run()
+    assert [f["unit"] for f in summary["failures"]] == ["none/seed0"]
+    assert "simulated crash" in summary["failures"][0]["error"]
+    assert summary["variants"]["attenuated-w1-s1"]["locality"]["mean"] is not None
+    report = (tmp_path / "report.md").read_text()
+    assert re.search(r"`none/seed0` failed at stage `pretrain`: RuntimeError: simulated crash", report)
