@@ -155,7 +155,7 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
     d = sampler.d
     passive = d.chance(0.3)  # premise voice
     if label == 0:  # entailment
-        kind = d.choice(("drop_modifiers", "drop_modifiers", "voice", "voice", "dative"))
+        kind = d.choice(("drop_modifiers", "drop_modifiers", "voice", "voice", "reorder", "reorder", "dative"))
         if kind == "dative":
             clause = sampler.ditransitive()
             premise = clause
@@ -163,7 +163,10 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
             if d.chance(0.5):
                 hypothesis = strip_modifiers(hypothesis)
             return _plan(premise, sampler, "ditransitive"), _plan(hypothesis, sampler, "ditransitive"), kind
-        clause = _voice(_rich_transitive(sampler), passive)
+        if kind == "reorder":
+            return (*_meaning_preserving_reorder(sampler), kind)
+        # mostly reversible verbs (animate patients), as in role swaps: the verb must not give the label away
+        clause = _voice(_rich_transitive(sampler, reversible=d.chance(0.8)), passive)
         if kind == "drop_modifiers":
             hypothesis = strip_modifiers(clause)
         else:  # active <-> passive paraphrase, sometimes also dropping modifiers
@@ -185,9 +188,10 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
         clause = _voice(_rich_transitive(sampler, reversible=True) if d.chance(0.5) else sampler.transitive(reversible=True),
                         passive)
         hypothesis = swap_roles(clause)
-        if d.chance(0.5):
+        # mirror the entailment kinds (same words, fewer words, other voice) so that only order tells them apart
+        if d.chance(0.4):
             hypothesis = strip_modifiers(hypothesis)
-        if d.chance(0.2):
+        if d.chance(0.4):
             hypothesis = _voice(hypothesis, not passive)
         return _plan(clause, sampler), _plan(hypothesis, sampler), kind
     clause = _voice(sampler.transitive(), passive)
@@ -209,6 +213,29 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
     if d.chance(0.5):
         hypothesis = strip_modifiers(hypothesis)
     return _plan(clause, sampler), _plan(hypothesis, sampler), kind
+
+
+def _meaning_preserving_reorder(sampler: SentenceSampler) -> tuple[Plan, Plan]:
+    """Same words, other order, same meaning: swapped conjuncts, a moved adverb, or swapped PPs.
+
+    These entailments keep the premise's word multiset exactly, as half the role-swap contradictions do,
+    so "same bag of words" is no shortcut to either label.
+    """
+    d = sampler.d
+    way = d.choice(("conjuncts", "adverb", "pps"))
+    if way == "conjuncts":
+        clauses = tuple(strip_modifiers(sampler.transitive()) if d.chance(0.6) else sampler.intransitive()
+                        for _ in range(2))
+        return (Plan("coordination", sampler.topic, clauses),
+                Plan("coordination", sampler.topic, clauses[::-1]))
+    if way == "pps":
+        clause = sampler.with_pps(sampler.transitive(reversible=d.chance(0.5)))
+        if len(clause.pps) == 2:
+            return _plan(clause, sampler), _plan(clause._replace(pps=clause.pps[::-1]), sampler)
+    clause = sampler.transitive(reversible=d.chance(0.8))
+    if clause.adverb is None:
+        clause = clause._replace(adverb=d.choice(lx.ADVERBS), adverb_before_verb=d.chance(0.5))
+    return _plan(clause, sampler), _plan(clause._replace(adverb_before_verb=not clause.adverb_before_verb), sampler)
 
 
 def _annotation(sentence: Sentence) -> dict:
