@@ -190,7 +190,9 @@ def position_attention(model, seq_len: int, token_id: int | None = None) -> Posi
     matrices = torch.stack([a[0] for a in attentions]).float().cpu()  # [layers, heads, n, n]
     return PositionAttention(
         attentions=matrices,
-        scores=score_position_matrices(matrices.double()),
+        # Scored in the model's float32, as the published code would be: in float64, the min-max
+        # scaling of the reference symmetry would blow float32 rounding noise up to [0, 1].
+        scores=score_position_matrices(matrices),
         token_id=int(token_id),
         position_bias=_pe_only_bias(model, seq_len),
         options={"model": getattr(model.config, "_name_or_path", "") or type(model).__name__},
