@@ -28,9 +28,16 @@ def load_model(model: str, task: str):
     tokenizer = transformers.AutoTokenizer.from_pretrained(model)
     if task == "nli":
         return transformers.AutoModelForSequenceClassification.from_pretrained(model), tokenizer, False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the "newly initialised weights" notice is handled below
-        loaded, info = transformers.AutoModelForMaskedLM.from_pretrained(model, output_loading_info=True)
+    # An encoder-only checkpoint gets a random MLM head here; transformers' long load report about it is replaced
+    # by our own one-line note (see `run`), so silence it while loading.
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded, info = transformers.AutoModelForMaskedLM.from_pretrained(model, output_loading_info=True)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
     loaded._pe_bert_loading_info = info
     return loaded, tokenizer, has_trained_mlm_head(loaded)
 
@@ -69,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
         result = nli_probe(model, tokenizer, examples, field=args.field, **common)
     else:
         metrics = args.metrics.split(",") if args.metrics else (["pll", "drift"] if trained_head else ["drift"])
-        if not trained_head and "pll" in metrics:
-            print("note: the checkpoint has no trained MLM head; PLL scores are not meaningful.")
+        if not trained_head:
+            print(f"note: {args.model} has no trained MLM head (randomly initialised on load), so PLL is not "
+                  + ("meaningful." if "pll" in metrics else "scored; showing drift only (--metrics pll,drift forces it)."))
         sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.data_seed)
         result = zero_shot_probe(model, tokenizer, sentences, metrics=metrics, **common)
     reporting.save_json(result, out / "results.json")
