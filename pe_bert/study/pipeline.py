@@ -121,7 +121,7 @@ class Study:
             metrics = pretrain.main(model_args, self._mlm_data_arguments(MLMDataArguments), training_args)
             return {"path": str(folder), "metrics": _jsonable(metrics)}
 
-        return self.store.run(unit, "pretrain", settings, work)
+        return self.store.run(unit, "pretrain", settings, work, collective=True)
 
     def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str) -> dict:
         c = self.config
@@ -141,7 +141,7 @@ class Study:
             name, value = main_metric(task, metrics)
             return {"path": str(folder), "metric": name, "score": value, "metrics": _jsonable(metrics)}
 
-        return self.store.run(unit, f"finetune:{task}", settings, work)
+        return self.store.run(unit, f"finetune:{task}", settings, work, collective=True)
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
         """Locality and symmetry (both variants) of every model of the unit, on held-out built-in sentences,
@@ -247,13 +247,13 @@ class Study:
         from .report import write_report
 
         start = time.perf_counter()
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        if self.store.processes.is_main:
+            (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         units = self.units()
         stages_per_unit = 3 + len(self.config.tasks)
         results: list[UnitResult] = []
         with tqdm(total=len(units) * stages_per_unit + 1, desc="Study", unit="stage",
-                  disable=not self.progress) as bar:
+                  disable=not self.progress or not self.store.processes.is_main) as bar:
             bar.set_postfix_str("tokenizer")
             tokenizer_path = self.tokenizer_stage()
             bar.update()
@@ -263,7 +263,11 @@ class Study:
                 if unit_result.failure:  # keep the bar's total honest
                     bar.update(stages_per_unit - sum(1 for _ in unit_result.stages))
         wall_time = time.perf_counter() - start
-        return write_report(self, results, wall_time)
+        summary = None
+        if self.store.processes.is_main:  # under `accelerate launch`, one process writes the report
+            summary = write_report(self, results, wall_time)
+        self.store.processes.barrier()
+        return summary if summary is not None else json.loads((self.out / "results.json").read_text())
 
 
 def _jsonable(value):

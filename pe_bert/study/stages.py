@@ -40,12 +40,34 @@ class StageFailed(RuntimeError):
         super().__init__(f"{unit}/{stage} failed: {self.error}")
 
 
+class Processes:
+    """Which process this is under `accelerate launch` (one process otherwise), and a barrier."""
+
+    def __init__(self):
+        from accelerate import PartialState
+
+        self._state = PartialState()
+        self.count = self._state.num_processes
+        self.is_main = self._state.is_main_process
+
+    def barrier(self) -> None:
+        if self.count > 1:
+            self._state.wait_for_everyone()
+
+
 class StageStore:
-    def __init__(self, root: str | Path):
+    """Stores stage results under `root`. Under `accelerate launch`, only the main process writes: a `collective`
+    stage (training, which the Trainer spreads over the processes) runs on every process, any other stage on the
+    main process only while the others wait and then read its stored result."""
+
+    def __init__(self, root: str | Path, processes: Processes | None = None):
         self.root = Path(root)
         self.runs = self.root / "runs"
         self.log_path = self.root / "stage_log.jsonl"
-        self.runs.mkdir(parents=True, exist_ok=True)
+        self.processes = processes or Processes()
+        if self.processes.is_main:
+            self.runs.mkdir(parents=True, exist_ok=True)
+        self.processes.barrier()
 
     def folder(self, unit: str, stage: str) -> Path:
         return self.runs / unit / stage.replace(":", "-")
@@ -65,35 +87,53 @@ class StageStore:
         return result
 
     def run(self, unit: str, stage: str, settings: dict, work: Callable[[Path], dict],
-            files: Callable[[Path], list[str]] | None = None) -> dict:
+            files: Callable[[Path], list[str]] | None = None, collective: bool = False) -> dict:
         """Return the stored result, or run `work(folder) -> result` and store it.
 
         `files(folder)` lists the outputs (relative to the folder) whose presence a rerun checks; by default, every
-        file the stage wrote.
+        file the stage wrote. `collective`: run `work` on every process (see the class docstring).
         """
+        main = self.processes.is_main
         result = self.cached(unit, stage, settings)
+        self.processes.barrier()  # everyone has looked before the main process touches the folder
         if result is not None:
-            self._log(unit, stage, "skipped", 0.0)
+            if main:
+                self._log(unit, stage, "skipped", 0.0)
             return result
         folder = self.folder(unit, stage)
-        if folder.exists():
-            shutil.rmtree(folder)  # partial or stale: start clean
-        folder.mkdir(parents=True)
-        start = time.perf_counter()
-        try:
-            result = work(folder)
-        except Exception as error:
-            self._log(unit, stage, "failed", time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
-            raise StageFailed(unit, stage, error) from error
-        seconds = time.perf_counter() - start
-        produced = files(folder) if files else sorted(
-            str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
-        )
-        _write_json_atomically(folder / "result.json", result)
-        _write_json_atomically(folder / "DONE.json", {
-            "fingerprint": fingerprint(settings), "settings": settings, "files": produced, "seconds": seconds,
-        })
-        self._log(unit, stage, "ran", seconds)
+        if main:
+            if folder.exists():
+                shutil.rmtree(folder)  # partial or stale: start clean
+            folder.mkdir(parents=True)
+        self.processes.barrier()
+        failure = None
+        if main or collective:
+            start = time.perf_counter()
+            try:
+                result = work(folder)
+            except Exception as error:
+                failure = StageFailed(unit, stage, error)
+                failure.__cause__ = error
+                if main:
+                    self._log(unit, stage, "failed", time.perf_counter() - start, error=failure.error)
+            if main and failure is None:
+                seconds = time.perf_counter() - start
+                produced = files(folder) if files else sorted(
+                    str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()
+                )
+                _write_json_atomically(folder / "result.json", result)
+                _write_json_atomically(folder / "DONE.json", {
+                    "fingerprint": fingerprint(settings), "settings": settings, "files": produced,
+                    "seconds": seconds,
+                })
+                self._log(unit, stage, "ran", seconds)
+        self.processes.barrier()
+        if failure is not None:
+            raise failure
+        if not main and not collective:
+            result = self.cached(unit, stage, settings)
+            if result is None:
+                raise StageFailed(unit, stage, RuntimeError("the stage failed on the main process"))
         return result
 
     def _log(self, unit: str, stage: str, status: str, seconds: float, **extra) -> None:
