@@ -427,3 +427,11 @@ def test_init_weights_covers_every_parameter(variant):
         if param.dim() == 2 and "LayerNorm" not in name and "distance_bias" not in name and ".mlp." not in name:
             # normal(0, initializer_range): small spread, not torch's kaiming-uniform default
             assert param.std() < 0.03, (name, float(param.std()))
+
+
+def test_readme_documents_every_position_encoding():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name in VARIANTS:
+        assert f"| `{name}` |" in readme, f"README's PE table lacks {name}"

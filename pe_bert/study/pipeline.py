@@ -18,6 +18,8 @@ from .stages import StageFailed, StageStore
 logger = logging.getLogger(__name__)
 
 SHARED_UNIT = "_shared"
+# Tasks the NLI word-order probe can run on, in order of preference.
+NLI_TASKS = ("builtin_nli", "snli", "mnli")
 
 
 def _training_arguments(output_dir: Path, seed: int, steps: int, batch_size: int, learning_rate: float, **extra):
@@ -181,9 +183,11 @@ class Study:
 
         return self.store.run(unit, "score", settings, work)
 
-    def probe_stage(self, unit: str, seed: int, pretrained: str, nli_model: str | None) -> dict:
+    def probe_stage(self, unit: str, seed: int, pretrained: str, nli_task: str | None, nli_model: str | None) -> dict:
+        """The paper's NLI probe on the fine-tuned NLI model (built-in NLI, SNLI or MNLI, whichever the study
+        fine-tunes on), and zero-shot probes (PLL preference, representation drift) on the pretrained MLM."""
         c = self.config
-        settings = {"pretrained": pretrained, "nli": nli_model, "examples": c.probe_examples,
+        settings = {"pretrained": pretrained, "nli": nli_model, "nli_task": nli_task, "examples": c.probe_examples,
                     "zero_shot": c.probe_zero_shot_sentences, "seed": seed, "seq": c.max_seq_length}
 
         def work(folder: Path) -> dict:
@@ -196,7 +200,7 @@ class Study:
             if nli_model is not None:
                 model = AutoModelForSequenceClassification.from_pretrained(nli_model).eval()
                 tokenizer = AutoTokenizer.from_pretrained(nli_model)
-                examples = load_nli_examples("builtin_nli", num_examples=c.probe_examples, seed=seed)
+                examples = load_nli_examples(nli_task, num_examples=c.probe_examples, seed=seed)
                 report = nli_probe(model, tokenizer, examples, seed=seed, max_length=c.max_seq_length,
                                    model_name=unit)
                 plot_deltas(report, folder / "nli_probe.png")
@@ -234,8 +238,8 @@ class Study:
             result.stages["score"] = self.score_stage(unit, seed, models)
             bar.update()
             bar.set_postfix_str(f"{unit}: probe")
-            nli = models.get("builtin_nli")
-            result.stages["probe"] = self.probe_stage(unit, seed, pretrain["path"], nli)
+            nli_task = next((t for t in NLI_TASKS if t in models), None)
+            result.stages["probe"] = self.probe_stage(unit, seed, pretrain["path"], nli_task, models.get(nli_task))
             bar.update()
         except StageFailed as failure:
             logger.error("%s", failure)
