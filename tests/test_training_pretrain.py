@@ -205,3 +205,11 @@ def test_finetuning_the_pretrained_model_beats_the_majority_class(pretrained, tm
     predictions = (tmp_path / "nli" / "predict_results_test.txt").read_text().splitlines()
     assert predictions[0] == "index\tprediction" and len(predictions) == 601
     assert set(line.split("\t")[1] for line in predictions[1:]) <= {"entailment", "neutral", "contradiction"}
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_keeps_the_loss_a_mean(tmp_path):
+    # The Trainer must average over accumulation steps (pe_bert heads return a mean loss per batch).
+    metrics = pretrain.main(*mlm_args(tmp_path, "--do_train", "--max_steps", "2", "--gradient_accumulation_steps", "3",
+                                      "--learning_rate", "1e-6"))
+    assert metrics["train_loss"] == pytest.approx(math.log(1000), abs=0.5)

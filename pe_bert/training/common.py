@@ -29,9 +29,12 @@ def setup_logging(training_args: TrainingArguments) -> None:
             handlers=[logging.StreamHandler(sys.stdout)],
         )
     level = training_args.get_process_log_level()
-    logging.getLogger("pe_bert").setLevel(level)
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
+    # Our own progress messages (data sizes, dropped tails, resumption) are INFO on the main process even when
+    # --log_level is left "passive"; other ranks only warn.
+    ours = logging.INFO if training_args.log_level == "passive" and training_args.should_log else level
+    logging.getLogger("pe_bert").setLevel(ours)
     logger.info(
         "Process rank %s, device %s, world size %s", training_args.process_index, training_args.device,
         training_args.world_size,
@@ -104,6 +107,22 @@ def load_local_files(files: dict[str, str], cache_dir: str | None = None) -> dat
     return loaded
 
 
+def use_mean_loss_when_model_ignores_num_items(trainer) -> None:
+    """Keep the loss a per-token mean under gradient accumulation and data parallelism.
+
+    The Trainer assumes a model whose forward takes `**kwargs` normalises its loss by the `num_items_in_batch` it
+    passes, and then skips its own division by the accumulation steps and multiplies by the number of
+    processes. pe_bert heads compute a plain mean and ignore `num_items_in_batch`, so that assumption doubles the
+    loss (and the gradients) on 2 processes. Unless the model class states `accepts_loss_kwargs` itself, tell the
+    Trainer to average the usual way.
+    """
+    import pe_bert
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if isinstance(model, pe_bert.PEBertPreTrainedModel) and "accepts_loss_kwargs" not in dir(type(model)):
+        trainer.model_accepts_loss_kwargs = False
+
+
 def parse_args(data_class, argv: list[str] | None = None):
     """Parse `(ModelArguments, data_class, TrainingArguments)` from argv or from a single .json/.yaml file."""
     from .arguments import ModelArguments
@@ -126,4 +145,5 @@ __all__ = [
     "load_local_files",
     "parse_args",
     "setup_logging",
+    "use_mean_loss_when_model_ignores_num_items",
 ]

@@ -20,7 +20,13 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, Traini
 from ..data.glue import get_task_info, load_task
 from ..data.metrics import glue_compute_metrics
 from .arguments import GlueDataArguments
-from .common import default_to_train_and_eval, detect_last_checkpoint, parse_args, setup_logging
+from .common import (
+    default_to_train_and_eval,
+    detect_last_checkpoint,
+    parse_args,
+    setup_logging,
+    use_mean_loss_when_model_ignores_num_items,
+)
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
 
 logger = logging.getLogger("pe_bert.training.finetune")
@@ -168,6 +174,7 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
             compute_metrics=compute_metrics,
             callbacks=callbacks,
         )
+        use_mean_loss_when_model_ignores_num_items(trainer)
         metrics = {"learning_rate": learning_rate}
         if training_args.do_train:
             train_result = trainer.train(resume_from_checkpoint=detect_last_checkpoint(run_args))
@@ -240,6 +247,7 @@ def predict(model_args, data_args, training_args, info, tokenized, tokenizer, co
     model = load_model(dataclasses.replace(model_args, model_name_or_path=source), config, use_pe_bert, auto_class,
                        pe_bert_class)
     trainer = Trainer(model=model, args=training_args, processing_class=tokenizer, data_collator=collator)
+    use_mean_loss_when_model_ignores_num_items(trainer)
     written = {}
     for split in info.test_splits:
         if split not in tokenized:

@@ -1,0 +1,110 @@
+"""The example scripts as commands: `python examples/...` and a 2-process data-parallel `accelerate launch` on CPU."""
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pe_bert
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
+FAST = [
+    "--config_overrides", TINY, "--max_seq_length", "32", "--builtin_num_sentences", "300",
+    "--tokenizer_vocab_size", "500", "--per_device_train_batch_size", "8", "--report_to", "none",
+    "--disable_tqdm", "true", "--dataloader_pin_memory", "false", "--logging_steps", "2",
+]
+
+
+def env():
+    """The scripts import pe_bert from this checkout, offline, one thread per process (2-core CI)."""
+    variables = dict(os.environ)
+    variables["PYTHONPATH"] = os.pathsep.join([str(ROOT), variables.get("PYTHONPATH", "")])
+    variables.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
+                     TOKENIZERS_PARALLELISM="false")
+    return variables
+
+
+def run(command, timeout=240):
+    result = subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(map(str, command))}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_help_lists_every_pe_hyperparameter():
+    # The parser the scripts build (in-process: a subprocess per --help costs seconds of imports).
+    from transformers import HfArgumentParser, TrainingArguments
+
+    from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments, ModelArguments
+
+    output = HfArgumentParser((ModelArguments, MLMDataArguments, TrainingArguments)).format_help()
+    for names in pe_bert.PE_HYPERPARAMETERS.values():
+        for name in names:
+            assert f"--{name}" in output, name
+    for flag in ("--position_encoding", "--config_overrides", "--tokenizer_name", "--line_by_line",
+                 "--mlm_probability", "--validation_split_percentage", "--push_to_hub", "--resume_from_checkpoint",
+                 "--dataset_name", "--dataset_config_name", "--train_file", "--max_train_samples"):
+        assert flag in output
+    glue_help = HfArgumentParser((ModelArguments, GlueDataArguments, TrainingArguments)).format_help()
+    assert "--learning_rate_grid" in glue_help and "--task_name" in glue_help and "--rope_theta" in glue_help
+
+
+def test_pe_flags_parse_to_config_types():
+    from pe_bert.training.arguments import MLMDataArguments, pe_overrides
+    from pe_bert.training.common import parse_args
+
+    model_args, _, _ = parse_args(
+        MLMDataArguments, ["--output_dir", "x", "--position_encoding", "rope", "--rope_theta", "500000",
+                           "--window_size", "16", "--shaw_mode", "key_query"],
+    )
+    assert pe_overrides(model_args) == {"position_encoding": "rope", "rope_theta": 500000.0, "window_size": 16,
+                                        "shaw_mode": "key_query"}
+    assert isinstance(model_args.rope_theta, float) and isinstance(model_args.window_size, int)
+
+
+@pytest.mark.slow
+def test_scripts_run_as_python_commands(tmp_path):
+    mlm_dir, nli_dir = tmp_path / "mlm", tmp_path / "nli"
+    run([sys.executable, "examples/run_mlm.py", "--output_dir", str(mlm_dir), "--position_encoding", "alibi",
+         "--max_steps", "4", *FAST])
+    results = json.loads((mlm_dir / "all_results.json").read_text())
+    assert {"eval_loss", "perplexity", "train_loss"} <= set(results)
+    assert json.loads((mlm_dir / "config.json").read_text())["position_encoding"] == "alibi"
+    run([sys.executable, "examples/run_glue.py", "--model_name_or_path", str(mlm_dir), "--task_name", "builtin_order",
+         "--output_dir", str(nli_dir), "--builtin_num_examples", "64", "--max_eval_samples", "32",
+         "--max_seq_length", "32", "--max_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
+         "--dataloader_pin_memory", "false"])
+    assert "eval_accuracy" in json.loads((nli_dir / "eval_results.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
+    # accelerate 1.15: `--cpu` always runs ONE process (its simple launcher); `--multi_gpu --num_processes 2`
+    # starts two through torchrun, and on a machine without GPUs the script selects the CPU/gloo backend.
+    output_dir = tmp_path / "ddp"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", str(free_port())]
+    result = run([*launch, "examples/run_mlm.py", "--output_dir", str(output_dir), "--max_steps", "4",
+                  "--save_steps", "4", *FAST])
+    log = result.stdout + result.stderr
+    assert "world size 2" in log, log[-3000:]
+    assert (output_dir / "model.safetensors").is_file() and (output_dir / "tokenizer.json").is_file()
+    state = json.loads((output_dir / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    # Each step consumed a batch per process: the card records the data-parallel world size.
+    assert "world_size | `2`" in (output_dir / "README.md").read_text()
+    # The loss is a per-token mean, not multiplied by the number of processes (untrained: about log(vocab)).
+    results = json.loads((output_dir / "all_results.json").read_text())
+    assert results["train_loss"] < 1.2 * math.log(500) and results["eval_loss"] < 1.2 * math.log(500)
