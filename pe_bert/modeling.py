@@ -233,6 +233,9 @@ class PEBertPreTrainedModel(PreTrainedModel):
     _supports_attention_backend = True
     _no_split_modules = ["PEBertEmbeddings", "PEBertLayer"]
     _can_record_outputs = {"hidden_states": PEBertLayer, "attentions": PEBertSelfAttention}
+    # Heads return a per-token mean loss and ignore `num_items_in_batch`: tell the Trainer so, or it skips its own
+    # averaging over gradient-accumulation steps and processes (the loss and gradients would scale with them).
+    accepts_loss_kwargs = False
     # Stock BERT checkpoints may carry BERT's old non-persistent `position_ids` buffer.
     _keys_to_ignore_on_load_unexpected = [r"position_ids"]
 

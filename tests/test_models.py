@@ -435,3 +435,12 @@ def test_readme_documents_every_position_encoding():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for name in VARIANTS:
         assert f"| `{name}` |" in readme, f"README's PE table lacks {name}"
+
+
+def test_trainer_averages_the_loss_itself(tmp_path):
+    """Heads compute a mean loss: the Trainer must not treat them as normalising by num_items_in_batch."""
+    from transformers import Trainer, TrainingArguments
+
+    trainer = Trainer(model=tiny_model("rope", PEBertForMaskedLM),
+                      args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
+    assert trainer.model_accepts_loss_kwargs is False
