@@ -105,6 +105,22 @@ def test_zero_shot_probe_reports_pll_preference_and_drift(tiny_mlm, tokenizer):
     assert report.to_dict()["kind"] == "zero-shot"
 
 
+def test_raw_text_role_swap_without_spacy_is_skipped_not_fatal(tiny_mlm, tokenizer, monkeypatch):
+    import sys
+
+    from pe_bert.analysis.probes.roles import load_spacy
+
+    load_spacy.cache_clear()
+    monkeypatch.setitem(sys.modules, "spacy", None)
+    with pytest.warns(UserWarning, match="shuffle-sr skipped"):
+        report = zero_shot_probe(tiny_mlm, tokenizer, ["the dog chased the cat.", "a cat saw the bird."],
+                                 perturbations=("shuffle-sr", "random"), metrics=("drift",), n_resamples=0)
+    load_spacy.cache_clear()
+    assert list(report.results) == ["shuffle-sr", "random"]
+    assert "pe_bert[spacy]" in report.results["shuffle-sr"]["skipped"]
+    assert report.results["random"]["n_changed"] == 2
+
+
 def test_minilm_drifts_more_under_random_than_under_shuffle_3(minilm_path):
     """A real, stock BERT checkpoint: global shuffling moves its sentence representation more than local."""
     model, tokenizer, trained_head = load_model(str(minilm_path), "zero-shot")

@@ -226,11 +226,17 @@ def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
     pairs: dict[str, tuple[list[int], list[str]]] = {}
     for name in perturbations:
         kept, texts = [], []
-        for i, sentence in enumerate(sentences):
-            result = perturb(name, sentence, derive_seed(seed, i), **(perturb_kwargs if name == "shuffle-sr" else {}))
-            if result.changed:
-                kept.append(i)
-                texts.append(result.text)
+        try:
+            for i, sentence in enumerate(sentences):
+                result = perturb(name, sentence, derive_seed(seed, i),
+                                 **(perturb_kwargs if name == "shuffle-sr" else {}))
+                if result.changed:
+                    kept.append(i)
+                    texts.append(result.text)
+        except (ImportError, OSError) as error:  # raw-text Shuffle-SR without spaCy or its English pipeline
+            warnings.warn(f"{name} skipped: {error}", stacklevel=2)
+            report.results[name] = {"skipped": str(error)}
+            continue
         pairs[name] = (kept, texts)
 
     pll_original = None
@@ -248,4 +254,5 @@ def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
                                          batch_size=batch_size, progress=progress)
             entry["drift"] = stats.mean_with_ci(drift, n_resamples=n_resamples, seed=seed)
         report.results[name] = entry
+    report.results = {name: report.results[name] for name in perturbations}  # skipped ones were added first
     return report
