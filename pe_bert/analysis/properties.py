@@ -42,9 +42,9 @@ __all__ = [
 SymmetryVariant = Literal["reference", "mass"]
 SYMMETRY_VARIANTS: tuple[str, ...] = ("reference", "mass")
 
-# Bytes of input per chunk of matrices in `symmetry_statistics`: chunk + scratch (half as big)
-# fit a typical 2 MiB L2 cache, and per-chunk Python overhead stays small.
-_CHUNK_BYTES = 2**20
+# Bytes of buffers per chunk of matrices in `symmetry_statistics` (a copy of the chunk plus the
+# pair differences, half as big): they fit a typical 2 MiB L2 cache.
+_CHUNK_BYTES = 3 * 2**19
 
 
 class UndefinedScoreWarning(RuntimeWarning):
@@ -183,15 +183,14 @@ class SymmetryStatistics(NamedTuple):
         return (1.0 - self.abs_diff_sum / self.pair_mass).clamp(0.0, 1.0)
 
 
-def symmetry_statistics(attention, reference: bool = True, mass: bool = True) -> SymmetryStatistics:
+def symmetry_statistics(attention, reference: bool = True) -> SymmetryStatistics:
     """Sufficient statistics of both symmetry variants for a ``[..., n, n]`` tensor (no warnings).
 
     The reference min-max scales each row's differences ``d_k``: ``(d_k - min) / (max - min)``,
     and sums them; per row that is ``(sum_k d_k - m * min) / (max - min)``, so only the sum,
     min and max of each row's valid differences are needed. Like scikit-learn's ``MinMaxScaler``
     (which the published code uses) a range below ``10 * eps`` of the dtype is replaced by 1.
-    ``reference=False`` / ``mass=False`` skip the work only that variant needs (its statistic is
-    then meaningless: zeros or NaN).
+    ``reference=False`` skips the work only the reference variant needs (``scaled_sum`` is then 0).
     """
     tensor, _ = _as_attention(attention)
     batch_shape, n = tensor.shape[:-2], tensor.shape[-1]
@@ -203,38 +202,43 @@ def symmetry_statistics(attention, reference: bool = True, mass: bool = True) ->
     matrices = tensor.reshape(batch_shape.numel(), n, n)
     num_matrices = matrices.shape[0]
     width, keep, excluded, pairs_per_row = _pair_layout(n, dtype, device)
-    mass_weights = _pair_mass_weights(n, dtype, device)
-    near_constant = 10 * torch.finfo(dtype).eps
 
-    scaled_sum = torch.zeros(num_matrices, dtype=dtype, device=device)
-    abs_diff_sum = torch.empty(num_matrices, dtype=dtype, device=device)
-    pair_mass = torch.full((num_matrices,), float("nan"), dtype=dtype, device=device)
-    # Work chunk by chunk of matrices (a Python loop over chunks, never over single matrices): one
-    # sequential copy brings a chunk into a cache-sized buffer, so that the strided pair views
-    # below read from cache instead of memory (strided reads from memory are several times slower).
-    matrix_bytes = n * n * tensor.element_size()
-    chunk = max(1, min(num_matrices, _CHUNK_BYTES // matrix_bytes))
-    buffer = torch.empty(chunk * n * n, dtype=dtype, device=device)
+    # Per-row sum / max / min of the valid |left - right| differences, for every matrix.
+    row_sum = torch.empty(num_matrices, n - 2, dtype=dtype, device=device)
+    row_max = torch.empty_like(row_sum)
+    row_min = torch.empty_like(row_sum)
+    pair_mass = torch.empty(num_matrices, dtype=dtype, device=device)
+    mass_weights = _pair_mass_weights(n, dtype, device)
+    # Work chunk by chunk of matrices (a Python loop over chunks, never over single matrices). The
+    # pair views below are strided (row stride n+1), and strided reads from main memory are several
+    # times slower than sequential ones: so each chunk is first read sequentially by a useful
+    # kernel, the matrix-vector product giving the mass denominator, which leaves the chunk in the
+    # CPU cache for the strided kernels. The loop body is a handful of in-place / out= kernels.
+    source = matrices.contiguous()
+    scratch_bytes = (n * n + (n - 2) * width) * tensor.element_size()
+    chunk = max(1, min(num_matrices, _CHUNK_BYTES // scratch_bytes))
     for start in range(0, num_matrices, chunk):
-        count = min(chunk, num_matrices - start)
-        block = buffer[: count * n * n]
-        block.view(count, n, n).copy_(matrices[start : start + count])
-        size, stride = (count, n - 2, width), (n * n, n + 1, 1)
-        right = block.as_strided(size, stride, (n + 1) + 1)  # right[b, r, k-1] = A[r+1, r+1+k]
-        left_reversed = block.as_strided(size, stride, (n + 1) - width)  # [..., W-k] = A[r+1, r+1-k]
+        stop = min(start + chunk, num_matrices)
+        block = source[start:stop]
+        torch.mv(block.view(stop - start, n * n), mass_weights, out=pair_mass[start:stop])
+        size, stride, base = (stop - start, n - 2, width), (n * n, n + 1, 1), block.storage_offset()
+        right = block.as_strided(size, stride, base + (n + 1) + 1)  # right[b, r, k-1] = A[r+1, r+1+k]
+        left_reversed = block.as_strided(size, stride, base + (n + 1) - width)  # [.., W-k] = A[r+1, r+1-k]
         diffs = left_reversed.flip(-1)  # diffs[b, r, k-1] = A[r+1, r+1-k]
         diffs.sub_(right).abs_().mul_(keep)  # |left - right|, invalid pairs -> 0
-        row_sum = diffs.sum(-1)
-        if mass:
-            abs_diff_sum[start : start + count] = row_sum.sum(-1)
-            pair_mass[start : start + count] = block.view(count, n * n) @ mass_weights
+        torch.sum(diffs, -1, out=row_sum[start:stop])
         if reference:
-            row_max = diffs.amax(-1)
-            row_min = diffs.add_(excluded).amin(-1)  # invalid pairs -> +inf
-            row_range = row_max - row_min
-            row_range = torch.where(row_range < near_constant, 1.0, row_range)
-            scaled_sum[start : start + count] = ((row_sum - pairs_per_row * row_min) / row_range).sum(-1)
+            torch.amax(diffs, -1, out=row_max[start:stop])
+            torch.amin(diffs.add_(excluded), -1, out=row_min[start:stop])  # invalid pairs -> +inf
 
+    abs_diff_sum = row_sum.sum(-1)
+    if reference:
+        row_range = row_max - row_min
+        near_constant = 10 * torch.finfo(dtype).eps
+        row_range = torch.where(row_range < near_constant, 1.0, row_range)
+        scaled_sum = ((row_sum - pairs_per_row * row_min) / row_range).sum(-1)
+    else:
+        scaled_sum = torch.zeros_like(abs_diff_sum)
     return SymmetryStatistics(
         scaled_sum.reshape(batch_shape),
         abs_diff_sum.reshape(batch_shape),
@@ -260,7 +264,7 @@ def symmetry(attention, variant: SymmetryVariant = "reference"):
     if variant not in SYMMETRY_VARIANTS:
         raise ValueError(f"unknown symmetry variant {variant!r}; choose one of {SYMMETRY_VARIANTS}")
     tensor, was_numpy = _as_attention(attention)
-    stats = symmetry_statistics(tensor, reference=variant == "reference", mass=variant == "mass")
+    stats = symmetry_statistics(tensor, reference=variant == "reference")
     values = stats.reference() if variant == "reference" else stats.mass()
     if variant == "reference":
         undefined = values.numel() if stats.num_pairs == 0 else 0
