@@ -57,3 +57,55 @@ def test_stock_bert_checkpoint_into_pe_bert_with_position_encoding(tmp_path, min
     assert matching and torch.allclose(matching[0], stock_word_embeddings, atol=1e-5)
     card = (tmp_path / "README.md").read_text()
     assert "builtin_topic" in card and "learned" in card
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, minilm_path):
+    """An untrained tiny pe_bert (t5 bias) checkpoint with MiniLM's tokenizer: fast to fine-tune."""
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    config = pe_bert.PEBertConfig(
+        position_encoding="t5", vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+    )
+    pe_bert.PEBertForMaskedLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def _write_csv(path, header, rows):
+    path.write_text(header + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows))
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "task, header, rows, expected",
+    [
+        ("stsb", "sentence1,sentence2,label", [("a cat sat", "a cat sits", 4.5), ("a dog", "the sky", 0.5),
+                                               ("red car", "a red car", 4.0), ("tea", "a violin", 1.0)],
+         {"eval_pearson", "eval_spearmanr"}),
+        ("cola", "sentence,label", [("the cat sat .", 1), ("cat the sat .", 0), ("a dog ran .", 1), ("ran dog a", 0)],
+         {"eval_matthews_correlation"}),
+        ("mrpc", "sentence1,sentence2,label", [("a b", "a b", "equivalent"), ("a b", "c d", "not_equivalent")] * 2,
+         {"eval_accuracy", "eval_f1"}),
+        ("mnli", "premise,hypothesis,label", [("a man runs", "a person moves", "entailment"),
+                                              ("a man runs", "a man sleeps", "contradiction"),
+                                              ("a man runs", "a man runs fast", "neutral")],
+         {"eval_accuracy"}),
+    ],
+)
+def test_local_glue_files_are_scored_as_glue_does(tmp_path, tiny_checkpoint, task, header, rows, expected):
+    train = _write_csv(tmp_path / "train.csv", header, rows)
+    dev = _write_csv(tmp_path / "dev.csv", header, rows)
+    metrics = run(tmp_path / "out", tiny_checkpoint, "--task_name", task, "--train_file", train,
+                  "--validation_file", dev, "--learning_rate_grid", "1e-4,1e-3")
+    assert expected <= set(metrics)
+    grid = json.loads((tmp_path / "out" / "grid_results.json").read_text())
+    main_metric = {"stsb": "eval_spearmanr", "cola": "eval_matthews_correlation"}.get(task, "eval_accuracy")
+    assert grid["metric"] == main_metric and len(grid["runs"]) == 2
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "out")
+    assert model.config.position_encoding == "t5"
+    assert model.config.num_labels == {"stsb": 1, "mnli": 3}.get(task, 2)

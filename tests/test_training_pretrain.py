@@ -3,6 +3,7 @@
 import json
 import math
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -213,3 +214,60 @@ def test_gradient_accumulation_keeps_the_loss_a_mean(tmp_path):
     metrics = pretrain.main(*mlm_args(tmp_path, "--do_train", "--max_steps", "2", "--gradient_accumulation_steps", "3",
                                       "--learning_rate", "1e-6"))
     assert metrics["train_loss"] == pytest.approx(math.log(1000), abs=0.5)
+
+
+class FakeHubApi:
+    """Stands in for the Hub: records what each upload would send (README.md content included)."""
+
+    def __init__(self):
+        self.uploads = []
+
+    def create_repo(self, repo_id, **kwargs):
+        return type("RepoUrl", (), {"repo_id": repo_id})()
+
+    def upload_folder(self, repo_id, folder_path, **kwargs):
+        readme = Path(folder_path) / "README.md"
+        self.uploads.append({"repo_id": repo_id, "readme": readme.read_text() if readme.is_file() else None})
+        return type("Done", (), {"is_done": lambda self: True})()
+
+
+@pytest.mark.slow
+def test_push_to_hub_uploads_our_model_card(tmp_path, monkeypatch):
+    import transformers.trainer
+
+    hub = FakeHubApi()
+    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: hub)
+    pretrain.main(*mlm_args(tmp_path / "run", "--max_steps", "2", "--push_to_hub", "--hub_model_id", "me/bert-tiny"))
+    assert hub.uploads and hub.uploads[-1]["repo_id"] == "me/bert-tiny"
+    # The last upload carries the card with the measured numbers, not the Trainer's generic one.
+    final_card = hub.uploads[-1]["readme"]
+    assert "tags:\n- pe_bert" in final_card and "| Perplexity |" in final_card
+    assert 'AutoModelForMaskedLM.from_pretrained("me/bert-tiny")' in final_card
+
+
+@pytest.mark.slow
+def test_relative_pe_trains_beyond_the_position_table(tmp_path):
+    # rope has no position table: a --max_seq_length above max_position_embeddings (32 here) is fine.
+    small_table = TINY.replace("max_position_embeddings=64", "max_position_embeddings=32")
+    model_args, data_args, training_args = mlm_args(tmp_path, "--max_steps", "1", "--position_encoding", "rope",
+                                                    "--rope_theta", "1000")
+    model_args.config_overrides, data_args.max_seq_length = small_table, 48
+    metrics = pretrain.main(model_args, data_args, training_args)
+    assert math.isfinite(metrics["eval_loss"])
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["position_encoding"], config["rope_theta"], config["max_position_embeddings"]) == ("rope", 1000, 32)
+    assert "`rope_theta` | `1000`" in (tmp_path / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_dataset_name_path_without_validation_split(tmp_path):
+    # --dataset_name goes through datasets.load_dataset like a Hub id; a local folder exercises it offline.
+    from pe_bert.data import builtin_corpus
+
+    folder = tmp_path / "my_corpus"
+    folder.mkdir()
+    rows = builtin_corpus(num_sentences=400, seed=2)["train"]["text"]
+    (folder / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    metrics = pretrain.main(*mlm_args(tmp_path / "out", "--max_steps", "1", "--dataset_name", str(folder),
+                                      "--validation_split_percentage", "20"))
+    assert metrics["eval_samples"] > 0

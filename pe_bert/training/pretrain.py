@@ -161,30 +161,31 @@ def tokenize_datasets(
 def prepare_tokenizer(
     model_args, training_args: TrainingArguments, raw: datasets.DatasetDict, column: str, last_checkpoint: str | None,
     model_max_length: int,
-) -> tuple[PreTrainedTokenizerBase, bool]:
-    """The tokenizer, and whether it was trained here.
+) -> tuple[PreTrainedTokenizerBase, str]:
+    """The tokenizer, and where it comes from (for the model card).
 
     Order: --tokenizer_name, the checkpoint's, the checkpoint we resume from (a resumed run must keep its
     vocabulary), else a new WordPiece tokenizer trained on the training split. Must run under
     `main_process_first`: the main process trains and saves to output_dir, the others then load that copy, so all
     processes share one vocabulary.
     """
+    trained_here = f"WordPiece ({model_args.tokenizer_vocab_size} entries asked) trained on the training text"
     source = model_args.tokenizer_name or model_args.model_name_or_path
-    if source is None and last_checkpoint and (Path(last_checkpoint) / "tokenizer_config.json").is_file():
-        source = last_checkpoint
     if source is not None:
         try:
-            return AutoTokenizer.from_pretrained(source, **hub_kwargs(model_args)), False
+            return AutoTokenizer.from_pretrained(source, **hub_kwargs(model_args)), source
         except OSError as error:
             raise OSError(f"Could not load a tokenizer from {source}: {error}. Pass --tokenizer_name.") from error
-    if not training_args.distributed_state.is_main_process:
-        return AutoTokenizer.from_pretrained(training_args.output_dir), True
+    if last_checkpoint and (Path(last_checkpoint) / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(last_checkpoint), trained_here
+    if not training_args.distributed_state.is_local_main_process:
+        return AutoTokenizer.from_pretrained(training_args.output_dir), trained_here
     logger.info("Training a WordPiece tokenizer (vocab %d) on the training text.", model_args.tokenizer_vocab_size)
     tokenizer = train_wordpiece_tokenizer(
         raw["train"][column], vocab_size=model_args.tokenizer_vocab_size, model_max_length=model_max_length
     )
     tokenizer.save_pretrained(training_args.output_dir)
-    return tokenizer, True
+    return tokenizer, trained_here
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -230,8 +231,9 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
         raise ValueError("The training split is empty.")
 
     with training_args.main_process_first(desc="preparing the tokenizer"):
-        tokenizer, tokenizer_trained = prepare_tokenizer(
-            model_args, training_args, raw, column, last_checkpoint, model_max_length=limit
+        # A relative PE is not bound by the table: let the tokenizer accept what --max_seq_length asks for.
+        tokenizer, tokenizer_source = prepare_tokenizer(
+            model_args, training_args, raw, column, last_checkpoint, model_max_length=max(limit, max_seq_length)
         )
     if max_seq_length > tokenizer.model_max_length:
         raise ValueError(
@@ -308,8 +310,7 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
             extra={
                 "max_seq_length": max_seq_length,
                 "mlm_probability": data_args.mlm_probability,
-                "tokenizer": "WordPiece trained on the training text" if tokenizer_trained else
-                (model_args.tokenizer_name or model_args.model_name_or_path),
+                "tokenizer": tokenizer_source,
                 "base_model": model_args.model_name_or_path,
             },
         )
