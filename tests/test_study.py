@@ -147,8 +147,9 @@ def test_report_numbers_equal_results_json(mini_study):
     out, _ = mini_study
     results = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
+    first_table = report.split("## Positional properties")[1].split("\n## ")[0]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
-            for line in report.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+            for line in first_table.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
     for label, variant in results["variants"].items():
         row = rows[label]
         assert row[2] == fmt(variant["pretrain_eval_loss"]["mean"])
@@ -157,6 +158,11 @@ def test_report_numbers_equal_results_json(mini_study):
     unit = results["units"][0]
     assert unit["pretrained_scores"]["locality"] == results["variants"][unit["variant"]]["locality"]["mean"]
     assert "What this cannot show" in report and "## Correlations" in report
+    probe_table = report.split("## Word-order probes")[1].split("\n## ")[0]
+    for label, variant in results["variants"].items():
+        row = next(line for line in probe_table.splitlines() if line.startswith(f"| {label} |"))
+        assert f"| {fmt(variant['probe_original']['mean'])} |" in row
+        assert f"| {fmt(variant['probe_deltas']['shuffle-sr']['mean'])} |" in row
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ def fmt(value) -> str:
     """The one number format of report.md."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{value:.4f}"
+    text = f"{value:.4f}"
+    return "0.0000" if text == "-0.0000" else text
 
 
 def mean_std(values: list[float]) -> dict:
@@ -116,17 +117,17 @@ def metadata(study, wall_time: float) -> dict:
 
     from .. import __version__
 
+    # Compute time of every stored stage (also those finished by an earlier, resumed run), by kind of stage.
     timings: dict[str, float] = {}
-    for entry in study.store.log_entries():
-        if entry["status"] == "ran":
-            kind = entry["stage"].split(":", 1)[0]
-            timings[kind] = timings.get(kind, 0.0) + entry["seconds"]
+    for done in sorted(study.store.runs.glob("**/DONE.json")):
+        kind = done.parent.name.split("-", 1)[0] if done.parent.name.startswith("finetune") else done.parent.name
+        timings[kind] = timings.get(kind, 0.0) + json.loads(done.read_text()).get("seconds", 0.0)
     return {
         "pe_bert": __version__, "transformers": transformers.__version__, "torch": torch.__version__,
         "python": platform.python_version(), "platform": platform.platform(),
         "seeds": study.config.seeds, "pretrain_steps": study.config.pretrain_steps,
         "finetune_steps": study.config.finetune_steps, "wall_time_s": wall_time,
-        "stage_seconds_this_run": timings, "config": study.config.to_dict(),
+        "stage_seconds": timings, "stage_seconds_total": sum(timings.values()), "config": study.config.to_dict(),
     }
 
 
@@ -162,8 +163,10 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
         "# pe_bert study: locality, symmetry and downstream quality of positional encodings",
         "",
         f"{len(variants)} variants x {len(meta['seeds'])} seed(s) {meta['seeds']}; pretraining "
-        f"{meta['pretrain_steps']} steps, fine-tuning {meta['finetune_steps']} steps per task; wall time "
-        f"{meta['wall_time_s']:.0f} s. pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, "
+        f"{meta['pretrain_steps']} steps, fine-tuning {meta['finetune_steps']} steps per task; compute time "
+        f"{meta['stage_seconds_total']:.0f} s ("
+        + ", ".join(f"{kind} {seconds:.0f} s" for kind, seconds in meta["stage_seconds"].items())
+        + f"; this run's wall time {meta['wall_time_s']:.0f} s). pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, "
         f"torch {meta['torch']}. Every number below is in `results.json`.",
         "",
         "## Positional properties and task scores per variant",
