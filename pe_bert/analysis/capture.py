@@ -258,6 +258,8 @@ def score_attention(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(texts, str):  # one sentence, not an iterable of characters
+        texts = [texts]
     from tqdm.auto import tqdm
 
     limit = getattr(model.config, "max_position_embeddings", None)

