@@ -3,6 +3,7 @@
 import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +22,7 @@ from pe_bert.analysis import (
     transpose_symmetry,
 )
 
-from conftest import DATA_DIR
-
-CASES = json.loads((DATA_DIR / "locality_symmetry_vectors.json").read_text())["cases"]
+CASES = json.loads((Path(__file__).parent / "data" / "locality_symmetry_vectors.json").read_text())["cases"]
 
 
 def published_symmetry(matrix: np.ndarray) -> float:
