@@ -108,3 +108,13 @@ def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
     # The loss is a per-token mean, not multiplied by the number of processes (untrained: about log(vocab)).
     results = json.loads((output_dir / "all_results.json").read_text())
     assert results["train_loss"] < 1.2 * math.log(500) and results["eval_loss"] < 1.2 * math.log(500)
+
+    # Fine-tuning that checkpoint the same way, with a 2-point learning-rate grid.
+    glue_dir = tmp_path / "glue"
+    run([*launch[:-1], str(free_port()), "examples/run_glue.py", "--model_name_or_path", str(output_dir),
+         "--task_name", "builtin_topic", "--output_dir", str(glue_dir), "--builtin_num_examples", "64",
+         "--max_eval_samples", "32", "--max_seq_length", "32", "--max_steps", "2", "--learning_rate_grid", "1e-4,1e-3",
+         "--report_to", "none", "--disable_tqdm", "true", "--dataloader_pin_memory", "false", "--save_strategy", "no"])
+    grid = json.loads((glue_dir / "grid_results.json").read_text())
+    assert len(grid["runs"]) == 2 and all(run["eval_samples"] == 32 for run in grid["runs"])
+    assert (glue_dir / "model.safetensors").is_file() and "world_size | `2`" in (glue_dir / "README.md").read_text()
