@@ -124,6 +124,9 @@ def plot_deltas(report: Any, path: str | Path) -> Path:
     if report["kind"] == "nli":
         fig, ax = plt.subplots(figsize=(1.1 * len(names) + 3, 4))
         entries = [report["results"][n] for n in names]
+        # Shuffle-SR uses a subset (entailment pairs with an agent and a patient): show its size.
+        labels = [label if e.get("n", report["original"]["n"]) == report["original"]["n"] else f"{label}\n(n={e['n']})"
+                  for label, e in zip(labels, entries)]
         _bars(ax, labels, [100 * e["delta"] for e in entries],
               [[100 * c for c in e["delta_ci"]] if e.get("delta_ci") else None for e in entries], "#4C72B0")
         ax.set_ylabel("Δ accuracy vs original (points)")
