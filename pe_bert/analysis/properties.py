@@ -122,7 +122,7 @@ def locality(attention):
 # Row i pairs A[i, i-k] with A[i, i+k] for k = 1..m_i, m_i = min(i, n-1-i). Rows 0 and n-1 have no
 # pair, so only rows 1..n-2 are looked at. In a contiguous [n, n] matrix A[i, i+k] sits at flat
 # offset i*(n+1) + k and A[i, i-k] at i*(n+1) - k: both sides are strided *views* with row stride
-# n+1 (no copy), over a fixed rectangle k = 1..K, K = (n-1)//2. Entries with k > m_i read some
+# n+1 (no copy), over a fixed rectangle k = 1..W, W >= (n-1)//2. Entries with k > m_i read some
 # other (in-bounds) entry of the same matrix and are masked out; the offsets stay inside the
 # matrix because rows 0 and n-1 are excluded.
 
@@ -260,6 +260,12 @@ def symmetry(attention, variant: SymmetryVariant = "reference"):
     pooled, and the score is ``1 - their mean`` (a mean over values, not of row means). Known
     degeneracies: every 3x3 and 4x4 matrix scores 1, one-sided attention scores 1. For ``n <= 2``
     no row has both sides and the published code divides by zero: NaN (with a warning).
+
+    Computed in the input's dtype (half precision is upcast to float32). Like the published code
+    (scikit-learn's ``MinMaxScaler``), a row whose differences span less than ``10 * eps`` of that
+    dtype counts as constant and contributes 0: score attention in the dtype it was produced in,
+    since upcasting float32 attention to float64 would let min-max scaling blow float32 rounding
+    noise (e.g. of exactly symmetric ALiBi rows) up to the full ``[0, 1]`` range.
 
     ``variant="mass"``: ``1 - sum|A[i,i-k] - A[i,i+k]| / sum(A[i,i-k] + A[i,i+k])`` over the same
     pairs: 1 for mirror-symmetric rows, 0 for one-sided attention; NaN (with a warning) where the
