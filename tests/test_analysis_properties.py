@@ -305,3 +305,15 @@ def test_scores_stay_in_unit_interval(matrices):
 def test_reference_symmetry_matches_published_code_property(matrices):
     expected = [published_symmetry(m.numpy()) for m in matrices]
     np.testing.assert_allclose(symmetry(matrices).numpy(), expected, rtol=0, atol=1e-10)
+
+
+def test_probes_subpackage_loads_lazily():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pe_bert.analysis as analysis\n"
+        "assert 'pe_bert.analysis.probes' not in sys.modules\n"
+        "assert analysis.probes.__name__ == 'pe_bert.analysis.probes'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
