@@ -34,6 +34,19 @@ def _register() -> None:
 
 _register()
 
+# Sub-packages with heavier imports load on first attribute access: `pe_bert.analysis.score_attention(...)` works
+# after a plain `import pe_bert`.
+_LAZY_SUBPACKAGES = ("analysis", "data", "metrics", "study", "training")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "PEBertConfig",
     "PEBertModel",

@@ -444,3 +444,12 @@ def test_trainer_averages_the_loss_itself(tmp_path):
     trainer = Trainer(model=tiny_model("rope", PEBertForMaskedLM),
                       args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
     assert trainer.model_accepts_loss_kwargs is False
+
+
+def test_subpackages_load_lazily_from_the_top_level():
+    import subprocess
+    import sys
+
+    code = ("import sys, pe_bert; assert 'pe_bert.analysis' not in sys.modules; "
+            "assert callable(pe_bert.analysis.score_attention); assert callable(pe_bert.study.run_study)")
+    subprocess.run([sys.executable, "-c", code], check=True)
