@@ -84,7 +84,10 @@ class PEBertConfig(PreTrainedConfig):
     dynamic_hidden_size: int = 64
 
     def __post_init__(self, **kwargs):
+        # A stock BERT config.json passes model_type="bert" as an extra kwarg: this config is pe_bert's, always.
+        kwargs.pop("model_type", None)
         super().__post_init__(**kwargs)
+        self.__dict__.pop("model_type", None)
         # Checked here rather than in `@strict` validators, which re-wrap errors: users get a plain ValueError
         # naming the field and the fix, also when a saved config.json is loaded.
         self.check_shapes()

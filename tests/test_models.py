@@ -338,7 +338,7 @@ def test_stock_bert_checkpoint_loads_as_learned_variant(minilm_path):
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     reference = BertModel.from_pretrained(minilm_path).eval()
     model, info = PEBertModel.from_pretrained(minilm_path, output_loading_info=True)
-    assert model.config.position_encoding == "learned"
+    assert model.config.position_encoding == "learned" and model.config.model_type == "pe_bert"
     assert not info["missing_keys"] and not info["mismatched_keys"]
     batch = tokenizer(["The dog chased the cat across the yard.", "Positions matter."], padding=True,
                       return_tensors="pt")
