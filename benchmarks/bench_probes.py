@@ -62,7 +62,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="minilm,pe-bert", help="comma-separated: minilm, pe-bert")
     parser.add_argument("--num-sentences", type=int, default=64)
-    parser.add_argument("--max-tokens-per-batch", type=int, default=16384)
+    parser.add_argument("--max-tokens-per-batch", type=int, default=None,
+                        help="token budget per batched forward (default: pe_bert's, 1024 on CPU)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
@@ -72,8 +73,9 @@ def main() -> None:
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_folder())
     texts = [s.text for s in generate_sentences(args.num_sentences, seed=0)]
     positions = sum(len(ids) - 2 for ids in tokenizer(texts)["input_ids"])
+    budget = args.max_tokens_per_batch or "default"
     print(f"{len(texts)} built-in sentences, {positions} masked positions, {torch.get_num_threads()} torch threads, "
-          f"token budget {args.max_tokens_per_batch}\n")
+          f"token budget {budget}\n")
     rows = []
     for name in args.models.split(","):
         model = build_model(name.strip(), tokenizer)

@@ -77,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         metrics = args.metrics.split(",") if args.metrics else (["pll", "drift"] if trained_head else ["drift"])
         if not trained_head:
+            consequence = ("meaningful." if "pll" in metrics
+                           else "scored; showing drift only (--metrics pll,drift forces it).")
             print(f"note: {args.model} has no trained MLM head (randomly initialised on load), so PLL is not "
-                  + ("meaningful." if "pll" in metrics else "scored; showing drift only (--metrics pll,drift forces it)."))
+                  + consequence)
         sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.data_seed)
         result = zero_shot_probe(model, tokenizer, sentences, metrics=metrics, **common)
     reporting.save_json(result, out / "results.json")
