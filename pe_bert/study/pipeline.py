@@ -187,7 +187,7 @@ class Study:
         """The paper's NLI probe on the fine-tuned NLI model (built-in NLI, SNLI or MNLI, whichever the study
         fine-tunes on), and zero-shot probes (PLL preference, representation drift) on the pretrained MLM."""
         c = self.config
-        settings = {"pretrained": pretrained, "nli": nli_model, "nli_task": nli_task, "examples": c.probe_examples,
+        settings = {"pretrained": pretrained, "nli": nli_model, "nli_task": nli_task, "size": c.builtin_task_size, "examples": c.probe_examples,
                     "zero_shot": c.probe_zero_shot_sentences, "seed": seed, "seq": c.max_seq_length}
 
         def work(folder: Path) -> dict:
@@ -200,7 +200,10 @@ class Study:
             if nli_model is not None:
                 model = AutoModelForSequenceClassification.from_pretrained(nli_model).eval()
                 tokenizer = AutoTokenizer.from_pretrained(nli_model)
-                examples = load_nli_examples(nli_task, num_examples=c.probe_examples, seed=seed)
+                # The built-in task's validation split depends on its size and seed: use fine-tuning's, so the
+                # probe evaluates held-out pairs of the very task the model learned.
+                builtin = {"num_train": c.builtin_task_size} if nli_task.startswith("builtin") else {}
+                examples = load_nli_examples(nli_task, num_examples=c.probe_examples, seed=seed, **builtin)
                 report = nli_probe(model, tokenizer, examples, seed=seed, max_length=c.max_seq_length,
                                    model_name=unit)
                 plot_deltas(report, folder / "nli_probe.png")
