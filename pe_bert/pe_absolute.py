@@ -32,7 +32,10 @@ class LearnedPositionEncoding(PositionEncoding):
 
 @register
 class SinusoidalPositionEncoding(PositionEncoding):
-    """Fixed sin/cos encoding; computed on the fly (no buffer to initialise or save)."""
+    """Fixed sin/cos encoding; computed on the fly (no buffer to initialise or save).
+
+    Scaled by 1/sqrt(hidden_size) (as x-transformers' scaled sinusoidal init): unscaled, its entries in [-1, 1]
+    would dwarf BERT's N(0, 0.02) token embeddings, and after LayerNorm the model would see mostly position."""
 
     name = "sinusoidal"
     description = "fixed sin/cos absolute encoding added to the embeddings"
@@ -44,7 +47,7 @@ class SinusoidalPositionEncoding(PositionEncoding):
         self.hidden_size = config.hidden_size
 
     def embed(self, position_ids):
-        return sinusoidal_table(position_ids, self.hidden_size)
+        return sinusoidal_table(position_ids, self.hidden_size) * self.hidden_size**-0.5
 
 
 @register

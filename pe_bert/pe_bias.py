@@ -51,6 +51,19 @@ def t5_relative_bucket(relative: torch.Tensor, num_buckets: int, max_distance: i
     return bucket + torch.where(distance < max_exact, distance, large)
 
 
+class T5BiasTable(nn.Embedding):
+    """T5's bias table, initialised N(0, 1/sqrt(hidden)) as in T5: with BERT's 0.02 the bias starts (and, in a
+    short run, stays) too small to break permutation symmetry."""
+
+    def __init__(self, num_buckets: int, num_heads: int, hidden_size: int):
+        super().__init__(num_buckets, num_heads)
+        self.std = hidden_size**-0.5
+
+    @torch.no_grad()
+    def init_position_weights(self, initializer_range):
+        init.normal_(self.weight, mean=0.0, std=self.std)
+
+
 @register
 class T5PositionEncoding(PositionEncoding):
     """T5 relative bias: a learned scalar per (bucket, head), one table shared by all layers as in T5."""
@@ -64,7 +77,8 @@ class T5PositionEncoding(PositionEncoding):
         super().__init__(config)
         self.num_buckets = config.t5_num_buckets
         self.max_distance = config.t5_max_distance
-        self.relative_attention_bias = nn.Embedding(config.t5_num_buckets, config.num_attention_heads)
+        self.relative_attention_bias = T5BiasTable(config.t5_num_buckets, config.num_attention_heads,
+                                                   config.hidden_size)
 
     def shared_bias(self, position_ids, key_padding):
         buckets = t5_relative_bucket(relative_positions(position_ids), self.num_buckets, self.max_distance)

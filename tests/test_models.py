@@ -275,6 +275,8 @@ def test_t5_buckets_share_one_table_across_layers():
     assert names == ["embeddings.position_embeddings.relative_attention_bias.weight"]
     from pe_bert.pe_bias import t5_relative_bucket
 
+    table = model.embeddings.position_embeddings.relative_attention_bias.weight
+    assert abs(float(table.std()) - 32**-0.5) < 0.05  # T5's N(0, 1/sqrt(d)) init, not BERT's 0.02
     buckets = t5_relative_bucket(torch.tensor([-30, -3, -1, 0, 1, 2, 3, 30]), 8, 20)
     assert buckets.tolist() == [3, 2, 1, 0, 5, 6, 6, 7]
 
@@ -424,7 +426,7 @@ def test_init_weights_covers_every_parameter(variant):
     model = PEBertForMaskedLM(config)
     for name, param in model.named_parameters():
         assert torch.isfinite(param).all(), name
-        if param.dim() == 2 and "LayerNorm" not in name and "distance_bias" not in name and ".mlp." not in name:
+        if param.dim() == 2 and not any(k in name for k in ("LayerNorm", "distance_bias", ".mlp.", "relative_attention")):
             # normal(0, initializer_range): small spread, not torch's kaiming-uniform default
             assert param.std() < 0.03, (name, float(param.std()))
 
