@@ -64,6 +64,9 @@ class PEBertConfig(PreTrainedConfig):
     pad_token_id: int | None = 0
     classifier_dropout: float | int | None = None
     tie_word_embeddings: bool = True
+    # MosaicBERT's sparse prediction: in training with labels, the MLM head runs on masked positions only (`logits`
+    # is then [num_masked, vocab]); eval and inference always return full [batch, seq, vocab] logits.
+    sparse_prediction: bool = False
 
     # The positional encoding and its hyper-parameters.
     position_encoding: str = "learned"

@@ -386,7 +386,12 @@ class PEBertForMaskedLM(PEBertPreTrainedModel):
             return_dict=True,
             **kwargs,
         )
-        prediction_scores = self.cls(outputs.last_hidden_state)
+        sequence_output = outputs.last_hidden_state
+        if labels is not None and self.training and self.config.sparse_prediction:
+            # Only ~15% of positions carry a label: running the vocab-sized head on the rest is wasted work.
+            masked = labels != -100
+            sequence_output, labels = sequence_output[masked], labels[masked]
+        prediction_scores = self.cls(sequence_output)
         loss = None
         if labels is not None:
             loss = CrossEntropyLoss()(prediction_scores.view(-1, self.config.vocab_size), labels.view(-1))

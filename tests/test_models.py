@@ -276,7 +276,7 @@ def test_t5_buckets_share_one_table_across_layers():
     from pe_bert.pe_bias import t5_relative_bucket
 
     table = model.embeddings.position_embeddings.relative_attention_bias.weight
-    assert abs(float(table.std()) - 32**-0.5) < 0.05  # T5's N(0, 1/sqrt(d)) init, not BERT's 0.02
+    assert abs(float(table.detach().std()) - 32**-0.5) < 0.05  # T5's N(0, 1/sqrt(d)) init, not BERT's 0.02
     buckets = t5_relative_bucket(torch.tensor([-30, -3, -1, 0, 1, 2, 3, 30]), 8, 20)
     assert buckets.tolist() == [3, 2, 1, 0, 5, 6, 6, 7]
 
@@ -455,3 +455,21 @@ def test_subpackages_load_lazily_from_the_top_level():
     code = ("import sys, pe_bert; assert 'pe_bert.analysis' not in sys.modules; "
             "assert callable(pe_bert.analysis.score_attention); assert callable(pe_bert.study.run_study)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sparse_prediction_gives_the_same_loss_and_gradients():
+    input_ids, attention_mask = random_batch()
+    labels = input_ids.masked_fill(torch.rand(input_ids.shape, generator=torch.Generator().manual_seed(5)) > 0.3, -100)
+    losses, grads = [], []
+    for sparse in (False, True):
+        model = tiny_model("alibi", PEBertForMaskedLM, sparse_prediction=sparse).train()
+        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+        out.loss.backward()
+        losses.append(out.loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        if sparse:
+            assert out.logits.shape == (int((labels != -100).sum()), 100)
+            with torch.no_grad():  # eval keeps full logits
+                assert model.eval()(input_ids=input_ids, labels=labels).logits.shape == (3, 12, 100)
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
