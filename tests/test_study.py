@@ -234,3 +234,41 @@ def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
     assert summary["variants"]["attenuated-w1-s1"]["locality"]["mean"] is not None
     report = (tmp_path / "report.md").read_text()
     assert re.search(r"`none/seed0` failed at stage `pretrain`: RuntimeError: simulated crash", report)
+
+
+@pytest.mark.slow
+def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
+    """Training stages run data-parallel on both processes; only the main process writes stages and the report."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp-study"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(port), "-m", "pe_bert.cli", "study", "--quiet", "--out", str(out),
+               "--variants", "rope", "--attenuated-w", "", "--tasks", "builtin_topic", "--hidden-size", "32",
+               "--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "64",
+               "--max-position-embeddings", "32", "--max-seq-length", "32", "--builtin-num-sentences", "600",
+               "--tokenizer-vocab-size", "400", "--max-steps", "4", "--finetune-steps", "2",
+               "--builtin-task-size", "64", "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert not results["failures"] and "rope" in results["variants"]
+    log = StageStore(out, processes=_SingleProcess()).log_entries()
+    stages = [(e["unit"], e["stage"]) for e in log if e["status"] == "ran"]
+    assert len(stages) == len(set(stages)) == 5  # tokenizer, pretrain, finetune, score, probe: each once
+    state = json.loads((out / "runs" / "rope" / "seed0" / "pretrain" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+
+
+class _SingleProcess:
+    count, is_main = 1, True
+
+    def barrier(self):
+        pass

@@ -68,6 +68,11 @@ class UnitResult:
 
 class Study:
     def __init__(self, config: StudyConfig, progress: bool = True):
+        from ..training.arguments import use_cpu_when_distributed_without_accelerator
+
+        # Under `accelerate launch` on a machine without GPUs, data-parallel over CPU processes (gloo): this must
+        # be decided before the first process group (StageStore's) is created.
+        use_cpu_when_distributed_without_accelerator()
         self.config = config
         self.out = Path(config.out)
         self.store = StageStore(self.out)

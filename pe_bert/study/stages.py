@@ -45,8 +45,11 @@ class Processes:
 
     def __init__(self):
         from accelerate import PartialState
+        from accelerate.utils import parse_flag_from_env
 
-        self._state = PartialState()
+        # PartialState (unlike the Trainer's AcceleratorState) does not read ACCELERATE_USE_CPU itself: without
+        # `cpu=True` every CPU process of a data-parallel launch would believe it is alone.
+        self._state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
         self.count = self._state.num_processes
         self.is_main = self._state.is_main_process
 
