@@ -29,7 +29,6 @@ from transformers import DataCollatorForLanguageModeling, Trainer, TrainerCallba
 import pe_bert  # noqa: E402
 from pe_bert.data import builtin_corpus  # noqa: E402
 from pe_bert.training.arguments import MLMDataArguments  # noqa: E402
-from pe_bert.training.common import use_mean_loss_when_model_ignores_num_items  # noqa: E402
 from pe_bert.training.pretrain import tokenize_datasets  # noqa: E402
 from pe_bert.training.tokenizer import train_wordpiece_tokenizer  # noqa: E402
 
@@ -66,7 +65,6 @@ def tokens_per_second(build_model, dataset, collator, tokenizer, args, output_di
     )
     trainer = Trainer(model=model, args=training_args, train_dataset=dataset, data_collator=collator,
                       processing_class=tokenizer, callbacks=[clock])
-    use_mean_loss_when_model_ignores_num_items(trainer)  # as run_mlm does
     trainer.train()
     measured = clock.times[args.warmup_steps - 1 :]
     steps = len(measured) - 1

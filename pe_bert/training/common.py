@@ -107,22 +107,6 @@ def load_local_files(files: dict[str, str], cache_dir: str | None = None) -> dat
     return loaded
 
 
-def use_mean_loss_when_model_ignores_num_items(trainer) -> None:
-    """Keep the loss a per-token mean under gradient accumulation and data parallelism.
-
-    The Trainer assumes a model whose forward takes `**kwargs` normalises its loss by the `num_items_in_batch` it
-    passes, and then skips its own division by the accumulation steps and multiplies by the number of
-    processes. pe_bert heads compute a plain mean and ignore `num_items_in_batch`, so that assumption doubles the
-    loss (and the gradients) on 2 processes. Unless the model class states `accepts_loss_kwargs` itself, tell the
-    Trainer to average the usual way.
-    """
-    import pe_bert
-
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    if isinstance(model, pe_bert.PEBertPreTrainedModel) and "accepts_loss_kwargs" not in dir(type(model)):
-        trainer.model_accepts_loss_kwargs = False
-
-
 def parse_args(data_class, argv: list[str] | None = None):
     """Parse `(ModelArguments, data_class, TrainingArguments)` from argv or from a single .json/.yaml file."""
     from .arguments import ModelArguments
@@ -145,5 +129,4 @@ __all__ = [
     "load_local_files",
     "parse_args",
     "setup_logging",
-    "use_mean_loss_when_model_ignores_num_items",
 ]

@@ -25,7 +25,6 @@ from .common import (
     detect_last_checkpoint,
     parse_args,
     setup_logging,
-    use_mean_loss_when_model_ignores_num_items,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
 
@@ -174,7 +173,6 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
             compute_metrics=compute_metrics,
             callbacks=callbacks,
         )
-        use_mean_loss_when_model_ignores_num_items(trainer)
         metrics = {"learning_rate": learning_rate}
         if training_args.do_train:
             train_result = trainer.train(resume_from_checkpoint=detect_last_checkpoint(run_args))
@@ -247,7 +245,6 @@ def predict(model_args, data_args, training_args, info, tokenized, tokenizer, co
     model = load_model(dataclasses.replace(model_args, model_name_or_path=source), config, use_pe_bert, auto_class,
                        pe_bert_class)
     trainer = Trainer(model=model, args=training_args, processing_class=tokenizer, data_collator=collator)
-    use_mean_loss_when_model_ignores_num_items(trainer)
     written = {}
     for split in info.test_splits:
         if split not in tokenized:

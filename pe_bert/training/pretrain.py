@@ -30,7 +30,6 @@ from .common import (
     load_local_files,
     parse_args,
     setup_logging,
-    use_mean_loss_when_model_ignores_num_items,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
 from .tokenizer import train_wordpiece_tokenizer
@@ -275,7 +274,6 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if training_args.do_eval else None,
         callbacks=callbacks,
     )
-    use_mean_loss_when_model_ignores_num_items(trainer)
 
     results: dict = {}
     if training_args.do_train:
