@@ -377,15 +377,8 @@ class PEBertForMaskedLM(PEBertPreTrainedModel):
         **kwargs,
     ) -> MaskedLMOutput:
         r"""labels: `[batch, seq]` token ids to predict, -100 where no loss is taken."""
-        outputs = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
         sequence_output = outputs.last_hidden_state
         if labels is not None and self.training and self.config.sparse_prediction:
             # Only ~15% of positions carry a label: running the vocab-sized head on the rest is wasted work.
@@ -423,15 +416,8 @@ class PEBertForSequenceClassification(PEBertPreTrainedModel):
     ) -> SequenceClassifierOutput:
         r"""labels: class ids `[batch]`, floats `[batch]` for regression (num_labels == 1), or multi-hot
         `[batch, num_labels]` for multi-label classification (as in transformers' BERT)."""
-        outputs = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
         if labels is not None:
@@ -476,15 +462,8 @@ class PEBertForTokenClassification(PEBertPreTrainedModel):
         **kwargs,
     ) -> TokenClassifierOutput:
         r"""labels: `[batch, seq]` class ids, -100 where no loss is taken."""
-        outputs = self.bert(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            inputs_embeds=inputs_embeds,
-            return_dict=True,
-            **kwargs,
-        )
+        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         loss = None
         if labels is not None:

