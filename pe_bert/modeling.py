@@ -393,15 +393,22 @@ class PEBertForMaskedLM(PEBertPreTrainedModel):
         )
 
 
-class PEBertForSequenceClassification(PEBertPreTrainedModel):
+class _PEBertClassifier(PEBertPreTrainedModel):
+    """Encoder + dropout + linear classifier: what the sequence and token classification heads share."""
+
+    uses_pooler: bool = True
+
     def __init__(self, config: PEBertConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = PEBertModel(config)
+        self.bert = PEBertModel(config, add_pooling_layer=self.uses_pooler)
         dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
+
+
+class PEBertForSequenceClassification(_PEBertClassifier):
 
     @can_return_tuple
     def forward(
@@ -440,15 +447,8 @@ class PEBertForSequenceClassification(PEBertPreTrainedModel):
         )
 
 
-class PEBertForTokenClassification(PEBertPreTrainedModel):
-    def __init__(self, config: PEBertConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.bert = PEBertModel(config, add_pooling_layer=False)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
+class PEBertForTokenClassification(_PEBertClassifier):
+    uses_pooler = False  # one label per token: BERT's [CLS] pooler is not used
 
     @can_return_tuple
     def forward(

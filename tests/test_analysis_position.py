@@ -10,14 +10,7 @@ import pe_bert
 from pe_bert.analysis import PositionAttention, neutral_token_id, position_attention
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models on small inputs: one intra-op thread is as fast, deterministic, and does not
-    stall when the two CPUs are shared (a busy machine makes every OpenMP region wait)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 

@@ -13,12 +13,7 @@ from pe_bert.training.arguments import GlueDataArguments
 from pe_bert.training.common import parse_args
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(tmp_path, minilm_path, *extra):

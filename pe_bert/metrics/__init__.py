@@ -17,9 +17,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["METRICS_DIR", "available_metrics", "metric_path", "score_matrix_list"]
+__all__ = ["METRICS_DIR", "PAPER_CITATION", "attention_matrix_features", "available_metrics", "metric_path",
+           "score_matrix_list"]
 
 METRICS_DIR = Path(__file__).resolve().parent
+
+PAPER_CITATION = """
+@inproceedings{chen-etal-2023-locality,
+  title = {The Locality and Symmetry of Positional Encodings},
+  author = {Chen, Lihu and Varoquaux, Gaël and Suchanek, Fabian M.},
+  booktitle = {Findings of the Association for Computational Linguistics: EMNLP 2023},
+  year = {2023}}
+"""
+
+
+def attention_matrix_features():
+    """`datasets.Features` of the locality/symmetry metrics: each prediction is one n x n attention matrix."""
+    import datasets
+
+    return datasets.Features({"predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64")))})
 
 
 def available_metrics() -> list[str]:

@@ -5,11 +5,10 @@ Load it offline by path: ``evaluate.load("path/to/pe_bert/metrics/locality")`` (
 on its own, so it imports pe_bert absolutely: the numbers come from ``pe_bert.analysis.locality``.
 """
 
-import datasets
 import evaluate
 
 from pe_bert.analysis import locality
-from pe_bert.metrics import score_matrix_list
+from pe_bert.metrics import PAPER_CITATION, attention_matrix_features, score_matrix_list
 
 _DESCRIPTION = """
 Locality of attention matrices (Chen, Varoquaux and Suchanek, "The Locality and Symmetry of
@@ -36,13 +35,7 @@ Examples:
     {'locality': 1.0, 'num_matrices': 1}
 """
 
-_CITATION = """
-@inproceedings{chen-etal-2023-locality,
-  title = {The Locality and Symmetry of Positional Encodings},
-  author = {Chen, Lihu and Varoquaux, Gaël and Suchanek, Fabian M.},
-  booktitle = {Findings of the Association for Computational Linguistics: EMNLP 2023},
-  year = {2023}}
-"""
+_CITATION = PAPER_CITATION
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -54,7 +47,7 @@ class Locality(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64")))}),
+            features=attention_matrix_features(),
             reference_urls=["https://arxiv.org/abs/2310.12864"],
         )
 

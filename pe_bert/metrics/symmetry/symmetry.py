@@ -9,12 +9,11 @@ file and imports it on its own, so it imports pe_bert absolutely: the numbers co
 import math
 import warnings
 
-import datasets
 import evaluate
 import numpy as np
 
 from pe_bert.analysis import UndefinedScoreWarning, symmetry
-from pe_bert.metrics import score_matrix_list
+from pe_bert.metrics import PAPER_CITATION, attention_matrix_features, score_matrix_list
 
 VARIANTS = ("reference", "mass")
 
@@ -48,13 +47,7 @@ Examples:
     {'symmetry': 1.0, 'num_matrices': 1, 'num_undefined': 0}
 """
 
-_CITATION = """
-@inproceedings{chen-etal-2023-locality,
-  title = {The Locality and Symmetry of Positional Encodings},
-  author = {Chen, Lihu and Varoquaux, Gaël and Suchanek, Fabian M.},
-  booktitle = {Findings of the Association for Computational Linguistics: EMNLP 2023},
-  year = {2023}}
-"""
+_CITATION = PAPER_CITATION
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -66,7 +59,7 @@ class Symmetry(evaluate.Metric):
             description=_DESCRIPTION,
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64")))}),
+            features=attention_matrix_features(),
             reference_urls=["https://arxiv.org/abs/2310.12864"],
         )
 
