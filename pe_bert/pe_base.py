@@ -71,10 +71,6 @@ class LayerPosition(nn.Module):
         """Post-process the attention output `[batch, seq, hidden]` (e.g. a parallel positional branch)."""
         return attention_output
 
-    def layer_bias(self, state: PositionState) -> torch.Tensor | None:
-        """The content-independent logits bias this layer adds on top of the shared one, `[1, heads, q, k]`."""
-        return None
-
 
 class PositionEncoding(nn.Module):
     """Model-level part of a PE (see the module docstring). Subclasses set `name` and override hooks."""
