@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 import numpy as np
 
 from . import lexicon as lx
+from .compact import compact_language, compact_plan
 from .grammar import DRAWS_PER_SENTENCE, NP, PP, Clause, Draws, Plan, SentenceSampler, realize
 from .sentence import Sentence
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 NLI_LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
 ORDER_LABELS: tuple[str, ...] = ("shuffled", "original")
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
+#: languages the tasks can be generated in (see :func:`load_builtin_task`)
+GRAMMARS: tuple[str, ...] = ("rich", "compact")
 
 
 class BuiltinTask(NamedTuple):
@@ -215,6 +218,106 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
     return _plan(clause, sampler), _plan(hypothesis, sampler), kind
 
 
+def _compact_nli_pair(label: int, d: Draws, draws) -> tuple[Sentence, Sentence, str] | None:
+    """A premise of the compact language and a hypothesis of the same language with the given label, or None when
+    the drawn premise does not suit the drawn pair type (the caller draws again).
+
+    The pair types mirror the rich grammar's: entailments drop modifiers, switch voice or move the adverb;
+    neutral hypotheses add a modifier; contradictions swap agent and patient, or change the verb or the object.
+    """
+    automaton = compact_language()
+    premise = automaton.sample_one(next(draws).uniform)
+    plan = compact_plan(premise)
+    clause = plan.clauses[0]
+    if clause.patient is None:  # pairs are about who did what to whom
+        return None
+    reversible = clause.verb.patients <= lx.ANIMATE_CLASSES
+    if reversible != d.chance(0.8):  # mostly reversible verbs in every label: the verb must not give the label away
+        return None
+    passive = clause.voice == "passive"
+    if label == 0:
+        kind = d.choice(("drop_modifiers", "voice", "voice", "reorder"))
+        if kind == "drop_modifiers":
+            if not has_modifiers(clause):
+                return None
+            hypothesis = strip_modifiers(clause)
+        elif kind == "voice":
+            hypothesis = _voice(clause, not passive)
+            if d.chance(0.5):
+                hypothesis = strip_modifiers(hypothesis)
+        else:  # the adverb before or after the verb: same words, same meaning
+            if clause.adverb is None or passive:
+                return None
+            hypothesis = clause._replace(adverb_before_verb=not clause.adverb_before_verb)
+    elif label == 1:
+        kind = "add_modifiers"
+        hypothesis = _add_compact_modifier(clause, d, plan.topic)
+        if hypothesis is None:
+            return None
+        if d.chance(0.3):
+            hypothesis = _voice(hypothesis, not passive)
+    else:
+        kind = d.choice(("role_swap", "role_swap", "verb_change", "object_change"))
+        if kind == "role_swap":
+            if not reversible or clause.agent.noun == clause.patient.noun:
+                return None
+            hypothesis = swap_roles(clause)
+            if d.chance(0.4):
+                hypothesis = strip_modifiers(hypothesis)
+            if d.chance(0.4):
+                hypothesis = _voice(hypothesis, not passive)
+        else:
+            agent_class, patient_class = lx.NOUN_TO_CLASS[clause.agent.noun], lx.NOUN_TO_CLASS[clause.patient.noun]
+            if kind == "verb_change":
+                verbs = [v for v in lx.TRANSITIVE_VERBS
+                         if v != clause.verb and agent_class in v.agents and patient_class in v.patients]
+                if not verbs:
+                    return None
+                hypothesis = clause._replace(verb=d.choice(verbs))
+            else:
+                nouns = [n for c in sorted(clause.verb.patients) for n in lx.NOUN_CLASS_BY_NAME[c].nouns
+                         if lx.NOUN_CLASS_BY_NAME[c].topic in (None, plan.topic)
+                         and n not in (clause.patient.noun, clause.agent.noun)]
+                other_class = [n for n in nouns if lx.NOUN_TO_CLASS[n] != patient_class]
+                if not nouns:
+                    return None
+                hypothesis = clause._replace(patient=clause.patient._replace(noun=d.choice(other_class or nouns),
+                                                                            adjectives=()))
+            if d.chance(0.5):
+                hypothesis = strip_modifiers(hypothesis)
+    realized = realize(Plan(_structure(hypothesis), plan.topic, (hypothesis,)))
+    if realized.words == premise.words or automaton.sentence_probability(realized.words) == 0:
+        return None  # every hypothesis is a sentence of the language the model was pretrained on
+    return premise, realized, kind
+
+
+def _structure(clause: Clause) -> str:
+    if clause.voice == "passive":
+        return "passive"
+    return "prepositional" if clause.pps else clause.kind
+
+
+def _add_compact_modifier(clause: Clause, d: Draws, topic: str) -> Clause | None:
+    """One more piece of information, within the compact language (at most one adjective per noun phrase)."""
+    options = [field for field in ("agent", "patient") if getattr(clause, field) and not getattr(clause, field).adjectives]
+    if clause.adverb is None:
+        options.append("adverb")
+    if not clause.pps and clause.voice == "active":
+        options.append("location")
+    if not options:
+        return None
+    kind = d.choice(options)
+    if kind == "adverb":
+        return clause._replace(adverb=d.choice(lx.ADVERBS),
+                               adverb_before_verb=clause.voice == "active" and d.chance(0.5))
+    if kind == "location":
+        places = [n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic for n in c.nouns]
+        place = NP(d.choice(lx.DETERMINERS), (), d.choice(places))
+        return clause._replace(pps=(PP("location", d.choice(lx.LOCATION_PREPOSITIONS), place),))
+    target: NP = getattr(clause, kind)
+    return clause._replace(**{kind: target._replace(adjectives=(d.choice(_adjective_pool(target.noun)),))})
+
+
 def _meaning_preserving_reorder(sampler: SentenceSampler) -> tuple[Plan, Plan]:
     """Same words, other order, same meaning: swapped conjuncts, a moved adverb, or swapped PPs.
 
@@ -244,18 +347,24 @@ def _annotation(sentence: Sentence) -> dict:
     return d
 
 
-def _nli_rows(n: int, draws, used: set[str]) -> dict[str, list]:
+def _nli_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str, list]:
     rows: dict[str, list] = {k: [] for k in ("sentence1", "sentence2", "label", "pair_type",
                                              "premise_annotation", "hypothesis_annotation")}
     samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
     i = 0
     while len(rows["label"]) < n:
         d = next(draws)
-        sampler = samplers[d.choice(lx.TOPICS)]
-        sampler.d = d
         label = i % 3  # exact balance; rows are shuffled afterwards
-        premise_plan, hypothesis_plan, pair_type = _nli_pair(label, sampler)
-        premise, hypothesis = realize(premise_plan), realize(hypothesis_plan)
+        if grammar == "compact":
+            pair = _compact_nli_pair(label, d, draws)
+            if pair is None:
+                continue
+            premise, hypothesis, pair_type = pair
+        else:
+            sampler = samplers[d.choice(lx.TOPICS)]
+            sampler.d = d
+            premise_plan, hypothesis_plan, pair_type = _nli_pair(label, sampler)
+            premise, hypothesis = realize(premise_plan), realize(hypothesis_plan)
         key = premise.text + " || " + hypothesis.text
         if premise.text == hypothesis.text or key in used:
             continue  # a degenerate or repeated pair (possible in tiny topics): draw another
@@ -306,14 +415,23 @@ def _sentence(d: Draws, samplers: dict[str, SentenceSampler], topic: str | None 
     return realize(sampler.plan(sampler.structure()))
 
 
-def _order_rows(n: int, draws, used: set[str]) -> dict[str, list]:
+def _sentence_source(grammar: str) -> Callable[[Draws, str | None], Sentence]:
+    """`source(draws, topic=None)`: one sentence of `grammar` from pre-drawn uniforms (of `topic` if given)."""
+    if grammar == "compact":
+        automaton = compact_language()
+        return lambda d, topic=None: automaton.sample_one(d.uniform, topic)
+    samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
+    return lambda d, topic=None: _sentence(d, samplers, topic)
+
+
+def _order_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str, list]:
     from .sentence import detokenize
 
     rows: dict[str, list] = {"sentence": [], "label": [], "perturbation": []}
-    samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
+    source = _sentence_source(grammar)
     while len(rows["label"]) < n:
         d = next(draws)
-        sentence = _sentence(d, samplers)
+        sentence = source(d)
         if sentence.text in used or len(sentence.words) < 4:
             continue
         used.add(sentence.text)  # positives and negatives come from different sentences: no pairs to match
@@ -332,13 +450,13 @@ def _order_rows(n: int, draws, used: set[str]) -> dict[str, list]:
 # ---------------------------------------------------------------------------------------------------
 # builtin_topic
 # ---------------------------------------------------------------------------------------------------
-def _topic_rows(n: int, draws, used: set[str]) -> dict[str, list]:
+def _topic_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str, list]:
     rows: dict[str, list] = {"sentence": [], "label": []}
-    samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
+    source = _sentence_source(grammar)
     while len(rows["label"]) < n:
         label = len(rows["label"]) % len(lx.TOPICS)
         topic = lx.TOPICS[label]
-        sentence = _sentence(next(draws), samplers, topic)
+        sentence = source(next(draws), topic)
         # keep only sentences whose words reveal the topic ("the man helped the woman" does not)
         if sentence.text in used or not any(lx.noun_topic(w) == topic for w in sentence.words):
             continue
@@ -377,16 +495,21 @@ def load_builtin_task(
     num_train: int = 6000,
     num_validation: int = 600,
     num_test: int = 600,
+    grammar: str = "rich",
 ) -> "datasets.DatasetDict":
     """Generate built-in task ``name`` (one of :data:`BUILTIN_TASKS`) as a GLUE-format ``DatasetDict``.
 
     Deterministic per ``seed``; labels are balanced exactly (up to one example) in every split; no
     example (sentence or sentence pair) is repeated within or across splits; test labels are -1.
+    ``grammar``: the sentences' language, ``"rich"`` (the built-in grammar, every structure) or ``"compact"``
+    (:mod:`pe_bert.data.compact`, single clauses with exact floors: what ``pe-bert study`` pretrains on).
     """
     import datasets
 
     if name not in BUILTIN_TASKS:
         raise ValueError(f"unknown built-in task {name!r}; valid: {', '.join(BUILTIN_TASKS)}")
+    if grammar not in GRAMMARS:
+        raise ValueError(f"unknown grammar {grammar!r}; valid grammars: {', '.join(GRAMMARS)}")
     sizes = {"train": num_train, "validation": num_validation, "test": num_test}
     for split, size in sizes.items():
         if size < 0:
@@ -395,7 +518,7 @@ def load_builtin_task(
     used: set[str] = set()
     splits = {}
     for split, size in sizes.items():
-        rows = _ROW_BUILDERS[name](size, _draws_stream(seed, name, split), used)
+        rows = _ROW_BUILDERS[name](size, _draws_stream(seed, name, split), used, grammar)
         order = np.random.default_rng([seed, _TASK_CODES[name], 99, SPLITS.index(split)]).permutation(size)
         rows = {column: [values[i] for i in order] for column, values in rows.items()}
         if split == "test":  # hidden, as in GLUE (and so are the columns that would reveal the label)

@@ -59,4 +59,21 @@ def train_wordpiece_tokenizer(
     return BertTokenizerFast(vocab=vocab, do_lower_case=lowercase, model_max_length=model_max_length)
 
 
-__all__ = ["SPECIAL_TOKENS", "train_wordpiece_tokenizer"]
+def word_level_tokenizer(words: Iterable[str], model_max_length: int = 512) -> BertTokenizerFast:
+    """A BERT tokenizer whose vocabulary is exactly `words` (plus BERT's special tokens), one token per word.
+
+    For a corpus whose words are all known in advance (the built-in lexicon) this replaces WordPiece training: it is
+    deterministic by construction (sorted vocabulary, no training) and every word is one token, so a masked token is
+    a masked word. Words must be lowercase and contain no punctuation other than a lone punctuation mark ("." is
+    its own word, as BERT's pre-tokeniser splits it off); anything else would not survive pre-tokenisation.
+    """
+    vocabulary = sorted(set(words))
+    bad = [w for w in vocabulary if not w or w != w.lower() or (len(w) > 1 and not w.isalpha())]
+    if bad:
+        raise ValueError(f"Words {bad[:5]} cannot be single BERT tokens: use lowercase alphabetic words or a lone "
+                         "punctuation mark.")
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *vocabulary])}
+    return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=model_max_length)
+
+
+__all__ = ["SPECIAL_TOKENS", "train_wordpiece_tokenizer", "word_level_tokenizer"]
