@@ -7,6 +7,10 @@ CUDA allocation on a GPU; on a CPU (where torch does not track peaks) it is the 
 
     python benchmarks/bench_models.py                       # 4 layers x 256 hidden x 4 heads, seq 128, batch 16
     python benchmarks/bench_models.py --variants rope,alibi --repeats 7 --device cuda
+
+With `--compile`, the table compares `torch.compile(model, fullgraph=True)` (inductor) with the same model in eager
+mode instead, alternating them in the same way, and reports the one-off compile time (fullgraph=True fails on any
+graph break, so a row is also proof that the PE compiles whole).
 """
 
 from __future__ import annotations
@@ -78,6 +82,35 @@ def peak_memory_mb(model, batch, device) -> float:
     return (meter.total + 2 * weights) / 2**20
 
 
+def compile_table(args, batch, device, tokens) -> None:
+    print(f"# training step (forward + backward), torch.compile(fullgraph=True, inductor) vs eager, {args.layers} "
+          f"layers x {args.hidden} hidden x {args.heads} heads, seq {args.seq}, batch {args.batch}, {device.type}, "
+          f"torch {torch.__version__}, median of {args.repeats}, alternating")
+    header = f"| {'variant':<13} | {'compiled tok/s':>14} | {'eager tok/s':>11} | {'ratio':>5} | {'compile s':>9} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for variant in args.variants.split(","):
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = pe_bert.PEBertForMaskedLM(
+            pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args))).to(device).train()
+        compiled = torch.compile(model, fullgraph=True)
+        start = time.perf_counter()
+        train_step(compiled, batch, device)  # compiles forward and backward
+        compile_seconds = time.perf_counter() - start
+        for _ in range(2):
+            train_step(compiled, batch, device)
+            train_step(model, batch, device)
+        fast, slow = [], []
+        for _ in range(args.repeats):
+            fast.append(train_step(compiled, batch, device))
+            slow.append(train_step(model, batch, device))
+        fast_tps, slow_tps = tokens / statistics.median(fast), tokens / statistics.median(slow)
+        print(f"| {variant:<13} | {fast_tps:>14.0f} | {slow_tps:>11.0f} | {fast_tps / slow_tps:>5.2f} | "
+              f"{compile_seconds:>9.1f} |", flush=True)
+        del model, compiled
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(pe_bert.POSITION_ENCODINGS))
@@ -88,6 +121,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true", help="compare torch.compile(fullgraph=True) with eager")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -95,6 +129,8 @@ def main(argv=None) -> None:
     input_ids = torch.randint(1000, 30000, (args.batch, args.seq), device=device)
     batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": input_ids}
     tokens = args.batch * args.seq
+    if args.compile:
+        return compile_table(args, batch, device, tokens)
     baseline = BertForMaskedLM(BertConfig(**shape_kwargs(args))).to(device).train()
 
     print(f"# training step (forward + backward), {args.layers} layers x {args.hidden} hidden x {args.heads} heads, "
