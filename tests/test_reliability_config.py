@@ -96,3 +96,23 @@ def test_changing_the_pe_after_creation_fills_and_drops_hyperparameters():
     assert config.rope_theta == 10000.0 and model.position_encoding.name == "rope"
     config.position_encoding = "alibi"
     assert "rope_theta" not in config.to_dict()
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("attenuated", {"locality_w": 2.0, "symmetry_s": 0.25, "attenuated_bias": "log", "attenuated_learnable": "none",
+                    "attenuated_table": "signed"}),
+    ("rope", {"rope_theta": 500.0, "rope_fraction": 1.0}),
+])
+def test_config_json_of_the_previous_release_loads_unchanged(name, expected, tmp_path):
+    """Configs written before PEs declared their own hyper-parameters stored every PE's fields: they load as the same
+    model, and the other PEs' (default) values are dropped."""
+    from pathlib import Path
+
+    folder = tmp_path / name
+    folder.mkdir()
+    legacy = Path(__file__).parent / "data" / "legacy_configs" / f"{name}.json"
+    (folder / "config.json").write_text(legacy.read_text())
+    config = PEBertConfig.from_pretrained(folder)
+    assert config.position_encoding == name and config.position_hyperparameters() == expected
+    assert config.hidden_size == 64 and "window_size" not in config.to_dict()
+    PEBertModel(config)  # builds
