@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..positions import POSITION_ENCODINGS
+from ..pe_base import position_encoding_names
 
 DEFAULT_VARIANTS = ("learned", "none", "sinusoidal", "rope", "alibi", "t5")
 DEFAULT_TASKS = ("builtin_nli", "builtin_order", "builtin_topic")
@@ -80,9 +80,9 @@ class StudyConfig:
     hub_org: str | None = None
 
     def __post_init__(self):
-        unknown = [v for v in self.variants if v not in POSITION_ENCODINGS]
+        unknown = [v for v in self.variants if v not in position_encoding_names()]
         if unknown:
-            raise ValueError(f"Unknown variant(s) {unknown}; valid names: {', '.join(POSITION_ENCODINGS)}.")
+            raise ValueError(f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}.")
         if not self.seeds:
             raise ValueError("`seeds` is empty: give at least one seed.")
         if self.push_to_hub and not self.hub_org:

@@ -1,8 +1,8 @@
 """Command-line arguments of the training scripts, as dataclasses for `transformers.HfArgumentParser`.
 
-`ModelArguments` gets one optional field per PE hyper-parameter, derived from `PEBertConfig` and
-`PE_HYPERPARAMETERS` at import time, so a newly registered positional encoding shows up as CLI flags
-(`--rope_theta 500000`, `--window_size 16`, ...) without touching this file.
+`ModelArguments` gets one optional field per PE hyper-parameter, derived from the PE registry's declarations at
+import time, so a new built-in positional encoding shows up as CLI flags (`--rope_theta 500000`,
+`--window_size 16`, ...) without touching this file.
 """
 
 from __future__ import annotations
@@ -13,35 +13,27 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..configuration import PEBertConfig
-from ..positions import PE_HYPERPARAMETERS, POSITION_ENCODINGS
+from .. import pe_zoo  # noqa: F401  (registers the built-in PEs)
+from ..pe_base import hyperparameter_specs, owners_of, position_encoding_names
 
 
 def pe_hyperparameter_names() -> list[str]:
-    """Every PE hyper-parameter of every variant, in `PEBertConfig` field order, without duplicates."""
-    wanted = {name for names in PE_HYPERPARAMETERS.values() for name in names}
-    ordered = [f.name for f in dataclasses.fields(PEBertConfig) if f.name in wanted]
-    # A hyper-parameter that is not a dataclass field (should not happen) still gets a flag.
-    return ordered + sorted(wanted.difference(ordered))
-
-
-def _users_of(name: str) -> list[str]:
-    return [pe for pe, names in PE_HYPERPARAMETERS.items() if name in names]
+    """Every registered PE hyper-parameter, in registry order, without duplicates."""
+    return list(hyperparameter_specs())
 
 
 def _pe_fields() -> list[tuple]:
     """`(name, type, field)` triples for `dataclasses.make_dataclass`: `None` default = keep the config's value."""
-    defaults = PEBertConfig()
     triples = []
-    for name in pe_hyperparameter_names():
-        default = getattr(defaults, name)
+    for name, spec in hyperparameter_specs().items():
         # argparse needs one concrete type; the config's own validation checks ranges and choices.
-        kind = type(default) if isinstance(default, (bool, int, float, str)) else str
         help_text = (
-            f"PE hyper-parameter of {', '.join(_users_of(name))} (PEBertConfig default: {default!r}). "
-            "Only for a freshly initialised model; a checkpoint keeps its own value."
+            f"{spec.doc} (hyper-parameter of {', '.join(owners_of(name))}; default {spec.default!r}"
+            f"{'; ' + spec.range_text() if spec.range_text() else ''}). Only for a freshly initialised model; a "
+            "checkpoint keeps its own value."
         )
-        triples.append((name, kind | None, field(default=None, metadata={"help": help_text})))
+        metadata = {"help": help_text, **({"choices": list(spec.choices)} if spec.choices else {})}
+        triples.append((name, spec.type | None, field(default=None, metadata=metadata)))
     return triples
 
 
@@ -59,7 +51,7 @@ class _BaseModelArguments:
     position_encoding: str | None = field(
         default=None,
         metadata={
-            "help": f"Positional encoding: one of {', '.join(POSITION_ENCODINGS)}. From scratch the default is "
+            "help": f"Positional encoding: one of {', '.join(position_encoding_names())}. From scratch the default is "
             "'learned'; with --model_name_or_path it must match the checkpoint's (or be left unset)."
         },
     )
