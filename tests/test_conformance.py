@@ -31,6 +31,7 @@ EXTRA_CONFIGS = {
     "pam-sinusoidal": ("pam", dict(pam_kernel="sinusoidal")),
     "shaw-key-query": ("shaw", dict(shaw_mode="key_query")),
     "rope-partial": ("rope", dict(rope_fraction=0.5)),
+    "kerple-power": ("kerple", dict(kerple_kernel="power")),
 }
 CONFIGS = {**{v: (v, {}) for v in VARIANTS}, **EXTRA_CONFIGS}
 

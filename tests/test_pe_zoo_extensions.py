@@ -1,0 +1,140 @@
+"""The PEs written through the public authoring API: KERPLE. Each one's defining formula against a
+slow, loop-by-loop computation on small inputs, the properties it claims (and what holds where a property does not),
+its behaviour beyond the training length, padding, and sdpa == eager there. The generic checks (gradients, export,
+compile, checkpointing, save/load, trust_remote_code) run for them in test_models.py and test_conformance.py."""
+
+import math
+
+import pytest
+import torch
+
+from pe_bert import PEBertModel, PositionState
+
+from test_models import tiny_config, tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def state_for(position_ids: torch.Tensor, attention_mask: torch.Tensor) -> PositionState:
+    """A base position state as the model builds it: 0 on tokens, dtype-min on padding."""
+    key_padding = torch.zeros(attention_mask.shape, dtype=torch.float32)
+    key_padding = key_padding.masked_fill(attention_mask == 0, torch.finfo(torch.float32).min)[:, None, None, :]
+    return PositionState(None, key_padding, position_ids, True)
+
+
+def _is_toeplitz(matrix: torch.Tensor) -> bool:
+    return torch.allclose(matrix[..., 1:, 1:], matrix[..., :-1, :-1], atol=1e-6)
+
+
+@pytest.mark.parametrize("variant, overrides", [
+    ("kerple", {}),
+    ("kerple", dict(kerple_kernel="power")),
+])
+def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, overrides):
+    """At 4x max_position_embeddings, with padding: finite, and both attention backends agree."""
+    input_ids = torch.randint(1, 100, (2, 256), generator=torch.Generator().manual_seed(4))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 200:] = 0
+    outputs = []
+    for implementation in ("sdpa", "eager"):
+        model = tiny_model(variant, attn_implementation=implementation, **overrides)
+        with torch.no_grad():
+            outputs.append(model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state)
+    real = attention_mask.bool()
+    assert torch.isfinite(outputs[0][real]).all()
+    torch.testing.assert_close(outputs[0][real], outputs[1][real], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("variant, overrides", [
+    ("kerple", {}),  # shift-invariant
+])
+def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
+    """Padding before the tokens shifts their positions; padding on either side must not change the result."""
+    model = tiny_model(variant, **overrides)
+    input_ids = torch.randint(1, 100, (1, 9), generator=torch.Generator().manual_seed(5))
+    padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), input_ids, torch.zeros(1, 2, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.zeros(1, 3), torch.ones(1, 9), torch.zeros(1, 2)], dim=1).long()
+    with torch.no_grad():
+        plain = model(input_ids=input_ids).last_hidden_state
+        with_padding = model(input_ids=padded, attention_mask=mask).last_hidden_state[:, 3:12]
+    torch.testing.assert_close(with_padding, plain, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("variant, overrides, fragment", [
+    ("kerple", dict(kerple_kernel="exp"), "choose one of 'log', 'power'"),
+])
+def test_hyperparameters_are_validated(variant, overrides, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        tiny_config(variant, **overrides)
+
+
+@pytest.mark.parametrize("variant, reference", [
+    ("kerple", "Chi et al. 2022"),
+])
+def test_registered_with_description_and_reference(variant, reference):
+    encoding = PEBertModel(tiny_config(variant)).position_encoding
+    assert reference in encoding.reference and encoding.description
+
+
+# ------------------------------------------------------------------------------------------------------- KERPLE
+
+
+@pytest.mark.parametrize("kernel", ["log", "power"])
+def test_kerple_bias_is_the_kernel_of_every_layer_and_head(kernel):
+    pe = tiny_model("kerple", kerple_kernel=kernel).position_encoding
+    r1, r2 = (t.detach() for t in pe.kernel_parameters())
+    bias = pe.position_bias(6)
+    assert bias.shape == (2, 4, 6, 6)
+    expected = torch.empty_like(bias)
+    for layer in range(2):
+        for head in range(4):
+            a, b = float(r1[layer, head]), float(r2[layer, head])
+            for i in range(6):
+                for j in range(6):
+                    d = abs(i - j)
+                    expected[layer, head, i, j] = -a * math.log(1 + b * d) if kernel == "log" else -a * d**b
+    torch.testing.assert_close(bias, expected, atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(bias[0], bias[1])  # each layer has its own kernel
+
+
+@pytest.mark.parametrize("kernel", ["log", "power"])
+def test_kerple_is_toeplitz_symmetric_and_non_increasing_in_distance_also_beyond_training(kernel):
+    pe = tiny_model("kerple", kerple_kernel=kernel).position_encoding
+    for length in (10, 4 * 64):  # and at 4x max_position_embeddings
+        bias = pe.position_bias(length)
+        assert torch.isfinite(bias).all() and _is_toeplitz(bias)
+        torch.testing.assert_close(bias, bias.transpose(-1, -2))
+        row = bias[..., 0, :]  # bias of distance 0, 1, ..., n - 1
+        assert (row[..., 0] == 0).all() and (row[..., 1:] < row[..., :-1]).all()
+
+
+def test_kerple_parameters_start_as_published_and_stay_in_range():
+    for kernel in ("log", "power"):
+        pe = tiny_model("kerple", kerple_kernel=kernel).position_encoding
+        r1, r2 = pe.kernel_parameters()
+        assert (r1 >= 0.01 - 1e-6).all() and (r1 <= 2).all() and (r2 >= 0.01 - 1e-6).all() and (r2 <= 1).all()
+        with torch.no_grad():  # wherever training takes the raw values, r1 > 0 and r2 in (0, 2]
+            pe.raw_r1.fill_(-30.0)
+            pe.raw_r2.copy_(torch.linspace(-30, 30, 8).view(2, 4))
+        r1, r2 = pe.kernel_parameters()
+        assert (r1 > 0).all() and (r2 > 0).all()
+        if kernel == "power":
+            assert (r2 <= 2).all()
+    pe.raw_r1.grad = pe.raw_r2.grad = None
+    pe.position_bias(5).sum().backward()  # the power kernel at d = 0 has a finite gradient in r2
+    assert torch.isfinite(pe.raw_r2.grad).all() and torch.isfinite(pe.raw_r1.grad).all()
+
+
+def test_kerple_layers_add_their_own_bias_to_the_padding_mask():
+    model = tiny_model("kerple")
+    pe = model.position_encoding
+    attention_mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    state = pe.prepare(torch.arange(7)[None], state_for(torch.arange(7)[None], attention_mask).key_padding, True, True)
+    bias = pe.position_bias(7)
+    for index, layer in enumerate(model.encoder.layer):
+        attention = layer.attention.self
+        query = torch.zeros(2, 4, 7, 8)
+        _, _, mask = attention.position.adjust(attention, query, query, state)
+        torch.testing.assert_close(mask[0], bias[index])
+        torch.testing.assert_close(mask[1, :, :, :4], bias[index, :, :, :4])
+        assert (mask[1, :, :, 4:] == torch.finfo(torch.float32).min).all()
