@@ -20,6 +20,7 @@ from .pe_relative import DisentangledPositionEncoding, ShawPositionEncoding
 from .pe_attenuated import AttenuatedPositionEncoding
 from .pe_pam import PositionalAttentionEncoding
 from .pe_kerple import KerplePositionEncoding
+from .pe_fire import FirePositionEncoding
 
 
 def __getattr__(name: str):
@@ -35,5 +36,5 @@ __all__ = [
     "LearnedPositionEncoding", "SinusoidalPositionEncoding", "NoPositionEncoding", "RotaryPositionEncoding",
     "AlibiPositionEncoding", "T5PositionEncoding", "WindowPositionEncoding", "DynamicPositionEncoding",
     "ShawPositionEncoding", "DisentangledPositionEncoding", "AttenuatedPositionEncoding",
-    "PositionalAttentionEncoding", "KerplePositionEncoding",
+    "PositionalAttentionEncoding", "KerplePositionEncoding", "FirePositionEncoding",
 ]

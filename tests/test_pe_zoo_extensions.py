@@ -1,4 +1,4 @@
-"""The PEs written through the public authoring API: KERPLE. Each one's defining formula against a
+"""The PEs written through the public authoring API: KERPLE and FIRE. Each one's defining formula against a
 slow, loop-by-loop computation on small inputs, the properties it claims (and what holds where a property does not),
 its behaviour beyond the training length, padding, and sdpa == eager there. The generic checks (gradients, export,
 compile, checkpointing, save/load, trust_remote_code) run for them in test_models.py and test_conformance.py."""
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pe_bert import PEBertModel, PositionState
+from pe_bert.pe_fire import NORMALISER_EPS, farthest_distances
 
 from test_models import tiny_config, tiny_model
 
@@ -29,6 +30,7 @@ def _is_toeplitz(matrix: torch.Tensor) -> bool:
 @pytest.mark.parametrize("variant, overrides", [
     ("kerple", {}),
     ("kerple", dict(kerple_kernel="power")),
+    ("fire", dict(fire_init_L=4.0)),  # a threshold the input exceeds: the divisor follows the extents
 ])
 def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, overrides):
     """At 4x max_position_embeddings, with padding: finite, and both attention backends agree."""
@@ -47,6 +49,7 @@ def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, over
 
 @pytest.mark.parametrize("variant, overrides", [
     ("kerple", {}),  # shift-invariant
+    ("fire", dict(fire_init_L=3.0)),  # shift-invariant, and its extents are measured over real tokens
 ])
 def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
     """Padding before the tokens shifts their positions; padding on either side must not change the result."""
@@ -62,6 +65,9 @@ def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
 
 @pytest.mark.parametrize("variant, overrides, fragment", [
     ("kerple", dict(kerple_kernel="exp"), "choose one of 'log', 'power'"),
+    ("fire", dict(fire_init_L=0.0), "`fire_init_L` must be > 0"),
+    ("fire", dict(fire_hidden_size=0), "`fire_hidden_size` must be > 0"),
+    ("fire", dict(fire_init_c=float("nan")), "must be a finite number"),
 ])
 def test_hyperparameters_are_validated(variant, overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -70,6 +76,7 @@ def test_hyperparameters_are_validated(variant, overrides, fragment):
 
 @pytest.mark.parametrize("variant, reference", [
     ("kerple", "Chi et al. 2022"),
+    ("fire", "Li et al. 2023"),
 ])
 def test_registered_with_description_and_reference(variant, reference):
     encoding = PEBertModel(tiny_config(variant)).position_encoding
@@ -138,3 +145,79 @@ def test_kerple_layers_add_their_own_bias_to_the_padding_mask():
         torch.testing.assert_close(mask[0], bias[index])
         torch.testing.assert_close(mask[1, :, :, :4], bias[index, :, :, :4])
         assert (mask[1, :, :, 4:] == torch.finfo(torch.float32).min).all()
+
+
+# --------------------------------------------------------------------------------------------------------- FIRE
+
+
+def slow_fire_bias(fire, position_ids, attention_mask):
+    """b[b, h, i, j] = mlp(sign(j - i) psi(|j - i|) / psi(max(L, e))), e the query's farthest real distance on the
+    key's side, one token pair at a time."""
+    c, threshold = float(fire.c), abs(float(fire.threshold_scale) * fire.init_threshold)
+    psi = lambda x: math.log(abs(c * x) + 1)  # noqa: E731
+    batch, n = attention_mask.shape
+    out = torch.empty(batch, fire.mlp[2].out_features, n, n)
+    for b in range(batch):
+        positions = position_ids[min(b, len(position_ids) - 1)].tolist()
+        real = [p for p, keep in zip(positions, attention_mask[b].tolist()) if keep]
+        for i in range(n):
+            for j in range(n):
+                d = positions[j] - positions[i]
+                extent = positions[i] - min(real) if d < 0 else max(real) - positions[i]
+                x = (d > 0) - (d < 0)
+                x = x * psi(abs(d)) / (psi(max(threshold, max(extent, 0))) + NORMALISER_EPS)
+                out[b, :, i, j] = fire.mlp(torch.tensor([[x]]))[0]
+    return out
+
+
+@pytest.mark.parametrize("threshold", [3.0, 512.0])
+def test_fire_bias_is_the_mlp_of_the_normalised_signed_log_distance(threshold):
+    pe = tiny_model("fire", fire_init_L=threshold).position_encoding
+    with torch.no_grad():
+        pe.fire.c.fill_(0.7)  # away from its initial value, so a mix-up of c and L would show
+        pe.fire.threshold_scale.fill_(1.5)
+    position_ids = torch.arange(9)[None]
+    attention_mask = torch.tensor([[1] * 9, [1] * 6 + [0] * 3])
+    with torch.no_grad():
+        bias = pe.shared_bias(state_for(position_ids, attention_mask))
+        expected = slow_fire_bias(pe.fire, position_ids, attention_mask)
+    assert bias.shape == (2, 4, 9, 9)
+    torch.testing.assert_close(bias[0], expected[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(bias[1, :, :6, :6], expected[1, :, :6, :6], atol=1e-5, rtol=1e-5)
+
+
+def test_fire_extents_count_real_tokens_on_each_side():
+    attention_mask = torch.tensor([[1, 1, 1, 1, 1], [0, 1, 1, 1, 0]])
+    left, right = farthest_distances(torch.arange(5)[None], state_for(torch.arange(5)[None], attention_mask).key_padding)
+    assert left.tolist() == [[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]]
+    assert right.tolist() == [[4, 3, 2, 1, 0], [3, 2, 1, 0, 0]]
+
+
+def test_fire_is_toeplitz_below_its_threshold_and_interpolates_beyond():
+    """Below L every query divides by psi(L): a plain relative (Toeplitz) bias. Beyond, not Toeplitz; what holds
+    instead: inputs stay in [-1, 1], the farthest key on either side maps to -1 / +1 at any length, and reversing the
+    sequence mirrors the inputs."""
+    assert _is_toeplitz(tiny_model("fire").position_bias(12))  # L = 512
+    pe = tiny_model("fire", fire_init_L=4.0).position_encoding
+    assert not _is_toeplitz(pe.position_bias(12))
+    for n in (12, 4 * 64):
+        position_ids = torch.arange(n)[None]
+        state = state_for(position_ids, torch.ones(1, n, dtype=torch.long))
+        with torch.no_grad():
+            x = pe.fire.inputs(torch.arange(n)[None] - torch.arange(n)[:, None],
+                               *farthest_distances(position_ids, state.key_padding))[0]
+        assert x.abs().max() <= 1.0
+        far = torch.arange(n) >= 4  # queries with at least L keys on the left
+        torch.testing.assert_close(x[far, 0], torch.full((int(far.sum()),), -1.0), atol=1e-5, rtol=0)
+        torch.testing.assert_close(x, -x.flip(0).flip(1), atol=1e-6, rtol=0)
+
+
+def test_fire_bias_ignores_padding_on_either_side_and_shifts_of_positions():
+    pe = tiny_model("fire", fire_init_L=3.0).position_encoding
+    with torch.no_grad():
+        plain = pe.shared_bias(state_for(torch.arange(7)[None], torch.ones(1, 7, dtype=torch.long)))
+        padded_mask = torch.tensor([[0, 0] + [1] * 7 + [0]])
+        padded = pe.shared_bias(state_for(torch.arange(10)[None], padded_mask))[..., 2:9, 2:9]
+        shifted = pe.shared_bias(state_for(torch.arange(7)[None] + 40, torch.ones(1, 7, dtype=torch.long)))
+    torch.testing.assert_close(padded, plain, atol=1e-6, rtol=0)
+    torch.testing.assert_close(shifted, plain, atol=1e-6, rtol=0)
