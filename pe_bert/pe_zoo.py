@@ -21,6 +21,7 @@ from .pe_attenuated import AttenuatedPositionEncoding
 from .pe_pam import PositionalAttentionEncoding
 from .pe_kerple import KerplePositionEncoding
 from .pe_fire import FirePositionEncoding
+from .pe_cope import ContextualPositionEncoding
 
 
 def __getattr__(name: str):
@@ -36,5 +37,5 @@ __all__ = [
     "LearnedPositionEncoding", "SinusoidalPositionEncoding", "NoPositionEncoding", "RotaryPositionEncoding",
     "AlibiPositionEncoding", "T5PositionEncoding", "WindowPositionEncoding", "DynamicPositionEncoding",
     "ShawPositionEncoding", "DisentangledPositionEncoding", "AttenuatedPositionEncoding",
-    "PositionalAttentionEncoding", "KerplePositionEncoding", "FirePositionEncoding",
+    "PositionalAttentionEncoding", "KerplePositionEncoding", "FirePositionEncoding", "ContextualPositionEncoding",
 ]

@@ -1,4 +1,4 @@
-"""The PEs written through the public authoring API: KERPLE and FIRE. Each one's defining formula against a
+"""The PEs written through the public authoring API: KERPLE, FIRE and CoPE. Each one's defining formula against a
 slow, loop-by-loop computation on small inputs, the properties it claims (and what holds where a property does not),
 its behaviour beyond the training length, padding, and sdpa == eager there. The generic checks (gradients, export,
 compile, checkpointing, save/load, trust_remote_code) run for them in test_models.py and test_conformance.py."""
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pe_bert import PEBertModel, PositionState
+from pe_bert.pe_cope import contextual_positions
 from pe_bert.pe_fire import NORMALISER_EPS, farthest_distances
 
 from test_models import tiny_config, tiny_model
@@ -31,6 +32,7 @@ def _is_toeplitz(matrix: torch.Tensor) -> bool:
     ("kerple", {}),
     ("kerple", dict(kerple_kernel="power")),
     ("fire", dict(fire_init_L=4.0)),  # a threshold the input exceeds: the divisor follows the extents
+    ("cope", {}),
 ])
 def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, overrides):
     """At 4x max_position_embeddings, with padding: finite, and both attention backends agree."""
@@ -50,6 +52,7 @@ def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, over
 @pytest.mark.parametrize("variant, overrides", [
     ("kerple", {}),  # shift-invariant
     ("fire", dict(fire_init_L=3.0)),  # shift-invariant, and its extents are measured over real tokens
+    ("cope", dict(cope_max_positions=4)),  # counts only tokens between query and key
 ])
 def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
     """Padding before the tokens shifts their positions; padding on either side must not change the result."""
@@ -68,6 +71,7 @@ def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
     ("fire", dict(fire_init_L=0.0), "`fire_init_L` must be > 0"),
     ("fire", dict(fire_hidden_size=0), "`fire_hidden_size` must be > 0"),
     ("fire", dict(fire_init_c=float("nan")), "must be a finite number"),
+    ("cope", dict(cope_max_positions=0), "`cope_max_positions` must be > 0"),
 ])
 def test_hyperparameters_are_validated(variant, overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
@@ -77,6 +81,7 @@ def test_hyperparameters_are_validated(variant, overrides, fragment):
 @pytest.mark.parametrize("variant, reference", [
     ("kerple", "Chi et al. 2022"),
     ("fire", "Li et al. 2023"),
+    ("cope", "Golovneva et al. 2024"),
 ])
 def test_registered_with_description_and_reference(variant, reference):
     encoding = PEBertModel(tiny_config(variant)).position_encoding
@@ -221,3 +226,116 @@ def test_fire_bias_ignores_padding_on_either_side_and_shifts_of_positions():
         shifted = pe.shared_bias(state_for(torch.arange(7)[None] + 40, torch.ones(1, 7, dtype=torch.long)))
     torch.testing.assert_close(padded, plain, atol=1e-6, rtol=0)
     torch.testing.assert_close(shifted, plain, atol=1e-6, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------------------- CoPE
+
+
+def test_cope_positions_with_every_gate_open_are_the_relative_positions():
+    n = 7
+    relative = (torch.arange(n)[None] - torch.arange(n)[:, None]).float()
+    torch.testing.assert_close(contextual_positions(torch.ones(2, 3, n, n)), relative.expand(2, 3, n, n))
+
+
+def test_cope_positions_count_only_gated_tokens_between_query_and_key():
+    gates = (torch.rand(2, 9, 9, generator=torch.Generator().manual_seed(2)) > 0.5).float()
+    positions = contextual_positions(gates)
+    for b in range(2):
+        for i in range(9):
+            for j in range(9):
+                if j > i:
+                    expected = sum(gates[b, i, t] for t in range(i + 1, j + 1))
+                elif j < i:
+                    expected = -sum(gates[b, i, t] for t in range(j, i))
+                else:
+                    expected = 0.0
+                assert positions[b, i, j] == expected, (b, i, j)
+
+
+def slow_cope_bias(layer, query, key, attention_mask, scaling):
+    """The CoPE logits bias (plus padding) one (batch, head, query, key) at a time."""
+    batch, heads, n, _ = query.shape
+    table, big = layer.contextual_embeddings, layer.max_position
+    out = torch.full((batch, heads, n, n), torch.finfo(torch.float32).min)
+    for b in range(batch):
+        for h in range(heads):
+            for i in range(n):
+                gates = [float(torch.sigmoid(query[b, h, i] @ key[b, h, t] * scaling)) * int(attention_mask[b, t])
+                         for t in range(n)]
+                for j in range(n):
+                    if not attention_mask[b, j]:
+                        continue
+                    p = sum(gates[i + 1:j + 1]) if j > i else -sum(gates[j:i])
+                    p = min(max(p, -big), big)
+                    low, high = math.floor(p), math.ceil(p)
+                    embedding = (p - low) * table[high + big] + (1 - p + low) * table[low + big]
+                    out[b, h, i, j] = float(query[b, h, i] @ embedding) * scaling
+    return out
+
+
+def cope_layer(**overrides):
+    model = tiny_model("cope", **overrides)
+    return model, model.encoder.layer[0].attention.self
+
+
+def test_cope_bias_matches_the_slow_definition_with_padding():
+    _, attention = cope_layer(cope_max_positions=3)  # counts beyond 3 are clamped
+    generator = torch.Generator().manual_seed(6)
+    query, key = torch.randn(2, 4, 8, 8, generator=generator), torch.randn(2, 4, 8, 8, generator=generator)
+    attention_mask = torch.tensor([[1] * 8, [1] * 5 + [0] * 3])
+    state = state_for(torch.arange(8)[None], attention_mask)
+    with torch.no_grad():
+        _, _, mask = attention.position.adjust(attention, query, key, state)
+        expected = slow_cope_bias(attention.position, query, key, attention_mask, attention.scaling)
+    torch.testing.assert_close(mask, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_cope_with_open_gates_is_a_relative_key_embedding_clipped_at_max_positions():
+    """q = k = a long common vector: every gate is 1, so the bias is q_i . e[clip(j - i, -P, P)] / sqrt(d), also for
+    a sequence 3 times longer than the table."""
+    _, attention = cope_layer(cope_max_positions=4)
+    n = 25
+    direction = torch.randn(8, generator=torch.Generator().manual_seed(3))
+    query = (10 * direction / direction.norm()).expand(1, 4, n, 8)
+    state = state_for(torch.arange(n)[None], torch.ones(1, n, dtype=torch.long))
+    with torch.no_grad():
+        _, _, mask = attention.position.adjust(attention, query, query, state)
+        table = attention.position.contextual_embeddings
+        relative = (torch.arange(n)[None] - torch.arange(n)[:, None]).clamp(-4, 4) + 4
+        expected = (query[0, 0] @ table.T)[0][relative] * attention.scaling
+    torch.testing.assert_close(mask[0], expected.expand(4, n, n), atol=1e-5, rtol=0)
+
+
+def test_cope_counts_only_the_tokens_the_query_finds_important():
+    """Keys aligned with the query open their gate, opposed ones close it: a key's position is the signed number of
+    aligned tokens from the query (excluded) to it (included), whatever lies between."""
+    _, attention = cope_layer(cope_max_positions=8)
+    direction = torch.zeros(8)
+    direction[0] = 12.0
+    important = torch.tensor([1, 0, 0, 1, 1, 0, 1, 0, 0, 1])
+    keys = torch.where(important[:, None].bool(), direction, -direction).expand(1, 4, 10, 8)
+    query = direction.expand(1, 4, 10, 8)
+    state = state_for(torch.arange(10)[None], torch.ones(1, 10, dtype=torch.long))
+    with torch.no_grad():
+        _, _, mask = attention.position.adjust(attention, query, keys, state)
+        logits = query[0, 0, 0] @ attention.position.contextual_embeddings.T  # q . e[p] for p = -8..8
+    flags = important.tolist()
+    for i in range(10):
+        for j in range(10):
+            p = sum(flags[i + 1:j + 1]) if j > i else -sum(flags[j:i])
+            torch.testing.assert_close(mask[0, :, i, j], (logits[p + 8] * attention.scaling).expand(4),
+                                       atol=1e-5, rtol=0)
+
+
+def test_cope_masked_tokens_inside_a_sequence_never_count():
+    """CoPE ignores position_ids and counts tokens: a masked hole in the middle of a sequence (e.g. packed inputs)
+    is invisible, so the real tokens' outputs equal those of the sequence without the hole."""
+    model = tiny_model("cope")
+    input_ids = torch.randint(1, 100, (1, 9), generator=torch.Generator().manual_seed(9))
+    holed = torch.cat([input_ids[:, :4], torch.randint(1, 100, (1, 3)), input_ids[:, 4:]], dim=1)
+    mask = torch.ones_like(holed)
+    mask[:, 4:7] = 0
+    with torch.no_grad():
+        plain = model(input_ids=input_ids).last_hidden_state
+        with_hole = model(input_ids=holed, attention_mask=mask).last_hidden_state
+    torch.testing.assert_close(torch.cat([with_hole[:, :4], with_hole[:, 7:]], dim=1), plain, atol=1e-5, rtol=0)
