@@ -24,7 +24,10 @@ from transformers import BertConfig, BertForMaskedLM
 
 import pe_bert
 
-TARGETS = {"learned": 0.95, "shaw": 0.6, "disentangled": 0.6, "pam": 0.6, "dynamic": 0.6}
+TARGETS = {"learned": 0.95, "shaw": 0.6, "disentangled": 0.6, "pam": 0.6, "dynamic": 0.6,
+           # as their closest cousins: kerple as alibi (a closed-form bias), fire as dynamic (an MLP bias), cope as
+           # shaw (a content-dependent relative embedding)
+           "kerple": 0.85, "fire": 0.6, "cope": 0.6}
 DEFAULT_TARGET = 0.85
 
 

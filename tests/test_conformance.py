@@ -31,6 +31,9 @@ EXTRA_CONFIGS = {
     "pam-sinusoidal": ("pam", dict(pam_kernel="sinusoidal")),
     "shaw-key-query": ("shaw", dict(shaw_mode="key_query")),
     "rope-partial": ("rope", dict(rope_fraction=0.5)),
+    "kerple-power": ("kerple", dict(kerple_kernel="power")),
+    # A threshold the test inputs exceed, so the divisor follows each query's extents (not the constant psi(L)).
+    "fire-interpolating": ("fire", dict(fire_init_L=3.0)),
 }
 CONFIGS = {**{v: (v, {}) for v in VARIANTS}, **EXTRA_CONFIGS}
 
