@@ -8,7 +8,7 @@ weights and a checkpoint loads where pe_bert is not installed.
 import transformers
 from transformers import AutoConfig
 
-from .configuration import PEBertConfig
+from .configuration import PEBertConfig, describe_position_encoding
 from . import modeling
 from .modeling import (
     PEBertForMaskedLM,
@@ -17,7 +17,20 @@ from .modeling import (
     PEBertModel,
     PEBertPreTrainedModel,
 )
-from .positions import PE_HYPERPARAMETERS, POSITION_ENCODING_CLASSES, POSITION_ENCODINGS
+from .pe_base import (
+    POSITION_ENCODING_CLASSES,
+    HyperParameter,
+    LayerPosition,
+    PositionEncoding,
+    PositionState,
+    clamp_mask,
+    gaussian_exponent,
+    masked_softmax,
+    register_position_encoding,
+    relative_positions,
+    sinusoidal_table,
+)
+from .pe_plugins import import_position_encoding_module, import_position_encoding_modules
 
 __version__ = "0.1.0"
 
@@ -44,6 +57,11 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")
+    if name in ("POSITION_ENCODINGS", "PE_HYPERPARAMETERS"):
+        # Live views of the registry: a PE registered after `import pe_bert` (a user's own) is listed too.
+        from . import pe_base
+
+        return pe_base.__getattr__(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -57,4 +75,17 @@ __all__ = [
     "POSITION_ENCODINGS",
     "PE_HYPERPARAMETERS",
     "POSITION_ENCODING_CLASSES",
+    "HyperParameter",
+    "LayerPosition",
+    "PositionEncoding",
+    "PositionState",
+    "register_position_encoding",
+    "describe_position_encoding",
+    "import_position_encoding_module",
+    "import_position_encoding_modules",
+    "relative_positions",
+    "masked_softmax",
+    "clamp_mask",
+    "sinusoidal_table",
+    "gaussian_exponent",
 ]

@@ -1,20 +1,15 @@
 """PEBertConfig: BERT's configuration plus the choice of positional encoding and its hyper-parameters."""
 
+import dataclasses
+import difflib
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-from .positions import PE_HYPERPARAMETERS, POSITION_ENCODINGS, validate_position_encoding_name
-
-
-SHAW_MODES = ("key", "key_query")
-ATTENUATED_BIASES = ("prob", "log")
-ATTENUATED_LEARNABLE = ("none", "per_head", "shared")
-PAM_KERNELS = ("window", "gaussian", "sinusoidal")
-
-
-def _check_choice(field: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"`{field}`={value!r} is not valid; choose one of {', '.join(map(repr, choices))}.")
+from . import pe_base
+from .pe_base import get_position_encoding_class, hyperparameter_specs, owners_of
+from .pe_shipping import ship_position_encoding
+from .pe_zoo import position_encoding_names
 
 
 def _check_positive(field: str, value, allow_zero: bool = False) -> None:
@@ -23,27 +18,33 @@ def _check_positive(field: str, value, allow_zero: bool = False) -> None:
         raise ValueError(f"`{field}` must be {bound}, got {value!r}.")
 
 
+# Keys that stock BERT / transformers configs carry and PEBertConfig accepts as plain attributes (never reported as
+# misspellings of our own fields).
+_FOREIGN_KEYS = {
+    "use_cache", "is_decoder", "add_cross_attention", "bos_token_id", "eos_token_id", "sep_token_id",
+    "cls_token_id", "mask_token_id", "unk_token_id", "decoder_start_token_id", "gradient_checkpointing",
+    "auto_map", "name_or_path", "_name_or_path", "torch_dtype", "attn_implementation", "output_attentions",
+    "experts_implementation", "tokenizer_class", "prefix", "task_specific_params", "finetuning_task",
+    "num_labels", "torchscript", "pruned_heads", "tie_encoder_decoder", "cross_attention_hidden_size",
+}
+
+
 @strict
 class PEBertConfig(PreTrainedConfig):
     r"""
     Configuration of a BERT-style encoder whose positional encoding is chosen by `position_encoding`.
 
     The BERT fields keep BERT's names and defaults, so a stock `bert` `config.json` loads as the `learned` variant.
-    PE hyper-parameters (see `PE_HYPERPARAMETERS`) are only read by the variant that uses them:
 
-    - rope: `rope_theta` (base frequency), `rope_fraction` (fraction of each head's dimensions rotated; partial RoPE).
-    - t5: `t5_num_buckets`, `t5_max_distance` (bidirectional log buckets, one table shared by all layers).
-    - shaw: `shaw_max_distance` (relative distances clipped to +-k), `shaw_mode` ("key": q.r_ij, "key_query": also k.r_ij).
-    - disentangled: `disentangled_position_buckets` (log-bucket size), `disentangled_max_relative_positions` (-1: use
-      `max_position_embeddings`).
-    - attenuated: `locality_w` (w in exp(-w d^2)), `symmetry_s` (scale of the right side, d = j - i >= 0; 1 = symmetric),
-      `attenuated_bias` ("prob": add the row-normalised Gaussian probabilities to the logits as the published code
-      does; "log": add the exponent -w d^2 itself, a proper log-prior), `attenuated_learnable` ("none", "per_head",
-      "shared": a per-layer learnable bias over signed distance, initialised from the Gaussian).
-    - window: `window_size` (each token attends to positions within +- window_size // 2).
-    - pam: `pam_kernel` ("window": 1/3 on i-1, i, i+1; "gaussian": softmax(-locality_w d^2); "sinusoidal":
-      softmax(P P^T / sqrt(hidden)) of sinusoidal positions).
-    - dynamic: `dynamic_hidden_size` (width of the MLP over signed log-distance).
+    `position_encoding` names a registered PE (`pe_bert.POSITION_ENCODINGS`, or one of your own registered with
+    `@pe_bert.register_position_encoding`). Its hyper-parameters are keyword arguments and attributes of this config,
+    declared by the PE class itself (name, default, meaning, valid values: `pe_bert.describe_position_encoding(name)`
+    prints them); only the chosen PE's are stored in `config.json`. They are validated when the config is created or
+    a hyper-parameter attribute is set: a wrong type, a value out of range, NaN or infinity, a misspelt name (the
+    error suggests the close match) or another PE's hyper-parameter is a `ValueError` naming the field.
+
+    Shapes are checked when the config is created, not when the model is built (as `BertConfig` does): a
+    `hidden_size` that `num_attention_heads` does not divide is an error here, before any long job starts.
     """
 
     model_type = "pe_bert"
@@ -68,80 +69,145 @@ class PEBertConfig(PreTrainedConfig):
     # is then [num_masked, vocab]); eval and inference always return full [batch, seq, vocab] logits.
     sparse_prediction: bool = False
 
-    # The positional encoding and its hyper-parameters.
+    # The positional encoding; its hyper-parameters are declared by its class (see the docstring).
     position_encoding: str = "learned"
-    rope_theta: float | int = 10000.0
-    rope_fraction: float | int = 1.0
-    t5_num_buckets: int = 32
-    t5_max_distance: int = 128
-    shaw_max_distance: int = 16
-    shaw_mode: str = "key"
-    disentangled_position_buckets: int = 256
-    disentangled_max_relative_positions: int = -1
-    locality_w: float | int = 0.1
-    symmetry_s: float | int = 1.0
-    attenuated_bias: str = "prob"
-    attenuated_learnable: str = "none"
-    window_size: int = 8
-    pam_kernel: str = "window"
-    dynamic_hidden_size: int = 64
 
     def __post_init__(self, **kwargs):
         # A stock BERT config.json passes model_type="bert" as an extra kwarg: this config is pe_bert's, always.
         kwargs.pop("model_type", None)
+        self._check_bert_position_embedding_type(kwargs.pop("position_embedding_type", "absolute"))
+        hyperparameters = self._take_hyperparameters(kwargs)
+        self._reject_misspellings(kwargs)
         super().__post_init__(**kwargs)
         self.__dict__.pop("model_type", None)
+        self.__dict__.update(hyperparameters)
         # Checked here rather than in `@strict` validators, which re-wrap errors: users get a plain ValueError
         # naming the field and the fix, also when a saved config.json is loaded.
         self.check_shapes()
         self.check_position_encoding()
 
+    def __setattr__(self, name, value):
+        # A hyper-parameter set after creation (e.g. `from_pretrained(path, rope_theta=...)`) is validated too.
+        spec = hyperparameter_specs().get(name) if not name.startswith("_") else None
+        if spec is not None:
+            value = spec.validate(value)
+        super().__setattr__(name, value)
+
+    # ------------------------------------------------------------------------------------------------ validation
+
+    @staticmethod
+    def _check_bert_position_embedding_type(value) -> None:
+        if value not in (None, "absolute"):
+            raise ValueError(
+                f"This BERT config has position_embedding_type={value!r}, which transformers 5 no longer implements "
+                "and pe_bert does not load as such. For Shaw-style relative positions train "
+                "position_encoding='shaw'."
+            )
+
+    def _take_hyperparameters(self, kwargs: dict) -> dict:
+        """Pop every PE hyper-parameter from `kwargs`: the chosen PE's (validated, defaults filled) are returned;
+        another PE's is dropped if it holds that PE's default (older config.json files stored them all) and is an
+        error otherwise (it would silently do nothing)."""
+        pe_class = get_position_encoding_class(self.position_encoding)
+        own = {spec.name: spec for spec in pe_class.hyperparameters}
+        values = {}
+        for name, spec in hyperparameter_specs().items():
+            if name not in kwargs:
+                continue
+            value = kwargs.pop(name)
+            if name in own:
+                values[name] = spec.validate(value)
+            elif value != spec.default:
+                raise ValueError(
+                    f"`{name}` is a hyper-parameter of {', '.join(map(repr, owners_of(name)))}, not of "
+                    f"position_encoding={self.position_encoding!r}, so it would have no effect. Set position_encoding "
+                    f"to one of those, or drop `{name}`."
+                )
+        for name, spec in own.items():
+            values.setdefault(name, spec.default)
+        return values
+
+    def _reject_misspellings(self, kwargs: dict) -> None:
+        """transformers configs keep unknown keys as attributes; one that is a near-miss of a field of ours is
+        almost certainly a typo that would silently keep the default (`positon_encoding="rope"` -> learned)."""
+        ours = [f.name for f in dataclasses.fields(self)] + list(hyperparameter_specs())
+        for key in kwargs:
+            if key in _FOREIGN_KEYS or key.startswith("_"):
+                continue
+            close = difflib.get_close_matches(key, ours, n=1, cutoff=0.85)
+            if close:
+                raise ValueError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
+
     def check_shapes(self):
+        for field in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size"):
+            _check_positive(field, getattr(self, field))
+        _check_positive("num_hidden_layers", self.num_hidden_layers, allow_zero=True)
+        _check_positive("max_position_embeddings", self.max_position_embeddings)
         if self.hidden_size % self.num_attention_heads != 0:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})."
             )
-        for field in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size"):
-            _check_positive(field, getattr(self, field))
-        _check_positive("num_hidden_layers", self.num_hidden_layers, allow_zero=True)
-        _check_positive("max_position_embeddings", self.max_position_embeddings)
 
     def check_position_encoding(self):
-        """The PE name and its hyper-parameters."""
-        validate_position_encoding_name(self.position_encoding)
-        if not 0.0 < self.rope_fraction <= 1.0:
-            raise ValueError(f"`rope_fraction` must be in (0, 1], got {self.rope_fraction!r}.")
-        head_dim = self.hidden_size // max(self.num_attention_heads, 1)
-        if self.position_encoding == "rope" and int(head_dim * self.rope_fraction) // 2 < 1:
-            raise ValueError(
-                f"rope_fraction={self.rope_fraction} rotates no dimension of the {head_dim}-dimensional heads; "
-                "increase it."
-            )
-        _check_positive("rope_theta", self.rope_theta)
-        _check_positive("t5_num_buckets", self.t5_num_buckets)
-        if self.t5_num_buckets < 4:
-            raise ValueError(f"`t5_num_buckets` must be >= 4 (half per direction, half exact), got {self.t5_num_buckets}.")
-        _check_positive("t5_max_distance", self.t5_max_distance)
-        _check_positive("shaw_max_distance", self.shaw_max_distance)
-        _check_choice("shaw_mode", self.shaw_mode, SHAW_MODES)
-        _check_positive("disentangled_position_buckets", self.disentangled_position_buckets)
-        if self.disentangled_max_relative_positions == 0 or self.disentangled_max_relative_positions < -1:
-            raise ValueError(
-                "`disentangled_max_relative_positions` must be > 0, or -1 to use max_position_embeddings; "
-                f"got {self.disentangled_max_relative_positions}."
-            )
-        _check_positive("locality_w", self.locality_w, allow_zero=True)
-        _check_positive("symmetry_s", self.symmetry_s, allow_zero=True)
-        _check_choice("attenuated_bias", self.attenuated_bias, ATTENUATED_BIASES)
-        _check_choice("attenuated_learnable", self.attenuated_learnable, ATTENUATED_LEARNABLE)
-        _check_positive("window_size", self.window_size)
-        _check_choice("pam_kernel", self.pam_kernel, PAM_KERNELS)
-        _check_positive("dynamic_hidden_size", self.dynamic_hidden_size)
+        """The PE name and its hyper-parameters (missing ones get their defaults), then the PE's own cross-field
+        rules. The model calls this too, so a config changed after creation is checked before it is used."""
+        pe_class = get_position_encoding_class(self.position_encoding)
+        for spec in pe_class.hyperparameters:
+            setattr(self, spec.name, self.__dict__.get(spec.name, spec.default))
+        pe_class.check_config(self)
 
     def position_hyperparameters(self) -> dict:
         """The hyper-parameters of this config's PE, by name (for model cards and reports)."""
-        return {name: getattr(self, name) for name in PE_HYPERPARAMETERS[self.position_encoding]}
+        pe_class = get_position_encoding_class(self.position_encoding)
+        return {spec.name: getattr(self, spec.name, spec.default) for spec in pe_class.hyperparameters}
+
+    def to_dict(self):
+        # Only the chosen PE's hyper-parameters: drop stale ones left by changing `position_encoding` afterwards.
+        output = super().to_dict()
+        own = set(self.position_hyperparameters())
+        for name in hyperparameter_specs():
+            if name not in own:
+                output.pop(name, None)
+        return output
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual; a PE defined outside pe_bert travels with the checkpoint's code (see `pe_shipping`). A
+        model's `save_pretrained` saves its config last, so this also covers models."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if getattr(self, "_auto_class", None) is not None:
+            ship_position_encoding(get_position_encoding_class(self.position_encoding), type(self), save_directory)
+
+    @classmethod
+    def from_dict(cls, config_dict, **kwargs):
+        requested = kwargs.get("position_encoding")
+        saved = config_dict.get("position_encoding", "learned")
+        if requested is not None and requested != saved:
+            raise ValueError(
+                f"This checkpoint was trained with position_encoding={saved!r}; loading it as {requested!r} would "
+                "drop or randomly initialise its positional weights. Load it without position_encoding; to train a "
+                "new model of the same shape with another PE, change the loaded config and build from it: "
+                f"config = AutoConfig.from_pretrained(path); config.position_encoding = {requested!r}; "
+                "AutoModelForMaskedLM.from_config(config)."
+            )
+        return super().from_dict(config_dict, **kwargs)
 
 
-__all__ = ["PEBertConfig", "PE_HYPERPARAMETERS", "POSITION_ENCODINGS"]
+pe_base.RESERVED_CONFIG_NAMES.update(f.name for f in dataclasses.fields(PEBertConfig))
+
+
+def describe_position_encoding(name: str) -> str:
+    """A PE's description, reference and hyper-parameters (defaults, meaning, valid values), as text."""
+    pe_class = get_position_encoding_class(name)
+    lines = [f"{name}: {pe_class.description} ({pe_class.reference})"]
+    lines += [f"  {spec.describe()}" for spec in pe_class.hyperparameters] or ["  (no hyper-parameters)"]
+    return "\n".join(lines)
+
+
+def __getattr__(name: str):
+    from . import pe_base as base
+
+    return base.__getattr__(name)
+
+
+__all__ = ["PEBertConfig", "describe_position_encoding"]

@@ -145,7 +145,7 @@ def render_model_card(
     else:
         pe_hyperparameters = {}
     try:
-        from .positions import get_position_encoding_class
+        from .pe_base import get_position_encoding_class
 
         description = get_position_encoding_class(position_encoding).description or position_encoding
     except (ImportError, ValueError):

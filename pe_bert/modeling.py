@@ -24,12 +24,15 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
+from transformers.utils.import_utils import is_torchdynamo_exporting, is_tracing
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration import PEBertConfig
 from .pe_base import LayerPosition, PositionEncoding, PositionState
-from .positions import get_position_encoding_class
+from .pe_zoo import get_position_encoding_class
 
 
 def eager_attention_forward(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
@@ -49,13 +52,20 @@ class PEBertEmbeddings(nn.Module):
 
     def __init__(self, config):
         super().__init__()
+        config.check_position_encoding()  # a config edited after creation is checked before it is used
         self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.position_embeddings: PositionEncoding = get_position_encoding_class(config.position_encoding)(config)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None):
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         if token_type_ids is None:
@@ -83,7 +93,9 @@ class PEBertSelfAttention(nn.Module):
         self.is_causal = False  # an encoder: sdpa must never assume a causal mask
         self.layer_idx = layer_idx
 
-    def forward(self, hidden_states, state: PositionState, **kwargs):
+    def forward(
+        self, hidden_states: torch.Tensor, state: PositionState, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.attention_head_size)
         query = self.query(hidden_states).view(hidden_shape).transpose(1, 2)
@@ -117,7 +129,7 @@ class PEBertSelfOutput(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states, input_tensor):
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
 
 
@@ -127,7 +139,9 @@ class PEBertAttention(nn.Module):
         self.self = PEBertSelfAttention(config, position, layer_idx)
         self.output = PEBertSelfOutput(config)
 
-    def forward(self, hidden_states, state, **kwargs):
+    def forward(
+        self, hidden_states: torch.Tensor, state: PositionState, **kwargs: Unpack[TransformersKwargs]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         attention_output, attn_weights = self.self(hidden_states, state, **kwargs)
         return self.output(attention_output, hidden_states), attn_weights
 
@@ -138,7 +152,7 @@ class PEBertIntermediate(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
@@ -149,14 +163,19 @@ class PEBertOutput(PEBertSelfOutput):
 
 
 class PEBertLayer(GradientCheckpointingLayer):
-    def __init__(self, config, position: LayerPosition, layer_idx: int):
+    """One encoder layer. It receives the position state's fields as positional arguments (`PositionState.values`),
+    so reentrant gradient checkpointing detaches and returns gradients for every tensor in it (a bias computed from
+    shared PE parameters, for instance) instead of backpropagating through it once per layer."""
+
+    def __init__(self, config, position: LayerPosition, state_class: type[PositionState], layer_idx: int):
         super().__init__()
         self.attention = PEBertAttention(config, position, layer_idx)
         self.intermediate = PEBertIntermediate(config)
         self.output = PEBertOutput(config)
+        self.state_class = state_class
 
-    def forward(self, hidden_states, state, **kwargs):
-        attention_output, _ = self.attention(hidden_states, state, **kwargs)
+    def forward(self, hidden_states: torch.Tensor, *state_values, **kwargs: Unpack[TransformersKwargs]) -> torch.Tensor:
+        attention_output, _ = self.attention(hidden_states, self.state_class(*state_values), **kwargs)
         return self.output(self.intermediate(attention_output), attention_output)
 
 
@@ -164,12 +183,16 @@ class PEBertEncoder(nn.Module):
     def __init__(self, config, position_encoding: PositionEncoding):
         super().__init__()
         self.layer = nn.ModuleList(
-            [PEBertLayer(config, position_encoding.layer_class(config, i), i) for i in range(config.num_hidden_layers)]
+            [PEBertLayer(config, position_encoding.layer_class(config, i), position_encoding.state_class, i)
+             for i in range(config.num_hidden_layers)]
         )
 
-    def forward(self, hidden_states, state, **kwargs):
+    def forward(
+        self, hidden_states: torch.Tensor, state: PositionState, **kwargs: Unpack[TransformersKwargs]
+    ) -> BaseModelOutput:
+        state_values = state.values()
         for layer_module in self.layer:
-            hidden_states = layer_module(hidden_states, state, **kwargs)
+            hidden_states = layer_module(hidden_states, *state_values, **kwargs)
         return BaseModelOutput(last_hidden_state=hidden_states)
 
 
@@ -179,7 +202,7 @@ class PEBertPooler(nn.Module):
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.activation = nn.Tanh()
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.activation(self.dense(hidden_states[:, 0]))
 
 
@@ -190,7 +213,7 @@ class PEBertPredictionHeadTransform(nn.Module):
         self.transform_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
 
 
@@ -202,7 +225,7 @@ class PEBertLMPredictionHead(nn.Module):
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
-    def forward(self, hidden_states):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.transform(hidden_states))
 
 
@@ -211,7 +234,7 @@ class PEBertOnlyMLMHead(nn.Module):
         super().__init__()
         self.predictions = PEBertLMPredictionHead(config)
 
-    def forward(self, sequence_output):
+    def forward(self, sequence_output: torch.Tensor) -> torch.Tensor:
         return self.predictions(sequence_output)
 
 
@@ -282,11 +305,16 @@ class PEBertModel(PEBertPreTrainedModel):
         return self.embeddings.position_embeddings
 
     def _check_length(self, seq_length: int, position_ids: torch.Tensor) -> None:
+        if seq_length == 0:
+            raise ValueError("The input has no tokens (sequence length 0); give at least one token per sequence.")
         pe = self.position_encoding
         if not pe.bounded:
             return
         limit = self.config.max_position_embeddings
-        if seq_length > limit or int(position_ids.max()) >= limit:
+        # Reading the positions' values would be a data-dependent branch, which torch.export and torch.compile
+        # cannot trace: there, the embedding lookup itself bounds them.
+        too_far = not is_tracing(position_ids) and int(position_ids.max()) >= limit
+        if seq_length > limit or too_far:
             raise ValueError(
                 f"Input length {seq_length} exceeds the {limit} positions of the {pe.name!r} position table "
                 f"(max_position_embeddings={limit}). Truncate the inputs to at most {limit} tokens (e.g. "
@@ -303,22 +331,32 @@ class PEBertModel(PEBertPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPooling:
+        r"""
+        input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`): token ids.
+        attention_mask (`torch.Tensor` of shape `(batch_size, sequence_length)`, *optional*): 1 for tokens, 0 for
+            padding.
+        token_type_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*): segment ids.
+        position_ids (`torch.LongTensor` of shape `(batch_size | 1, sequence_length)`, *optional*): positions;
+            default 0..sequence_length-1.
+        inputs_embeds (`torch.Tensor` of shape `(batch_size, sequence_length, hidden_size)`, *optional*): instead
+            of `input_ids`.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         batch_size, seq_length = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
         device = input_ids.device if input_ids is not None else inputs_embeds.device
-        if position_ids is None:
+        consecutive = position_ids is None
+        if consecutive:
             position_ids = torch.arange(seq_length, device=device)[None]
         self._check_length(seq_length, position_ids)
 
         embedding_output = self.embeddings(
             input_ids=input_ids, token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds
         )
-        state = self.position_encoding.prepare(
-            position_ids, *self._key_padding(attention_mask, batch_size, seq_length, embedding_output)
-        )
+        key_padding, use_padding_mask = self._key_padding(attention_mask, batch_size, seq_length, embedding_output)
+        state = self.position_encoding.prepare(position_ids, key_padding, use_padding_mask, consecutive)
         encoder_outputs = self.encoder(embedding_output, state, **kwargs)
         sequence_output = encoder_outputs.last_hidden_state
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
@@ -326,7 +364,10 @@ class PEBertModel(PEBertPreTrainedModel):
 
     @staticmethod
     def _key_padding(attention_mask, batch_size, seq_length, embedding_output):
-        """Additive `[batch, 1, 1, key]` mask (0 on tokens, dtype-min on padding) and whether anything is padded."""
+        """Additive `[batch, 1, 1, key]` mask (0 on tokens, dtype-min on padding), and whether the attention
+        function needs it. Without padding, sdpa runs unmasked (faster); deciding that reads the mask's values,
+        which export and compile cannot trace, so there the mask is always passed (as transformers' own mask
+        utilities do)."""
         dtype = embedding_output.dtype
         if attention_mask is None:
             return torch.zeros(batch_size, 1, 1, seq_length, dtype=dtype, device=embedding_output.device), False
@@ -338,6 +379,8 @@ class PEBertModel(PEBertPreTrainedModel):
         keep = attention_mask[:, None, None, :].to(torch.bool)
         key_padding = torch.zeros(keep.shape, dtype=dtype, device=embedding_output.device)
         key_padding = key_padding.masked_fill(~keep, torch.finfo(dtype).min)
+        if is_torchdynamo_exporting() or is_tracing(attention_mask):
+            return key_padding, True
         return key_padding, not bool(keep.all())
 
     def position_bias(self, seq_len: int) -> torch.Tensor | None:
@@ -368,13 +411,13 @@ class PEBertForMaskedLM(PEBertPreTrainedModel):
     @can_return_tuple
     def forward(
         self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        **kwargs,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> MaskedLMOutput:
         r"""labels: `[batch, seq]` token ids to predict, -100 where no loss is taken."""
         outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
@@ -413,13 +456,13 @@ class PEBertForSequenceClassification(_PEBertClassifier):
     @can_return_tuple
     def forward(
         self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        **kwargs,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> SequenceClassifierOutput:
         r"""labels: class ids `[batch]`, floats `[batch]` for regression (num_labels == 1), or multi-hot
         `[batch, num_labels]` for multi-label classification (as in transformers' BERT)."""
@@ -453,13 +496,13 @@ class PEBertForTokenClassification(_PEBertClassifier):
     @can_return_tuple
     def forward(
         self,
-        input_ids=None,
-        attention_mask=None,
-        token_type_ids=None,
-        position_ids=None,
-        inputs_embeds=None,
-        labels=None,
-        **kwargs,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> TokenClassifierOutput:
         r"""labels: `[batch, seq]` class ids, -100 where no loss is taken."""
         outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,

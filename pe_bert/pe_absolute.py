@@ -6,10 +6,10 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import initialization as init
 
-from .pe_base import PositionEncoding, register, sinusoidal_table
+from .pe_base import PositionEncoding, register_position_encoding, sinusoidal_table
 
 
-@register
+@register_position_encoding
 class LearnedPositionEncoding(PositionEncoding):
     """BERT's learned table. Its parameter is `embeddings.position_embeddings.weight`, exactly as in BertModel."""
 
@@ -30,7 +30,7 @@ class LearnedPositionEncoding(PositionEncoding):
         init.normal_(self.weight, mean=0.0, std=initializer_range)
 
 
-@register
+@register_position_encoding
 class SinusoidalPositionEncoding(PositionEncoding):
     """Fixed sin/cos encoding; computed on the fly (no buffer to initialise or save).
 
@@ -50,7 +50,7 @@ class SinusoidalPositionEncoding(PositionEncoding):
         return sinusoidal_table(position_ids, self.hidden_size) * self.hidden_size**-0.5
 
 
-@register
+@register_position_encoding
 class NoPositionEncoding(PositionEncoding):
     """NoPE: without a causal mask the encoder is permutation-equivariant, a useful lower bound."""
 

@@ -4,83 +4,138 @@ With d = j - i the exponent is -w d^2 left of the query (d < 0) and -s w d^2 rig
 local, s = 1 is symmetric. `attenuated_bias="prob"` adds the row-normalised probabilities softmax_j(exponent) to the
 logits, as the published code does (a small bias in [0, 1]); `"log"` adds the exponent itself (a proper log-prior).
 Rows are normalised over the sentence's real tokens only, so padding never changes a sentence's result.
-`attenuated_learnable` makes the exponent a learnable per-layer table over signed distance (one row per head, or one
-shared by all heads), initialised from the Gaussian; distances beyond the table use its last entries.
+
+`attenuated_learnable` makes the bias a learnable per-layer table (one row per head, or one shared by all heads),
+initialised from the Gaussian. Two forms (`attenuated_table`):
+
+- "signed" (ours): the table holds the exponent over *signed* distance and goes through `attenuated_bias` like the
+  fixed prior (prob: row softmax; log: as is), so a layer can learn an asymmetric prior.
+- "absolute" (the published code): the table holds the added values themselves over |i - j|, so it is symmetric by
+  construction, initialised to softmax over d >= 0 of -w d^2 and added to the logits as is.
+
+Distances beyond the table (max_position_embeddings - 1) use its last entries.
 """
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from transformers import initialization as init
 
 from .pe_base import (
+    HyperParameter,
     LayerPosition,
     PositionEncoding,
+    PositionState,
     clamp_mask,
     gaussian_exponent,
     masked_softmax,
-    register,
+    register_position_encoding,
     relative_positions,
 )
+
+# Shared with the positional-attention branch's Gaussian kernel (one config value, one declaration).
+LOCALITY_W = HyperParameter("locality_w", 0.1, "w in exp(-w d^2): larger is more local", ge=0)
 
 
 def _to_bias(exponent: torch.Tensor, mode: str, key_padding: torch.Tensor) -> torch.Tensor:
     return masked_softmax(exponent, key_padding) if mode == "prob" else exponent
 
 
-class LearnableAttenuationLayer(LayerPosition):
-    """Adds this layer's learnable distance bias (the table lives in the model-level module)."""
+def _table_mode(config) -> str:
+    """How a learnable table becomes a bias: through `attenuated_bias` (signed), or as is (absolute, published)."""
+    return config.attenuated_bias if config.attenuated_table == "signed" else "as_is"
 
-    def adjust(self, attention, query, key, state):
-        bias = _to_bias(state.extra["attenuation"](self.layer_idx, state.position_ids), state.extra["mode"],
-                        state.key_padding)
+
+def learned_bias(state, layer_idx: int, mode: str) -> torch.Tensor:
+    """One layer's bias `[1 | batch, heads | 1, q, k]` from the learnable tables of an `AttenuationState`."""
+    values = state.distance_table[layer_idx][:, state.table_index].transpose(0, 1)
+    return _to_bias(values, mode, state.key_padding)
+
+
+@dataclass
+class AttenuationState(PositionState):
+    """distance_table: the learnable per-layer tables `[layers, heads | 1, distances]` (None when fixed; the fixed
+    prior is already in `attention_mask`); table_index: each (query, key)'s column, `[1 | batch, q, k]`."""
+
+    distance_table: torch.Tensor | None
+    table_index: torch.Tensor | None
+
+
+class AttenuationLayer(LayerPosition):
+    """Adds this layer's learnable bias (the tables live in the model-level module, so parameter names do not depend
+    on the layer count); passes the mask through when the prior is fixed."""
+
+    def __init__(self, config, layer_idx):
+        super().__init__(config, layer_idx)
+        self.mode = _table_mode(config)
+
+    def adjust(self, attention, query, key, state: AttenuationState):
+        if state.distance_table is None:
+            return query, key, state.attention_mask
+        bias = learned_bias(state, self.layer_idx, self.mode)
         return query, key, clamp_mask(bias.to(query.dtype) + state.key_padding)
 
 
-@register
+@register_position_encoding
 class AttenuatedPositionEncoding(PositionEncoding):
     name = "attenuated"
     description = "Gaussian locality prior exp(-w d^2), asymmetric by s; fixed or learnable per layer"
     reference = "Chen, Varoquaux, Suchanek 2023"
-    hyperparameters = ("locality_w", "symmetry_s", "attenuated_bias", "attenuated_learnable")
+    hyperparameters = (
+        LOCALITY_W,
+        HyperParameter("symmetry_s", 1.0, "scale of the exponent right of the query (d >= 0); 1 = symmetric", ge=0),
+        HyperParameter("attenuated_bias", "prob", "'prob': add softmax_j of the exponent (published code); 'log': "
+                       "add the exponent itself", choices=("prob", "log")),
+        HyperParameter("attenuated_learnable", "none", "'per_head' or 'shared': a learnable per-layer table "
+                       "initialised from the Gaussian", choices=("none", "per_head", "shared")),
+        HyperParameter("attenuated_table", "signed", "form of the learnable table: 'signed' exponent (ours) or "
+                       "'absolute' added values over |i-j| (published code)", choices=("signed", "absolute")),
+    )
+    layer_class = AttenuationLayer
+    state_class = AttenuationState
 
     def __init__(self, config):
         super().__init__(config)
         self.w, self.s = float(config.locality_w), float(config.symmetry_s)
         self.mode = config.attenuated_bias
         self.learnable = config.attenuated_learnable
+        self.signed = config.attenuated_table == "signed"
+        self.table_mode = _table_mode(config)
         if self.learnable != "none":
             heads = config.num_attention_heads if self.learnable == "per_head" else 1
-            span = 2 * config.max_position_embeddings - 1
-            # [layers, heads | 1, signed distance]: one table per layer.
+            span = 2 * self.max_positions - 1 if self.signed else self.max_positions
+            # [layers, heads | 1, distance]: one table per layer.
             self.distance_bias = nn.Parameter(torch.empty(config.num_hidden_layers, heads, span))
-            self.layer_class = LearnableAttenuationLayer
+
+    def table_index(self, position_ids: torch.Tensor) -> torch.Tensor:
+        last = self.max_positions - 1
+        relative = relative_positions(position_ids)
+        return relative.clamp(-last, last) + last if self.signed else relative.abs().clamp(max=last)
 
     def _initial_table(self, device) -> torch.Tensor:
-        distances = torch.arange(-(self.max_positions - 1), self.max_positions, device=device)
-        return gaussian_exponent(distances, self.w, self.s)
+        if self.signed:
+            return gaussian_exponent(torch.arange(-(self.max_positions - 1), self.max_positions, device=device),
+                                     self.w, self.s)
+        return torch.softmax(gaussian_exponent(torch.arange(self.max_positions, device=device), self.w, 1.0), dim=-1)
 
-    def learned_exponent(self, layer_idx: int, position_ids: torch.Tensor) -> torch.Tensor:
-        """This layer's exponent `[1 | batch, heads | 1, q, k]` at the given positions."""
-        last = self.max_positions - 1
-        index = relative_positions(position_ids).clamp(-last, last) + last
-        return self.distance_bias[layer_idx][:, index].transpose(0, 1)
-
-    def shared_bias(self, position_ids, key_padding):
+    def shared_bias(self, state):
         if self.learnable != "none":
             return None
-        exponent = gaussian_exponent(relative_positions(position_ids), self.w, self.s)[:, None]
-        return _to_bias(exponent, self.mode, key_padding)
+        exponent = gaussian_exponent(relative_positions(state.position_ids), self.w, self.s)[:, None]
+        return _to_bias(exponent, self.mode, state.key_padding)
 
-    def prepare_extra(self, position_ids, dtype):
-        return {"attenuation": self.learned_exponent, "mode": self.mode} if self.learnable != "none" else {}
+    def extend_state(self, state):
+        if self.learnable == "none":
+            return AttenuationState.extend(state, distance_table=None, table_index=None)
+        return AttenuationState.extend(state, distance_table=self.distance_bias,
+                                       table_index=self.table_index(state.position_ids))
 
     def position_bias(self, seq_len):
         if self.learnable == "none":
             return super().position_bias(seq_len)
-        position_ids = torch.arange(seq_len, device=self.distance_bias.device)[None]
-        key_padding = torch.zeros(1, 1, 1, seq_len, device=self.distance_bias.device)
-        layers = [_to_bias(self.learned_exponent(i, position_ids), self.mode, key_padding)
-                  for i in range(self.distance_bias.shape[0])]
+        state = self.extend_state(self.analysis_state(seq_len))
+        layers = [learned_bias(state, i, self.table_mode) for i in range(len(self.distance_bias))]
         return torch.cat(layers).expand(-1, self.num_heads, -1, -1).float()
 
     @torch.no_grad()

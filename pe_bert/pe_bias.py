@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from .pe_base import PositionEncoding, register, relative_positions
+from .pe_base import HyperParameter, PositionEncoding, register_position_encoding, relative_positions
 
 
 def alibi_slopes(num_heads: int) -> torch.Tensor:
@@ -25,7 +25,7 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
     return torch.tensor(slopes, dtype=torch.float32)
 
 
-@register
+@register_position_encoding
 class AlibiPositionEncoding(PositionEncoding):
     """Symmetric (bidirectional) ALiBi, as MosaicBERT: bias = -slope_h * |i - j|."""
 
@@ -33,9 +33,9 @@ class AlibiPositionEncoding(PositionEncoding):
     description = "linear distance penalty -slope*|i-j| per head, symmetric"
     reference = "Press et al. 2022; MosaicBERT (Portes et al. 2023)"
 
-    def shared_bias(self, position_ids, key_padding):
-        distance = relative_positions(position_ids).abs().float()[:, None]  # [1 | batch, 1, q, k]
-        slopes = alibi_slopes(self.num_heads).to(position_ids.device)
+    def shared_bias(self, state):
+        distance = relative_positions(state.position_ids).abs().float()[:, None]  # [1 | batch, 1, q, k]
+        slopes = alibi_slopes(self.num_heads).to(distance.device)
         return -slopes[None, :, None, None] * distance
 
 
@@ -64,14 +64,27 @@ class T5BiasTable(nn.Embedding):
         init.normal_(self.weight, mean=0.0, std=self.std)
 
 
-@register
+@register_position_encoding
 class T5PositionEncoding(PositionEncoding):
     """T5 relative bias: a learned scalar per (bucket, head), one table shared by all layers as in T5."""
 
     name = "t5"
     description = "learned bias per log-bucketed relative distance and head, shared across layers"
     reference = "Raffel et al. 2020"
-    hyperparameters = ("t5_num_buckets", "t5_max_distance")
+    hyperparameters = (
+        HyperParameter("t5_num_buckets", 32, "relative-distance buckets (half per direction, half of those exact)",
+                       ge=4),
+        HyperParameter("t5_max_distance", 128, "distance of the last log-spaced bucket", gt=0),
+    )
+
+    @classmethod
+    def check_config(cls, config):
+        exact = config.t5_num_buckets // 4
+        if config.t5_max_distance <= exact:
+            raise ValueError(
+                f"t5_max_distance ({config.t5_max_distance}) must exceed the {exact} exactly-bucketed distances "
+                f"(t5_num_buckets // 4 with t5_num_buckets={config.t5_num_buckets}); raise it or use fewer buckets."
+            )
 
     def __init__(self, config):
         super().__init__(config)
@@ -80,28 +93,31 @@ class T5PositionEncoding(PositionEncoding):
         self.relative_attention_bias = T5BiasTable(config.t5_num_buckets, config.num_attention_heads,
                                                    config.hidden_size)
 
-    def shared_bias(self, position_ids, key_padding):
-        buckets = t5_relative_bucket(relative_positions(position_ids), self.num_buckets, self.max_distance)
+    def shared_bias(self, state):
+        buckets = t5_relative_bucket(relative_positions(state.position_ids), self.num_buckets, self.max_distance)
         return self.relative_attention_bias(buckets).permute(0, 3, 1, 2)  # [1 | batch, heads, q, k]
 
 
-@register
+@register_position_encoding
 class WindowPositionEncoding(PositionEncoding):
     """Hard local attention: zero probability beyond +- window_size // 2 (the maximum-locality reference)."""
 
     name = "window"
     description = "hard local attention within +-window_size//2 positions"
     reference = "Beltagy et al. 2020 (sliding window)"
-    hyperparameters = ("window_size",)
+    hyperparameters = (
+        HyperParameter("window_size", 8, "each token attends to positions within +- window_size // 2", gt=0),
+    )
 
     def __init__(self, config):
         super().__init__(config)
         self.half_window = config.window_size // 2
 
-    def shared_bias(self, position_ids, key_padding):
-        outside = relative_positions(position_ids).abs() > self.half_window
-        return torch.zeros(outside.shape, dtype=key_padding.dtype, device=outside.device).masked_fill(
-            outside, torch.finfo(key_padding.dtype).min
+    def shared_bias(self, state):
+        outside = relative_positions(state.position_ids).abs() > self.half_window
+        dtype = state.key_padding.dtype
+        return torch.zeros(outside.shape, dtype=dtype, device=outside.device).masked_fill(
+            outside, torch.finfo(dtype).min
         )[:, None]
 
 
@@ -115,15 +131,19 @@ class FanInLinear(nn.Linear):
         init.zeros_(self.bias)
 
 
-@register
+@register_position_encoding
 class DynamicPositionEncoding(PositionEncoding):
     """Dynamic position bias: an MLP maps the signed log-distance sign(d) log(1 + |d|) to a bias per head.
-    Evaluated once per distinct distance, then gathered, so its cost is O(seq) MLP calls, not O(seq^2)."""
+
+    With the default positions 0..n-1 the MLP runs once per possible distance (2n - 1 of them) and is gathered, so
+    its cost is O(n) MLP calls, not O(n^2), and no tensor value decides a shape (torch.export traces it). With
+    positions given by the caller, whose distances the model cannot bound without reading them, it runs on the
+    [q, k] distance matrix itself: exact for any positions, at O(n^2) MLP calls."""
 
     name = "dynamic"
     description = "MLP over signed log-distance giving a per-head bias"
     reference = "Wang et al. 2022 (CrossFormer); x-transformers"
-    hyperparameters = ("dynamic_hidden_size",)
+    hyperparameters = (HyperParameter("dynamic_hidden_size", 64, "width of the MLP over signed log-distance", gt=0),)
 
     def __init__(self, config):
         super().__init__(config)
@@ -132,10 +152,15 @@ class DynamicPositionEncoding(PositionEncoding):
             FanInLinear(1, width), nn.SiLU(), FanInLinear(width, width), nn.SiLU(), FanInLinear(width, self.num_heads)
         )
 
-    def shared_bias(self, position_ids, key_padding):
-        relative = relative_positions(position_ids)
-        span = int(relative.abs().max()) if relative.numel() else 0
-        distances = torch.arange(-span, span + 1, device=position_ids.device, dtype=torch.float32)
-        features = (torch.sign(distances) * torch.log1p(distances.abs()))[:, None]
-        table = self.mlp(features.to(self.mlp[0].weight.dtype))  # [2 span + 1, heads]
+    def bias_of(self, distances: torch.Tensor) -> torch.Tensor:
+        """`[..., heads]` bias of integer distances `[...]`."""
+        distances = distances.to(self.mlp[0].weight.dtype)
+        return self.mlp((torch.sign(distances) * torch.log1p(distances.abs()))[..., None])
+
+    def shared_bias(self, state):
+        relative = relative_positions(state.position_ids)
+        if not state.consecutive:
+            return self.bias_of(relative).permute(0, 3, 1, 2)
+        span = state.position_ids.shape[-1] - 1
+        table = self.bias_of(torch.arange(-span, span + 1, device=relative.device))  # [2 span + 1, heads]
         return table[relative + span].permute(0, 3, 1, 2)

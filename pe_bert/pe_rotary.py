@@ -1,9 +1,11 @@
 """Rotary position embedding (RoPE): queries and keys are rotated by position-dependent angles, so their dot
 product depends on relative position only."""
 
+from dataclasses import dataclass
+
 import torch
 
-from .pe_base import LayerPosition, PositionEncoding, register
+from .pe_base import HyperParameter, LayerPosition, PositionEncoding, PositionState, register_position_encoding
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -11,9 +13,17 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-second, first), dim=-1)
 
 
+@dataclass
+class RotaryState(PositionState):
+    """cos/sin of every token's angles, `[1 | batch, 1, seq, rotary_dim]`."""
+
+    cos: torch.Tensor
+    sin: torch.Tensor
+
+
 class RotaryLayer(LayerPosition):
-    def adjust(self, attention, query, key, state):
-        cos, sin = state.extra["rope_cos"], state.extra["rope_sin"]
+    def adjust(self, attention, query, key, state: RotaryState):
+        cos, sin = state.cos, state.sin
         rot = cos.shape[-1]
         if rot == query.shape[-1]:
             return query * cos + rotate_half(query) * sin, key * cos + rotate_half(key) * sin, state.attention_mask
@@ -25,25 +35,43 @@ class RotaryLayer(LayerPosition):
         return query, key, state.attention_mask
 
 
-@register
+def rotary_dim(config) -> int:
+    """Dimensions of each head that are rotated (an even number)."""
+    head_dim = config.hidden_size // config.num_attention_heads
+    return int(head_dim * config.rope_fraction) // 2 * 2
+
+
+@register_position_encoding
 class RotaryPositionEncoding(PositionEncoding):
     """RoPE in the rotate-half (GPT-NeoX / Llama) layout, with `rope_theta` and partial rotation `rope_fraction`."""
 
     name = "rope"
     description = "rotary embedding of queries and keys (optionally partial)"
     reference = "Su et al. 2021 (RoFormer)"
-    hyperparameters = ("rope_theta", "rope_fraction")
+    hyperparameters = (
+        HyperParameter("rope_theta", 10000.0, "base frequency of the rotation angles", gt=0),
+        HyperParameter("rope_fraction", 1.0, "fraction of each head's dimensions rotated (partial RoPE)", gt=0, le=1),
+    )
     layer_class = RotaryLayer
+    state_class = RotaryState
+
+    @classmethod
+    def check_config(cls, config):
+        if rotary_dim(config) < 2:
+            raise ValueError(
+                f"rope_fraction={config.rope_fraction} rotates no dimension of the "
+                f"{config.hidden_size // config.num_attention_heads}-dimensional heads; increase it."
+            )
 
     def __init__(self, config):
         super().__init__(config)
-        head_dim = config.hidden_size // config.num_attention_heads
-        self.rotary_dim = int(head_dim * config.rope_fraction) // 2 * 2
+        self.rotary_dim = rotary_dim(config)
         self.theta = float(config.rope_theta)
 
-    def prepare_extra(self, position_ids, dtype):
-        exponents = torch.arange(0, self.rotary_dim, 2, device=position_ids.device, dtype=torch.float32)
+    def extend_state(self, state):
+        exponents = torch.arange(0, self.rotary_dim, 2, device=state.position_ids.device, dtype=torch.float32)
         inv_freq = self.theta ** (-exponents / self.rotary_dim)
-        angles = position_ids.float()[..., None] * inv_freq  # [1 | batch, seq, rot / 2]
+        angles = state.position_ids.float()[..., None] * inv_freq  # [1 | batch, seq, rot / 2]
         angles = torch.cat((angles, angles), dim=-1)[:, None]  # [1 | batch, 1, seq, rot]
-        return {"rope_cos": angles.cos().to(dtype), "rope_sin": angles.sin().to(dtype)}
+        dtype = state.key_padding.dtype
+        return RotaryState.extend(state, cos=angles.cos().to(dtype), sin=angles.sin().to(dtype))

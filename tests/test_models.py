@@ -22,7 +22,7 @@ from pe_bert import PEBertConfig, PEBertForMaskedLM, PEBertModel
 
 VARIANTS = pe_bert.POSITION_ENCODINGS
 # Variants whose attention bias does not depend on content (so it can be inspected alone).
-BIAS_VARIANTS = ("alibi", "t5", "window", "dynamic", "attenuated")
+BIAS_VARIANTS = ("alibi", "t5", "window", "dynamic", "attenuated", "kerple")
 
 
 def tiny_config(position_encoding: str, **overrides) -> PEBertConfig:
@@ -183,7 +183,7 @@ def test_rope_scores_invariant_to_position_shift():
 def test_partial_rope_leaves_other_dimensions_unrotated():
     model = tiny_model("rope", rope_fraction=0.5)
     query = torch.randn(1, 4, 6, 8)
-    state = model.position_encoding.prepare(torch.arange(6)[None], torch.zeros(1, 1, 1, 6), False)
+    state = model.position_encoding.prepare(torch.arange(6)[None], torch.zeros(1, 1, 1, 6), False, True)
     attention = model.encoder.layer[0].attention.self
     rotated, _, _ = attention.position.adjust(attention, query, query, state)
     torch.testing.assert_close(rotated[..., 4:], query[..., 4:])
@@ -197,7 +197,8 @@ def _is_toeplitz(matrix: torch.Tensor) -> bool:
 
 @pytest.mark.parametrize("variant", BIAS_VARIANTS)
 def test_bias_variants_are_toeplitz(variant):
-    bias = tiny_model(variant, attenuated_bias="log").position_bias(12)
+    overrides = {"attenuated_bias": "log"} if variant == "attenuated" else {}
+    bias = tiny_model(variant, **overrides).position_bias(12)
     assert bias.shape[-3:] == (4, 12, 12)
     finite = torch.where(torch.isfinite(bias) & (bias > -1e30), bias, torch.full_like(bias, -1e30))
     assert _is_toeplitz(finite)
@@ -304,22 +305,27 @@ def test_unknown_position_encoding_lists_valid_names():
 
 
 @pytest.mark.parametrize(
-    "overrides, fragment",
+    "variant, overrides, fragment",
     [
-        (dict(shaw_mode="value"), "shaw_mode"),
-        (dict(attenuated_bias="exp"), "attenuated_bias"),
-        (dict(attenuated_learnable="per_layer"), "attenuated_learnable"),
-        (dict(pam_kernel="box"), "pam_kernel"),
-        (dict(rope_fraction=1.5), "rope_fraction"),
-        (dict(window_size=0), "window_size"),
-        (dict(locality_w=-1.0), "locality_w"),
-        (dict(t5_num_buckets=2), "t5_num_buckets"),
-        (dict(hidden_size=30), "multiple of num_attention_heads"),
+        ("shaw", dict(shaw_mode="value"), "`shaw_mode`='value' is not valid; choose one of 'key', 'key_query'"),
+        ("attenuated", dict(attenuated_bias="exp"), "attenuated_bias"),
+        ("attenuated", dict(attenuated_learnable="per_layer"), "attenuated_learnable"),
+        ("pam", dict(pam_kernel="box"), "pam_kernel"),
+        ("rope", dict(rope_fraction=1.5), r"`rope_fraction` must be > 0 and <= 1, got 1.5"),
+        ("rope", dict(rope_fraction=0.1), "rotates no dimension"),
+        ("window", dict(window_size=0), "`window_size` must be > 0"),
+        ("window", dict(window_size=2.5), "`window_size` must be a int"),
+        ("attenuated", dict(locality_w=-1.0), "locality_w"),
+        ("t5", dict(t5_num_buckets=2), "t5_num_buckets"),
+        ("t5", dict(t5_num_buckets=32, t5_max_distance=8), "must exceed the 8 exactly-bucketed distances"),
+        ("disentangled", dict(disentangled_max_relative_positions=0), "or -1 for max_position_embeddings"),
+        ("rope", dict(hidden_size=30), "multiple of num_attention_heads"),
+        ("rope", dict(num_attention_heads=0), "`num_attention_heads` must be > 0"),
     ],
 )
-def test_bad_hyperparameters_give_clear_errors(overrides, fragment):
+def test_bad_hyperparameters_give_clear_errors(variant, overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
-        tiny_config("rope", **overrides)
+        tiny_config(variant, **overrides)
 
 
 def test_config_round_trip_and_hyperparameters(tmp_path):
@@ -328,7 +334,8 @@ def test_config_round_trip_and_hyperparameters(tmp_path):
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(loaded, PEBertConfig) and loaded.model_type == "pe_bert"
     assert loaded.position_hyperparameters() == {
-        "locality_w": 0.3, "symmetry_s": 0.5, "attenuated_bias": "prob", "attenuated_learnable": "none"
+        "locality_w": 0.3, "symmetry_s": 0.5, "attenuated_bias": "prob", "attenuated_learnable": "none",
+        "attenuated_table": "signed",
     }
     assert set(pe_bert.PE_HYPERPARAMETERS) == set(VARIANTS)
 
@@ -426,7 +433,10 @@ def test_init_weights_covers_every_parameter(variant):
     model = PEBertForMaskedLM(config)
     for name, param in model.named_parameters():
         assert torch.isfinite(param).all(), name
-        if param.dim() == 2 and not any(k in name for k in ("LayerNorm", "distance_bias", ".mlp.", "relative_attention")):
+        # Excluded on purpose: tables and MLPs with their own init (init_position_weights: T5's 1/sqrt(d), the
+        # Gaussian tables, fan-in MLPs), and KERPLE's per-(layer, head) kernel parameters (reparametrised scalars).
+        excluded = ("LayerNorm", "distance_bias", ".mlp.", "relative_attention", ".raw_r")
+        if param.dim() == 2 and not any(k in name for k in excluded):
             # normal(0, initializer_range): small spread, not torch's kaiming-uniform default
             assert param.std() < 0.03, (name, float(param.std()))
 
@@ -473,3 +483,28 @@ def test_sparse_prediction_gives_the_same_loss_and_gradients():
                 assert model.eval()(input_ids=input_ids, labels=labels).logits.shape == (3, 12, 100)
     torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=0)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_published_learnable_attenuation_is_symmetric_and_starts_at_the_published_values():
+    """attenuated_table="absolute": the published code's table over |i - j|, initialised to softmax over d >= 0 of
+    -w d^2 and added to the logits as is (so it stays symmetric whatever it learns)."""
+    model = tiny_model("attenuated", PEBertForMaskedLM, attenuated_learnable="per_head", attenuated_table="absolute",
+                       locality_w=0.5)
+    table = model.bert.embeddings.position_embeddings.distance_bias
+    assert table.shape == (2, 4, 64)
+    d = torch.arange(64).float()
+    torch.testing.assert_close(table[0, 0], torch.softmax(-0.5 * d**2, dim=0))
+    with torch.no_grad():
+        table.add_(torch.randn(table.shape, generator=torch.Generator().manual_seed(0)))
+    bias = model.bert.position_bias(9)
+    torch.testing.assert_close(bias, bias.transpose(-1, -2))
+    torch.testing.assert_close(bias[1, 2, 3, 5], table[1, 2, 2])  # added as is, indexed by |i - j|
+
+
+def test_pam_temperature_power_reproduces_the_published_kernel():
+    from pe_bert.pe_base import sinusoidal_table
+
+    table = sinusoidal_table(torch.arange(7), 32)
+    for power in (0.5, 0.25):
+        kernel = tiny_model("pam", pam_kernel="sinusoidal", pam_temperature_power=power).position_bias(7)[0, 0]
+        torch.testing.assert_close(kernel, torch.softmax(table @ table.T / 32**power, dim=-1))

@@ -1,8 +1,8 @@
 """Command-line arguments of the training scripts, as dataclasses for `transformers.HfArgumentParser`.
 
-`ModelArguments` gets one optional field per PE hyper-parameter, derived from `PEBertConfig` and
-`PE_HYPERPARAMETERS` at import time, so a newly registered positional encoding shows up as CLI flags
-(`--rope_theta 500000`, `--window_size 16`, ...) without touching this file.
+`ModelArguments` gets one optional field per PE hyper-parameter, derived from the PE registry's declarations at
+import time, so a new built-in positional encoding shows up as CLI flags (`--rope_theta 500000`,
+`--window_size 16`, ...) without touching this file.
 """
 
 from __future__ import annotations
@@ -13,35 +13,28 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..configuration import PEBertConfig
-from ..positions import PE_HYPERPARAMETERS, POSITION_ENCODINGS
+from .. import pe_zoo  # noqa: F401  (registers the built-in PEs)
+from ..pe_base import hyperparameter_specs, owners_of, position_encoding_names
+from ..pe_plugins import import_position_encoding_modules, parse_pe_args
 
 
 def pe_hyperparameter_names() -> list[str]:
-    """Every PE hyper-parameter of every variant, in `PEBertConfig` field order, without duplicates."""
-    wanted = {name for names in PE_HYPERPARAMETERS.values() for name in names}
-    ordered = [f.name for f in dataclasses.fields(PEBertConfig) if f.name in wanted]
-    # A hyper-parameter that is not a dataclass field (should not happen) still gets a flag.
-    return ordered + sorted(wanted.difference(ordered))
-
-
-def _users_of(name: str) -> list[str]:
-    return [pe for pe, names in PE_HYPERPARAMETERS.items() if name in names]
+    """Every registered PE hyper-parameter, in registry order, without duplicates."""
+    return list(hyperparameter_specs())
 
 
 def _pe_fields() -> list[tuple]:
     """`(name, type, field)` triples for `dataclasses.make_dataclass`: `None` default = keep the config's value."""
-    defaults = PEBertConfig()
     triples = []
-    for name in pe_hyperparameter_names():
-        default = getattr(defaults, name)
+    for name, spec in hyperparameter_specs().items():
         # argparse needs one concrete type; the config's own validation checks ranges and choices.
-        kind = type(default) if isinstance(default, (bool, int, float, str)) else str
         help_text = (
-            f"PE hyper-parameter of {', '.join(_users_of(name))} (PEBertConfig default: {default!r}). "
-            "Only for a freshly initialised model; a checkpoint keeps its own value."
+            f"{spec.doc} (hyper-parameter of {', '.join(owners_of(name))}; default {spec.default!r}"
+            f"{'; ' + spec.range_text() if spec.range_text() else ''}). Only for a freshly initialised model; a "
+            "checkpoint keeps its own value."
         )
-        triples.append((name, kind | None, field(default=None, metadata={"help": help_text})))
+        metadata = {"help": help_text, **({"choices": list(spec.choices)} if spec.choices else {})}
+        triples.append((name, spec.type | None, field(default=None, metadata=metadata)))
     return triples
 
 
@@ -59,8 +52,24 @@ class _BaseModelArguments:
     position_encoding: str | None = field(
         default=None,
         metadata={
-            "help": f"Positional encoding: one of {', '.join(POSITION_ENCODINGS)}. From scratch the default is "
+            "help": f"Positional encoding: one of {', '.join(position_encoding_names())}. From scratch the default is "
             "'learned'; with --model_name_or_path it must match the checkpoint's (or be left unset)."
+        },
+    )
+    pe_module: str | None = field(
+        default=None,
+        metadata={
+            "help": "Your own positional encoding(s): comma-separated .py files or module names whose classes are "
+            "registered with @pe_bert.register_position_encoding; imported before anything else, so "
+            "--position_encoding can name them. Saved checkpoints carry the module."
+        },
+    )
+    pe_args: str | None = field(
+        default=None,
+        metadata={
+            "help": "PE hyper-parameters as comma-separated name=value pairs, typed by the PE's declarations, e.g. "
+            "'my_alpha=0.3' (the way to set a hyper-parameter of a PE from --pe_module, which has no flag of its "
+            "own). Only for a freshly initialised model."
         },
     )
     config_name: str | None = field(
@@ -98,9 +107,16 @@ ModelArguments.__module__ = __name__
 
 
 def pe_overrides(model_args) -> dict:
-    """The PE settings the user asked for explicitly (position_encoding and hyper-parameters), by name."""
+    """The PE settings the user asked for explicitly (position_encoding, hyper-parameter flags and --pe_args), by
+    name. Imports the --pe_module modules first, so their PEs are known."""
+    import_position_encoding_modules(getattr(model_args, "pe_module", None))
     names = ["position_encoding", *pe_hyperparameter_names()]
-    return {name: getattr(model_args, name) for name in names if getattr(model_args, name, None) is not None}
+    values = {name: getattr(model_args, name) for name in names if getattr(model_args, name, None) is not None}
+    extra = parse_pe_args(getattr(model_args, "pe_args", None), values.get("position_encoding"))
+    clash = sorted(set(extra) & set(values))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} given both as a flag and in --pe_args; give each value once.")
+    return {**values, **extra}
 
 
 @dataclass

@@ -15,7 +15,7 @@ import logging
 from transformers import AutoConfig, PreTrainedConfig
 
 from ..configuration import PEBertConfig
-from ..positions import get_position_encoding_class
+from ..pe_base import get_position_encoding_class, owners_of
 from .arguments import pe_overrides
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,8 @@ def _check_requested_matches(config: PreTrainedConfig, requested: dict, source: 
 
 
 def _fresh_config(model_args, config_kwargs: dict) -> PEBertConfig:
-    """A from-scratch PEBertConfig: --config_name (if any), then --config_overrides, then the PE flags."""
+    """A from-scratch PEBertConfig: --config_name (if any), then the PE flags, then --config_overrides (the PE
+    flags win where both set a value)."""
     if model_args.config_name:
         base = AutoConfig.from_pretrained(model_args.config_name, **hub_kwargs(model_args))
         if base.model_type == "bert":
@@ -101,7 +102,13 @@ def _fresh_config(model_args, config_kwargs: dict) -> PEBertConfig:
         values = base.to_dict()
     else:
         values = PEBertConfig().to_dict()
-    config = PEBertConfig(**{**values, **config_kwargs})
+    values = {k: v for k, v in values.items() if k not in ("model_type", "transformers_version")}
+    requested = pe_overrides(model_args)
+    chosen = requested.get("position_encoding", values.get("position_encoding", "learned"))
+    if chosen != values.get("position_encoding", "learned"):
+        # A base config of another PE lends its shape, not its PE's hyper-parameters.
+        values = {k: v for k, v in values.items() if not owners_of(k)}
+    config = PEBertConfig(**{**values, **config_kwargs, **requested})
     if model_args.config_overrides:
         logger.info("Overriding config: %s", model_args.config_overrides)
         try:
@@ -109,12 +116,11 @@ def _fresh_config(model_args, config_kwargs: dict) -> PEBertConfig:
         except ValueError as error:
             raise ValueError(
                 f"--config_overrides {model_args.config_overrides!r}: {error}. Use comma-separated key=value "
-                "pairs of PEBertConfig fields, e.g. 'hidden_size=64,num_hidden_layers=2'."
+                "pairs of PEBertConfig fields and the PE's hyper-parameters, e.g. 'hidden_size=64,num_hidden_layers=2'."
             ) from error
-    values = config.to_dict()
-    values.update(pe_overrides(model_args))
+    values = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "transformers_version")}
     # Rebuilding (rather than setting attributes) runs PEBertConfig's validation of shapes and PE hyper-parameters.
-    return PEBertConfig(**{k: v for k, v in values.items() if k not in ("model_type", "transformers_version")})
+    return PEBertConfig(**{**values, **requested})
 
 
 def resolve_config(model_args, **config_kwargs) -> tuple[PreTrainedConfig, bool]:
