@@ -202,7 +202,8 @@ def _tiny_config(out, **overrides) -> StudyConfig:
         num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
         max_seq_length=32, builtin_num_sentences=300, tokenizer_vocab_size=300, pretrain_steps=3,
         pretrain_batch_size=16, finetune_steps=2, finetune_batch_size=16, builtin_task_size=64, analysis_sentences=8,
-        position_seq_len=8, probe_examples=16, probe_zero_shot_sentences=4,
+        position_seq_len=8, probe_examples=16, probe_zero_shot_sentences=4, seeds=[0], eval_sentences=20,
+        workers=1,
     )
     settings.update(overrides)
     return StudyConfig(**settings)
@@ -273,8 +274,8 @@ def test_stored_records_hold_no_absolute_path(tiny_study):
     text = _stored_text(tiny_study)
     assert str(tiny_study) not in text.replace(f'"out": "{tiny_study}"', "")  # study_config.json echoes --out
     results = json.loads((tiny_study / "results.json").read_text())
-    assert "out" not in results["metadata"]["config"]
-    assert results["model_cards"] == {"bert-none": "runs/none/seed0/pretrain/README.md"}
+    assert "out" not in results["config"]
+    assert results["metadata"]["model_cards"] == {"bert-none": "runs/none/seed0/pretrain/README.md"}
     assert set(results["plots"].values()) <= {p.name for p in tiny_study.glob("*.png")}
     record = json.loads((tiny_study / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "DONE.json").read_text())
     assert record["settings"]["pretrained"].startswith("sha256:")
@@ -296,7 +297,7 @@ def test_a_moved_or_copied_study_skips_every_stage_and_writes_into_itself(tiny_s
     (target / "report.md").unlink()
     summary, statuses = _rerun(target)
     assert not summary["failures"] and statuses and set(statuses.values()) == {"skipped"}
-    assert (target / "report.md").is_file() and "| locality |" in card.read_text()
+    assert (target / "report.md").is_file() and "| Locality |" in card.read_text()
     if how == "cp -r":
         assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == untouched
     assert str(source) not in _stored_text(target)
@@ -310,7 +311,8 @@ def test_a_truncated_pretrained_model_is_redone_with_everything_downstream(tiny_
     weights.write_bytes(weights.read_bytes()[:1000])
     summary, statuses = _rerun(out)
     assert not summary["failures"]
-    assert statuses == {("_shared", "tokenizer"): "skipped", ("none/seed0", "pretrain"): "ran",
+    assert statuses == {("_shared", "data"): "skipped", ("_shared/seed0", "tasks"): "skipped",
+                        ("none/seed0", "pretrain"): "ran", ("none/seed0", "mlm"): "ran",
                         ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
                         ("none/seed0", "probe"): "ran"}
     _, statuses = _rerun(out)
@@ -328,6 +330,7 @@ def test_study_killed_before_sealing_a_stage_redoes_only_that_stage(tmp_path):
     assert (out / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "model.safetensors").exists()
     summary, statuses = _rerun(out)  # the dead run's lock is taken over
     assert not summary["failures"]
-    assert statuses == {("_shared", "tokenizer"): "skipped", ("none/seed0", "pretrain"): "skipped",
+    assert statuses == {("_shared", "data"): "skipped", ("_shared/seed0", "tasks"): "skipped",
+                        ("none/seed0", "pretrain"): "skipped", ("none/seed0", "mlm"): "skipped",
                         ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
                         ("none/seed0", "probe"): "ran"}

@@ -3,12 +3,13 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
 
 from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
-from pe_bert.study.report import fmt
+from pe_bert.study.report import fmt, fmt_summary
 
 
 # ----------------------------------------------------------------------------------------------- stage store
@@ -84,25 +85,47 @@ def test_study_config_validation_and_variants(tmp_path):
     path.write_text("varients: [none]\n")
     with pytest.raises(ValueError, match="Unknown study setting.*varients"):
         StudyConfig.from_file(path)
+    with pytest.raises(ValueError, match="--builtin-grammar 'fancy'"):
+        StudyConfig(builtin_grammar="fancy")
+    with pytest.raises(ValueError, match="attenuated_w.*list of float"):
+        StudyConfig(attenuated_w=["wide"])
 
 
-def test_default_study_covers_the_paper_grid():
-    labels = [spec.label for spec in StudyConfig().variant_specs()]
-    assert {"learned", "none", "sinusoidal", "rope", "alibi", "t5"} <= set(labels)
-    assert sum(label.startswith("attenuated") for label in labels) == 6  # 3 values of w x 2 of s
+def test_variants_run_exactly_as_named_and_the_attenuated_grid_only_when_asked():
+    def labels(**settings):
+        return [spec.label for spec in StudyConfig(**settings).variant_specs()]
+
+    assert labels(variants=["learned", "rope"]) == ["learned", "rope"]
+    assert labels(variants=["rope", "attenuated"]) == ["rope", "attenuated-w0.5-s1", "attenuated-w0.5-s0.25"]
+    assert labels(variants=["rope"], attenuated_s=[1.0]) == ["rope", "attenuated-w0.5-s1"]  # a grid flag adds it
+    assert labels(variants=["rope"], attenuated_w=[2.0]) == ["rope", "attenuated-w2-s1", "attenuated-w2-s0.25"]
+    assert labels(variants=["rope", "attenuated"], attenuated_w=[]) == ["rope"]  # an empty grid removes it
 
 
-def test_cli_flags_reach_the_config(monkeypatch, tmp_path):
+def test_default_study_has_controls_three_seeds_and_the_attenuated_intervention():
+    config = StudyConfig()
+    labels = [spec.label for spec in config.variant_specs()]
+    assert {"learned", "none", "rope", "alibi"} <= set(labels)
+    assert sum(label.startswith("attenuated") for label in labels) == 2  # symmetric and asymmetric
+    assert len(config.seeds) >= 3 and config.tasks == ["builtin_topic", "builtin_order"]
+    assert config.builtin_grammar == "compact" and config.max_seq_length == config.max_position_embeddings
+
+
+def test_cli_flags_reach_the_config_and_help_documents_the_variant_semantics(monkeypatch, tmp_path, capsys):
     from pe_bert import cli
 
     seen = {}
-    monkeypatch.setattr(Study, "run", lambda self: seen.setdefault("config", self.config) and
-                        {"failures": [], "units": []})
+    monkeypatch.setattr(Study, "run", lambda self: seen.setdefault("study", self) and {"failures": [], "runs": []})
     assert cli.main(["study", "--variants", "rope,alibi", "--out", str(tmp_path), "--seeds", "3,4",
-                     "--max-steps", "12", "--attenuated-w", "", "--quiet"]) == 0
-    config = seen["config"]
+                     "--max-steps", "12", "--attenuated-w", "", "--quiet", "--verbose"]) == 0
+    config = seen["study"].config
     assert config.variants == ["rope", "alibi"] and config.seeds == [3, 4] and config.pretrain_steps == 12
-    assert config.attenuated_w == [] and config.out == str(tmp_path)
+    assert config.attenuated_w == [] and config.out == str(tmp_path) and seen["study"].verbose
+    with pytest.raises(SystemExit):
+        cli.main(["study", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "run exactly as given" in text and "adds the grid even when `attenuated` is not among --variants" in text
+    assert "--verbose" in text and "logs" in text
 
 
 # ----------------------------------------------------------------------------------------------- end to end
@@ -110,11 +133,12 @@ def test_cli_flags_reach_the_config(monkeypatch, tmp_path):
 
 def _mini_config(out, **overrides) -> StudyConfig:
     settings = dict(
-        out=str(out), variants=["none"], attenuated_w=[1.0], attenuated_s=[1.0], seeds=[0],
-        tasks=["builtin_nli"], hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=48, max_seq_length=40, builtin_num_sentences=1500, tokenizer_vocab_size=600,
-        pretrain_steps=30, pretrain_batch_size=32, finetune_steps=20, builtin_task_size=200,
-        analysis_sentences=30, position_seq_len=12, probe_examples=60, probe_zero_shot_sentences=16,
+        out=str(out), variants=["none", "learned"], attenuated_w=[1.0], attenuated_s=[1.0], seeds=[0, 1],
+        tasks=["builtin_topic", "builtin_order"], hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=16, max_seq_length=16, builtin_num_sentences=600,
+        pretrain_steps=12, pretrain_batch_size=16, finetune_steps=6, finetune_batch_size=16, builtin_task_size=64,
+        eval_sentences=40, analysis_sentences=12, position_seq_len=8, probe_examples=16,
+        probe_zero_shot_sentences=8, workers=2,
     )
     settings.update(overrides)
     return StudyConfig(**settings)
@@ -127,19 +151,46 @@ def mini_study(tmp_path_factory):
     return out, summary
 
 
+def _without_metadata(path):
+    results = json.loads(path.read_text())
+    results.pop("metadata")
+    return results
+
+
 @pytest.mark.slow
 def test_mini_study_writes_report_results_and_plots(mini_study):
     out, summary = mini_study
     assert not summary["failures"]
     for name in ("report.md", "results.json", "scatter_locality.png", "scatter_symmetry.png",
-                 "position_attention.png", "probe_deltas.png", "stage_log.jsonl"):
+                 "position_attention.png", "probe_zero_shot.png", "length_generalisation.png", "stage_log.jsonl"):
         assert (out / name).exists() and (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
-    assert set(results["variants"]) == {"none", "attenuated-w1-s1"}
-    assert results["metadata"]["seeds"] == [0] and results["metadata"]["wall_time_s"] > 0
+    assert set(results["variants"]) == {"none", "learned", "attenuated-w1-s1"}
+    assert results["config"]["seeds"] == [0, 1] and results["metadata"]["wall_time_s"] > 0
+    assert {"pretrain", "finetune", "score", "probe", "mlm"} <= set(results["metadata"]["this_run"])
     # The attenuated prior makes attention far more local than no PE at all: a real spread, not a constant.
     locality = {k: v["locality"]["mean"] for k, v in results["variants"].items()}
     assert locality["attenuated-w1-s1"] > locality["none"] + 0.1
+    # every cell: mean, std, n and a 95 % interval around the mean
+    cell = results["variants"]["none"]["tasks"]["builtin_order"]
+    assert cell["n"] == 2 and cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
+
+
+@pytest.mark.slow
+def test_floors_bracket_every_model_and_absolute_pes_do_not_extrapolate(mini_study):
+    out, _ = mini_study
+    results = json.loads((out / "results.json").read_text())
+    floors = results["corpus"]["floors"]
+    assert set(floors) == {"1", "2", "4"}
+    assert all(f["bayes_loss"] < f["unigram_loss"] for f in floors.values())
+    assert results["corpus"]["unigram_entropy"] == pytest.approx(4.85, abs=0.05)
+    learned, none = results["variants"]["learned"]["mlm"], results["variants"]["none"]["mlm"]
+    assert learned["1"]["applicable"] and not learned["2"]["applicable"] and not learned["4"]["applicable"]
+    assert "max_position_embeddings (16)" in learned["4"]["reason"]
+    assert all(none[m]["applicable"] and none[m]["loss"]["mean"] > floors[m]["bayes_loss"] for m in none)
+    report = (out / "report.md").read_text()
+    assert "not applicable" in report and "## Masked-token loss and the corpus floors" in report
+    assert any(c["name"] == "floors" and c["passed"] for c in results["controls"])
 
 
 @pytest.mark.slow
@@ -147,22 +198,23 @@ def test_report_numbers_equal_results_json(mini_study):
     out, _ = mini_study
     results = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
-    first_table = report.split("## Positional properties")[1].split("\n## ")[0]
+    table = report.split("## Positional properties")[1].split("\n## ")[0]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
-            for line in first_table.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+            for line in table.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
     for label, variant in results["variants"].items():
         row = rows[label]
-        assert row[2] == fmt(variant["pretrain_eval_loss"]["mean"])
-        assert row[3:6] == [fmt(variant[k]["mean"]) for k in ("locality", "symmetry", "symmetry_mass")]
-        assert row[6] == fmt(variant["tasks"]["builtin_nli"]["mean"])
-    unit = results["units"][0]
-    assert unit["pretrained_scores"]["locality"] == results["variants"][unit["variant"]]["locality"]["mean"]
-    assert "What this cannot show" in report and "## Correlations" in report
-    probe_table = report.split("## Word-order probes")[1].split("\n## ")[0]
+        assert row[2:5] == [fmt_summary(variant[k], 3) for k in ("locality", "symmetry", "symmetry_mass")]
+        assert row[5] == fmt_summary(variant["tasks"]["builtin_topic"], 3)
+    run = results["runs"][0]
+    assert run["pretrained_scores"]["locality"] in [r["pretrained_scores"]["locality"] for r in results["runs"]]
+    assert "## What this cannot show" in report and "## Correlations" in report and "## Findings" in report
+    probe = report.split("## Word-order probes")[1].split("\n## ")[0]
     for label, variant in results["variants"].items():
-        row = next(line for line in probe_table.splitlines() if line.startswith(f"| {label} |"))
-        assert f"| {fmt(variant['probe_original']['mean'])} |" in row
-        assert f"| {fmt(variant['probe_deltas']['shuffle-sr']['mean'])} |" in row
+        row = next(line for line in probe.splitlines() if line.startswith(f"| {label} |"))
+        assert f"| {fmt_summary(variant['zero_shot_pll_preference']['shuffle-sr'], 1)} |" in row
+    # probe effects are in points (the paper's unit), declared as such
+    assert "points" in results["units"]["zero_shot_pll_preference"]
+    assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"])
 
 
 @pytest.mark.slow
@@ -184,35 +236,66 @@ def test_rerun_skips_finished_stages_and_recomputes_deleted_ones(mini_study):
 
 
 @pytest.mark.slow
+def test_same_flags_and_seeds_give_identical_results_apart_from_metadata(mini_study, tmp_path):
+    """A second, independent run (fresh folder, same flags): results.json is byte-identical outside `metadata`
+    (tokenizer, corpus, initialisation, masking, fine-tuning order and statistics are all seeded)."""
+    first, _ = mini_study
+    second = tmp_path / "again"
+    Study(_mini_config(second), progress=False).run()
+    assert _without_metadata(second / "results.json") == _without_metadata(first / "results.json")
+    text = (second / "results.json").read_text()
+    assert str(second) not in text.split('"metadata"')[0]  # no path outside metadata
+
+
+@pytest.mark.slow
+def test_console_shows_a_line_per_stage_and_the_logs_go_to_files(mini_study, capsys):
+    out, _ = mini_study
+    shutil.rmtree(StageStore(out).folder("learned/seed1", "finetune:builtin_order"))
+    Study(_mini_config(out), progress=True).run()
+    err = capsys.readouterr()
+    console = err.out + err.err
+    assert "learned/seed1" in console and "builtin_order accuracy" in console
+    assert "train_runtime" not in console and "Loading weights" not in console and "INFO" not in console
+    log = (out / "logs" / "learned" / "seed1" / "finetune-builtin_order.log").read_text()
+    assert "train_runtime" in log and "INFO" in log
+
+
+@pytest.mark.slow
 def test_model_card_has_measured_numbers_and_hub_metadata(mini_study):
     out, summary = mini_study
     card_path = out / "runs" / "none" / "seed0" / "pretrain" / "README.md"
     card = ModelCard.load(card_path)
     assert card.data.library_name == "transformers"
     assert "pe_bert" in card.data.tags
-    record = next(u for u in summary["units"] if u["variant"] == "none")
-    assert f"| locality | {fmt(record['pretrained_scores']['locality'])} |" in card.text
-    assert f"{fmt(record['tasks']['builtin_nli']['score'])}" in card.text
+    record = next(r for r in summary["runs"] if r["variant"] == "none" and r["seed"] == 0)
+    assert f"| Locality | {fmt(record['pretrained_scores']['locality'])} |" in card.text
+    assert f"{fmt(record['tasks']['builtin_topic']['score'])}" in card.text
 
 
 @pytest.mark.slow
-def test_push_to_hub_uploads_each_checkpoint_with_its_code(mini_study, monkeypatch):
+def test_push_to_hub_is_a_step_after_the_report(mini_study, monkeypatch):
     out, _ = mini_study
     calls = []
     import huggingface_hub
 
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
                         lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
-                        lambda self, **kw: calls.append(("upload", kw["repo_id"], kw)))
+
+    def upload(self, **kw):
+        assert (out / "report.md").exists() and "| Locality |" in (Path(kw["folder_path"]) / "README.md").read_text()
+        calls.append(("upload", kw["repo_id"], kw))
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload)
     summary = Study(_mini_config(out, push_to_hub=True, hub_org="my-org"), progress=False).run()
-    assert summary["pushed"] == ["my-org/bert-none", "my-org/bert-attenuated-w1-s1"]
+    expected = [f"my-org/bert-{v}-seed{s}" for v in ("none", "learned", "attenuated-w1-s1") for s in (0, 1)]
+    assert summary["metadata"]["pushed"] == expected
     uploads = [c for c in calls if c[0] == "upload"]
-    assert [c[1] for c in uploads] == summary["pushed"]
-    folder = uploads[0][2]["folder_path"]
-    shipped = {p.name for p in __import__("pathlib").Path(folder).iterdir()}
+    assert [c[1] for c in uploads] == expected
+    folder = Path(uploads[0][2]["folder_path"])
+    shipped = {p.name for p in folder.iterdir()}
     assert {"model.safetensors", "config.json", "modeling.py", "configuration.py", "README.md"} <= shipped
-    assert json.loads((__import__("pathlib").Path(folder) / "config.json").read_text())["auto_map"]["AutoModel"]
+    assert json.loads((folder / "config.json").read_text())["auto_map"]["AutoModel"]
+    assert json.loads((out / "results.json").read_text())["metadata"]["pushed"] == expected
 
 
 @pytest.mark.slow
@@ -227,9 +310,10 @@ def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
         return real_main(model_args, data_args, training_args, *args, **kwargs)
 
     monkeypatch.setattr(pretrain, "main", flaky_main)
-    config = _mini_config(tmp_path, tasks=[], pretrain_steps=5, analysis_sentences=10, probe_zero_shot_sentences=6)
+    config = _mini_config(tmp_path, tasks=[], seeds=[0], variants=["none"], pretrain_steps=3, analysis_sentences=6,
+                          probe_zero_shot_sentences=4, workers=1)
     summary = Study(config, progress=False).run()
-    assert [f["unit"] for f in summary["failures"]] == ["none/seed0"]
+    assert [f["run"] for f in summary["failures"]] == ["none/seed0"]
     assert "simulated crash" in summary["failures"][0]["error"]
     assert summary["variants"]["attenuated-w1-s1"]["locality"]["mean"] is not None
     report = (tmp_path / "report.md").read_text()
@@ -254,7 +338,8 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
                "--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "64",
                "--max-position-embeddings", "32", "--max-seq-length", "32", "--builtin-num-sentences", "600",
                "--tokenizer-vocab-size", "400", "--max-steps", "4", "--finetune-steps", "2",
-               "--builtin-task-size", "64", "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4"]
+               "--builtin-task-size", "64", "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4",
+               "--seeds", "0", "--eval-sentences", "40"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -262,7 +347,8 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert not results["failures"] and "rope" in results["variants"]
     log = StageStore(out, processes=_SingleProcess()).log_entries()
     stages = [(e["unit"], e["stage"]) for e in log if e["status"] == "ran"]
-    assert len(stages) == len(set(stages)) == 5  # tokenizer, pretrain, finetune, score, probe: each once
+    # data, tasks, pretrain, mlm, finetune, score, probe: each once
+    assert len(stages) == len(set(stages)) == 7
     state = json.loads((out / "runs" / "rope" / "seed0" / "pretrain" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
 

@@ -12,13 +12,13 @@ import contextlib
 import inspect
 import itertools
 import json
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from ..jsonable import jsonable
 from .properties import locality, symmetry_statistics
 
 __all__ = ["AttentionScores", "score_attention", "eager_attention", "METRIC_NAMES"]
@@ -85,12 +85,6 @@ def _model_input_names(model) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def _nan_to_none(values):
-    if isinstance(values, list):
-        return [_nan_to_none(v) for v in values]
-    return None if isinstance(values, float) and math.isnan(values) else values
-
-
 @dataclass
 class AttentionScores:
     """Mean locality / symmetry of each ``[layer, head]`` over the scored sentences.
@@ -144,8 +138,8 @@ class AttentionScores:
             "num_matrices": self.num_matrices,
             "num_empty": self.num_empty,
             "num_degenerate": self.num_degenerate,
-            "overall": {name: _nan_to_none(self.overall(name)) for name in METRIC_NAMES},
-            "per_head": {name: _nan_to_none(getattr(self, name).tolist()) for name in METRIC_NAMES},
+            "overall": {name: jsonable(self.overall(name)) for name in METRIC_NAMES},
+            "per_head": {name: jsonable(getattr(self, name).tolist()) for name in METRIC_NAMES},
             "counts": {name: self.counts[name].tolist() for name in METRIC_NAMES},
             "options": dict(self.options),
         }

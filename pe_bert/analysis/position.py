@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .capture import eager_attention, _forward_attentions, _model_input_names, _nan_to_none
+from ..jsonable import jsonable
+from .capture import eager_attention, _forward_attentions, _model_input_names
 from .properties import (
     locality,
     monotonicity,
@@ -99,8 +100,8 @@ class PositionAttention:
         result = {
             "seq_len": self.seq_len,
             "token_id": self.token_id,
-            "overall": {name: _nan_to_none(self.mean(name)) for name in self.scores},
-            "per_head": {name: _nan_to_none(values.tolist()) for name, values in self.scores.items()},
+            "overall": {name: jsonable(self.mean(name)) for name in self.scores},
+            "per_head": {name: jsonable(values.tolist()) for name, values in self.scores.items()},
             "has_position_bias": self.position_bias is not None,
             "options": dict(self.options),
         }

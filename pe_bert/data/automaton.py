@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -38,7 +39,7 @@ class Pool:
 
     @classmethod
     def uniform(cls, words: Sequence[str]) -> "Pool":
-        return cls.weighted({word: 1.0 for word in words})
+        return _uniform_pool(tuple(words))
 
     @classmethod
     def weighted(cls, weights: dict[str, float]) -> "Pool":
@@ -48,6 +49,11 @@ class Pool:
             raise ValueError("A pool needs at least one word with a positive weight.")
         words = tuple(sorted(weights))
         return cls(words, tuple(weights[w] / total for w in words))
+
+
+@lru_cache(maxsize=None)
+def _uniform_pool(words: tuple[str, ...]) -> Pool:
+    return Pool.weighted({word: 1.0 for word in words})
 
 
 @dataclass(frozen=True)

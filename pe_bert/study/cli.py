@@ -1,4 +1,10 @@
-"""`pe-bert study [--config FILE] [--variants ...] [--out DIR] ...`: every StudyConfig setting is a flag."""
+"""`pe-bert study [--config FILE] [--variants ...] [--out DIR] ...`: every StudyConfig setting is a flag.
+
+Runs the paper's study end to end and writes OUT/report.md, OUT/results.json and plots. The default is offline:
+tiny models pretrained on the compact built-in language, 3 seeds, about a quarter of an hour on two CPU cores.
+The console shows one progress bar and one line per finished stage; full logs are in OUT/logs/ (--verbose: on the
+console too). Stages are stored under OUT/runs/ and skipped on rerun.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,21 @@ def _list_parser(item_type):
     return parse
 
 
+HELP = {
+    "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,alibi,t5,attenuated). "
+                "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s.",
+    "attenuated_w": "locality values w of the attenuated grid (default 0.5). Giving it (or --attenuated-s) adds the "
+                    "grid even when `attenuated` is not among --variants; an empty value removes it.",
+    "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.25; 1 = symmetric).",
+    "seeds": "comma-separated seeds (default 0,1,2): each seed is one pretraining and fine-tuning of every variant.",
+    "tasks": "comma-separated tasks to fine-tune on (default builtin_topic,builtin_order; also builtin_nli, GLUE, snli).",
+    "builtin_grammar": "language of the built-in corpus and tasks: compact (exact floors; default) or rich.",
+    "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length (default 1,2,4).",
+    "workers": "units run in parallel processes (0 = one per CPU core; 1 = in this process).",
+    "pretrain_steps": "pretraining steps per variant and seed (alias --max-steps).",
+}
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "study", help="Run the paper's study end to end (default: offline, built-in data, tiny models).",
@@ -28,19 +49,23 @@ def register(subparsers) -> None:
     hints = typing.get_type_hints(StudyConfig)
     for f in dataclasses.fields(StudyConfig):
         kind = hints[f.name]
+        if type(None) in typing.get_args(kind):  # optional setting: the flag takes the other type
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
         flags = [f"--{f.name}", f"--{f.name.replace('_', '-')}"] + ALIASES.get(f.name, [])
         flags = list(dict.fromkeys(flags))
         if kind is bool:
-            parser.add_argument(*flags, dest=f.name, action="store_true", default=None)
+            parser.add_argument(*flags, dest=f.name, action="store_true", default=None, help=HELP.get(f.name))
             continue
         args = typing.get_args(kind)
         if typing.get_origin(kind) is list:
             parser.add_argument(*flags, dest=f.name, type=_list_parser(args[0]), default=None,
-                                help="comma-separated")
+                                help=HELP.get(f.name, "comma-separated"))
         else:
             base = next((a for a in args if a is not type(None)), kind) if args else kind
-            parser.add_argument(*flags, dest=f.name, type=base, default=None)
-    parser.add_argument("--quiet", action="store_true", help="No progress bars.")
+            parser.add_argument(*flags, dest=f.name, type=base, default=None, help=HELP.get(f.name))
+    parser.add_argument("--quiet", action="store_true", help="Nothing on the console but errors and the report's path.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Also show the full training and library logs on the console (always in OUT/logs/).")
     parser.set_defaults(func=run)
 
 
@@ -53,8 +78,8 @@ def run(args) -> int:
         config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
     except ValueError as error:
         raise InvalidInputError(str(error)) from error
-    summary = Study(config, progress=not args.quiet).run()
+    summary = Study(config, progress=not args.quiet, verbose=args.verbose).run()
     print(f"\nReport: {config.out}/report.md  (results.json, plots beside it)")
     if summary["failures"]:
-        print(f"{len(summary['failures'])} unit(s) failed: see the report's 'Failed variants' section.")
-    return 1 if summary["failures"] and len(summary["failures"]) == len(summary["units"]) else 0
+        print(f"{len(summary['failures'])} run(s) failed: see the report's 'Failed runs' section.")
+    return 1 if summary["failures"] and len(summary["failures"]) == len(summary["runs"]) else 0

@@ -1,7 +1,14 @@
 """What a study runs: the PE variants, seeds, model shape, data and budgets, from a YAML/JSON file and/or flags.
 
-The defaults are the embedded offline study: tiny models on the built-in corpus and tasks, small enough for two CPU
-cores in about a quarter of an hour, over learned, none, sinusoidal, rope, alibi, t5 and a 3 x 2 attenuated grid.
+The defaults are the embedded offline study (see docs/study.md for why each value): tiny models pretrained on the
+compact built-in language, whose entropy floors are known exactly, fine-tuned on an order-free control task
+(`builtin_topic`) and an order task (`builtin_order`), over 3 seeds, within about a quarter of an hour on two CPU
+cores.
+
+Variants: `--variants learned,rope` runs exactly those. The attenuated grid (the paper's intervention on locality
+and symmetry: every (w, s) pair of `attenuated_w` x `attenuated_s` is one variant) is added only when `attenuated` is
+among the variants or `--attenuated-w` / `--attenuated-s` is given; an unset side of the grid takes its default
+values.
 """
 
 from __future__ import annotations
@@ -15,8 +22,11 @@ from ..errors import InvalidInputError, MissingInputError
 from ..pe_base import position_encoding_names
 from .validation import check_types, check_values
 
-DEFAULT_VARIANTS = ("learned", "none", "sinusoidal", "rope", "alibi", "t5")
-DEFAULT_TASKS = ("builtin_nli", "builtin_order", "builtin_topic")
+DEFAULT_VARIANTS = ("learned", "none", "rope", "alibi", "t5", "attenuated")
+DEFAULT_ATTENUATED_W = (0.5,)
+DEFAULT_ATTENUATED_S = (1.0, 0.25)
+DEFAULT_TASKS = ("builtin_topic", "builtin_order")
+ATTENUATED = "attenuated"
 
 
 @dataclass(frozen=True)
@@ -39,43 +49,53 @@ def _format_number(value: float) -> str:
 class StudyConfig:
     out: str = "study"
     variants: list[str] = field(default_factory=lambda: list(DEFAULT_VARIANTS))
-    # The attenuated grid (empty list: no attenuated models): every (w, s) pair is one variant.
-    attenuated_w: list[float] = field(default_factory=lambda: [0.05, 0.5, 2.0])
-    attenuated_s: list[float] = field(default_factory=lambda: [1.0, 0.25])
+    # The attenuated grid: None = the default values, [] = no attenuated models (see the module docstring).
+    attenuated_w: list[float] | None = None
+    attenuated_s: list[float] | None = None
     attenuated_bias: str = "log"
-    seeds: list[int] = field(default_factory=lambda: [0])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
 
-    # Model shape (every variant the same).
+    # Model shape (every variant the same). max_seq_length is the pretraining length.
     hidden_size: int = 64
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
-    intermediate_size: int = 128
-    max_position_embeddings: int = 64
-    max_seq_length: int = 48
+    intermediate_size: int = 256
+    dropout: float = 0.0
+    max_position_embeddings: int = 32
+    max_seq_length: int = 32
 
-    # Pretraining (run_mlm machinery). No dataset: the built-in corpus.
+    # Pretraining (run_mlm machinery). No dataset: the built-in corpus of `builtin_grammar`.
+    builtin_grammar: str = "compact"
     dataset_name: str | None = None
     dataset_config_name: str | None = None
     train_file: str | None = None
     tokenizer_name: str | None = None
     tokenizer_vocab_size: int = 2000
-    builtin_num_sentences: int = 20000
-    pretrain_steps: int = 300
+    builtin_num_sentences: int = 50000
+    mlm_probability: float = 0.15
+    pretrain_steps: int = 1000
     pretrain_batch_size: int = 64
-    pretrain_learning_rate: float = 1e-3
+    pretrain_learning_rate: float = 3e-3
+    warmup_fraction: float = 0.1
 
     # Fine-tuning (run_glue machinery), on each task.
-    finetune_steps: int = 150
+    finetune_steps: int = 300
     finetune_batch_size: int = 32
-    finetune_learning_rate: float = 5e-4
+    finetune_learning_rate: float = 3e-3
     builtin_task_size: int = 2000
 
     # Measurement.
+    eval_sentences: int = 1000
+    length_multiples: list[int] = field(default_factory=lambda: [1, 2, 4])
+    eval_batch_size: int = 128
     analysis_sentences: int = 200
     position_seq_len: int = 24
     probe_examples: int = 300
     probe_zero_shot_sentences: int = 100
+
+    # Execution: units (variant x seed) run in parallel processes; 0 = one per CPU core on a CPU-only machine.
+    workers: int = 0
 
     # Sharing.
     push_to_hub: bool = False
@@ -90,20 +110,50 @@ class StudyConfig:
             raise ValueError("`seeds` is empty: give at least one seed.")
         if self.push_to_hub and not self.hub_org:
             raise ValueError("--push_to_hub needs --hub_org ORG (checkpoints are pushed as ORG/bert-<variant>).")
+        from ..data.tasks import GRAMMARS
+
+        if self.builtin_grammar not in GRAMMARS:
+            raise InvalidInputError(f"--builtin-grammar {self.builtin_grammar!r} is not one of {', '.join(GRAMMARS)}.")
+        if not 0 < self.mlm_probability < 1:
+            raise InvalidInputError(f"--mlm-probability is {self.mlm_probability}: it must be in (0, 1).")
+        if not 0 <= self.warmup_fraction < 1:
+            raise InvalidInputError(f"--warmup-fraction is {self.warmup_fraction}: it must be in [0, 1).")
+        if not 0 <= self.dropout < 1:
+            raise InvalidInputError(f"--dropout is {self.dropout}: it must be in [0, 1).")
+        if self.workers < 0:
+            raise InvalidInputError(f"--workers is {self.workers}: give 0 (one per CPU core) or a positive number.")
+        if not self.length_multiples or any(m < 1 for m in self.length_multiples):
+            raise InvalidInputError(f"--length-multiples {self.length_multiples}: give positive whole multiples of "
+                                    "the pretraining length, e.g. 1,2,4.")
         if self.max_seq_length > self.max_position_embeddings:
             raise ValueError(
                 f"max_seq_length {self.max_seq_length} exceeds max_position_embeddings "
                 f"{self.max_position_embeddings}: absolute PEs could not encode it. Lower max_seq_length."
             )
+        if self.position_seq_len > self.max_position_embeddings:
+            raise InvalidInputError(f"--position-seq-len {self.position_seq_len} exceeds --max-position-embeddings "
+                                    f"{self.max_position_embeddings}: absolute PEs could not encode it.")
         check_values(self)
 
+    @property
+    def builtin_corpus(self) -> bool:
+        """True when pretraining uses the built-in corpus (no dataset or file given)."""
+        return self.dataset_name is None and self.train_file is None
+
+    def attenuated_grid(self) -> list[tuple[float, float]]:
+        """The (w, s) points of the attenuated grid, empty unless asked for (module docstring)."""
+        if ATTENUATED not in self.variants and self.attenuated_w is None and self.attenuated_s is None:
+            return []
+        ws = DEFAULT_ATTENUATED_W if self.attenuated_w is None else self.attenuated_w
+        ss = DEFAULT_ATTENUATED_S if self.attenuated_s is None else self.attenuated_s
+        return [(w, s) for w in ws for s in ss]
+
     def variant_specs(self) -> list[VariantSpec]:
-        specs = [VariantSpec(name, name) for name in self.variants if name != "attenuated"]
-        for w in self.attenuated_w:
-            for s in self.attenuated_s:
-                label = f"attenuated-w{_format_number(w)}-s{_format_number(s)}"
-                overrides = {"locality_w": float(w), "symmetry_s": float(s), "attenuated_bias": self.attenuated_bias}
-                specs.append(VariantSpec(label, "attenuated", overrides))
+        specs = [VariantSpec(name, name) for name in self.variants if name != ATTENUATED]
+        for w, s in self.attenuated_grid():
+            label = f"attenuated-w{_format_number(w)}-s{_format_number(s)}"
+            overrides = {"locality_w": float(w), "symmetry_s": float(s), "attenuated_bias": self.attenuated_bias}
+            specs.append(VariantSpec(label, ATTENUATED, overrides))
         return specs
 
     def model_kwargs(self) -> dict:
@@ -113,6 +163,8 @@ class StudyConfig:
             "num_attention_heads": self.num_attention_heads,
             "intermediate_size": self.intermediate_size,
             "max_position_embeddings": self.max_position_embeddings,
+            "hidden_dropout_prob": self.dropout,
+            "attention_probs_dropout_prob": self.dropout,
         }
 
     def to_dict(self) -> dict:

@@ -6,7 +6,8 @@ weights, the tokenizer, the model code that `save_pretrained` wrote for `trust_r
 
 from __future__ import annotations
 
-from .report import PE_SCORES, SCORE_TITLES, fmt
+from ..analysis.capture import METRIC_NAMES, METRIC_TITLES
+from .report import fmt
 
 # Training by-products that do not belong in a published model repo.
 UPLOAD_IGNORE = ["checkpoint-*", "*.pt", "*.bin", "runs/*", "result.json", "DONE.json"]
@@ -23,27 +24,31 @@ def analysis_section(record: dict) -> str:
              "Measured by `pe-bert study` on held-out built-in sentences (attention of this pretrained model, all "
              "layers and heads, special tokens kept), after fine-tuning copies of it on each task.", "",
              "| measure | value |", "|---|---|"]
-    for key in PE_SCORES:
-        lines.append(f"| {SCORE_TITLES[key]} | {fmt(record['pretrained_scores'][key])} |")
+    for key in METRIC_NAMES:
+        lines.append(f"| {METRIC_TITLES[key]} | {fmt(record['pretrained_scores'][key])} |")
+    for multiple, entry in record["mlm"].items():
+        if entry.get("applicable"):
+            lines.append(f"| masked-token loss at {entry['length']} tokens (nats) | {fmt(entry['loss'])} |")
     for task, entry in record["tasks"].items():
         lines.append(f"| {task} dev {entry['metric']} (fine-tuned) | {fmt(entry['score'])} |")
     if record["probe_nli"]["original"] is not None:
-        lines.append(f"| NLI probe: original accuracy | {fmt(record['probe_nli']['original'])} |")
+        lines.append(f"| NLI probe: original accuracy (%) | {fmt(record['probe_nli']['original'], 1)} |")
         for name, delta in record["probe_nli"]["deltas"].items():
-            lines.append(f"| NLI probe: Δ accuracy, {name} | {fmt(delta)} |")
+            lines.append(f"| NLI probe: Δ accuracy, {name} (points) | {fmt(delta, 1)} |")
     for name, entry in record["probe_zero_shot"].items():
-        lines.append(f"| zero-shot drift, {name} | {fmt(entry['drift'])} |")
+        lines.append(f"| zero-shot PLL preference for the original over {name} (%) | "
+                     f"{fmt(entry['pll_preference'], 1)} |")
     return "\n".join(lines) + "\n"
 
 
 def write_model_cards(study, results, summary: dict) -> dict:
-    """Write README.md (card + analysis) into every finished pretrained checkpoint; push them if asked."""
+    """Write README.md (card + analysis) into every finished pretrained checkpoint (a step after the report)."""
     from transformers import AutoConfig
 
     from ..model_card import render_model_card
 
     cards = {}
-    for result, record in zip(results, summary["units"]):
+    for result, record in zip(results, summary["runs"]):
         if result.failure or "pretrain" not in result.stages:
             continue
         folder = study.store.resolve(result.stages["pretrain"]["path"])
@@ -62,18 +67,17 @@ def write_model_cards(study, results, summary: dict) -> dict:
         card.text = card.text.rstrip() + "\n" + analysis_section(record)
         card.save(folder / "README.md")
         cards[name] = study.store.relative(folder / "README.md")
-    if study.config.push_to_hub:
-        push_checkpoints(study, results, summary)
     return cards
 
 
 def push_checkpoints(study, results, summary: dict) -> list[str]:
-    """Create `ORG/bert-<variant>` repos and upload each checkpoint folder (needs a Hub token)."""
+    """Create `ORG/bert-<variant>` repos and upload each checkpoint folder with its card (needs a Hub token): the
+study's last step, after the report and the model cards."""
     from huggingface_hub import HfApi
 
     api = HfApi()
     pushed = []
-    for result, record in zip(results, summary["units"]):
+    for result, record in zip(results, summary["runs"]):
         if result.failure or "pretrain" not in result.stages:
             continue
         repo_id = f"{study.config.hub_org}/{repo_name(study, record['variant'], record['seed'])}"
@@ -82,5 +86,4 @@ def push_checkpoints(study, results, summary: dict) -> list[str]:
                           commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
                           ignore_patterns=UPLOAD_IGNORE)
         pushed.append(repo_id)
-    summary["pushed"] = pushed
     return pushed

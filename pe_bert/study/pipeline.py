@@ -1,18 +1,27 @@
-"""The study: for each PE variant and seed, pretrain -> fine-tune on each task -> score attention -> probe;
-then the report. Each stage is a resumable `StageStore` stage; a failing variant is recorded and the others go on.
+"""The study: shared data (tokenizer, corpus, evaluation blocks and their floors, task files per seed), then for each
+PE variant and seed: pretrain -> masked-token evaluation at 1x/2x/4x the pretraining length -> fine-tune on each task
+-> score attention -> probe; then the report, the model cards and (if asked) the Hub push, as separate steps.
+
+Each stage is a resumable `StageStore` stage; a failing variant is recorded and the others go on. Units (variant x
+seed) run in parallel worker processes (`workers`), each with a fixed number of torch threads, so results do not
+depend on how units were scheduled.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..jsonable import jsonable
 from .config import StudyConfig, VariantSpec
+from .console import stage_output
 from .stages import StageFailed, StageStore
 
 logger = logging.getLogger(__name__)
@@ -20,38 +29,49 @@ logger = logging.getLogger(__name__)
 SHARED_UNIT = "_shared"
 # Tasks the NLI word-order probe can run on, in order of preference.
 NLI_TASKS = ("builtin_nli", "snli", "mnli")
+# Seeds of the built-in sentences each use draws from, far apart so that no two uses share sentences: the
+# pretraining corpus, the masked-evaluation blocks and their masks; attention scoring and the zero-shot probes add
+# the run's seed to their offset, so each seed looks at other held-out sentences.
+CORPUS_SEED = 0
+EVAL_SENTENCES_SEED = 1
+EVAL_MASK_SEED = 0
+ANALYSIS_SEED_OFFSET = 10_000
+PROBE_SEED_OFFSET = 20_000
+ATTENTION_BATCH_SIZE = 64
 
 
-def _training_arguments(output_dir: Path, seed: int, steps: int, batch_size: int, learning_rate: float, **extra):
+def _training_arguments(output_dir: Path, config: StudyConfig, seed: int, steps: int, batch_size: int,
+                        learning_rate: float, do_eval: bool, verbose: bool):
     from transformers import TrainingArguments
 
     return TrainingArguments(
         output_dir=str(output_dir),
         do_train=True,
-        do_eval=True,
+        do_eval=do_eval,
         max_steps=steps,
         per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=128,
+        per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=learning_rate,
-        warmup_steps=max(1, steps // 10),
+        warmup_steps=config.warmup_fraction,  # a float below 1 is a fraction of the steps
         weight_decay=0.01,
         seed=seed,
         data_seed=seed,
         eval_strategy="no",
         save_strategy="no",
-        logging_steps=max(1, steps // 5),
+        logging_steps=max(1, steps // 10),
         report_to="none",
         dataloader_num_workers=0,
-        **extra,
+        disable_tqdm=not verbose,
     )
 
 
 def main_metric(task: str, metrics: dict) -> tuple[str, float | None]:
-    """The score the paper reports for a task: CoLA Matthews, STS-B Spearman, accuracy otherwise."""
-    for key in ("eval_matthews_correlation", "eval_spearmanr", "eval_accuracy"):
-        if key in metrics:
-            return key.removeprefix("eval_"), metrics[key]
-    return "accuracy", None
+    """The score the paper reports for a task, as the task registry declares it (CoLA Matthews, STS-B Spearman,
+    accuracy otherwise)."""
+    from ..data.glue import get_task_info
+
+    name = get_task_info(task).main_metric
+    return name, metrics.get(f"eval_{name}")
 
 
 @dataclass
@@ -66,8 +86,36 @@ class UnitResult:
     failure: dict | None = None
 
 
+def _language(config: StudyConfig):
+    """The automaton of the built-in language (None for the rich grammar: its floors are not computed)."""
+    if not config.builtin_corpus or config.builtin_grammar != "compact":
+        return None
+    from ..data.compact import compact_language
+
+    return compact_language()
+
+
+def _builtin_sentences(config: StudyConfig, n: int, seed: int):
+    """Annotated built-in sentences of the study's grammar."""
+    if config.builtin_grammar == "compact":
+        from ..data.compact import compact_sentences
+
+        return compact_sentences(n, seed)
+    from ..data import generate_sentences
+
+    return generate_sentences(n, seed=seed)
+
+
+def _builtin_vocabulary(config: StudyConfig) -> list[str]:
+    if config.builtin_grammar == "compact":
+        return list(_language(config).vocabulary)
+    from ..data import vocabulary
+
+    return sorted(vocabulary())
+
+
 class Study:
-    def __init__(self, config: StudyConfig, progress: bool = True):
+    def __init__(self, config: StudyConfig, progress: bool = True, verbose: bool = False, worker: bool = False):
         from ..training.arguments import use_cpu_when_distributed_without_accelerator
 
         # Under `accelerate launch` on a machine without GPUs, data-parallel over CPU processes (gloo): this must
@@ -77,44 +125,164 @@ class Study:
         self.out = Path(config.out)
         self.store = StageStore(self.out)
         self.progress = progress
+        self.verbose = verbose
+        self.worker = worker  # a worker process of a parallel study: the parent holds the lock and prints
+        self.events = None  # where finished-stage events go (a queue in a worker, the console otherwise)
+        self._bar = None
 
-    # ---------------------------------------------------------------------------------------------- stages
+    # ---------------------------------------------------------------------------------------------- plumbing
 
-    def tokenizer_stage(self) -> str:
-        """One WordPiece vocabulary for every variant (trained once on the pretraining text), or the user's."""
-        if self.config.tokenizer_name:
-            return self.config.tokenizer_name
-        settings = {k: getattr(self.config, k) for k in
-                    ("dataset_name", "dataset_config_name", "train_file", "builtin_num_sentences",
-                     "tokenizer_vocab_size", "max_position_embeddings")}
+    def _stage(self, unit: str, stage: str, run, headline=None) -> dict:
+        """Run one store stage with its output in its log file; report it (line + progress) when it finishes."""
+        log = self.out / "logs" / unit / f"{stage.replace(':', '-')}.log"
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        with stage_output(log, self.verbose):
+            try:
+                result = run()
+            except StageFailed as failure:
+                self._emit(unit, stage, "failed", failure.error, time.perf_counter() - start_wall,
+                           time.process_time() - start_cpu)
+                raise
+        wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+        text = ""
+        if headline is not None:
+            try:
+                text = headline(result)
+            except (KeyError, TypeError, ValueError):
+                text = ""
+        self._emit(unit, stage, "done", text, wall, cpu)
+        return result
+
+    def _emit(self, unit: str, stage: str, status: str, text: str, wall: float, cpu: float) -> None:
+        event = {"unit": unit, "stage": stage, "status": status, "text": text, "wall_s": round(wall, 3),
+                 "cpu_s": round(cpu, 3), "pid": os.getpid()}
+        if self.store.processes.is_main:
+            with (self.out / "timings.jsonl").open("a") as timings:
+                timings.write(json.dumps(event) + "\n")
+        if self.events is not None:
+            self.events.put(event)
+        else:
+            self._show(event)
+
+    def _show(self, event: dict) -> None:
+        if not self.progress or not self.store.processes.is_main:
+            return
+        line = f"{event['unit']:<28} {event['stage']:<24} {event['text']}  [{event['wall_s']:.0f} s]"
+        if event["status"] == "failed":
+            line = f"{event['unit']:<28} {event['stage']:<24} FAILED: {event['text']}"
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+            self._bar.update()
+        else:
+            print(line, file=sys.stderr)
+
+    # ---------------------------------------------------------------------------------------------- shared stages
+
+    def data_stage(self) -> dict:
+        """Tokenizer, pretraining text and evaluation blocks (with the corpus's floors), shared by every run."""
+        c = self.config
+        settings = {k: getattr(c, k) for k in
+                    ("builtin_grammar", "dataset_name", "dataset_config_name", "train_file", "tokenizer_name",
+                     "tokenizer_vocab_size", "builtin_num_sentences", "max_position_embeddings", "max_seq_length",
+                     "eval_sentences", "length_multiples", "mlm_probability")}
 
         def work(folder: Path) -> dict:
+            result = {"tokenizer": self._tokenizer(folder)}
+            if c.builtin_corpus:
+                result.update(self._builtin_data(folder, result["tokenizer"]))
+            return result
+
+        return self.store.run(SHARED_UNIT, "data", settings, work)
+
+    def _tokenizer(self, folder: Path) -> str:
+        """A deterministic word-level vocabulary for the built-in language; the user's tokenizer; or, for other
+        data, WordPiece trained on the training text (as run_mlm does)."""
+        c = self.config
+        if c.tokenizer_name:
+            return c.tokenizer_name
+        model_max_length = c.max_seq_length * max(c.length_multiples)
+        if c.builtin_corpus:
+            from ..training.tokenizer import word_level_tokenizer
+
+            tokenizer = word_level_tokenizer(_builtin_vocabulary(c), model_max_length=model_max_length)
+        else:
+            from ..training.arguments import MLMDataArguments, ModelArguments
             from ..training.pretrain import load_raw_datasets, text_column
             from ..training.tokenizer import train_wordpiece_tokenizer
-            from ..training.arguments import MLMDataArguments, ModelArguments
 
-            data_args = self._mlm_data_arguments(MLMDataArguments)
-            raw, label = load_raw_datasets(data_args, ModelArguments(), seed=0)
+            data_args = MLMDataArguments(dataset_name=c.dataset_name, dataset_config_name=c.dataset_config_name,
+                                         train_file=c.train_file, max_seq_length=c.max_seq_length)
+            raw, _ = load_raw_datasets(data_args, ModelArguments(), seed=0)
             column = text_column(raw["train"], None)
-            tokenizer = train_wordpiece_tokenizer(raw["train"][column], vocab_size=self.config.tokenizer_vocab_size,
-                                                  model_max_length=self.config.max_position_embeddings)
-            tokenizer.save_pretrained(folder)
-            return {"path": self.store.relative(folder), "vocab_size": len(tokenizer), "dataset": label}
+            tokenizer = train_wordpiece_tokenizer(raw["train"][column], vocab_size=c.tokenizer_vocab_size,
+                                                  model_max_length=model_max_length)
+        tokenizer.save_pretrained(folder / "tokenizer")
+        return self.store.relative(folder / "tokenizer")
 
-        return str(self.store.resolve(self.store.run(SHARED_UNIT, "tokenizer", settings, work)["path"]))
+    def _builtin_data(self, folder: Path, tokenizer_path: str) -> dict:
+        from transformers import AutoTokenizer
 
-    def _mlm_data_arguments(self, data_class):
+        from .mlm_eval import pack_blocks
+
         c = self.config
-        return data_class(dataset_name=c.dataset_name, dataset_config_name=c.dataset_config_name,
-                          train_file=c.train_file, builtin_num_sentences=c.builtin_num_sentences,
-                          max_seq_length=c.max_seq_length)
+        corpus = folder / "corpus"
+        corpus.mkdir()
+        train = _builtin_sentences(c, c.builtin_num_sentences, CORPUS_SEED)
+        (corpus / "train.txt").write_text("".join(s.text + "\n" for s in train))
+        held_out = _builtin_sentences(c, c.eval_sentences, EVAL_SENTENCES_SEED)
+        (corpus / "validation.txt").write_text("".join(s.text + "\n" for s in held_out))
+        tokenizer = AutoTokenizer.from_pretrained(self.store.resolve(tokenizer_path))
+        language = _language(c)
+        blocks, floors = {}, {}
+        for multiple in c.length_multiples:
+            packed = pack_blocks([list(s.words) for s in held_out], tokenizer, c.max_seq_length * multiple,
+                                 c.mlm_probability, EVAL_MASK_SEED, language)
+            path = folder / f"blocks_x{multiple}.npz"
+            packed.save(path)
+            blocks[str(multiple)] = self.store.relative(path)
+            floors[str(multiple)] = packed.floors()
+        result = {"train_file": self.store.relative(corpus / "train.txt"),
+                  "validation_file": self.store.relative(corpus / "validation.txt"),
+                  "blocks": blocks, "floors": floors, "num_train_sentences": len(train)}
+        if language is not None:
+            result["unigram_entropy"] = language.unigram_entropy()
+            result["expected_sentence_length"] = language.expected_length()
+        return result
 
-    def pretrain_stage(self, unit: str, spec: VariantSpec, seed: int, tokenizer_path: str) -> dict:
+    def tasks_stage(self, seed: int) -> dict:
+        """The built-in tasks' splits for one seed, written once and shared by every variant (GLUE-style files)."""
         c = self.config
+        builtin = [t for t in c.tasks if t.startswith("builtin_")]
+        if not builtin:
+            return {}
+        settings = {"tasks": builtin, "seed": seed, "size": c.builtin_task_size, "grammar": c.builtin_grammar}
+
+        def work(folder: Path) -> dict:
+            from ..data import load_builtin_task
+
+            files = {}
+            for task in builtin:
+                splits = load_builtin_task(task, seed=seed, num_train=c.builtin_task_size, num_test=0,
+                                           grammar=c.builtin_grammar)
+                files[task] = {}
+                for split in ("train", "validation"):
+                    path = folder / f"{task}.{split}.jsonl"
+                    splits[split].to_json(path)
+                    files[task][split] = self.store.relative(path)
+            return {"files": files}
+
+        return self.store.run(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work)["files"]
+
+    # ---------------------------------------------------------------------------------------------- unit stages
+
+    def pretrain_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
+        c = self.config
+        tokenizer = str(self.store.resolve(data["tokenizer"])) if not c.tokenizer_name else c.tokenizer_name
         settings = {"variant": spec.config_kwargs(), "model": c.model_kwargs(), "seed": seed,
-                    "tokenizer": self.store.content_id(tokenizer_path), "steps": c.pretrain_steps, "batch": c.pretrain_batch_size,
-                    "lr": c.pretrain_learning_rate, "seq": c.max_seq_length,
-                    "data": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
+                    "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")), "steps": c.pretrain_steps,
+                    "batch": c.pretrain_batch_size, "lr": c.pretrain_learning_rate, "warmup": c.warmup_fraction,
+                    "seq": c.max_seq_length, "mlm_probability": c.mlm_probability,
+                    "corpus": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
 
         def work(folder: Path) -> dict:
             from ..training import pretrain
@@ -123,41 +291,98 @@ class Study:
             # Sparse prediction: the MLM head only on masked tokens, the largest avoidable cost of pretraining
             # (same loss and gradients, see test_sparse_prediction_gives_the_same_loss_and_gradients).
             overrides = ",".join(f"{k}={v}" for k, v in {**c.model_kwargs(), "sparse_prediction": "true"}.items())
-            model_args = ModelArguments(tokenizer_name=tokenizer_path, config_overrides=overrides,
-                                        **spec.config_kwargs())
-            training_args = _training_arguments(folder, seed, c.pretrain_steps, c.pretrain_batch_size,
-                                                c.pretrain_learning_rate, disable_tqdm=not self.progress)
-            metrics = pretrain.main(model_args, self._mlm_data_arguments(MLMDataArguments), training_args)
-            return {"path": self.store.relative(folder), "metrics": _jsonable(metrics)}
+            model_args = ModelArguments(tokenizer_name=tokenizer, config_overrides=overrides, **spec.config_kwargs())
+            if c.builtin_corpus:
+                data_args = MLMDataArguments(train_file=str(self.store.resolve(data["train_file"])),
+                                             validation_file=str(self.store.resolve(data["validation_file"])),
+                                             max_seq_length=c.max_seq_length, mlm_probability=c.mlm_probability)
+            else:
+                data_args = MLMDataArguments(dataset_name=c.dataset_name, dataset_config_name=c.dataset_config_name,
+                                             train_file=c.train_file, max_seq_length=c.max_seq_length,
+                                             mlm_probability=c.mlm_probability)
+            # Built-in corpus: the masked evaluation stage measures the model (against the floors); otherwise the
+            # Trainer's evaluation on the held-out split is the only measure.
+            training_args = _training_arguments(folder, c, seed, c.pretrain_steps, c.pretrain_batch_size,
+                                                c.pretrain_learning_rate, do_eval=not c.builtin_corpus,
+                                                verbose=self.verbose)
+            metrics = pretrain.main(model_args, data_args, training_args)
+            return {"path": self.store.relative(folder), "metrics": _deterministic(metrics)}
 
-        # The report rewrites the model card (README.md) with the measured numbers: not part of the stage's content.
-        return self.store.run(unit, "pretrain", settings, work, collective=True, rewritten=("README.md",))
+        # The model card step rewrites README.md with the measured numbers: not part of the stage's content.
+        return self._stage(unit, "pretrain", lambda: self.store.run(unit, "pretrain", settings, work, collective=True,
+                                                                    rewritten=("README.md",)),
+                           lambda r: f"train loss {r['metrics']['train_loss']:.3f}")
 
-    def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str) -> dict:
+    def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
+        """Masked-token loss on the fixed evaluation blocks at each length, and its share of the learnable signal."""
         c = self.config
-        settings = {"task": task, "pretrained": self.store.content_id(pretrained), "seed": seed, "steps": c.finetune_steps,
-                    "batch": c.finetune_batch_size, "lr": c.finetune_learning_rate, "seq": c.max_seq_length,
-                    "size": c.builtin_task_size}
+        settings = {"pretrained": self.store.content_id(pretrained),
+                    "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")),
+                    "batch": c.eval_batch_size}
+
+        def work(folder: Path) -> dict:
+            from transformers import AutoModelForMaskedLM
+
+            from ..pe_base import get_position_encoding_class
+            from .mlm_eval import MaskedBlocks, masked_token_losses, share_captured
+
+            model = AutoModelForMaskedLM.from_pretrained(pretrained).eval()
+            bounded = getattr(get_position_encoding_class(spec.position_encoding), "bounded", False)
+            lengths = {}
+            for multiple, path in data["blocks"].items():
+                length = c.max_seq_length * int(multiple)
+                floors = data["floors"][multiple]
+                if bounded and length > model.config.max_position_embeddings:
+                    lengths[multiple] = {"length": length, "applicable": False,
+                                         "reason": f"absolute PE: positions are bounded by max_position_embeddings "
+                                                   f"({model.config.max_position_embeddings})"}
+                    continue
+                losses = masked_token_losses(model, MaskedBlocks.load(self.store.resolve(path)), c.eval_batch_size)
+                loss = float(losses.mean())
+                lengths[multiple] = {"length": length, "applicable": True, "loss": loss,
+                                     "share": share_captured(loss, floors["unigram_loss"], floors["bayes_loss"]),
+                                     "masked_tokens": int(losses.size)}
+            return {"lengths": lengths}
+
+        def headline(result):
+            first = result["lengths"][str(c.length_multiples[0])]
+            share = f", {100 * first['share']:.0f} % of the learnable signal" if first.get("share") is not None else ""
+            return f"masked-token loss {first['loss']:.3f}{share}"
+
+        return self._stage(unit, "mlm", lambda: self.store.run(unit, "mlm", settings, work), headline)
+
+    def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str, task_files: dict) -> dict:
+        c = self.config
+        files = task_files.get(task)
+        settings = {"task": task, "pretrained": self.store.content_id(pretrained), "seed": seed,
+                    "steps": c.finetune_steps, "batch": c.finetune_batch_size, "lr": c.finetune_learning_rate,
+                    "warmup": c.warmup_fraction, "seq": c.max_seq_length,
+                    "data": self.store.content_id(self.store.folder(f"{SHARED_UNIT}/seed{seed}", "tasks"))
+                    if files else None}
 
         def work(folder: Path) -> dict:
             from ..training import finetune
             from ..training.arguments import GlueDataArguments, ModelArguments
 
-            data_args = GlueDataArguments(task_name=task, max_seq_length=c.max_seq_length,
-                                          builtin_num_examples=c.builtin_task_size if task.startswith("builtin") else None)
-            training_args = _training_arguments(folder, seed, c.finetune_steps, c.finetune_batch_size,
-                                                c.finetune_learning_rate, disable_tqdm=not self.progress)
+            paths = {f"{split}_file": str(self.store.resolve(path)) for split, path in (files or {}).items()}
+            data_args = GlueDataArguments(task_name=task, max_seq_length=c.max_seq_length, **paths)
+            training_args = _training_arguments(folder, c, seed, c.finetune_steps, c.finetune_batch_size,
+                                                c.finetune_learning_rate, do_eval=True, verbose=self.verbose)
             metrics = finetune.main(ModelArguments(model_name_or_path=pretrained), data_args, training_args)
             name, value = main_metric(task, metrics)
-            return {"path": self.store.relative(folder), "metric": name, "score": value, "metrics": _jsonable(metrics)}
+            return {"path": self.store.relative(folder), "metric": name, "score": value,
+                    "metrics": _deterministic(metrics)}
 
-        return self.store.run(unit, f"finetune:{task}", settings, work, collective=True)
+        return self._stage(unit, f"finetune:{task}",
+                           lambda: self.store.run(unit, f"finetune:{task}", settings, work, collective=True),
+                           lambda r: f"{task} {r['metric']} {r['score']:.3f}")
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
         """Locality and symmetry (both variants) of every model of the unit, on held-out built-in sentences,
         plus identical-token position attention of the pretrained model."""
         c = self.config
-        settings = {"models": {name: self.store.content_id(path) for name, path in models.items()}, "sentences": c.analysis_sentences, "seq": c.max_seq_length,
+        settings = {"models": {name: self.store.content_id(path) for name, path in models.items()},
+                    "sentences": c.analysis_sentences, "seq": c.max_seq_length, "grammar": c.builtin_grammar,
                     "position_seq_len": c.position_seq_len, "seed": seed}
 
         def work(folder: Path) -> dict:
@@ -165,17 +390,15 @@ class Study:
             from transformers import AutoModel, AutoTokenizer
 
             from ..analysis import position_attention, score_attention
-            from ..data import generate_sentences
 
-            # Sentences no model was trained on: a seed far from the corpus seeds.
-            texts = [s.text for s in generate_sentences(c.analysis_sentences, seed=10_000 + seed)]
+            texts = [s.text for s in _builtin_sentences(c, c.analysis_sentences, ANALYSIS_SEED_OFFSET + seed)]
             result = {}
             for name, path in models.items():
                 model = AutoModel.from_pretrained(path).eval()
                 model.config._name_or_path = self.store.relative(path)  # the scores file names it, relocatably
                 tokenizer = AutoTokenizer.from_pretrained(path)
-                scores = score_attention(model, tokenizer, texts, batch_size=64, max_length=c.max_seq_length,
-                                         progress=self.progress)
+                scores = score_attention(model, tokenizer, texts, batch_size=ATTENTION_BATCH_SIZE,
+                                         max_length=c.max_seq_length, progress=self.verbose)
                 scores.to_json(folder / f"{name}_scores.json")
                 scores.plot(folder / f"{name}_heatmaps.png", title=f"{unit} ({name}): attention scores")
                 result[name] = {"locality": scores.mean_locality, "symmetry": scores.mean_symmetry,
@@ -185,46 +408,59 @@ class Study:
                     positional.plot(folder / "position_attention.png", title=f"{unit}: identical-token attention")
                     mean_matrix = positional.attentions.to(torch.float64).mean(dim=(0, 1))
                     result["position"] = {
-                        "overall": _jsonable(positional.to_dict()["overall"]),
+                        "overall": jsonable(positional.to_dict()["overall"]),
                         "mean_matrix": mean_matrix.tolist(),
                     }
-            return result
+            return jsonable(result)
 
-        return self.store.run(unit, "score", settings, work)
+        return self._stage(unit, "score", lambda: self.store.run(unit, "score", settings, work),
+                           lambda r: f"locality {r['pretrained']['locality']:.3f}, symmetry "
+                                     f"{r['pretrained']['symmetry']:.3f} (mass {r['pretrained']['symmetry_mass']:.3f})")
 
-    def probe_stage(self, unit: str, seed: int, pretrained: str, nli_task: str | None, nli_model: str | None) -> dict:
-        """The paper's NLI probe on the fine-tuned NLI model (built-in NLI, SNLI or MNLI, whichever the study
-        fine-tunes on), and zero-shot probes (PLL preference, representation drift) on the pretrained MLM."""
+    def probe_stage(self, unit: str, seed: int, pretrained: str, nli_task: str | None, nli_model: str | None,
+                    task_files: dict) -> dict:
+        """Zero-shot word-order probes (PLL preference, representation drift) on the pretrained MLM, and the
+        paper's NLI probe on the fine-tuned NLI model when the study fine-tunes on NLI."""
         c = self.config
-        settings = {"pretrained": self.store.content_id(pretrained), "nli": self.store.content_id(nli_model), "nli_task": nli_task, "size": c.builtin_task_size, "examples": c.probe_examples,
-                    "zero_shot": c.probe_zero_shot_sentences, "seed": seed, "seq": c.max_seq_length}
+        nli_file = (task_files.get(nli_task) or {}).get("validation") if nli_task else None
+        settings = {"pretrained": self.store.content_id(pretrained), "nli": self.store.content_id(nli_model),
+                    "nli_task": nli_task, "nli_data": nli_file, "examples": c.probe_examples,
+                    "zero_shot": c.probe_zero_shot_sentences, "seed": seed, "seq": c.max_seq_length,
+                    "grammar": c.builtin_grammar}
 
         def work(folder: Path) -> dict:
             from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
 
             from ..analysis.probes import load_nli_examples, nli_probe, plot_deltas, zero_shot_probe
-            from ..data import generate_sentences
 
             result = {}
             if nli_model is not None:
                 model = AutoModelForSequenceClassification.from_pretrained(nli_model).eval()
                 tokenizer = AutoTokenizer.from_pretrained(nli_model)
-                # The built-in task's validation split depends on its size and seed: use fine-tuning's, so the
-                # probe evaluates held-out pairs of the very task the model learned.
-                builtin = {"num_train": c.builtin_task_size} if nli_task.startswith("builtin") else {}
-                examples = load_nli_examples(nli_task, num_examples=c.probe_examples, seed=seed, **builtin)
+                # The validation pairs of the very task the model was fine-tuned on (held out from its training).
+                source = str(self.store.resolve(nli_file)) if nli_file else nli_task
+                examples = load_nli_examples(source, num_examples=c.probe_examples, seed=seed)
                 report = nli_probe(model, tokenizer, examples, seed=seed, max_length=c.max_seq_length,
                                    model_name=unit)
                 plot_deltas(report, folder / "nli_probe.png")
-                result["nli"] = _jsonable(report.to_dict())
+                result["nli"] = jsonable(report.to_dict())
             model = AutoModelForMaskedLM.from_pretrained(pretrained).eval()
             tokenizer = AutoTokenizer.from_pretrained(pretrained)
-            sentences = generate_sentences(c.probe_zero_shot_sentences, seed=20_000 + seed)
-            result["zero_shot"] = _jsonable(zero_shot_probe(model, tokenizer, sentences, seed=seed,
-                                                            model_name=unit).to_dict())
+            sentences = _builtin_sentences(c, c.probe_zero_shot_sentences, PROBE_SEED_OFFSET + seed)
+            result["zero_shot"] = jsonable(zero_shot_probe(model, tokenizer, sentences, seed=seed,
+                                                           model_name=unit).to_dict())
             return result
 
-        return self.store.run(unit, "probe", settings, work)
+        def headline(result):
+            pll = result["zero_shot"]["results"].get("shuffle-sr", {}).get("pll", {})
+            text = f"prefers the original over Shuffle-SR {100 * pll['preference']:.0f} %" if pll else ""
+            if "nli" in result:
+                delta = result["nli"]["results"].get("shuffle-sr", {}).get("delta")
+                if delta is not None:
+                    text += f"; NLI Δ Shuffle-SR {100 * delta:+.1f} points"
+            return text
+
+        return self._stage(unit, "probe", lambda: self.store.run(unit, "probe", settings, work), headline)
 
     # ---------------------------------------------------------------------------------------------- driver
 
@@ -232,78 +468,160 @@ class Study:
         return [(f"{spec.label}/seed{seed}", spec, seed)
                 for spec in self.config.variant_specs() for seed in self.config.seeds]
 
-    def run_unit(self, unit: str, spec: VariantSpec, seed: int, tokenizer_path: str, bar) -> UnitResult:
+    def stages_per_unit(self) -> int:
+        return 4 + len(self.config.tasks) - (0 if self.config.builtin_corpus else 1)
+
+    def run_unit(self, unit: str, spec: VariantSpec, seed: int, data: dict | None = None,
+                 task_files: dict | None = None) -> UnitResult:
+        """Every stage of one (variant, seed). `data` and `task_files`: the shared stages' results, looked up (and
+        verified) here when not given, as in a worker process."""
         result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
         try:
-            bar.set_postfix_str(f"{unit}: pretrain")
-            pretrain = self.pretrain_stage(unit, spec, seed, tokenizer_path)
+            data = self.data_stage() if data is None else data
+            task_files = self.tasks_stage(seed) if task_files is None else task_files
+            pretrain = self.pretrain_stage(unit, spec, seed, data)
             result.stages["pretrain"] = pretrain
-            bar.update()
             # Stage results store paths relative to --out (a study folder can be moved); use them resolved.
             pretrained = str(self.store.resolve(pretrain["path"]))
+            if "blocks" in data:
+                result.stages["mlm"] = self.mlm_stage(unit, spec, pretrained, data)
             models = {"pretrained": pretrained}
             for task in self.config.tasks:
-                bar.set_postfix_str(f"{unit}: fine-tune {task}")
-                finetuned = self.finetune_stage(unit, task, seed, pretrained)
+                finetuned = self.finetune_stage(unit, task, seed, pretrained, task_files)
                 result.stages[f"finetune:{task}"] = finetuned
                 models[task] = str(self.store.resolve(finetuned["path"]))
-                bar.update()
-            bar.set_postfix_str(f"{unit}: score")
             result.stages["score"] = self.score_stage(unit, seed, models)
-            bar.update()
-            bar.set_postfix_str(f"{unit}: probe")
             nli_task = next((t for t in NLI_TASKS if t in models), None)
-            result.stages["probe"] = self.probe_stage(unit, seed, pretrained, nli_task, models.get(nli_task))
-            bar.update()
+            result.stages["probe"] = self.probe_stage(unit, seed, pretrained, nli_task, models.get(nli_task),
+                                                      task_files)
         except StageFailed as failure:
             logger.error("%s", failure)
             result.failure = {"stage": failure.stage, "error": failure.error, "traceback": failure.traceback}
         return result
 
+    def worker_count(self) -> int:
+        """Parallel unit processes: the setting, or (0) one per CPU core on a CPU-only, single-process run."""
+        import torch
+
+        if self.store.processes.count > 1 or torch.cuda.is_available():
+            return 1
+        workers = self.config.workers or (os.cpu_count() or 1)
+        return max(1, min(workers, len(self.units())))
+
     def run(self) -> dict:
-        """Run (or resume) every stage, then write the report; returns the results dictionary.
+        """Run (or resume) every stage, then write the report, the model cards and (if asked) push to the Hub;
+        returns the results dictionary.
 
         Holds the study folder's lock throughout: another study on the same --out raises `StudyLocked` at once."""
         with self.store.lock():
             return self._run()
 
     def _run(self) -> dict:
-        from .report import write_report
+        from .hub import push_checkpoints, write_model_cards
+        from .report import save_results, write_report
 
         start = time.perf_counter()
-        if self.store.processes.is_main:
+        main = self.store.processes.is_main
+        if main:
             (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            (self.out / "timings.jsonl").unlink(missing_ok=True)  # this run's timings (stored stages: 0 s)
         units = self.units()
-        stages_per_unit = 3 + len(self.config.tasks)
-        results: list[UnitResult] = []
-        with tqdm(total=len(units) * stages_per_unit + 1, desc="Study", unit="stage",
-                  disable=not self.progress or not self.store.processes.is_main) as bar:
-            bar.set_postfix_str("tokenizer")
-            tokenizer_path = self.tokenizer_stage()
-            bar.update()
-            for unit, spec, seed in units:
-                unit_result = self.run_unit(unit, spec, seed, tokenizer_path, bar)
-                results.append(unit_result)
-                if unit_result.failure:  # keep the bar's total honest
-                    bar.update(stages_per_unit - sum(1 for _ in unit_result.stages))
+        workers = self.worker_count()
+        shared = 1 + sum(1 for seed in self.config.seeds if any(t.startswith("builtin_") for t in self.config.tasks))
+        with tqdm(total=shared + len(units) * self.stages_per_unit(), desc="Study", unit="stage", file=sys.stderr,
+                  disable=not self.progress or not main, dynamic_ncols=True) as bar:
+            self._bar = bar
+            data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
+            task_files = {}
+            for seed in self.config.seeds:
+                if any(t.startswith("builtin_") for t in self.config.tasks):
+                    task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks",
+                                                   lambda: self.tasks_stage(seed),
+                                                   lambda r: f"{', '.join(r)}: train and validation files")
+            if workers > 1:
+                results = self._run_parallel(units, workers, bar)
+            else:
+                results = [self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {})), bar)
+                           for unit, spec, seed in units]
+            self._bar = None
         wall_time = time.perf_counter() - start
         summary = None
-        if self.store.processes.is_main:  # under `accelerate launch`, one process writes the report
-            summary = write_report(self, results, wall_time)
+        if main:  # under `accelerate launch`, one process writes the report, the cards and pushes
+            summary = write_report(self, results, wall_time, workers)
+            summary["metadata"]["model_cards"] = write_model_cards(self, results, summary)
+            if self.config.push_to_hub:
+                summary["metadata"]["pushed"] = push_checkpoints(self, results, summary)
+            save_results(self.out, summary)
         self.store.processes.barrier()
         return summary if summary is not None else json.loads((self.out / "results.json").read_text())
 
+    def _counted(self, result: UnitResult, bar) -> UnitResult:
+        if result.failure:  # keep the bar's total honest
+            bar.update(max(0, self.stages_per_unit() - len(result.stages) - 1))
+        return result
 
-def _jsonable(value):
-    """Plain JSON types (NaN/inf become None) so results.json is strict JSON."""
-    import math
+    def _run_parallel(self, units, workers: int, bar) -> list[UnitResult]:
+        """Run units in `workers` spawned processes, each with an equal share of the CPU threads; print their
+        stage events as they come."""
+        import multiprocessing
+        import queue as queues
+        from concurrent.futures import ProcessPoolExecutor
 
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return _jsonable(value.item())
-    return value
+        context = multiprocessing.get_context("spawn")
+        events = context.Manager().Queue()
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        results: dict[int, UnitResult] = {}
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(self.config, self.verbose, threads, events)) as pool:
+            futures = {pool.submit(_run_unit_in_worker, unit, spec, seed): i
+                       for i, (unit, spec, seed) in enumerate(units)}
+            pending = set(futures)
+            while pending:
+                try:
+                    self._show(events.get(timeout=0.2))
+                    continue
+                except queues.Empty:
+                    pass
+                for future in [f for f in pending if f.done()]:
+                    pending.discard(future)
+                    results[futures[future]] = self._counted(future.result(), bar)
+            while True:  # events sent just before the last unit finished
+                try:
+                    self._show(events.get_nowait())
+                except queues.Empty:
+                    break
+        return [results[i] for i in range(len(units))]
+
+
+def _data_headline(result: dict) -> str:
+    floors = result.get("floors", {})
+    first = next(iter(floors.values()), None)
+    if not first or first.get("bayes_loss") is None:
+        return "tokenizer ready"
+    return (f"{result['num_train_sentences']:,} sentences; unigram entropy {result['unigram_entropy']:.3f} nats, "
+            f"Bayes-optimal masked-token loss {first['bayes_loss']:.3f} nats")
+
+
+_WORKER: Study | None = None
+
+
+def _init_worker(config: StudyConfig, verbose: bool, threads: int, events) -> None:
+    import torch
+
+    global _WORKER
+    torch.set_num_threads(threads)
+    _WORKER = Study(config, progress=False, verbose=verbose, worker=True)
+    _WORKER.events = events
+
+
+def _run_unit_in_worker(unit: str, spec: VariantSpec, seed: int) -> UnitResult:
+    return _WORKER.run_unit(unit, spec, seed)
+
+
+# Trainer metrics that measure the machine, not the model: kept out of stage results (the report's metadata holds
+# the timings) so that results.json is identical from run to run.
+_TIMING_METRICS = ("runtime", "samples_per_second", "steps_per_second", "total_flos")
+
+
+def _deterministic(metrics: dict) -> dict:
+    return jsonable({k: v for k, v in metrics.items() if not any(k.endswith(t) for t in _TIMING_METRICS)})

@@ -20,7 +20,7 @@ POSITIVE_SETTINGS = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
     "max_seq_length", "tokenizer_vocab_size", "builtin_num_sentences", "pretrain_steps", "pretrain_batch_size",
     "finetune_steps", "finetune_batch_size", "builtin_task_size", "analysis_sentences", "position_seq_len",
-    "probe_examples", "probe_zero_shot_sentences",
+    "probe_examples", "probe_zero_shot_sentences", "eval_sentences", "eval_batch_size",
 )
 POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate")
 
@@ -54,6 +54,11 @@ def check_types(config) -> None:
     for field in dataclasses.fields(config):
         value, kind = getattr(config, field.name), hints[field.name]
         args = typing.get_args(kind)
+        if type(None) in args:  # optional: None is fine, anything else has the other type
+            if value is None:
+                continue
+            kind = next(a for a in args if a is not type(None))
+            args = typing.get_args(kind)
         if typing.get_origin(kind) is list:
             if not isinstance(value, (list, tuple)):
                 example = ", ".join(str(value).split(",")) if isinstance(value, str) else "..."
@@ -69,10 +74,6 @@ def check_types(config) -> None:
                         f"{_flag(field.name)} must be a list of {args[0].__name__}, but holds {_describe(item)}."
                     ) from None
             continue
-        if type(None) in args:
-            if value is None:
-                continue
-            kind = next(a for a in args if a is not type(None))
         _check_scalar(field.name, value, kind)
 
 

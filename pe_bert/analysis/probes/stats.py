@@ -13,6 +13,8 @@ import numpy as np
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
+# Scores this close are a tie (float32 sums of the same terms in another order differ by about 1e-7 relatively).
+TIE_RTOL, TIE_ATOL = 1e-5, 1e-6
 _BLOCK_ELEMENTS = 4_000_000  # indices per resampling block (~32 MB of int64)
 
 
@@ -73,16 +75,20 @@ def accuracy_shift(original_predictions, predictions, references, original_refer
 
 def preference(original_scores, perturbed_scores, *, n_resamples: int = 0, confidence: float = DEFAULT_CONFIDENCE,
                seed: int = 0) -> dict:
-    """Share of pairs whose original scores strictly higher than its perturbation (e.g. pseudo-log-likelihood).
+    """Share of pairs whose original scores higher than its perturbation (e.g. pseudo-log-likelihood), a tie
+    counting one half.
 
-    0.5 means the scorer cannot tell the orders apart; 1.0 means it always prefers the original. Also returns
+    0.5 means the scorer cannot tell the orders apart; 1.0 means it always prefers the original. Scores equal up to
+    float32 rounding (a model with no position information gives a permutation the same PLL, summed in another
+    order) are ties: otherwise such a model would seem to prefer the perturbation. Also returns
     mean_difference (original - perturbed), n, and with `n_resamples > 0` a bootstrap interval preference_ci.
     """
     original_scores = np.asarray(original_scores, dtype=np.float64)
     perturbed_scores = np.asarray(perturbed_scores, dtype=np.float64)
     if original_scores.shape != perturbed_scores.shape:
         raise ValueError("preference: original_scores and perturbed_scores must be paired (same length and order).")
-    wins = (original_scores > perturbed_scores).astype(np.float64)
+    ties = np.isclose(original_scores, perturbed_scores, rtol=TIE_RTOL, atol=TIE_ATOL)
+    wins = np.where(ties, 0.5, (original_scores > perturbed_scores).astype(np.float64))
     empty = original_scores.size == 0
     result = {
         "preference": float("nan") if empty else float(wins.mean()),
