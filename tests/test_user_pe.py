@@ -55,7 +55,7 @@ def test_registered_pe_is_listed_configured_and_round_trips(decay, tmp_path):
     (dict(decay_slope=float("nan")), "`decay_slope` must be a finite number, got nan"),
     (dict(decay_slope=float("inf")), "`decay_slope` must be a finite number, got inf"),
     (dict(decay_slope=-1.0), "`decay_slope` must be > 0, got -1.0"),
-    (dict(decay_symmetric="yes"), "`decay_symmetric` must be a bool"),
+    (dict(decay_symmetric="yes"), "`decay_symmetric` must be of type bool"),
     (dict(rope_theta=5.0), "`rope_theta` is a hyper-parameter of 'rope', not of position_encoding='decay'"),
 ])
 def test_bad_user_hyperparameters_give_clear_errors(decay, overrides, message):
