@@ -265,3 +265,29 @@ def test_worked_example_runs_offline(tmp_path):
     assert "reloaded without pe_bert" in result.stdout and "max |difference| = 0.0" in result.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert 0 < summary["locality"] <= 1 and summary["remote_max_difference"] == 0.0
+
+
+def test_pe_bert_commands_take_pe_module(tmp_path, capsys):
+    from pe_bert.cli import main
+    from pe_bert.training.tokenizer import train_wordpiece_tokenizer
+
+    pe_bert.import_position_encoding_module(str(DECAY_MODULE))
+    try:
+        texts = [s.text for s in pe_bert.data.generate_sentences(40, seed=3)]
+        tokenizer = train_wordpiece_tokenizer(texts, vocab_size=200, model_max_length=64)
+        PEBertModel(decay_config(vocab_size=len(tokenizer))).save_pretrained(tmp_path / "model")
+        tokenizer.save_pretrained(tmp_path / "model")
+    finally:
+        POSITION_ENCODING_CLASSES.pop("decay", None)
+        sys.modules.pop("decay_position_encoding", None)
+    # Without the module: one line naming the fix, exit status 2.
+    assert main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"),
+                 "--no-progress"]) == 2
+    assert "import the module that registers it" in capsys.readouterr().err
+    try:
+        assert main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"),
+                     "--no-progress", "--pe-module", str(DECAY_MODULE)]) == 0
+    finally:
+        POSITION_ENCODING_CLASSES.pop("decay", None)
+        sys.modules.pop("decay_position_encoding", None)
+    assert json.loads((tmp_path / "a" / "scores.json").read_text())["model"]
