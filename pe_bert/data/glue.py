@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .metrics import METRIC_KEYS
+from .glue_scores import METRIC_KEYS
 from .tasks import BUILTIN_TASKS, load_builtin_task
 
 if TYPE_CHECKING:

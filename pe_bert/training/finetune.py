@@ -1,7 +1,7 @@
 """Fine-tuning on GLUE, SNLI and the built-in tasks with the stock `Trainer` (what examples/run_glue.py runs).
 
 Starts from a pe_bert checkpoint or any stock BERT checkpoint (see `loading`), scores dev sets exactly as GLUE
-does (`pe_bert.data.metrics`), and optionally sweeps a learning-rate grid, reporting the best dev score as the
+does (`pe_bert.data.glue_scores`), and optionally sweeps a learning-rate grid, reporting the best dev score as the
 paper does. Call `main(model_args, data_args, training_args)` in-process or `cli(argv)` from the command line.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
 from ..data.glue import get_task_info, load_task
-from ..data.metrics import glue_compute_metrics
+from ..data.glue_scores import glue_compute_metrics
 from .arguments import GlueDataArguments
 from .common import (
     default_to_train_and_eval,
