@@ -23,8 +23,14 @@ from .pe_base import (
     LayerPosition,
     PositionEncoding,
     PositionState,
+    clamp_mask,
+    gaussian_exponent,
+    masked_softmax,
     register_position_encoding,
+    relative_positions,
+    sinusoidal_table,
 )
+from .pe_plugins import import_position_encoding_module, import_position_encoding_modules
 
 __version__ = "0.1.0"
 
@@ -75,4 +81,11 @@ __all__ = [
     "PositionState",
     "register_position_encoding",
     "describe_position_encoding",
+    "import_position_encoding_module",
+    "import_position_encoding_modules",
+    "relative_positions",
+    "masked_softmax",
+    "clamp_mask",
+    "sinusoidal_table",
+    "gaussian_exponent",
 ]

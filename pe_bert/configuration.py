@@ -8,6 +8,7 @@ from transformers import PreTrainedConfig
 
 from . import pe_base
 from .pe_base import get_position_encoding_class, hyperparameter_specs, owners_of
+from .pe_shipping import ship_position_encoding
 from .pe_zoo import position_encoding_names
 
 
@@ -169,6 +170,13 @@ class PEBertConfig(PreTrainedConfig):
             if name not in own:
                 output.pop(name, None)
         return output
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual; a PE defined outside pe_bert travels with the checkpoint's code (see `pe_shipping`). A
+        model's `save_pretrained` saves its config last, so this also covers models."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if getattr(self, "_auto_class", None) is not None:
+            ship_position_encoding(get_position_encoding_class(self.position_encoding), type(self), save_directory)
 
     @classmethod
     def from_dict(cls, config_dict, **kwargs):

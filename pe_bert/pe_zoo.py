@@ -19,6 +19,9 @@ from .pe_bias import AlibiPositionEncoding, DynamicPositionEncoding, T5PositionE
 from .pe_relative import DisentangledPositionEncoding, ShawPositionEncoding
 from .pe_attenuated import AttenuatedPositionEncoding
 from .pe_pam import PositionalAttentionEncoding
+from .pe_kerple import KerplePositionEncoding
+from .pe_fire import FirePositionEncoding
+from .pe_cope import ContextualPositionEncoding
 
 
 def __getattr__(name: str):
@@ -34,5 +37,5 @@ __all__ = [
     "LearnedPositionEncoding", "SinusoidalPositionEncoding", "NoPositionEncoding", "RotaryPositionEncoding",
     "AlibiPositionEncoding", "T5PositionEncoding", "WindowPositionEncoding", "DynamicPositionEncoding",
     "ShawPositionEncoding", "DisentangledPositionEncoding", "AttenuatedPositionEncoding",
-    "PositionalAttentionEncoding",
+    "PositionalAttentionEncoding", "KerplePositionEncoding", "FirePositionEncoding", "ContextualPositionEncoding",
 ]

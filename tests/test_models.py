@@ -22,7 +22,7 @@ from pe_bert import PEBertConfig, PEBertForMaskedLM, PEBertModel
 
 VARIANTS = pe_bert.POSITION_ENCODINGS
 # Variants whose attention bias does not depend on content (so it can be inspected alone).
-BIAS_VARIANTS = ("alibi", "t5", "window", "dynamic", "attenuated")
+BIAS_VARIANTS = ("alibi", "t5", "window", "dynamic", "attenuated", "kerple")
 
 
 def tiny_config(position_encoding: str, **overrides) -> PEBertConfig:
@@ -433,7 +433,10 @@ def test_init_weights_covers_every_parameter(variant):
     model = PEBertForMaskedLM(config)
     for name, param in model.named_parameters():
         assert torch.isfinite(param).all(), name
-        if param.dim() == 2 and not any(k in name for k in ("LayerNorm", "distance_bias", ".mlp.", "relative_attention")):
+        # Excluded on purpose: tables and MLPs with their own init (init_position_weights: T5's 1/sqrt(d), the
+        # Gaussian tables, fan-in MLPs), and KERPLE's per-(layer, head) kernel parameters (reparametrised scalars).
+        excluded = ("LayerNorm", "distance_bias", ".mlp.", "relative_attention", ".raw_r")
+        if param.dim() == 2 and not any(k in name for k in excluded):
             # normal(0, initializer_range): small spread, not torch's kaiming-uniform default
             assert param.std() < 0.03, (name, float(param.std()))
 
@@ -480,3 +483,28 @@ def test_sparse_prediction_gives_the_same_loss_and_gradients():
                 assert model.eval()(input_ids=input_ids, labels=labels).logits.shape == (3, 12, 100)
     torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=0)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_published_learnable_attenuation_is_symmetric_and_starts_at_the_published_values():
+    """attenuated_table="absolute": the published code's table over |i - j|, initialised to softmax over d >= 0 of
+    -w d^2 and added to the logits as is (so it stays symmetric whatever it learns)."""
+    model = tiny_model("attenuated", PEBertForMaskedLM, attenuated_learnable="per_head", attenuated_table="absolute",
+                       locality_w=0.5)
+    table = model.bert.embeddings.position_embeddings.distance_bias
+    assert table.shape == (2, 4, 64)
+    d = torch.arange(64).float()
+    torch.testing.assert_close(table[0, 0], torch.softmax(-0.5 * d**2, dim=0))
+    with torch.no_grad():
+        table.add_(torch.randn(table.shape, generator=torch.Generator().manual_seed(0)))
+    bias = model.bert.position_bias(9)
+    torch.testing.assert_close(bias, bias.transpose(-1, -2))
+    torch.testing.assert_close(bias[1, 2, 3, 5], table[1, 2, 2])  # added as is, indexed by |i - j|
+
+
+def test_pam_temperature_power_reproduces_the_published_kernel():
+    from pe_bert.pe_base import sinusoidal_table
+
+    table = sinusoidal_table(torch.arange(7), 32)
+    for power in (0.5, 0.25):
+        kernel = tiny_model("pam", pam_kernel="sinusoidal", pam_temperature_power=power).position_bias(7)[0, 0]
+        torch.testing.assert_close(kernel, torch.softmax(table @ table.T / 32**power, dim=-1))

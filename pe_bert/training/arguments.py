@@ -16,6 +16,7 @@ import torch
 from .. import pe_zoo  # noqa: F401  (registers the built-in PEs)
 from ..errors import InvalidInputError
 from ..pe_base import hyperparameter_specs, owners_of, position_encoding_names
+from ..pe_plugins import import_position_encoding_modules, parse_pe_args
 
 
 def pe_hyperparameter_names() -> list[str]:
@@ -56,6 +57,22 @@ class _BaseModelArguments:
             "'learned'; with --model_name_or_path it must match the checkpoint's (or be left unset)."
         },
     )
+    pe_module: str | None = field(
+        default=None,
+        metadata={
+            "help": "Your own positional encoding(s): comma-separated .py files or module names whose classes are "
+            "registered with @pe_bert.register_position_encoding; imported before anything else, so "
+            "--position_encoding can name them. Saved checkpoints carry the module."
+        },
+    )
+    pe_args: str | None = field(
+        default=None,
+        metadata={
+            "help": "PE hyper-parameters as comma-separated name=value pairs, typed by the PE's declarations, e.g. "
+            "'my_alpha=0.3' (the way to set a hyper-parameter of a PE from --pe_module, which has no flag of its "
+            "own). Only for a freshly initialised model."
+        },
+    )
     config_name: str | None = field(
         default=None, metadata={"help": "Config (folder or Hub id) to start a fresh model from, if not the model's."}
     )
@@ -91,9 +108,16 @@ ModelArguments.__module__ = __name__
 
 
 def pe_overrides(model_args) -> dict:
-    """The PE settings the user asked for explicitly (position_encoding and hyper-parameters), by name."""
+    """The PE settings the user asked for explicitly (position_encoding, hyper-parameter flags and --pe_args), by
+    name. Imports the --pe_module modules first, so their PEs are known."""
+    import_position_encoding_modules(getattr(model_args, "pe_module", None))
     names = ["position_encoding", *pe_hyperparameter_names()]
-    return {name: getattr(model_args, name) for name in names if getattr(model_args, name, None) is not None}
+    values = {name: getattr(model_args, name) for name in names if getattr(model_args, name, None) is not None}
+    extra = parse_pe_args(getattr(model_args, "pe_args", None), values.get("position_encoding"))
+    clash = sorted(set(extra) & set(values))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} given both as a flag and in --pe_args; give each value once.")
+    return {**values, **extra}
 
 
 @dataclass
