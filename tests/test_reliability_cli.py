@@ -202,6 +202,12 @@ def test_example_scripts_print_one_line_and_exit_2(capsys, tmp_path, minilm_path
         finetune.cli(["--output_dir", str(tmp_path), "--task_name", "glu", "--model_name_or_path", str(minilm_path)])
     assert exit_.value.code == 2
     assert "error: unknown task 'glu'; valid tasks: cola" in capsys.readouterr().err
+    for argv, message in ((["--position_encoding", "rope", "--rope_theta", "nan"], "`rope_theta` must be a finite"),
+                          (["--model_name_or_path", "no/such-model"], "Cannot load the config of no/such-model: ")):
+        with pytest.raises(SystemExit) as exit_:
+            pretrain.cli(["--output_dir", str(tmp_path), "--report_to", "none", *argv])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_.value.code == 2 and message in error and "Traceback" not in error
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import logging
 from transformers import AutoConfig, PreTrainedConfig
 
 from ..configuration import PEBertConfig
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, MissingInputError, UsageError, one_line
 from ..pe_base import get_position_encoding_class, owners_of
 from .arguments import pe_overrides
 
@@ -130,7 +130,25 @@ def resolve_config(model_args, **config_kwargs) -> tuple[PreTrainedConfig, bool]
     Returns `(config, use_pe_bert)`: `use_pe_bert` is False only for a checkpoint that should load through the
     Auto classes as it is (a stock BERT without --position_encoding, or another architecture).
     `config_kwargs` (num_labels, label maps, finetuning_task, ...) are passed to the config.
+    Everything here comes from the user's flags and files, so its errors are `UsageError`s (one line, exit 2 in
+    the scripts): a bad PE setting or config value, a --pe_module that does not exist, a model not found.
     """
+    try:
+        return _resolve_config(model_args, config_kwargs)
+    except UsageError:
+        raise
+    except FileNotFoundError as error:
+        raise MissingInputError(str(error)) from error
+    except ValueError as error:  # PEBertConfig's and the PE classes' validation of the values asked for
+        raise InvalidInputError(str(error)) from error
+    except OSError as error:  # transformers: no such local folder or Hub model
+        source = model_args.config_name or model_args.model_name_or_path
+        raise MissingInputError(
+            f"Cannot load the config of {source}: {one_line(error).split('. ')[0].rstrip('.')}."
+        ) from error
+
+
+def _resolve_config(model_args, config_kwargs: dict) -> tuple[PreTrainedConfig, bool]:
     requested = pe_overrides(model_args)
     source = model_args.model_name_or_path
     if source is None:
