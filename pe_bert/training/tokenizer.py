@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import BertTokenizerFast
 
+from ..errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 # BERT's special tokens. [PAD] first so that pad_token_id == 0, which is PEBertConfig's (and BERT's) default.
@@ -52,7 +54,7 @@ def train_wordpiece_tokenizer(
     backend.train_from_iterator(_batches(texts), trainer=trainer)
     vocab = backend.get_vocab()
     if len(vocab) <= len(SPECIAL_TOKENS):
-        raise ValueError("The tokenizer learned no vocabulary: the training text is empty.")
+        raise InvalidInputError("The tokenizer learned no vocabulary: the training text is empty.")
     logger.info("Trained a WordPiece tokenizer with %d entries (asked for %d).", len(vocab), vocab_size)
     # BertTokenizerFast rebuilds the very same pipeline from the vocabulary (normaliser, pre-tokeniser,
     # [CLS]/[SEP] post-processor, WordPiece decoder), which is what makes the saved files a standard BERT tokenizer.
