@@ -7,6 +7,10 @@ CUDA allocation on a GPU; on a CPU (where torch does not track peaks) it is the 
 
     python benchmarks/bench_models.py                       # 4 layers x 256 hidden x 4 heads, seq 128, batch 16
     python benchmarks/bench_models.py --variants rope,alibi --repeats 7 --device cuda
+
+With `--compile`, the table compares `torch.compile(model, fullgraph=True)` (inductor) with the same model in eager
+mode instead, alternating them in the same way, and reports the one-off compile time (fullgraph=True fails on any
+graph break, so a row is also proof that the PE compiles whole).
 """
 
 from __future__ import annotations
@@ -70,6 +74,24 @@ def train_step(model, batch, device, meter: SavedTensorMeter | None = None) -> f
     return time.perf_counter() - start
 
 
+def alternating_tokens_per_second(model, other, batch, device, repeats: int, tokens: int) -> tuple[float, float]:
+    """Median tokens/s of `model` and `other`, timed alternately after two warm-up steps each (allocator, kernels,
+    compilation), so both see the same machine state."""
+    for _ in range(2):
+        train_step(model, batch, device)
+        train_step(other, batch, device)
+    ours, theirs = [], []
+    for _ in range(repeats):
+        ours.append(train_step(model, batch, device))
+        theirs.append(train_step(other, batch, device))
+    return tokens / statistics.median(ours), tokens / statistics.median(theirs)
+
+
+def print_header(header: str) -> None:
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+
+
 def peak_memory_mb(model, batch, device) -> float:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -79,6 +101,26 @@ def peak_memory_mb(model, batch, device) -> float:
     train_step(model, batch, device, meter)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     return (meter.total + 2 * weights) / 2**20
+
+
+def compile_table(args, batch, device, tokens) -> None:
+    print(f"# training step (forward + backward), torch.compile(fullgraph=True, inductor) vs eager, {args.layers} "
+          f"layers x {args.hidden} hidden x {args.heads} heads, seq {args.seq}, batch {args.batch}, {device.type}, "
+          f"torch {torch.__version__}, median of {args.repeats}, alternating")
+    print_header(f"| {'variant':<13} | {'compiled tok/s':>14} | {'eager tok/s':>11} | {'ratio':>5} | {'compile s':>9} |")
+    for variant in args.variants.split(","):
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        model = pe_bert.PEBertForMaskedLM(
+            pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args))).to(device).train()
+        compiled = torch.compile(model, fullgraph=True)
+        start = time.perf_counter()
+        train_step(compiled, batch, device)  # compiles forward and backward
+        compile_seconds = time.perf_counter() - start
+        fast_tps, slow_tps = alternating_tokens_per_second(compiled, model, batch, device, args.repeats, tokens)
+        print(f"| {variant:<13} | {fast_tps:>14.0f} | {slow_tps:>11.0f} | {fast_tps / slow_tps:>5.2f} | "
+              f"{compile_seconds:>9.1f} |", flush=True)
+        del model, compiled
 
 
 def main(argv=None) -> None:
@@ -91,6 +133,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true", help="compare torch.compile(fullgraph=True) with eager")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -98,6 +141,8 @@ def main(argv=None) -> None:
     input_ids = torch.randint(1000, 30000, (args.batch, args.seq), device=device)
     batch = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), "labels": input_ids}
     tokens = args.batch * args.seq
+    if args.compile:
+        return compile_table(args, batch, device, tokens)
     baseline = BertForMaskedLM(BertConfig(**shape_kwargs(args))).to(device).train()
 
     print(f"# training step (forward + backward), {args.layers} layers x {args.hidden} hidden x {args.heads} heads, "
@@ -105,19 +150,11 @@ def main(argv=None) -> None:
           f"median of {args.repeats}, alternating with BertForMaskedLM")
     header = f"| {'variant':<13} | {'tokens/s':>9} | {'BERT tok/s':>10} | {'ratio':>5} | {'target':>6} | " \
              f"{'mem MB':>7} | {'BERT MB':>7} |"
-    print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    print_header(header)
     for variant in args.variants.split(","):
         config = pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args))
         model = pe_bert.PEBertForMaskedLM(config).to(device).train()
-        for _ in range(2):  # warm-up both (allocator, kernels)
-            train_step(model, batch, device)
-            train_step(baseline, batch, device)
-        ours, theirs = [], []
-        for _ in range(args.repeats):
-            ours.append(train_step(model, batch, device))
-            theirs.append(train_step(baseline, batch, device))
-        ours_tps, theirs_tps = tokens / statistics.median(ours), tokens / statistics.median(theirs)
+        ours_tps, theirs_tps = alternating_tokens_per_second(model, baseline, batch, device, args.repeats, tokens)
         ratio = ours_tps / theirs_tps
         target = TARGETS.get(variant, DEFAULT_TARGET)
         mark = "" if ratio >= target else " (below)"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
+
+from .errors import UsageError, one_line
 
 # Each module exposes `register(subparsers)`, which adds its sub-command and sets `func(args) -> int`.
 COMMAND_MODULES: list[str] = [
@@ -22,8 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a sub-command; bad input (`UsageError`) is one line on stderr and exit status 2, like argparse's errors."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as error:
+        print(f"pe-bert {args.command}: error: {one_line(error)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

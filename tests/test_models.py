@@ -483,3 +483,28 @@ def test_sparse_prediction_gives_the_same_loss_and_gradients():
                 assert model.eval()(input_ids=input_ids, labels=labels).logits.shape == (3, 12, 100)
     torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=0)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+def test_published_learnable_attenuation_is_symmetric_and_starts_at_the_published_values():
+    """attenuated_table="absolute": the published code's table over |i - j|, initialised to softmax over d >= 0 of
+    -w d^2 and added to the logits as is (so it stays symmetric whatever it learns)."""
+    model = tiny_model("attenuated", PEBertForMaskedLM, attenuated_learnable="per_head", attenuated_table="absolute",
+                       locality_w=0.5)
+    table = model.bert.embeddings.position_embeddings.distance_bias
+    assert table.shape == (2, 4, 64)
+    d = torch.arange(64).float()
+    torch.testing.assert_close(table[0, 0], torch.softmax(-0.5 * d**2, dim=0))
+    with torch.no_grad():
+        table.add_(torch.randn(table.shape, generator=torch.Generator().manual_seed(0)))
+    bias = model.bert.position_bias(9)
+    torch.testing.assert_close(bias, bias.transpose(-1, -2))
+    torch.testing.assert_close(bias[1, 2, 3, 5], table[1, 2, 2])  # added as is, indexed by |i - j|
+
+
+def test_pam_temperature_power_reproduces_the_published_kernel():
+    from pe_bert.pe_base import sinusoidal_table
+
+    table = sinusoidal_table(torch.arange(7), 32)
+    for power in (0.5, 0.25):
+        kernel = tiny_model("pam", pam_kernel="sinusoidal", pam_temperature_power=power).position_bias(7)[0, 0]
+        torch.testing.assert_close(kernel, torch.softmax(table @ table.T / 32**power, dim=-1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+from ..errors import InvalidInputError
 from .config import StudyConfig
 
 # Short names users reach for first.
@@ -48,7 +49,10 @@ def run(args) -> int:
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(StudyConfig)
                  if getattr(args, f.name) is not None}
-    config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
+    try:  # every setting is checked here, before anything trains
+        config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from error
     summary = Study(config, progress=not args.quiet).run()
     print(f"\nReport: {config.out}/report.md  (results.json, plots beside it)")
     if summary["failures"]:

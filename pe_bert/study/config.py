@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import InvalidInputError, MissingInputError
 from ..pe_base import position_encoding_names
+from .validation import check_types, check_values
 
 DEFAULT_VARIANTS = ("learned", "none", "sinusoidal", "rope", "alibi", "t5")
 DEFAULT_TASKS = ("builtin_nli", "builtin_order", "builtin_topic")
@@ -80,6 +82,7 @@ class StudyConfig:
     hub_org: str | None = None
 
     def __post_init__(self):
+        check_types(self)  # first: a YAML `variants: learned` is a string, not a list of names
         unknown = [v for v in self.variants if v not in position_encoding_names()]
         if unknown:
             raise ValueError(f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}.")
@@ -92,6 +95,7 @@ class StudyConfig:
                 f"max_seq_length {self.max_seq_length} exceeds max_position_embeddings "
                 f"{self.max_position_embeddings}: absolute PEs could not encode it. Lower max_seq_length."
             )
+        check_values(self)
 
     def variant_specs(self) -> list[VariantSpec]:
         specs = [VariantSpec(name, name) for name in self.variants if name != "attenuated"]
@@ -118,13 +122,22 @@ class StudyConfig:
     def from_file(cls, path: str | Path, **overrides) -> "StudyConfig":
         """Read a YAML or JSON study file; keyword `overrides` (e.g. from flags) win over it."""
         path = Path(path)
+        if not path.is_file():
+            raise MissingInputError(f"--config {path} does not exist.")
         text = path.read_text()
         if path.suffix in (".yaml", ".yml"):
             import yaml
 
-            values = yaml.safe_load(text) or {}
+            parse, errors = yaml.safe_load, yaml.YAMLError
         else:
-            values = json.loads(text)
+            parse, errors = json.loads, ValueError
+        try:
+            values = parse(text) or {}
+        except errors as error:
+            raise InvalidInputError(f"--config {path} is not valid {path.suffix.lstrip('.').upper()}: {error}") from error
+        if not isinstance(values, dict):
+            raise InvalidInputError(f"--config {path} must hold a mapping of settings (`name: value` lines), got "
+                                    f"{type(values).__name__}.")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -6,8 +6,6 @@ weights, the tokenizer, the model code that `save_pretrained` wrote for `trust_r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .report import PE_SCORES, SCORE_TITLES, fmt
 
 # Training by-products that do not belong in a published model repo.
@@ -48,7 +46,7 @@ def write_model_cards(study, results, summary: dict) -> dict:
     for result, record in zip(results, summary["units"]):
         if result.failure or "pretrain" not in result.stages:
             continue
-        folder = Path(result.stages["pretrain"]["path"])
+        folder = study.store.resolve(result.stages["pretrain"]["path"])
         name = repo_name(study, record["variant"], record["seed"])
         repo_id = f"{study.config.hub_org}/{name}" if study.config.hub_org else name
         metrics = dict(result.stages["pretrain"].get("metrics", {}))
@@ -63,7 +61,7 @@ def write_model_cards(study, results, summary: dict) -> dict:
         )
         card.text = card.text.rstrip() + "\n" + analysis_section(record)
         card.save(folder / "README.md")
-        cards[name] = str(folder / "README.md")
+        cards[name] = study.store.relative(folder / "README.md")
     if study.config.push_to_hub:
         push_checkpoints(study, results, summary)
     return cards
@@ -80,7 +78,7 @@ def push_checkpoints(study, results, summary: dict) -> list[str]:
             continue
         repo_id = f"{study.config.hub_org}/{repo_name(study, record['variant'], record['seed'])}"
         api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=result.stages["pretrain"]["path"], repo_id=repo_id,
+        api.upload_folder(folder_path=str(study.store.resolve(result.stages["pretrain"]["path"])), repo_id=repo_id,
                           commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
                           ignore_patterns=UPLOAD_IGNORE)
         pushed.append(repo_id)

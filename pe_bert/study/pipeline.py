@@ -99,9 +99,9 @@ class Study:
             tokenizer = train_wordpiece_tokenizer(raw["train"][column], vocab_size=self.config.tokenizer_vocab_size,
                                                   model_max_length=self.config.max_position_embeddings)
             tokenizer.save_pretrained(folder)
-            return {"path": str(folder), "vocab_size": len(tokenizer), "dataset": label}
+            return {"path": self.store.relative(folder), "vocab_size": len(tokenizer), "dataset": label}
 
-        return self.store.run(SHARED_UNIT, "tokenizer", settings, work)["path"]
+        return str(self.store.resolve(self.store.run(SHARED_UNIT, "tokenizer", settings, work)["path"]))
 
     def _mlm_data_arguments(self, data_class):
         c = self.config
@@ -112,7 +112,7 @@ class Study:
     def pretrain_stage(self, unit: str, spec: VariantSpec, seed: int, tokenizer_path: str) -> dict:
         c = self.config
         settings = {"variant": spec.config_kwargs(), "model": c.model_kwargs(), "seed": seed,
-                    "tokenizer": tokenizer_path, "steps": c.pretrain_steps, "batch": c.pretrain_batch_size,
+                    "tokenizer": self.store.content_id(tokenizer_path), "steps": c.pretrain_steps, "batch": c.pretrain_batch_size,
                     "lr": c.pretrain_learning_rate, "seq": c.max_seq_length,
                     "data": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
 
@@ -128,13 +128,14 @@ class Study:
             training_args = _training_arguments(folder, seed, c.pretrain_steps, c.pretrain_batch_size,
                                                 c.pretrain_learning_rate, disable_tqdm=not self.progress)
             metrics = pretrain.main(model_args, self._mlm_data_arguments(MLMDataArguments), training_args)
-            return {"path": str(folder), "metrics": _jsonable(metrics)}
+            return {"path": self.store.relative(folder), "metrics": _jsonable(metrics)}
 
-        return self.store.run(unit, "pretrain", settings, work, collective=True)
+        # The report rewrites the model card (README.md) with the measured numbers: not part of the stage's content.
+        return self.store.run(unit, "pretrain", settings, work, collective=True, rewritten=("README.md",))
 
     def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str) -> dict:
         c = self.config
-        settings = {"task": task, "pretrained": pretrained, "seed": seed, "steps": c.finetune_steps,
+        settings = {"task": task, "pretrained": self.store.content_id(pretrained), "seed": seed, "steps": c.finetune_steps,
                     "batch": c.finetune_batch_size, "lr": c.finetune_learning_rate, "seq": c.max_seq_length,
                     "size": c.builtin_task_size}
 
@@ -148,7 +149,7 @@ class Study:
                                                 c.finetune_learning_rate, disable_tqdm=not self.progress)
             metrics = finetune.main(ModelArguments(model_name_or_path=pretrained), data_args, training_args)
             name, value = main_metric(task, metrics)
-            return {"path": str(folder), "metric": name, "score": value, "metrics": _jsonable(metrics)}
+            return {"path": self.store.relative(folder), "metric": name, "score": value, "metrics": _jsonable(metrics)}
 
         return self.store.run(unit, f"finetune:{task}", settings, work, collective=True)
 
@@ -156,7 +157,7 @@ class Study:
         """Locality and symmetry (both variants) of every model of the unit, on held-out built-in sentences,
         plus identical-token position attention of the pretrained model."""
         c = self.config
-        settings = {"models": models, "sentences": c.analysis_sentences, "seq": c.max_seq_length,
+        settings = {"models": {name: self.store.content_id(path) for name, path in models.items()}, "sentences": c.analysis_sentences, "seq": c.max_seq_length,
                     "position_seq_len": c.position_seq_len, "seed": seed}
 
         def work(folder: Path) -> dict:
@@ -171,6 +172,7 @@ class Study:
             result = {}
             for name, path in models.items():
                 model = AutoModel.from_pretrained(path).eval()
+                model.config._name_or_path = self.store.relative(path)  # the scores file names it, relocatably
                 tokenizer = AutoTokenizer.from_pretrained(path)
                 scores = score_attention(model, tokenizer, texts, batch_size=64, max_length=c.max_seq_length,
                                          progress=self.progress)
@@ -194,7 +196,7 @@ class Study:
         """The paper's NLI probe on the fine-tuned NLI model (built-in NLI, SNLI or MNLI, whichever the study
         fine-tunes on), and zero-shot probes (PLL preference, representation drift) on the pretrained MLM."""
         c = self.config
-        settings = {"pretrained": pretrained, "nli": nli_model, "nli_task": nli_task, "size": c.builtin_task_size, "examples": c.probe_examples,
+        settings = {"pretrained": self.store.content_id(pretrained), "nli": self.store.content_id(nli_model), "nli_task": nli_task, "size": c.builtin_task_size, "examples": c.probe_examples,
                     "zero_shot": c.probe_zero_shot_sentences, "seed": seed, "seq": c.max_seq_length}
 
         def work(folder: Path) -> dict:
@@ -237,19 +239,21 @@ class Study:
             pretrain = self.pretrain_stage(unit, spec, seed, tokenizer_path)
             result.stages["pretrain"] = pretrain
             bar.update()
-            models = {"pretrained": pretrain["path"]}
+            # Stage results store paths relative to --out (a study folder can be moved); use them resolved.
+            pretrained = str(self.store.resolve(pretrain["path"]))
+            models = {"pretrained": pretrained}
             for task in self.config.tasks:
                 bar.set_postfix_str(f"{unit}: fine-tune {task}")
-                finetuned = self.finetune_stage(unit, task, seed, pretrain["path"])
+                finetuned = self.finetune_stage(unit, task, seed, pretrained)
                 result.stages[f"finetune:{task}"] = finetuned
-                models[task] = finetuned["path"]
+                models[task] = str(self.store.resolve(finetuned["path"]))
                 bar.update()
             bar.set_postfix_str(f"{unit}: score")
             result.stages["score"] = self.score_stage(unit, seed, models)
             bar.update()
             bar.set_postfix_str(f"{unit}: probe")
             nli_task = next((t for t in NLI_TASKS if t in models), None)
-            result.stages["probe"] = self.probe_stage(unit, seed, pretrain["path"], nli_task, models.get(nli_task))
+            result.stages["probe"] = self.probe_stage(unit, seed, pretrained, nli_task, models.get(nli_task))
             bar.update()
         except StageFailed as failure:
             logger.error("%s", failure)
@@ -257,7 +261,13 @@ class Study:
         return result
 
     def run(self) -> dict:
-        """Run (or resume) every stage, then write the report; returns the results dictionary."""
+        """Run (or resume) every stage, then write the report; returns the results dictionary.
+
+        Holds the study folder's lock throughout: another study on the same --out raises `StudyLocked` at once."""
+        with self.store.lock():
+            return self._run()
+
+    def _run(self) -> dict:
         from .report import write_report
 
         start = time.perf_counter()

@@ -127,7 +127,9 @@ def metadata(study, wall_time: float) -> dict:
         "python": platform.python_version(), "platform": platform.platform(),
         "seeds": study.config.seeds, "pretrain_steps": study.config.pretrain_steps,
         "finetune_steps": study.config.finetune_steps, "wall_time_s": wall_time,
-        "stage_seconds": timings, "stage_seconds_total": sum(timings.values()), "config": study.config.to_dict(),
+        "stage_seconds": timings, "stage_seconds_total": sum(timings.values()),
+        # Every path in results.json is relative to the folder holding it: where it was run is not recorded.
+        "config": {k: v for k, v in study.config.to_dict().items() if k != "out"},
     }
 
 
@@ -308,7 +310,7 @@ def write_plots(out: Path, summary: dict, tasks: list[str]) -> dict:
         path = out / f"scatter_{score}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
-        plots[f"{score} vs score"] = str(path)
+        plots[f"{score} vs score"] = path.name
 
     matrices = {}
     for r in ok:
@@ -332,7 +334,7 @@ def write_plots(out: Path, summary: dict, tasks: list[str]) -> dict:
         path = out / "position_attention.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
-        plots["position attention"] = str(path)
+        plots["position attention"] = path.name
 
     variants = summary["variants"]
     perturbations = sorted({p for v in variants.values() for p in v["probe_deltas"]}, key=_perturbation_order)
@@ -357,5 +359,5 @@ def write_plots(out: Path, summary: dict, tasks: list[str]) -> dict:
         path = out / "probe_deltas.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
-        plots["probe deltas"] = str(path)
+        plots["probe deltas"] = path.name
     return plots

@@ -10,9 +10,9 @@ from pathlib import Path
 import datasets
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from .arguments import use_cpu_when_distributed_without_accelerator
+from .resume import checkpoint_problem, last_complete_checkpoint
 
 logger = logging.getLogger("pe_bert.training")
 
@@ -42,7 +42,8 @@ def setup_logging(training_args: TrainingArguments) -> None:
 
 
 def detect_last_checkpoint(training_args: TrainingArguments) -> str | None:
-    """The checkpoint to resume from: `--resume_from_checkpoint`, else the last `checkpoint-N` in output_dir.
+    """The checkpoint to resume from: `--resume_from_checkpoint`, else the last complete `checkpoint-N` in
+    output_dir (incomplete ones, left by a run killed while saving, are skipped with a warning).
 
     As transformers' examples do, an interrupted run restarts where it stopped when launched again with the same
     output_dir. To start over, use a new (or emptied) output_dir.
@@ -53,10 +54,16 @@ def detect_last_checkpoint(training_args: TrainingArguments) -> str | None:
                 f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder; give a "
                 "checkpoint-N folder written by a previous run."
             )
+        problem = checkpoint_problem(training_args.resume_from_checkpoint)
+        if problem is not None:
+            raise ValueError(
+                f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is incomplete: {problem}. Give an "
+                "earlier checkpoint-N, or drop the flag to resume from the last complete one."
+            )
         return training_args.resume_from_checkpoint
     if not training_args.do_train or not os.path.isdir(training_args.output_dir):
         return None
-    last = get_last_checkpoint(training_args.output_dir)
+    last = last_complete_checkpoint(training_args.output_dir)
     if last is not None:
         logger.info("Found %s: resuming training from it. Use a new --output_dir to start over.", last)
     return last

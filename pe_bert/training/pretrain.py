@@ -16,7 +16,6 @@ from pathlib import Path
 import datasets
 from transformers import (
     AutoTokenizer,
-    DataCollatorForLanguageModeling,
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
@@ -31,6 +30,7 @@ from .common import (
     parse_args,
     setup_logging,
 )
+from .resume import ResumableMaskingCollator
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
 from .tokenizer import train_wordpiece_tokenizer
 
@@ -257,8 +257,11 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
     if data_args.max_eval_samples is not None:
         eval_dataset = eval_dataset.select(range(min(len(eval_dataset), data_args.max_eval_samples)))
 
-    collator = DataCollatorForLanguageModeling(
+    # Masks drawn from a hash of the seed and each batch, not the global random stream: a resumed run masks
+    # exactly as the uninterrupted one (see pe_bert.training.resume).
+    collator = ResumableMaskingCollator(
         tokenizer=tokenizer,
+        mask_seed=training_args.data_seed if training_args.data_seed is not None else training_args.seed,
         mlm_probability=data_args.mlm_probability,
         # Multiples of 8 use tensor cores when padding per batch in fp16/bf16.
         pad_to_multiple_of=8 if (data_args.line_by_line and not data_args.pad_to_max_length) else None,

@@ -1,0 +1,127 @@
+"""Checks of a study's settings, all made before anything trains: a bad setting found after an hour of pretraining
+is an hour lost, and one that runs anyway (0 steps meaning "3 epochs" to the Trainer) is a wrong report.
+
+`check_types` runs first (a YAML `variants: learned` is a string, not a list), then `check_values`. Both raise
+`InvalidInputError` (a `ValueError`) naming the setting and what would work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from pathlib import Path
+
+from ..errors import InvalidInputError
+
+# Settings that count something: 0 or less cannot work (0 training steps would make the Trainer fall back to
+# num_train_epochs, while the report says 0).
+POSITIVE_SETTINGS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
+    "max_seq_length", "tokenizer_vocab_size", "builtin_num_sentences", "pretrain_steps", "pretrain_batch_size",
+    "finetune_steps", "finetune_batch_size", "builtin_task_size", "analysis_sentences", "position_seq_len",
+    "probe_examples", "probe_zero_shot_sentences",
+)
+POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate")
+
+
+def _flag(name: str) -> str:
+    return f"`{name}` (--{name.replace('_', '-')})"
+
+
+def _describe(value) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_scalar(name: str, value, kind) -> None:
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            raise InvalidInputError(f"{_flag(name)} is {value}: give a finite number.")
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise InvalidInputError(f"{_flag(name)} must be {kind.__name__}, got {_describe(value)}.")
+
+
+def check_types(config) -> None:
+    """Every setting has its declared type: lists are lists (of the right items), numbers are numbers."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value, kind = getattr(config, field.name), hints[field.name]
+        args = typing.get_args(kind)
+        if typing.get_origin(kind) is list:
+            if not isinstance(value, (list, tuple)):
+                example = ", ".join(str(value).split(",")) if isinstance(value, str) else "..."
+                raise InvalidInputError(
+                    f"{_flag(field.name)} must be a list, got {_describe(value)}: in YAML write "
+                    f"`{field.name}: [{example}]`, on the command line comma-separated values."
+                )
+            for item in value:
+                try:
+                    _check_scalar(field.name, item, args[0])
+                except InvalidInputError:
+                    raise InvalidInputError(
+                        f"{_flag(field.name)} must be a list of {args[0].__name__}, but holds {_describe(item)}."
+                    ) from None
+            continue
+        if type(None) in args:
+            if value is None:
+                continue
+            kind = next(a for a in args if a is not type(None))
+        _check_scalar(field.name, value, kind)
+
+
+def _check_out(out: str) -> None:
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"--out {out} is a file, not a folder: give a folder for the study (new or existing).")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidInputError(f"--out {out}: {parent} is a file, so the folder cannot be created.")
+            break
+
+
+def check_values(config) -> None:
+    """Ranges, names and combinations, including each variant's full model config."""
+    from ..configuration import PEBertConfig
+    from ..data.glue import TASKS
+
+    for name in POSITIVE_SETTINGS:
+        value = getattr(config, name, None)
+        if value is not None and value < 1:
+            raise InvalidInputError(f"{_flag(name)} is {value}: it must be at least 1.")
+    for name in POSITIVE_REAL_SETTINGS:
+        value = getattr(config, name, None)
+        if value is not None and not value > 0:
+            raise InvalidInputError(f"{_flag(name)} is {value}: it must be a positive number.")
+    unknown = [task for task in config.tasks if task not in TASKS]
+    if unknown:
+        raise InvalidInputError(f"Unknown task(s) {unknown} in --tasks; valid tasks: {', '.join(TASKS)}.")
+    for name in ("tasks", "seeds", "variants"):
+        values = getattr(config, name)
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:
+            raise InvalidInputError(f"{_flag(name)} repeats {repeated}: give each once.")
+    if config.train_file is not None and not Path(config.train_file).is_file():
+        raise InvalidInputError(f"--train-file {config.train_file} does not exist.")
+    _check_out(config.out)
+    specs = config.variant_specs()
+    if not specs:
+        raise InvalidInputError(
+            "The study has no variant to train: --variants is empty and the attenuated grid (--attenuated-w x "
+            "--attenuated-s) is empty. Name at least one variant."
+        )
+    for spec in specs:  # the model configs the study will build, validated now rather than after other training
+        try:
+            PEBertConfig(**config.model_kwargs(), **spec.config_kwargs())
+        except (ValueError, TypeError) as error:
+            raise InvalidInputError(f"Variant {spec.label!r}: {error}") from error
+
+
+__all__ = ["POSITIVE_REAL_SETTINGS", "POSITIVE_SETTINGS", "check_types", "check_values"]

@@ -1,0 +1,118 @@
+"""Bad values in configs and model inputs: each one is a clear ValueError naming the field and the fix, never a
+silent default, a NaN loss or a swapped positional encoding."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import pe_bert
+from pe_bert import PEBertConfig, PEBertForMaskedLM, PEBertModel
+
+from test_models import tiny_config
+
+FLOAT_HYPERPARAMETERS = [(pe, spec.name) for pe, cls in pe_bert.POSITION_ENCODING_CLASSES.items()
+                         for spec in cls.hyperparameters if spec.type is float]
+
+
+@pytest.mark.parametrize("variant, name", FLOAT_HYPERPARAMETERS)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_hyperparameters_are_rejected_by_name(variant, name, value):
+    with pytest.raises(ValueError, match=f"`{name}` must be a finite number, got {value}"):
+        tiny_config(variant, **{name: value})
+
+
+def test_non_finite_hyperparameter_in_a_saved_config_is_rejected(tmp_path):
+    tiny_config("rope").save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('"rope_theta": 10000.0', '"rope_theta": NaN'))
+    with pytest.raises(ValueError, match="`rope_theta` must be a finite number"):
+        PEBertConfig.from_pretrained(tmp_path)
+    tiny_config("rope").save_pretrained(tmp_path / "valid")
+    with pytest.raises(ValueError, match="`rope_theta` must be a finite number"):
+        PEBertConfig.from_pretrained(tmp_path / "valid", rope_theta=float("inf"))  # an override on load
+
+
+@pytest.mark.parametrize("keyword, suggestion", [
+    ("positon_encoding", "position_encoding"),
+    ("rope_thta", "rope_theta"),
+    ("num_hiden_layers", "num_hidden_layers"),
+    ("hiden_size", "hidden_size"),
+])
+def test_misspelt_keywords_suggest_the_close_match(keyword, suggestion):
+    with pytest.raises(ValueError, match=f"unknown keyword '{keyword}'; did you mean '{suggestion}'"):
+        PEBertConfig(**{keyword: "rope" if "encoding" in keyword else 3})
+
+
+def test_unrelated_extra_keys_stay_accepted_like_transformers_configs():
+    config = PEBertConfig(use_cache=False, my_project_note="kept", num_labels=3)
+    assert config.my_project_note == "kept" and config.num_labels == 3
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(num_attention_heads=0), "`num_attention_heads` must be > 0, got 0"),
+    (dict(hidden_size=0), "`hidden_size` must be > 0"),
+    (dict(vocab_size=-5), "`vocab_size` must be > 0"),
+    (dict(max_position_embeddings=0), "`max_position_embeddings` must be > 0"),
+    (dict(hidden_size=30, num_attention_heads=4), r"hidden_size \(30\) must be a multiple of num_attention_heads"),
+])
+def test_bad_shapes_are_rejected_when_the_config_is_created(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config("learned", **overrides)
+
+
+def test_empty_sequence_is_a_clear_error():
+    model = PEBertModel(tiny_config("rope")).eval()
+    with pytest.raises(ValueError, match="no tokens"):
+        model(input_ids=torch.zeros(2, 0, dtype=torch.long))
+
+
+def test_loading_a_checkpoint_as_another_pe_is_refused(tmp_path, minilm_path):
+    with pytest.raises(ValueError, match="trained with position_encoding='learned'; loading it as 'rope'"):
+        PEBertModel.from_pretrained(minilm_path, position_encoding="rope")
+    PEBertForMaskedLM(tiny_config("alibi")).save_pretrained(tmp_path)
+    from transformers import AutoModel
+
+    with pytest.raises(ValueError, match="trained with position_encoding='alibi'; loading it as 'rope'"):
+        AutoModel.from_pretrained(tmp_path, position_encoding="rope")
+    # Asking for the PE it has is fine, and hyper-parameters may be changed on load (e.g. for extrapolation studies).
+    PEBertForMaskedLM(tiny_config("rope")).save_pretrained(tmp_path / "rope")
+    model = AutoModel.from_pretrained(tmp_path / "rope", position_encoding="rope", rope_theta=500.0)
+    assert model.config.rope_theta == 500.0
+
+
+def test_relative_key_bert_configs_are_refused_with_the_alternative(tmp_path):
+    values = json.loads(PEBertConfig().to_json_string())
+    values.update(model_type="bert", position_embedding_type="relative_key")
+    with pytest.raises(ValueError, match="position_embedding_type='relative_key'.*position_encoding='shaw'"):
+        PEBertConfig(**{k: v for k, v in values.items() if k != "position_encoding"})
+
+
+def test_changing_the_pe_after_creation_fills_and_drops_hyperparameters():
+    config = tiny_config("learned")
+    config.position_encoding = "rope"
+    model = PEBertModel(config)  # the model checks the config it is given
+    assert config.rope_theta == 10000.0 and model.position_encoding.name == "rope"
+    config.position_encoding = "alibi"
+    assert "rope_theta" not in config.to_dict()
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("attenuated", {"locality_w": 2.0, "symmetry_s": 0.25, "attenuated_bias": "log", "attenuated_learnable": "none",
+                    "attenuated_table": "signed"}),
+    ("rope", {"rope_theta": 500.0, "rope_fraction": 1.0}),
+])
+def test_config_json_of_the_previous_release_loads_unchanged(name, expected, tmp_path):
+    """Configs written before PEs declared their own hyper-parameters stored every PE's fields: they load as the same
+    model, and the other PEs' (default) values are dropped."""
+    from pathlib import Path
+
+    folder = tmp_path / name
+    folder.mkdir()
+    legacy = Path(__file__).parent / "data" / "legacy_configs" / f"{name}.json"
+    (folder / "config.json").write_text(legacy.read_text())
+    config = PEBertConfig.from_pretrained(folder)
+    assert config.position_encoding == name and config.position_hyperparameters() == expected
+    assert config.hidden_size == 64 and "window_size" not in config.to_dict()
+    PEBertModel(config)  # builds

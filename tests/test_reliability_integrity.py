@@ -1,0 +1,333 @@
+"""Study folders: nothing corrupt is trusted (checksums, content-based invalidation), a moved or copied folder reruns
+by skipping every stage and writes into itself, one process at a time (lock), torn log lines, and real SIGKILLs at
+points named by the stage store's test hook."""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pe_bert.study import StageStore, Study, StudyConfig, StudyLocked
+from pe_bert.study.stages import KILL_HOOK, LOCK_NAME, FolderLock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _SingleProcess:
+    count, is_main = 1, True
+
+    def barrier(self):
+        pass
+
+
+def _store(path) -> StageStore:
+    return StageStore(path, processes=_SingleProcess())
+
+
+def _env(**extra):
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **extra}
+
+
+# ----------------------------------------------------------------------------------------------- checksums
+
+
+def _writer(content, calls):
+    def work(folder):
+        calls.append(folder)
+        (folder / "model.bin").write_bytes(content())
+        (folder / "sub").mkdir()
+        (folder / "sub" / "metrics.json").write_text('{"loss": 1.5}')
+        return {"n": len(calls)}
+
+    return work
+
+
+@pytest.mark.parametrize("damage", ["truncate_output", "edit_nested_output", "edit_result"])
+def test_a_stage_whose_content_changed_is_redone(tmp_path, damage):
+    store, calls = _store(tmp_path), []
+    store.run("u", "s", {}, _writer(lambda: b"weights" * 100, calls))
+    folder = store.folder("u", "s")
+    done = json.loads((folder / "DONE.json").read_text())
+    assert set(done["checksums"]) == {"model.bin", "sub/metrics.json", "result.json"}
+    if damage == "truncate_output":  # still there, still the right name: only its content says it is broken
+        (folder / "model.bin").write_bytes(b"weights" * 50)
+    elif damage == "edit_nested_output":
+        (folder / "sub" / "metrics.json").write_text('{"loss": 0.1}')
+    else:
+        (folder / "result.json").write_text('{"n": 99}')  # valid JSON, wrong content
+    assert store.cached("u", "s", {}) is None
+    assert store.run("u", "s", {}, _writer(lambda: b"weights" * 100, calls)) == {"n": 2}
+    assert [e["status"] for e in store.log_entries()] == ["ran", "ran"]
+
+
+def test_downstream_stages_are_invalidated_by_content_not_by_path(tmp_path):
+    store, calls, downstream = _store(tmp_path), [], []
+    content = {"bytes": b"first model"}
+
+    def upstream():
+        def work(folder):
+            calls.append(folder)
+            (folder / "model.bin").write_bytes(content["bytes"])
+            return {"path": store.relative(folder)}
+
+        return store.run("u", "pretrain", {}, work)
+
+    def finetune():
+        settings = {"pretrained": store.content_id(store.folder("u", "pretrain"))}
+        assert settings["pretrained"].startswith("sha256:")
+        return store.run("u", "finetune", settings, lambda folder: downstream.append(folder) or {})
+
+    upstream(), finetune()
+    upstream(), finetune()
+    assert len(calls) == len(downstream) == 1
+    # Upstream redone with the same content (e.g. a deterministic rerun after a truncation): nothing downstream moves.
+    (store.folder("u", "pretrain") / "model.bin").write_bytes(b"first")
+    upstream(), finetune()
+    assert len(calls) == 2 and len(downstream) == 1
+    # Redone with different content: its fine-tune is stale and redone, though every path is the same.
+    (store.folder("u", "pretrain") / "model.bin").write_bytes(b"first")
+    content["bytes"] = b"second model"
+    upstream(), finetune()
+    assert len(calls) == 3 and len(downstream) == 2
+    # A path that is not a stage folder (a user's model, a Hub id) stands for itself.
+    assert store.content_id("google-bert/bert-base-uncased") == "google-bert/bert-base-uncased"
+    assert store.content_id(None) is None
+
+
+def test_results_store_paths_relative_to_the_study(tmp_path):
+    store = _store(tmp_path)
+    folder = store.folder("rope/seed0", "finetune:builtin_nli")
+    assert store.relative(folder) == "runs/rope/seed0/finetune-builtin_nli"
+    assert store.resolve("runs/rope/seed0/finetune-builtin_nli") == folder
+
+
+# ----------------------------------------------------------------------------------------------- stage log
+
+
+def test_a_torn_log_line_is_skipped_and_never_glued_to_the_next(tmp_path, caplog):
+    store = _store(tmp_path)
+    store.run("u", "a", {}, lambda folder: {})
+    with store.log_path.open("a") as log:
+        log.write('{"time": "2026-01-01T00:00:00", "unit": "u", "sta')  # a kill during an append
+    with caplog.at_level(logging.WARNING, logger="pe_bert.study.stages"):
+        assert [e["stage"] for e in store.log_entries()] == ["a"]
+    assert "stage_log.jsonl line 2 is incomplete" in caplog.text
+    store.run("u", "b", {}, lambda folder: {})
+    assert [(e["stage"], e["status"]) for e in store.log_entries()] == [("a", "ran"), ("b", "ran")]
+    assert store.log_path.read_text().splitlines()[-1].startswith('{"time"')
+
+
+def _in_child(function, **env) -> int:
+    """Run `function` in a forked child process (it inherits this process's imports: no start-up cost) and return
+    how the child ended: minus the signal that killed it, or its exit status."""
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        status = 1
+        try:
+            os.environ.update(env)
+            function()
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _three_stages(out):
+    store = _store(out)
+    for stage in ("first", "second", "third"):
+        store.run("u", stage, {}, lambda folder, stage=stage: (folder / "out.txt").write_text(stage) and {})
+
+
+@pytest.mark.parametrize("point", ["mid-log", "before-done"])
+def test_sigkill_inside_the_stage_store_then_rerun(tmp_path, point):
+    out = tmp_path / "study"
+    assert _in_child(lambda: _three_stages(out), **{KILL_HOOK: f"{point}@u/second"}) == -signal.SIGKILL
+    store = _store(out)
+    log = store.log_path.read_text()
+    if point == "mid-log":  # the stage finished (DONE.json), its log line is torn
+        assert not log.endswith("\n") and (store.folder("u", "second") / "DONE.json").exists()
+    else:  # outputs written, not sealed
+        assert (store.folder("u", "second") / "out.txt").exists()
+        assert not (store.folder("u", "second") / "DONE.json").exists()
+    assert [e["stage"] for e in store.log_entries()] == ["first"]
+
+    _three_stages(out)
+    statuses = [(e["stage"], e["status"]) for e in store.log_entries()]
+    second = "skipped" if point == "mid-log" else "ran"
+    assert statuses == [("first", "ran"), ("first", "skipped"), ("second", second), ("third", "ran")]
+    assert (store.folder("u", "third") / "out.txt").read_text() == "third"
+
+
+# ----------------------------------------------------------------------------------------------- lock
+
+
+def test_lock_refuses_a_second_holder_and_names_it(tmp_path):
+    first = FolderLock(tmp_path)
+    first.acquire()
+    with pytest.raises(StudyLocked, match=rf"in use by another study \(PID {os.getpid()} on .*--out"):
+        FolderLock(tmp_path).acquire()
+    first.release()
+    second = FolderLock(tmp_path)
+    second.acquire()  # a cleanly released lock is free, and not reported as stale
+    second.release()
+
+
+def test_a_killed_holders_lock_is_taken_over_with_a_warning(tmp_path, caplog):
+    def die_holding_the_lock():
+        FolderLock(tmp_path).acquire()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    assert _in_child(die_holding_the_lock) == -signal.SIGKILL
+    assert "PID" in (tmp_path / LOCK_NAME).read_text()
+    lock = FolderLock(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="pe_bert.study.stages"):
+        lock.acquire()
+    assert "Taking over the stale lock of PID" in caplog.text and "(killed?)" in caplog.text
+    lock.release()
+    assert (tmp_path / LOCK_NAME).read_text() == ""
+
+
+def _tiny_config(out, **overrides) -> StudyConfig:
+    settings = dict(
+        out=str(out), variants=["none"], attenuated_w=[], tasks=["builtin_nli"], hidden_size=16,
+        num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
+        max_seq_length=32, builtin_num_sentences=300, tokenizer_vocab_size=300, pretrain_steps=3,
+        pretrain_batch_size=16, finetune_steps=2, finetune_batch_size=16, builtin_task_size=64, analysis_sentences=8,
+        position_seq_len=8, probe_examples=16, probe_zero_shot_sentences=4,
+    )
+    settings.update(overrides)
+    return StudyConfig(**settings)
+
+
+def _flags(config: StudyConfig) -> list[str]:
+    flags = []
+    for key, value in config.to_dict().items():
+        if isinstance(value, bool):
+            flags += [f"--{key}"] if value else []
+        elif isinstance(value, list):
+            flags += [f"--{key}", ",".join(map(str, value))]
+        elif value is not None:
+            flags += [f"--{key}", str(value)]
+    return flags
+
+
+def test_a_second_study_on_a_locked_folder_exits_at_once_naming_the_holder(tmp_path, capsys):
+    from pe_bert import cli
+
+    out = tmp_path / "study"
+    out.mkdir()
+    ready_read, ready_write = os.pipe()
+    holder = os.fork()
+    if holder == 0:  # the child holds the lock until killed
+        try:
+            FolderLock(out).acquire()
+            os.write(ready_write, b"locked")
+            time.sleep(120)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_read, 6) == b"locked"
+        code = cli.main(["study", *_flags(_tiny_config(out)), "--quiet"])
+    finally:
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert error.startswith("pe-bert study: error: ") and f"PID {holder} " in error and "\n" not in error
+    assert not (out / "study_config.json").exists() and not any((out / "runs").iterdir())
+
+
+# ----------------------------------------------------------------------------------------------- real studies
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "study"
+    summary = Study(_tiny_config(out), progress=False).run()
+    assert not summary["failures"]
+    return out
+
+
+def _rerun(out) -> tuple[dict, dict]:
+    store = _store(out)
+    before = len(store.log_entries())
+    summary = Study(_tiny_config(out), progress=False).run()
+    return summary, {(e["unit"], e["stage"]): e["status"] for e in store.log_entries()[before:]}
+
+
+def _stored_text(out: Path) -> str:
+    return "\n".join(p.read_text() for p in out.rglob("*.json")) + (out / "stage_log.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_stored_records_hold_no_absolute_path(tiny_study):
+    text = _stored_text(tiny_study)
+    assert str(tiny_study) not in text.replace(f'"out": "{tiny_study}"', "")  # study_config.json echoes --out
+    results = json.loads((tiny_study / "results.json").read_text())
+    assert "out" not in results["metadata"]["config"]
+    assert results["model_cards"] == {"bert-none": "runs/none/seed0/pretrain/README.md"}
+    assert set(results["plots"].values()) <= {p.name for p in tiny_study.glob("*.png")}
+    record = json.loads((tiny_study / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "DONE.json").read_text())
+    assert record["settings"]["pretrained"].startswith("sha256:")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["mv", "cp -r"])
+def test_a_moved_or_copied_study_skips_every_stage_and_writes_into_itself(tiny_study, tmp_path, how):
+    source = tmp_path / "source"
+    shutil.copytree(tiny_study, source)
+    target = tmp_path / "target"
+    if how == "mv":
+        source.rename(target)
+    else:
+        shutil.copytree(source, target)
+        untouched = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    card = target / "runs" / "none" / "seed0" / "pretrain" / "README.md"
+    card.write_text("stale card")
+    (target / "report.md").unlink()
+    summary, statuses = _rerun(target)
+    assert not summary["failures"] and statuses and set(statuses.values()) == {"skipped"}
+    assert (target / "report.md").is_file() and "| locality |" in card.read_text()
+    if how == "cp -r":
+        assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == untouched
+    assert str(source) not in _stored_text(target)
+
+
+@pytest.mark.slow
+def test_a_truncated_pretrained_model_is_redone_with_everything_downstream(tiny_study, tmp_path):
+    out = tmp_path / "study"
+    shutil.copytree(tiny_study, out)
+    weights = out / "runs" / "none" / "seed0" / "pretrain" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    summary, statuses = _rerun(out)
+    assert not summary["failures"]
+    assert statuses == {("_shared", "tokenizer"): "skipped", ("none/seed0", "pretrain"): "ran",
+                        ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
+                        ("none/seed0", "probe"): "ran"}
+    _, statuses = _rerun(out)
+    assert set(statuses.values()) == {"skipped"}
+
+
+@pytest.mark.slow
+def test_study_killed_before_sealing_a_stage_redoes_only_that_stage(tmp_path):
+    out = tmp_path / "study"
+    config = _tiny_config(out)
+    command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"]
+    killed = subprocess.run(command, env=_env(**{KILL_HOOK: "before-done@none/seed0/finetune:builtin_nli"}),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert (out / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "model.safetensors").exists()
+    summary, statuses = _rerun(out)  # the dead run's lock is taken over
+    assert not summary["failures"]
+    assert statuses == {("_shared", "tokenizer"): "skipped", ("none/seed0", "pretrain"): "skipped",
+                        ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
+                        ("none/seed0", "probe"): "ran"}

@@ -1,0 +1,186 @@
+"""Training scripts resume exactly: incomplete checkpoints are skipped, and a run killed (SIGKILL, at a point a test
+hook names) then relaunched ends bit-identical to an uninterrupted one."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import TrainerCallback
+
+from pe_bert.training import finetune, pretrain
+from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments
+from pe_bert.training.common import parse_args
+from pe_bert.training.resume import ResumableMaskingCollator, checkpoint_problem, last_complete_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
+
+
+def _checkpoint(folder: Path, complete=True, weights=True):
+    folder.mkdir(parents=True)
+    if weights:
+        save_file({"w": torch.ones(4)}, folder / "model.safetensors")
+    if complete:
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": int(folder.name.split("-")[1])}))
+    return folder
+
+
+def test_incomplete_checkpoints_are_skipped_with_a_warning(tmp_path, caplog):
+    good = _checkpoint(tmp_path / "checkpoint-4")
+    _checkpoint(tmp_path / "checkpoint-12", complete=False)  # killed before trainer_state.json
+    _checkpoint(tmp_path / "checkpoint-10", weights=False)
+    truncated = _checkpoint(tmp_path / "checkpoint-8")
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[:-3])
+    with caplog.at_level(logging.WARNING, logger="pe_bert.training"):
+        assert last_complete_checkpoint(tmp_path) == str(good)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 3
+    assert "checkpoint-12: no trainer_state.json" in warnings[0]
+    assert "checkpoint-10: no model weights" in warnings[1]
+    assert "checkpoint-8: model.safetensors has" in warnings[2] and "header describes" in warnings[2]
+    assert checkpoint_problem(good) is None
+    (good / "trainer_state.json").write_text('{"global_')
+    assert checkpoint_problem(good) == "trainer_state.json is not valid JSON"
+    assert last_complete_checkpoint(tmp_path) is None
+
+
+def test_resume_from_an_incomplete_checkpoint_is_refused(tmp_path):
+    folder = _checkpoint(tmp_path / "checkpoint-3", complete=False)
+    argv = ["--output_dir", str(tmp_path / "out"), "--config_overrides", TINY, "--do_train",
+            "--resume_from_checkpoint", str(folder), "--report_to", "none"]
+    with pytest.raises(ValueError, match=r"checkpoint-3 is incomplete: no trainer_state.json .*earlier checkpoint"):
+        pretrain.main(*parse_args(MLMDataArguments, argv))
+
+
+def test_masks_depend_on_the_seed_and_the_batch_only(minilm_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    batch = [tokenizer("the cat sat on the mat and looked at the dog " * 3) for _ in range(4)]
+    collator = ResumableMaskingCollator(tokenizer=tokenizer, mask_seed=3)
+    first = collator(batch)
+    torch.manual_seed(123)  # the global stream plays no part
+    state = torch.random.get_rng_state()
+    again = collator(batch)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.equal(first["input_ids"], again["input_ids"]) and torch.equal(first["labels"], again["labels"])
+    assert (first["labels"] != -100).any()
+    other_seed = ResumableMaskingCollator(tokenizer=tokenizer, mask_seed=4)(batch)
+    other_batch = collator(batch[::-1][:3] + [tokenizer("a different sentence entirely " * 4)])
+    assert not torch.equal(first["labels"], other_seed["labels"])
+    assert not torch.equal(first["labels"][:3], other_batch["labels"][:3])
+
+
+# ----------------------------------------------------------------------------------------------- kill and resume
+
+KILLER = textwrap.dedent("""
+    # Test hook: SIGKILL this process in the middle of saving checkpoint-{step} (after its weights, optimizer and
+    # scheduler, before its RNG and trainer states), as a kill during a save would.
+    import os, signal, sys
+    import torch
+    from transformers import Trainer
+
+    torch.set_num_threads(1)
+    save_rng_state = Trainer._save_rng_state
+
+    def save_or_die(self, output_dir):
+        if self.state.global_step == {step}:
+            os.kill(os.getpid(), signal.SIGKILL)
+        save_rng_state(self, output_dir)
+
+    Trainer._save_rng_state = save_or_die
+    from pe_bert.training.pretrain import cli
+    cli(sys.argv[1:])
+""")
+
+
+@pytest.fixture(scope="module")
+def fixed_tokenizer(tmp_path_factory):
+    """One vocabulary for every run, so that runs differ only in how they were interrupted."""
+    from pe_bert.data import builtin_corpus
+    from pe_bert.training.tokenizer import train_wordpiece_tokenizer
+
+    path = tmp_path_factory.mktemp("tokenizer")
+    texts = builtin_corpus(num_sentences=300, seed=42)["train"]["text"]
+    train_wordpiece_tokenizer(texts, vocab_size=300, model_max_length=64).save_pretrained(path)
+    return path
+
+
+def _mlm_argv(output_dir, tokenizer, steps=12, save_steps=4):
+    # 300 sentences give 13 batches of 8 per epoch: the run crosses an epoch and the kill falls mid-epoch.
+    return ["--output_dir", str(output_dir), "--tokenizer_name", str(tokenizer), "--config_overrides", TINY,
+            "--max_seq_length", "32", "--builtin_num_sentences", "300", "--per_device_train_batch_size", "8",
+            "--max_steps", str(steps), "--save_steps", str(save_steps), "--learning_rate", "2e-3",
+            "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true", "--dataloader_pin_memory", "false",
+            "--do_train", "--do_eval"]
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    first, second = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.slow
+def test_mlm_killed_while_saving_resumes_from_the_last_complete_checkpoint_bit_identically(
+        tmp_path, fixed_tokenizer, caplog):
+    uninterrupted = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(tmp_path / "a", fixed_tokenizer, 16)))
+
+    killed = tmp_path / "b"
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER.format(step=8))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, str(script), *_mlm_argv(killed, fixed_tokenizer, 16)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
+    assert (killed / "checkpoint-4" / "trainer_state.json").is_file()
+    assert (killed / "checkpoint-8" / "model.safetensors").is_file()
+    assert not (killed / "checkpoint-8" / "trainer_state.json").exists()
+
+    with caplog.at_level(logging.WARNING, logger="pe_bert.training"):
+        resumed = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(killed, fixed_tokenizer, 16)))
+    assert any("Skipping the incomplete checkpoint" in r.getMessage() and "checkpoint-8" in r.getMessage()
+               for r in caplog.records)
+    state = json.loads((killed / "trainer_state.json").read_text())
+    assert state["global_step"] == 16
+    assert resumed["eval_loss"] == uninterrupted["eval_loss"]
+    assert _same_weights(tmp_path / "a", killed)
+
+
+class _StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+@pytest.mark.slow
+def test_glue_stopped_then_resumed_matches_the_uninterrupted_run(tmp_path, fixed_tokenizer):
+    model = tmp_path / "mlm"
+    pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(model, fixed_tokenizer, 2, 100)))
+
+    def argv(output_dir):
+        return ["--output_dir", str(output_dir), "--model_name_or_path", str(model), "--task_name", "builtin_nli",
+                "--builtin_num_examples", "120", "--max_eval_samples", "40", "--max_seq_length", "32",
+                "--per_device_train_batch_size", "8", "--max_steps", "20", "--save_steps", "9",
+                "--learning_rate", "3e-3", "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true",
+                "--dataloader_pin_memory", "false"]
+
+    uninterrupted = finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "a")))
+    finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "b")), callbacks=[_StopAt(9)])
+    resumed = finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "b")))
+    assert resumed["eval_loss"] == uninterrupted["eval_loss"]
+    assert _same_weights(tmp_path / "a", tmp_path / "b")
