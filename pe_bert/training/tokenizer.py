@@ -40,14 +40,24 @@ def train_wordpiece_tokenizer(
     The normaliser and pre-tokeniser are BERT's (lowercase, accent stripping with lowercase, punctuation split),
     and the vocabulary is handed to `BertTokenizerFast`, so `save_pretrained` writes a tokenizer that
     `AutoTokenizer.from_pretrained` restores with [CLS] x [SEP] (y [SEP]) templates and token type ids.
+
+    Deterministic: the same texts give the same vocabulary, ids included, in every process. The `tokenizers`
+    trainer alone does not (huggingface/tokenizers#1794): it numbers the continuing-subword tokens ("##e") in
+    hash-map order, and those ids break ties between equally frequent merges. Declaring every "##" + character of
+    the text up front, in sorted order, fixes their ids before training.
     """
+    texts = texts if isinstance(texts, (list, tuple)) else list(texts)
     backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, clean_text=True, handle_chinese_chars=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    alphabet = set()
+    for batch in _batches(texts):
+        alphabet.update(backend.normalizer.normalize_str("".join(batch)))
+    continuing = [f"##{character}" for character in sorted(alphabet) if not character.isspace()]
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *continuing],
         continuing_subword_prefix="##",
         show_progress=False,
     )
