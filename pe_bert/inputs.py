@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import InvalidInputError, MissingInputError, one_line
+from .errors import InvalidInputError, MissingInputError, UsageError, one_line
 
 
 def positive_int(text: str) -> int:
@@ -97,7 +97,8 @@ def load_pretrained(loader, source: str, what: str = "model", **kwargs):
     try:
         return loader(source, **kwargs)
     except (OSError, ValueError) as error:  # not found, not a model folder, unreadable files
-        reason = one_line(error).split(". ")[0].rstrip(".")  # transformers' first sentence says what went wrong
+        # transformers' first sentence says what went wrong; pe_bert's own errors already name the problem and the fix.
+        reason = one_line(error) if isinstance(error, UsageError) else one_line(error).split(". ")[0].rstrip(".")
         if Path(source).exists():
             raise InvalidInputError(f"{what} {source} cannot be loaded: {reason}") from error
         raise MissingInputError(
