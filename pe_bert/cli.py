@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from .errors import UsageError, one_line
+from .pe_plugins import import_position_encoding_modules
 
 # Each module exposes `register(subparsers)`, which adds its sub-command and sets `func(args) -> int`.
 COMMAND_MODULES: list[str] = [
@@ -21,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    for subparser in subparsers.choices.values():
+        subparser.add_argument(
+            "--pe-module", action="append", default=[], metavar="FILE_OR_MODULE",
+            help="import a module that registers positional encodings of your own (@pe_bert.register_position_"
+                 "encoding) before anything else, so models and variants can use them; repeat for several",
+        )
     return parser
 
 
@@ -28,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run a sub-command; bad input (`UsageError`) is one line on stderr and exit status 2, like argparse's errors."""
     args = build_parser().parse_args(argv)
     try:
+        import_position_encoding_modules(args.pe_module)
         return int(args.func(args) or 0)
     except UsageError as error:
         print(f"pe-bert {args.command}: error: {one_line(error)}", file=sys.stderr)

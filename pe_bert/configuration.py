@@ -7,6 +7,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 from . import pe_base
+from .errors import InvalidInputError
 from .pe_base import get_position_encoding_class, hyperparameter_specs, owners_of
 from .pe_shipping import ship_position_encoding
 from .pe_zoo import position_encoding_names
@@ -15,7 +16,7 @@ from .pe_zoo import position_encoding_names
 def _check_positive(field: str, value, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{field}` must be {bound}, got {value!r}.")
+        raise InvalidInputError(f"`{field}` must be {bound}, got {value!r}.")
 
 
 # Keys that stock BERT / transformers configs carry and PEBertConfig accepts as plain attributes (never reported as
@@ -42,6 +43,8 @@ class PEBertConfig(PreTrainedConfig):
     prints them); only the chosen PE's are stored in `config.json`. They are validated when the config is created or
     a hyper-parameter attribute is set: a wrong type, a value out of range, NaN or infinity, a misspelt name (the
     error suggests the close match) or another PE's hyper-parameter is a `ValueError` naming the field.
+
+    Every such error is an `InvalidInputError`, a `ValueError` that pe_bert's command lines print as one line.
 
     Shapes are checked when the config is created, not when the model is built (as `BertConfig` does): a
     `hidden_size` that `num_attention_heads` does not divide is an error here, before any long job starts.
@@ -98,7 +101,7 @@ class PEBertConfig(PreTrainedConfig):
     @staticmethod
     def _check_bert_position_embedding_type(value) -> None:
         if value not in (None, "absolute"):
-            raise ValueError(
+            raise InvalidInputError(
                 f"This BERT config has position_embedding_type={value!r}, which transformers 5 no longer implements "
                 "and pe_bert does not load as such. For Shaw-style relative positions train "
                 "position_encoding='shaw'."
@@ -118,7 +121,7 @@ class PEBertConfig(PreTrainedConfig):
             if name in own:
                 values[name] = spec.validate(value)
             elif value != spec.default:
-                raise ValueError(
+                raise InvalidInputError(
                     f"`{name}` is a hyper-parameter of {', '.join(map(repr, owners_of(name)))}, not of "
                     f"position_encoding={self.position_encoding!r}, so it would have no effect. Set position_encoding "
                     f"to one of those, or drop `{name}`."
@@ -136,7 +139,7 @@ class PEBertConfig(PreTrainedConfig):
                 continue
             close = difflib.get_close_matches(key, ours, n=1, cutoff=0.85)
             if close:
-                raise ValueError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
+                raise InvalidInputError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
 
     def check_shapes(self):
         for field in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size"):
@@ -144,7 +147,7 @@ class PEBertConfig(PreTrainedConfig):
         _check_positive("num_hidden_layers", self.num_hidden_layers, allow_zero=True)
         _check_positive("max_position_embeddings", self.max_position_embeddings)
         if self.hidden_size % self.num_attention_heads != 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})."
             )
@@ -183,7 +186,7 @@ class PEBertConfig(PreTrainedConfig):
         requested = kwargs.get("position_encoding")
         saved = config_dict.get("position_encoding", "learned")
         if requested is not None and requested != saved:
-            raise ValueError(
+            raise InvalidInputError(
                 f"This checkpoint was trained with position_encoding={saved!r}; loading it as {requested!r} would "
                 "drop or randomly initialise its positional weights. Load it without position_encoding; to train a "
                 "new model of the same shape with another PE, change the loaded config and build from it: "

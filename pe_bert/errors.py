@@ -20,7 +20,11 @@ class InvalidInputError(UsageError, ValueError):
 
 
 class MissingInputError(UsageError, FileNotFoundError):
-    """A file or folder the user named does not exist."""
+    """A file, folder or model the user named does not exist (or cannot be found)."""
+
+
+class HubUnavailableError(UsageError, ConnectionError):
+    """A dataset or model had to come from the Hub, which cannot be reached: the message names the offline way."""
 
 
 def one_line(error: BaseException) -> str:
@@ -37,4 +41,4 @@ def exit_on_usage_error(prog: str, function, *args, **kwargs):
         raise SystemExit(2) from None
 
 
-__all__ = ["InvalidInputError", "MissingInputError", "UsageError", "exit_on_usage_error", "one_line"]
+__all__ = ["HubUnavailableError", "InvalidInputError", "MissingInputError", "UsageError", "exit_on_usage_error", "one_line"]

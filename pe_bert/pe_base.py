@@ -31,6 +31,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .errors import InvalidInputError
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Hyper-parameters
@@ -73,19 +75,20 @@ class HyperParameter:
         if kind is float and type(value) is int:
             value = float(value)
         if type(value) is not kind:
-            raise ValueError(f"`{self.name}` must be a {kind.__name__}, got {value!r} ({type(value).__name__}).")
+            raise InvalidInputError(f"`{self.name}` must be of type {kind.__name__}, got {value!r} "
+                                    f"({type(value).__name__}).")
         if kind in (int, float):
             if not math.isfinite(value):
-                raise ValueError(f"`{self.name}` must be a finite number, got {value!r}.")
-            for bound, holds, word in ((self.gt, lambda b: value > b, ">"), (self.ge, lambda b: value >= b, ">="),
-                                       (self.lt, lambda b: value < b, "<"), (self.le, lambda b: value <= b, "<=")):
-                if bound is not None and not holds(bound):
-                    raise ValueError(f"`{self.name}` must be {self.range_text()}, got {value!r}.")
+                raise InvalidInputError(f"`{self.name}` must be a finite number, got {value!r}.")
+            violated = ((self.gt is not None and value <= self.gt) or (self.ge is not None and value < self.ge)
+                        or (self.lt is not None and value >= self.lt) or (self.le is not None and value > self.le))
+            if violated:
+                raise InvalidInputError(f"`{self.name}` must be {self.range_text()}, got {value!r}.")
         if self.choices is not None and value not in self.choices:
-            raise ValueError(f"`{self.name}`={value!r} is not valid; choose one of "
-                             f"{', '.join(map(repr, self.choices))}.")
+            raise InvalidInputError(f"`{self.name}`={value!r} is not valid; choose one of "
+                                    f"{', '.join(map(repr, self.choices))}.")
         if self.check is not None and (problem := self.check(value)) is not None:
-            raise ValueError(f"`{self.name}`={value!r}: {problem}")
+            raise InvalidInputError(f"`{self.name}`={value!r}: {problem}")
         return value
 
     def range_text(self) -> str:
@@ -293,7 +296,7 @@ def get_position_encoding_class(name: str) -> type[PositionEncoding]:
     if cls is None:
         close = difflib.get_close_matches(str(name), POSITION_ENCODING_CLASSES, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
+        raise InvalidInputError(
             f"Unknown position_encoding {name!r}.{hint} Valid names: {', '.join(POSITION_ENCODING_CLASSES)}. "
             "For a PE of your own, import the module that registers it (@pe_bert.register_position_encoding) "
             "first; a saved checkpoint with such a PE also loads with trust_remote_code=True."

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
+from .errors import InvalidInputError
 from .pe_base import HyperParameter, PositionEncoding, register_position_encoding, relative_positions
 
 
@@ -81,7 +82,7 @@ class T5PositionEncoding(PositionEncoding):
     def check_config(cls, config):
         exact = config.t5_num_buckets // 4
         if config.t5_max_distance <= exact:
-            raise ValueError(
+            raise InvalidInputError(
                 f"t5_max_distance ({config.t5_max_distance}) must exceed the {exact} exactly-bucketed distances "
                 f"(t5_num_buckets // 4 with t5_num_buckets={config.t5_num_buckets}); raise it or use fewer buckets."
             )

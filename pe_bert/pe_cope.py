@@ -60,12 +60,13 @@ class ContextualPositionLayer(LayerPosition):
         self.contextual_embeddings = nn.Parameter(torch.empty(2 * self.max_position + 1, head_dim))  # rows -P..P
 
     def adjust(self, attention, query, key, state):
-        real = (state.key_padding == 0).to(query.dtype)  # [batch, 1, 1, k]: padded keys never count
-        gates = torch.sigmoid(query @ key.transpose(-1, -2) * attention.scaling) * real
+        real = (state.key_padding == 0).float()  # [batch, 1, 1, k]: padded keys never count
+        # Gates and counts in float32 whatever the model's dtype: bfloat16 sums drift by whole positions.
+        gates = torch.sigmoid((query @ key.transpose(-1, -2)).float() * attention.scaling) * real
         positions = contextual_positions(gates)
         logits = query @ self.contextual_embeddings.to(query.dtype).T  # [batch, heads, q, 2P + 1]
-        bias = interpolated_logits(logits, positions, self.max_position)
-        return query, key, clamp_mask(bias * attention.scaling + state.key_padding)
+        bias = interpolated_logits(logits.float(), positions, self.max_position) * attention.scaling
+        return query, key, clamp_mask(bias.to(query.dtype) + state.key_padding)
 
     @torch.no_grad()
     def init_position_weights(self, initializer_range):

@@ -39,7 +39,7 @@ def farthest_distances(position_ids: torch.Tensor, key_padding: torch.Tensor) ->
     """Each query's distance to the farthest real token on its left and on its right, `[batch, q]` each (floats;
     0 where there is none)."""
     real = key_padding[:, 0, 0] == 0  # [batch, k]
-    positions = position_ids.to(key_padding.dtype).expand(real.shape)
+    positions = position_ids.float().expand(real.shape)  # float32 whatever the model's dtype (exact integers)
     inf = torch.full_like(positions, float("inf"))
     first = torch.where(real, positions, inf).amin(-1, keepdim=True)
     last = torch.where(real, positions, -inf).amax(-1, keepdim=True)
@@ -59,19 +59,21 @@ class FireBias(nn.Module):
         self.threshold_scale = nn.Parameter(torch.tensor(1.0))
 
     def psi(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.log(torch.abs(self.c * x) + 1.0)
+        return torch.log(torch.abs(self.c.float() * x) + 1.0)
 
     def inputs(self, relative: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """x(i, j) `[batch, q, k]` in [-1, 1] from d = j - i `[1 | batch, q, k]` and the extents `[batch, q]`."""
-        threshold = torch.abs(self.threshold_scale * self.init_threshold)
+        """x(i, j) `[batch, q, k]` in [-1, 1] (float32) from d = j - i `[1 | batch, q, k]` and the extents
+        `[batch, q]` (float32)."""
+        threshold = torch.abs(self.threshold_scale.float() * self.init_threshold)
         extent = torch.where(relative < 0, left[..., None], right[..., None])
         normaliser = self.psi(torch.maximum(extent, threshold)) + NORMALISER_EPS
-        distance = relative.to(normaliser.dtype)
+        distance = relative.float()
         return torch.sign(distance) * self.psi(distance.abs()) / normaliser
 
     def forward(self, relative, left, right) -> torch.Tensor:
         """The bias `[batch, heads, q, k]`."""
-        return self.mlp(self.inputs(relative, left, right)[..., None]).permute(0, 3, 1, 2)
+        x = self.inputs(relative, left, right)[..., None].to(self.mlp[0].weight.dtype)
+        return self.mlp(x).permute(0, 3, 1, 2)
 
     @torch.no_grad()
     def init_position_weights(self, initializer_range):

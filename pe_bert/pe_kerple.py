@@ -105,8 +105,9 @@ class KerplePositionEncoding(PositionEncoding):
         return r1, r2
 
     def extend_state(self, state):
-        distance = relative_positions(state.position_ids).abs().to(state.key_padding.dtype)
-        r1, r2 = self.kernel_parameters()
+        # float32 whatever the model's dtype: bfloat16 holds integers exactly only up to 256.
+        distance = relative_positions(state.position_ids).abs().float()
+        r1, r2 = (parameter.float() for parameter in self.kernel_parameters())
         return KerpleState.extend(state, distance=distance, r1=r1, r2=r2)
 
     def position_bias(self, seq_len):

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .errors import InvalidInputError, MissingInputError
+
 
 def import_position_encoding_module(spec: str) -> ModuleType:
     """Import `spec`: a `.py` file (imported under its file name, e.g. `my_pe.py` -> `my_pe`) or a module name
@@ -18,13 +20,13 @@ def import_position_encoding_module(spec: str) -> ModuleType:
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"PE module {spec!r} does not exist (give a .py file or an importable module name).")
+            raise MissingInputError(f"PE module {spec!r} does not exist (give a .py file or an importable module name).")
         name = path.stem
         loaded = sys.modules.get(name)
         if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == path:
             return loaded
         if loaded is not None:
-            raise ValueError(f"PE module {spec!r} would be imported as {name!r}, but another module of that name is "
+            raise InvalidInputError(f"PE module {spec!r} would be imported as {name!r}, but another module of that name is "
                              f"already loaded ({loaded.__file__}); rename the file.")
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
@@ -38,7 +40,7 @@ def import_position_encoding_module(spec: str) -> ModuleType:
     try:
         return importlib.import_module(spec)
     except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(f"PE module {spec!r} cannot be imported ({error}); give a .py file or a module "
+        raise MissingInputError(f"PE module {spec!r} cannot be imported ({error}); give a .py file or a module "
                                   "name on the Python path.") from error
 
 
@@ -75,13 +77,13 @@ def parse_pe_args(text: str | None, position_encoding: str | None = None) -> dic
         name, sep, raw = item.partition("=")
         name, raw = name.strip(), raw.strip()
         if not sep or not name:
-            raise ValueError(f"--pe_args {text!r}: {item!r} is not name=value.")
+            raise InvalidInputError(f"--pe_args {text!r}: {item!r} is not name=value.")
         if name not in specs:
             import difflib
 
             close = difflib.get_close_matches(name, specs, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"--pe_args: {name!r} is not a hyper-parameter of {position_encoding!r}; {hint}"
+            raise InvalidInputError(f"--pe_args: {name!r} is not a hyper-parameter of {position_encoding!r}; {hint}"
                              f"valid: {', '.join(specs) or 'none'}.")
         kind = specs[name].type
         try:
@@ -92,6 +94,6 @@ def parse_pe_args(text: str | None, position_encoding: str | None = None) -> dic
             else:
                 value = kind(raw)
         except ValueError as error:
-            raise ValueError(f"--pe_args: {name}={raw!r} is not a {kind.__name__}.") from error
+            raise InvalidInputError(f"--pe_args: {name}={raw!r} is not a {kind.__name__}.") from error
         values[name] = specs[name].validate(value)
     return values

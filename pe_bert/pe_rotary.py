@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import InvalidInputError
 from .pe_base import HyperParameter, LayerPosition, PositionEncoding, PositionState, register_position_encoding
 
 
@@ -58,7 +59,7 @@ class RotaryPositionEncoding(PositionEncoding):
     @classmethod
     def check_config(cls, config):
         if rotary_dim(config) < 2:
-            raise ValueError(
+            raise InvalidInputError(
                 f"rope_fraction={config.rope_fraction} rotates no dimension of the "
                 f"{config.hidden_size // config.num_attention_heads}-dimensional heads; increase it."
             )

@@ -89,7 +89,7 @@ def test_load_glue_metric_falls_back_offline_quickly():
 
 def test_load_glue_metric_without_network(monkeypatch):
     """Even without the offline flags, an unreachable Hub means a quick fallback, not a hang."""
-    import pe_bert.data.metrics as metrics
+    import pe_bert.data.glue_scores as metrics
 
     for flag in ("HF_HUB_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(flag, raising=False)

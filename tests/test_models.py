@@ -314,7 +314,7 @@ def test_unknown_position_encoding_lists_valid_names():
         ("rope", dict(rope_fraction=1.5), r"`rope_fraction` must be > 0 and <= 1, got 1.5"),
         ("rope", dict(rope_fraction=0.1), "rotates no dimension"),
         ("window", dict(window_size=0), "`window_size` must be > 0"),
-        ("window", dict(window_size=2.5), "`window_size` must be a int"),
+        ("window", dict(window_size=2.5), "`window_size` must be of type int"),
         ("attenuated", dict(locality_w=-1.0), "locality_w"),
         ("t5", dict(t5_num_buckets=2), "t5_num_buckets"),
         ("t5", dict(t5_num_buckets=32, t5_max_distance=8), "must exceed the 8 exactly-bucketed distances"),

@@ -66,6 +66,16 @@ def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
     torch.testing.assert_close(with_padding, plain, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("variant", ["kerple", "fire", "cope"])
+def test_bfloat16_model_runs_beyond_the_training_length(variant):
+    model = tiny_model(variant, fire_init_L=4.0) if variant == "fire" else tiny_model(variant)
+    model = model.to(torch.bfloat16)
+    input_ids = torch.randint(1, 100, (1, 300), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        hidden = model(input_ids=input_ids).last_hidden_state
+    assert hidden.dtype == torch.bfloat16 and torch.isfinite(hidden).all()
+
+
 @pytest.mark.parametrize("variant, overrides, fragment", [
     ("kerple", dict(kerple_kernel="exp"), "choose one of 'log', 'power'"),
     ("fire", dict(fire_init_L=0.0), "`fire_init_L` must be > 0"),
@@ -118,6 +128,15 @@ def test_kerple_is_toeplitz_symmetric_and_non_increasing_in_distance_also_beyond
         torch.testing.assert_close(bias, bias.transpose(-1, -2))
         row = bias[..., 0, :]  # bias of distance 0, 1, ..., n - 1
         assert (row[..., 0] == 0).all() and (row[..., 1:] < row[..., :-1]).all()
+
+
+def test_kerple_distances_stay_exact_in_bfloat16():
+    """bfloat16 holds integers exactly only up to 256: a bfloat16 model evaluates its kernels on exact distances
+    (the bias is rounded to bfloat16 once, at the end)."""
+    pe = tiny_model("kerple").to(torch.bfloat16).position_encoding
+    key_padding = torch.zeros(1, 1, 1, 300, dtype=torch.bfloat16)
+    state = pe.prepare(torch.arange(300)[None], key_padding, False, True)
+    assert state.distance[0, 0].tolist() == list(range(300))
 
 
 def test_kerple_parameters_start_as_published_and_stay_in_range():
@@ -196,6 +215,13 @@ def test_fire_extents_count_real_tokens_on_each_side():
     left, right = farthest_distances(torch.arange(5)[None], state_for(torch.arange(5)[None], attention_mask).key_padding)
     assert left.tolist() == [[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]]
     assert right.tolist() == [[4, 3, 2, 1, 0], [3, 2, 1, 0, 0]]
+
+
+def test_fire_extents_stay_exact_in_bfloat16():
+    attention_mask = torch.ones(1, 300, dtype=torch.long)
+    key_padding = state_for(torch.arange(300)[None], attention_mask).key_padding.to(torch.bfloat16)
+    left, right = farthest_distances(torch.arange(300)[None], key_padding)
+    assert left[0].tolist() == list(range(300)) and right[0].tolist() == list(range(299, -1, -1))
 
 
 def test_fire_is_toeplitz_below_its_threshold_and_interpolates_beyond():
@@ -304,6 +330,24 @@ def test_cope_with_open_gates_is_a_relative_key_embedding_clipped_at_max_positio
         relative = (torch.arange(n)[None] - torch.arange(n)[:, None]).clamp(-4, 4) + 4
         expected = (query[0, 0] @ table.T)[0][relative] * attention.scaling
     torch.testing.assert_close(mask[0], expected.expand(4, n, n), atol=1e-5, rtol=0)
+
+
+def test_cope_counts_stay_exact_in_bfloat16():
+    """Gates and their sums are float32 in a bfloat16 model: with open gates, the positions beyond 256 still pick
+    their own rows."""
+    model = tiny_model("cope", cope_max_positions=299).to(torch.bfloat16)
+    attention = model.encoder.layer[0].attention.self
+    n = 300
+    direction = torch.randn(8, generator=torch.Generator().manual_seed(3))
+    query = (10 * direction / direction.norm()).to(torch.bfloat16).expand(1, 4, n, 8)
+    state = state_for(torch.arange(n)[None], torch.ones(1, n, dtype=torch.long))
+    state.key_padding = state.key_padding.to(torch.bfloat16)
+    with torch.no_grad():
+        _, _, mask = attention.position.adjust(attention, query, query, state)
+        logits = query[0, 0, 0].float() @ attention.position.contextual_embeddings.float().T
+        relative = torch.arange(n)[None] - torch.arange(n)[:, None] + 299
+        expected = logits[relative] * attention.scaling
+    torch.testing.assert_close(mask[0, 0].float(), expected, atol=2e-3, rtol=0)
 
 
 def test_cope_counts_only_the_tokens_the_query_finds_important():

@@ -116,3 +116,13 @@ def test_config_json_of_the_previous_release_loads_unchanged(name, expected, tmp
     assert config.position_encoding == name and config.position_hyperparameters() == expected
     assert config.hidden_size == 64 and "window_size" not in config.to_dict()
     PEBertModel(config)  # builds
+
+
+def test_config_errors_are_usage_errors_the_command_lines_print_as_one_line():
+    from pe_bert.errors import InvalidInputError, UsageError
+
+    with pytest.raises(InvalidInputError) as error:
+        tiny_config("rope", rope_theta=float("nan"))
+    assert isinstance(error.value, UsageError) and isinstance(error.value, ValueError)
+    with pytest.raises(InvalidInputError, match="Unknown position_encoding 'rop'. Did you mean 'rope'"):
+        tiny_config("rop")

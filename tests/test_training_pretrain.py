@@ -265,3 +265,16 @@ def test_dataset_name_path_without_validation_split(tmp_path):
     metrics = pretrain.main(*mlm_args(tmp_path / "out", "--max_steps", "1", "--dataset_name", str(folder),
                                       "--validation_split_percentage", "20"))
     assert metrics["eval_samples"] > 0
+
+
+def test_trained_wordpiece_tokenizer_is_the_same_in_every_process():
+    """The `tokenizers` trainer numbers subword tokens in hash-map order (a new order per process); ours does not."""
+    import subprocess
+    import sys
+
+    code = ("from pe_bert.training.tokenizer import train_wordpiece_tokenizer; from pe_bert.data import "
+            "generate_sentences; import json; t = train_wordpiece_tokenizer([s.text for s in "
+            "generate_sentences(1500, seed=0)], vocab_size=400); print(json.dumps(sorted(t.get_vocab().items())))")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(3)}
+    assert len(runs) == 1

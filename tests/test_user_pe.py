@@ -55,7 +55,7 @@ def test_registered_pe_is_listed_configured_and_round_trips(decay, tmp_path):
     (dict(decay_slope=float("nan")), "`decay_slope` must be a finite number, got nan"),
     (dict(decay_slope=float("inf")), "`decay_slope` must be a finite number, got inf"),
     (dict(decay_slope=-1.0), "`decay_slope` must be > 0, got -1.0"),
-    (dict(decay_symmetric="yes"), "`decay_symmetric` must be a bool"),
+    (dict(decay_symmetric="yes"), "`decay_symmetric` must be of type bool"),
     (dict(rope_theta=5.0), "`rope_theta` is a hyper-parameter of 'rope', not of position_encoding='decay'"),
 ])
 def test_bad_user_hyperparameters_give_clear_errors(decay, overrides, message):
@@ -265,3 +265,29 @@ def test_worked_example_runs_offline(tmp_path):
     assert "reloaded without pe_bert" in result.stdout and "max |difference| = 0.0" in result.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert 0 < summary["locality"] <= 1 and summary["remote_max_difference"] == 0.0
+
+
+def test_pe_bert_commands_take_pe_module(tmp_path, capsys):
+    from pe_bert.cli import main
+    from pe_bert.training.tokenizer import train_wordpiece_tokenizer
+
+    pe_bert.import_position_encoding_module(str(DECAY_MODULE))
+    try:
+        texts = [s.text for s in pe_bert.data.generate_sentences(40, seed=3)]
+        tokenizer = train_wordpiece_tokenizer(texts, vocab_size=200, model_max_length=64)
+        PEBertModel(decay_config(vocab_size=len(tokenizer))).save_pretrained(tmp_path / "model")
+        tokenizer.save_pretrained(tmp_path / "model")
+    finally:
+        POSITION_ENCODING_CLASSES.pop("decay", None)
+        sys.modules.pop("decay_position_encoding", None)
+    # Without the module: one line naming the fix, exit status 2.
+    assert main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"),
+                 "--no-progress"]) == 2
+    assert "import the module that registers it" in capsys.readouterr().err
+    try:
+        assert main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"),
+                     "--no-progress", "--pe-module", str(DECAY_MODULE)]) == 0
+    finally:
+        POSITION_ENCODING_CLASSES.pop("decay", None)
+        sys.modules.pop("decay_position_encoding", None)
+    assert json.loads((tmp_path / "a" / "scores.json").read_text())["model"]

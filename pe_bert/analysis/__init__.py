@@ -15,6 +15,7 @@ import importlib
 from .capture import AttentionScores, eager_attention, score_attention
 from .position import PositionAttention, neutral_token_id, position_attention
 from .properties import (
+    AttentionInputWarning,
     Monotonicity,
     SymmetryStatistics,
     UndefinedScoreWarning,
@@ -36,6 +37,7 @@ __all__ = [
     "translation_invariance",
     "transpose_symmetry",
     "UndefinedScoreWarning",
+    "AttentionInputWarning",
     "score_attention",
     "AttentionScores",
     "eager_attention",

@@ -14,6 +14,8 @@ import json
 import math
 from pathlib import Path
 
+from ..inputs import check_length, load_pretrained, non_negative_int, positive_int, read_lines
+
 __all__ = ["register", "run_analyze"]
 
 
@@ -27,14 +29,14 @@ def register(subparsers) -> None:
     parser.add_argument("model", help="model directory or Hub id (loaded with AutoModel / AutoTokenizer)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text-file", type=Path, help="UTF-8 text file, one sentence per line (blank lines skipped)")
-    source.add_argument("--builtin", type=int, metavar="N", help="use N sentences of pe_bert's built-in generated corpus")
+    source.add_argument("--builtin", type=positive_int, metavar="N", help="use N sentences of pe_bert's built-in generated corpus")
     parser.add_argument("--out", type=Path, required=True, help="output directory (created if needed)")
     parser.add_argument("--drop-special-tokens", action="store_true", help="score without [CLS]/[SEP] (rows renormalised)")
-    parser.add_argument("--max-length", type=int, default=128, help="truncate sentences to L tokens (default 128)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=positive_int, default=128, help="truncate sentences to L tokens (default 128)")
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="seed of the --builtin corpus")
     parser.add_argument(
-        "--position-length", type=int, default=32, help="length of the identical-token probe (0 to skip; default 32)"
+        "--position-length", type=non_negative_int, default=32, help="length of the identical-token probe (0 to skip; default 32)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_analyze)
@@ -42,13 +44,7 @@ def register(subparsers) -> None:
 
 def _read_texts(args) -> list[str]:
     if args.text_file is not None:
-        lines = args.text_file.read_text(encoding="utf-8").splitlines()
-        texts = [line.strip() for line in lines if line.strip()]
-        if not texts:
-            raise SystemExit(f"error: {args.text_file} has no non-empty line")
-        return texts
-    if args.builtin < 1:
-        raise SystemExit("error: --builtin N needs N >= 1")
+        return read_lines(args.text_file, "--text-file")
     from pe_bert.data import generate_sentences
 
     return [sentence.text for sentence in generate_sentences(args.builtin, seed=args.seed)]
@@ -95,11 +91,15 @@ def run_analyze(args) -> int:
     import pe_bert  # noqa: F401  (registers pe_bert models with the Auto classes)
     from transformers import AutoModel, AutoTokenizer
 
+    from ..training.loading import check_vocabulary
     from . import position_attention, score_attention
 
     texts = _read_texts(args)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModel.from_pretrained(args.model)
+    model = load_pretrained(AutoModel.from_pretrained, args.model, "model")
+    tokenizer = load_pretrained(AutoTokenizer.from_pretrained, args.model, "model")
+    check_vocabulary(tokenizer, model, args.model)
+    check_length(model, args.max_length, "--max-length")
+    check_length(model, args.position_length, "--position-length")
     scores = score_attention(
         model,
         tokenizer,

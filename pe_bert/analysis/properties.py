@@ -1,9 +1,18 @@
 """Positional properties of attention matrices: locality, symmetry and Wang et al.'s properties.
 
 Every function takes attention probabilities shaped ``[..., n, n]`` (a torch tensor or a numpy
-array; rows are query positions, columns key positions, each row sums to 1) and returns one value
-per matrix, shaped ``[...]`` (numpy in, numpy out). Everything is vectorised over all leading
-dimensions: there is no Python loop over rows, heads or matrices.
+array; rows are query positions, columns key positions) and returns one value per matrix, shaped
+``[...]`` (numpy in, numpy out). Everything is vectorised over all leading dimensions: there is no
+Python loop over rows, heads or matrices.
+
+Accepted input: each row holds non-negative, finite probabilities summing to 1 over the real tokens
+(pass each sentence's block without padding: a padded row or column breaks the sums). Scores of
+anything else (logits, unnormalised scores, ``2 * I``) are numbers without meaning: :func:`locality`
+and :func:`symmetry` check their input and warn (:class:`AttentionInputWarning`) by default, or raise
+``ValueError`` with ``strict=True``. Row sums may be off by rounding: by ``1e-2`` (hand-written
+matrices rounded to a few decimals, half precision), or 4 epsilons of the input's dtype when larger
+(bfloat16). Inputs that require grad are accepted: the scores are measurements, computed without
+autograd and returned detached (they are not differentiable losses).
 
 Definitions (see ``docs/PAPER.md``):
 
@@ -28,6 +37,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "AttentionInputWarning",
     "UndefinedScoreWarning",
     "locality",
     "symmetry",
@@ -51,6 +61,10 @@ class UndefinedScoreWarning(RuntimeWarning):
     """A score is undefined (division by zero) for some matrices; they were given NaN."""
 
 
+class AttentionInputWarning(UserWarning):
+    """The input is not attention probabilities (negative or non-finite entries, or rows not summing to 1)."""
+
+
 # --------------------------------------------------------------------------------------------
 # Input handling
 # --------------------------------------------------------------------------------------------
@@ -67,11 +81,52 @@ def _as_attention(attention) -> tuple[torch.Tensor, bool]:
             f"attention must have shape [..., n, n] (square in its last two dimensions), "
             f"got shape {tuple(tensor.shape)}"
         )
+    tensor = tensor.detach()  # a measurement, not a loss: no autograd graph (and out= kernels need none)
     if not tensor.is_floating_point():
         tensor = tensor.to(torch.float64)
     elif tensor.dtype in (torch.float16, torch.bfloat16):
         tensor = tensor.to(torch.float32)  # too little precision for sums over n**2 entries
     return tensor, was_numpy
+
+
+def _input_dtype(attention) -> torch.dtype:
+    """The dtype the input came in (before any upcast), as a torch dtype."""
+    if isinstance(attention, np.ndarray):
+        return torch.from_numpy(np.empty(0, dtype=attention.dtype)).dtype
+    return getattr(attention, "dtype", torch.float64)
+
+
+def _check_probabilities(tensor: torch.Tensor, input_dtype: torch.dtype, strict: bool, score: str) -> None:
+    """Warn (or raise, if `strict`) unless every row is non-negative, finite and sums to 1 (module docstring).
+
+    Two reductions over the input: the row sums (a NaN or infinite entry makes its row's sum non-finite) and the
+    minimum entry.
+    """
+    if tensor.numel() == 0:
+        return
+    eps = torch.finfo(input_dtype).eps if input_dtype.is_floating_point else 0.0
+    tolerance = max(1e-2, 4 * eps)  # rounding: hand-written matrices, half precision
+    sums = tensor.sum(-1)
+    problems = []
+    finite = sums.isfinite()
+    if not bool(finite.all()):
+        problems.append(f"{int((~finite).sum())} rows with NaN or infinite entries")
+    lowest = float(tensor.amin())  # NaN only if a row is already reported non-finite
+    if lowest < 0:
+        problems.append(f"negative entries (lowest {lowest:.4g})")
+    deviation = (sums[finite] - 1).abs()
+    if deviation.numel() and float(deviation.amax()) > tolerance:
+        worst = float(sums[finite].flatten()[deviation.flatten().argmax()])
+        problems.append(f"{int((deviation > tolerance).sum())} of {sums.numel()} rows not summing to 1 (one sums to "
+                        f"{worst:.6g})")
+    if not problems:
+        return
+    message = (f"{score}: the input is not attention probabilities: {'; '.join(problems)}. Expected rows of "
+               "non-negative, finite probabilities summing to 1 over the real tokens (softmax output, padding "
+               "removed); the score of anything else has no meaning.")
+    if strict:
+        raise ValueError(message)
+    warnings.warn(message + " Pass strict=True to make this an error.", AttentionInputWarning, stacklevel=3)
 
 
 def _output(values: torch.Tensor, was_numpy: bool):
@@ -99,14 +154,17 @@ def _locality_weights(n: int, dtype: torch.dtype, device: torch.device) -> torch
     return (torch.pow(2.0, -distance.to(torch.float64)) / n).to(dtype).reshape(n * n)
 
 
-def locality(attention):
+def locality(attention, *, strict: bool = False):
     """Locality of attention matrices: ``1/n * sum_ij A[i,j] * 2**-|i-j|``.
 
     ``[..., n, n] -> [...]``. In ``[0, 1]`` for row-stochastic input; the identity scores 1 and
     uniform attention ``(1/n**2) * sum_ij 2**-|i-j|``. Computed as one matrix-vector product with
-    cached weights, i.e. one streaming read of the input.
+    cached weights, i.e. one streaming read of the input (plus the input check, two more reductions).
+    Input that is not attention probabilities warns, or raises ``ValueError`` with ``strict=True``
+    (module docstring). A tensor requiring grad is accepted; the result is detached.
     """
     tensor, was_numpy = _as_attention(attention)
+    _check_probabilities(tensor, _input_dtype(attention), strict, "locality")
     n = tensor.shape[-1]
     if n == 0:  # no token: undefined (1/n)
         return _output(torch.full(tensor.shape[:-2], float("nan"), dtype=tensor.dtype), was_numpy)
@@ -251,15 +309,21 @@ def symmetry_statistics(attention, reference: bool = True) -> SymmetryStatistics
     )
 
 
-def symmetry(attention, variant: SymmetryVariant = "reference"):
+def symmetry(attention, variant: SymmetryVariant = "reference", *, strict: bool = False):
     """Left-right symmetry of attention matrices around the diagonal, ``[..., n, n] -> [...]``.
 
     ``variant="reference"`` reproduces the published ``calculate.py`` (Chen et al. 2023) exactly:
     for each row with tokens on both sides, the differences ``|A[i,i-k] - A[i,i+k]|`` for
     ``k = 1..min(i, n-1-i)`` are min-max scaled *within the row*, all scaled values of all rows are
-    pooled, and the score is ``1 - their mean`` (a mean over values, not of row means). Known
-    degeneracies: every 3x3 and 4x4 matrix scores 1, one-sided attention scores 1. For ``n <= 2``
-    no row has both sides and the published code divides by zero: NaN (with a warning).
+    pooled, and the score is ``1 - their mean`` (a mean over values, not of row means). It measures
+    how a row's differences spread, not how large they are. Degeneracies: a row with one pair, or
+    with equal differences, contributes 0, so every 3x3 and 4x4 matrix scores 1, every generic 5x5
+    matrix 0.75 and every generic 6x6 matrix 2/3 (exactly: only the middle rows' two scaled
+    differences, 0 and 1, count), and one-sided attention scores 1 only when each row is uniform over
+    its side. Random one-sided (causal) attention does not: with rows drawn uniformly at random over
+    the left context and normalised it scores 0.58 (n = 8), 0.55 (n = 10), 0.52 (n = 16), tending to
+    0.5 for long sequences; the mass variant gives all of these 0. For ``n <= 2`` no row has both
+    sides and the published code divides by zero: NaN (with a warning).
 
     Computed in the input's dtype (half precision is upcast to float32). Like the published code
     (scikit-learn's ``MinMaxScaler``), a row whose differences span less than ``10 * eps`` of that
@@ -270,10 +334,14 @@ def symmetry(attention, variant: SymmetryVariant = "reference"):
     ``variant="mass"``: ``1 - sum|A[i,i-k] - A[i,i+k]| / sum(A[i,i-k] + A[i,i+k])`` over the same
     pairs: 1 for mirror-symmetric rows, 0 for one-sided attention; NaN (with a warning) where the
     denominator is 0 (``n <= 2``, or no mass off the diagonal within the paired window).
+
+    Input that is not attention probabilities warns, or raises ``ValueError`` with ``strict=True``
+    (module docstring). A tensor requiring grad is accepted; the result is detached.
     """
     if variant not in SYMMETRY_VARIANTS:
         raise ValueError(f"unknown symmetry variant {variant!r}; choose one of {SYMMETRY_VARIANTS}")
     tensor, was_numpy = _as_attention(attention)
+    _check_probabilities(tensor, _input_dtype(attention), strict, "symmetry")
     stats = symmetry_statistics(tensor, reference=variant == "reference")
     values = stats.reference() if variant == "reference" else stats.mass()
     if variant == "reference":

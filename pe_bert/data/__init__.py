@@ -15,7 +15,7 @@ from .corpus import builtin_corpus, generate_documents, generate_plans, generate
 from .glue import GLUE_TASKS, TASKS, TaskInfo, get_task_info, load_task
 from .grammar import STRUCTURES
 from .lexicon import TOPICS, vocabulary
-from .metrics import OfflineGlueMetric, glue_compute_metrics, load_glue_metric
+from .glue_scores import OfflineGlueMetric, glue_compute_metrics, load_glue_metric
 from .sentence import ROLES, RoleSpan, Sentence, detokenize, swap_agent_patient, swap_spans
 from .tasks import BUILTIN_TASKS, NLI_LABELS, BuiltinTask, load_builtin_task
 

@@ -12,7 +12,9 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .metrics import METRIC_KEYS
+from ..errors import HubUnavailableError, InvalidInputError, MissingInputError, one_line
+from ..inputs import check_data_file_content
+from .glue_scores import METRIC_KEYS
 from .tasks import BUILTIN_TASKS, load_builtin_task
 
 if TYPE_CHECKING:
@@ -80,7 +82,7 @@ def get_task_info(task_name: str) -> TaskInfo:
     try:
         return TASKS[task_name]
     except KeyError:
-        raise ValueError(f"unknown task {task_name!r}; valid tasks: {', '.join(TASKS)}") from None
+        raise InvalidInputError(f"unknown task {task_name!r}; valid tasks: {', '.join(TASKS)}") from None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def _load_hub(info: TaskInfo, cache_dir: str | None) -> "datasets.DatasetDict":
         else:
             dataset = datasets.load_dataset(info.hub_path, cache_dir=cache_dir)
     except Exception as error:  # noqa: BLE001 — re-raised with the way out
-        raise ConnectionError(
+        raise HubUnavailableError(
             f"could not load {info.name!r} from the Hub ({info.hub_path}): {type(error).__name__}: {error}. "
             "Offline? Pass train_file=/validation_file= with local copies, or use a built-in task "
             f"({', '.join(BUILTIN_TASKS)})."
@@ -140,14 +142,22 @@ def _load_hub(info: TaskInfo, cache_dir: str | None) -> "datasets.DatasetDict":
     return _drop_unlabelled(dataset, labelled, info.name)
 
 
-def _drop_unlabelled(dataset: "datasets.DatasetDict", splits, task_name: str) -> "datasets.DatasetDict":
-    """Remove rows labelled -1 from ``splits`` and say how many went."""
+def _drop_unlabelled(dataset: "datasets.DatasetDict", splits, task_name: str,
+                     files: dict[str, str] | None = None) -> "datasets.DatasetDict":
+    """Remove rows labelled -1 from ``splits`` and say how many went; a split left empty is an error (training or
+    evaluating on nothing would "succeed" with no number)."""
     for split in splits:
         if "label" not in dataset[split].column_names:
             continue
         before = dataset[split].num_rows
         dataset[split] = dataset[split].filter(lambda label: label != -1, input_columns="label")
         dropped = before - dataset[split].num_rows
+        if before and not dataset[split].num_rows:
+            source = f"{split} file {files[split]}" if files and split in files else f"{task_name}/{split}"
+            raise InvalidInputError(
+                f"{source}: all {before} rows are labelled -1 (no gold label), so there is nothing to "
+                f"{'train on' if split == 'train' else 'evaluate'}. Give labelled rows (label ids or names)."
+            )
         if dropped:
             logger.warning("%s/%s: dropped %d of %d rows labelled -1 (no gold label)", task_name, split, dropped, before)
     return dataset
@@ -160,7 +170,7 @@ def _load_local(info: TaskInfo, files: dict[str, str], cache_dir: str | None) ->
     for split, path in files.items():
         splits[split] = _load_file(info, split, path, cache_dir)
     dataset = datasets.DatasetDict(splits)
-    return _drop_unlabelled(dataset, [s for s in files if s not in info.test_splits], info.name)
+    return _drop_unlabelled(dataset, [s for s in files if s not in info.test_splits], info.name, files)
 
 
 def _load_file(info: TaskInfo, split: str, path: str, cache_dir: str | None) -> "datasets.Dataset":
@@ -168,27 +178,28 @@ def _load_file(info: TaskInfo, split: str, path: str, cache_dir: str | None) -> 
 
     extension = os.path.splitext(path)[1].lower()
     if extension not in _FORMATS:
-        raise ValueError(f"{path}: unsupported file type {extension!r}; use one of {', '.join(_FORMATS)}")
+        raise InvalidInputError(f"{path}: unsupported file type {extension!r}; use one of {', '.join(_FORMATS)}")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{split} file {path} does not exist")
+        raise MissingInputError(f"{split} file {path} does not exist")
     if os.path.getsize(path) == 0:
-        raise ValueError(f"{split} file {path} is empty; it needs a header/keys with the columns "
+        raise InvalidInputError(f"{split} file {path} is empty; it needs a header/keys with the columns "
                          f"{', '.join(info.text_columns)}, label")
     builder, options = _FORMATS[extension]
     try:
         dataset = datasets.load_dataset(builder, data_files={split: path}, cache_dir=cache_dir, **options)[split]
-    except ValueError as error:
+    except Exception as error:  # ValueError, datasets' DatasetGenerationError, ...
         if "no data" in str(error):  # datasets' own wording for a header-only file
-            raise ValueError(f"{split} file {path} has no rows (only a header?)") from error
-        raise ValueError(f"{split} file {path} could not be read as {builder}: {error}") from error
+            raise InvalidInputError(f"{split} file {path} has no rows (only a header?)") from error
+        check_data_file_content(path, f"{split} file", builder)  # names the byte or line at fault, if it can
+        raise InvalidInputError(f"{split} file {path} could not be read as {builder}: {one_line(error)}") from error
     if dataset.num_rows == 0:
-        raise ValueError(f"{split} file {path} has no rows (only a header?)")
+        raise InvalidInputError(f"{split} file {path} has no rows (only a header?)")
 
     is_test = split in info.test_splits
     required = list(info.text_columns) + ([] if is_test else ["label"])
     missing = [c for c in required if c not in dataset.column_names]
     if missing:
-        raise ValueError(
+        raise InvalidInputError(
             f"{split} file {path} lacks column(s) {missing} needed by task {info.name!r}; "
             f"found columns {dataset.column_names}. Rename the columns to {required}."
         )
@@ -207,16 +218,23 @@ def _normalise_labels(info: TaskInfo, dataset: "datasets.Dataset", path: str) ->
     if info.is_regression:
         return dataset.cast_column("label", datasets.Value("float32"))
     labels = dataset["label"]
+    for row, label in enumerate(labels, start=1):
+        if label is None or (isinstance(label, float) and not label.is_integer()):
+            raise InvalidInputError(
+                f"{path}, row {row}: label {label!r} is not a class: task {info.name!r} classifies into "
+                f"{list(info.label_names)} (ids 0..{info.num_labels - 1}; -1 = no label). Give label ids or names; "
+                "a real-valued score belongs to a regression task such as stsb."
+            )
     if any(isinstance(label, str) for label in labels):
         ids = {name: i for i, name in enumerate(info.label_names)}
         unknown = sorted({label for label in labels if str(label) not in ids and str(label) != "-1"})
         if unknown:
-            raise ValueError(f"{path}: unknown label(s) {unknown[:5]} for task {info.name!r}; "
+            raise InvalidInputError(f"{path}: unknown label(s) {unknown[:5]} for task {info.name!r}; "
                              f"expected ids 0..{info.num_labels - 1} or names {list(info.label_names)}")
         dataset = dataset.map(lambda row: {"label": ids.get(str(row["label"]), -1)},
                               features=None).cast_column("label", datasets.Value("int64"))
     bad = sorted({int(label) for label in dataset["label"] if not -1 <= int(label) < info.num_labels})
     if bad:
-        raise ValueError(f"{path}: label(s) {bad[:5]} out of range for task {info.name!r} "
+        raise InvalidInputError(f"{path}: label(s) {bad[:5]} out of range for task {info.name!r} "
                          f"({info.num_labels} labels: {list(info.label_names)}; -1 = no label)")
     return dataset.cast_column("label", datasets.ClassLabel(names=list(info.label_names)))

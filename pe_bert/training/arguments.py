@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import pe_zoo  # noqa: F401  (registers the built-in PEs)
+from ..errors import InvalidInputError
 from ..pe_base import hyperparameter_specs, owners_of, position_encoding_names
 from ..pe_plugins import import_position_encoding_modules, parse_pe_args
 
@@ -155,13 +156,15 @@ class MLMDataArguments:
 
     def __post_init__(self):
         if self.dataset_name and (self.train_file or self.validation_file):
-            raise ValueError("Give either --dataset_name or --train_file/--validation_file, not both.")
+            raise InvalidInputError("Give either --dataset_name or --train_file/--validation_file, not both.")
         if self.validation_file and not self.train_file and not self.dataset_name:
-            raise ValueError("--validation_file needs a --train_file (or a --dataset_name).")
+            raise InvalidInputError("--validation_file needs a --train_file (or a --dataset_name).")
         if not 0.0 < self.mlm_probability < 1.0:
-            raise ValueError(f"--mlm_probability must be in (0, 1), got {self.mlm_probability}.")
+            raise InvalidInputError(f"--mlm_probability must be in (0, 1), got {self.mlm_probability}.")
+        if self.max_seq_length is not None and self.max_seq_length < 1:
+            raise InvalidInputError(f"--max_seq_length must be at least 1, got {self.max_seq_length}.")
         if not 0 < self.validation_split_percentage < 100:
-            raise ValueError(f"--validation_split_percentage must be in 1..99, got {self.validation_split_percentage}.")
+            raise InvalidInputError(f"--validation_split_percentage must be in 1..99, got {self.validation_split_percentage}.")
 
 
 @dataclass
@@ -201,10 +204,12 @@ class GlueDataArguments:
 
     def __post_init__(self):
         if self.task_name is None:
-            raise ValueError(
+            raise InvalidInputError(
                 "Give --task_name (e.g. --task_name rte); with local files it says which columns and metric to use."
             )
         self.task_name = self.task_name.lower()
+        if self.max_seq_length < 1:
+            raise InvalidInputError(f"--max_seq_length must be at least 1, got {self.max_seq_length}.")
 
     def learning_rates(self) -> list[float] | None:
         """The parsed `--learning_rate_grid`, or None without a grid."""
@@ -213,12 +218,12 @@ class GlueDataArguments:
         try:
             rates = [float(item) for item in self.learning_rate_grid.split(",") if item.strip()]
         except ValueError as error:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--learning_rate_grid {self.learning_rate_grid!r} is not a comma-separated list of numbers "
                 "(e.g. '1e-5,3e-5,5e-5')."
             ) from error
         if not rates or any(rate <= 0 for rate in rates):
-            raise ValueError(f"--learning_rate_grid needs positive learning rates, got {self.learning_rate_grid!r}.")
+            raise InvalidInputError(f"--learning_rate_grid needs positive learning rates, got {self.learning_rate_grid!r}.")
         return rates
 
 

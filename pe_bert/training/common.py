@@ -11,6 +11,8 @@ import datasets
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
 
+from ..errors import InvalidInputError, MissingInputError, one_line
+from ..inputs import check_data_file_content
 from .arguments import use_cpu_when_distributed_without_accelerator
 from .resume import checkpoint_problem, last_complete_checkpoint
 
@@ -50,13 +52,13 @@ def detect_last_checkpoint(training_args: TrainingArguments) -> str | None:
     """
     if training_args.resume_from_checkpoint:
         if not os.path.isdir(training_args.resume_from_checkpoint):
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder; give a "
                 "checkpoint-N folder written by a previous run."
             )
         problem = checkpoint_problem(training_args.resume_from_checkpoint)
         if problem is not None:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is incomplete: {problem}. Give an "
                 "earlier checkpoint-N, or drop the flag to resume from the last complete one."
             )
@@ -83,15 +85,15 @@ def check_data_file(path: str | None, what: str) -> str | None:
         return None
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist.")
+        raise MissingInputError(f"{what} {path} does not exist.")
     extension = file.suffix.lstrip(".").lower()
     if extension not in FILE_BUILDERS:
-        raise ValueError(
+        raise InvalidInputError(
             f"{what} {path}: unsupported extension {file.suffix!r}; use one of "
             f"{', '.join('.' + e for e in FILE_BUILDERS)}."
         )
     if not file.read_bytes().strip():
-        raise ValueError(f"{what} {path} is empty: it needs at least one example.")
+        raise InvalidInputError(f"{what} {path} is empty: it needs at least one example.")
     return extension
 
 
@@ -100,17 +102,24 @@ def load_local_files(files: dict[str, str], cache_dir: str | None = None) -> dat
     extensions = {split: check_data_file(path, f"--{split}_file") for split, path in files.items()}
     builders = {FILE_BUILDERS[ext] for ext in extensions.values()}
     if len(builders) > 1:
-        raise ValueError(f"All data files must have the same format; got {', '.join(files.values())}.")
+        raise InvalidInputError(f"All data files must have the same format; got {', '.join(files.values())}.")
     builder = builders.pop()
     kwargs = {}
     if builder == "text":
         kwargs["keep_linebreaks"] = True
     if any(ext == "tsv" for ext in extensions.values()):
         kwargs["delimiter"] = "\t"
-    loaded = datasets.load_dataset(builder, data_files=dict(files), cache_dir=cache_dir, **kwargs)
+    try:
+        loaded = datasets.load_dataset(builder, data_files=dict(files), cache_dir=cache_dir, **kwargs)
+    except Exception as error:  # datasets' DatasetGenerationError and friends: find the file and line at fault
+        for split, path in files.items():
+            check_data_file_content(path, f"--{split}_file", builder)
+        raise InvalidInputError(
+            f"{' / '.join(files.values())} could not be read as {builder}: {one_line(error)}"
+        ) from error
     for split, dataset in loaded.items():
         if len(dataset) == 0:
-            raise ValueError(f"--{split}_file {files[split]} has no rows.")
+            raise InvalidInputError(f"--{split}_file {files[split]} has no rows.")
     return loaded
 
 

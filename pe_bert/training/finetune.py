@@ -1,7 +1,7 @@
 """Fine-tuning on GLUE, SNLI and the built-in tasks with the stock `Trainer` (what examples/run_glue.py runs).
 
 Starts from a pe_bert checkpoint or any stock BERT checkpoint (see `loading`), scores dev sets exactly as GLUE
-does (`pe_bert.data.metrics`), and optionally sweeps a learning-rate grid, reporting the best dev score as the
+does (`pe_bert.data.glue_scores`), and optionally sweeps a learning-rate grid, reporting the best dev score as the
 paper does. Call `main(model_args, data_args, training_args)` in-process or `cli(argv)` from the command line.
 """
 
@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 
 import datasets
@@ -18,7 +19,8 @@ import numpy as np
 from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
 from ..data.glue import get_task_info, load_task
-from ..data.metrics import glue_compute_metrics
+from ..data.glue_scores import glue_compute_metrics
+from ..errors import InvalidInputError, exit_on_usage_error
 from .arguments import GlueDataArguments
 from .common import (
     default_to_train_and_eval,
@@ -26,7 +28,7 @@ from .common import (
     parse_args,
     setup_logging,
 )
-from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
+from .loading import check_max_seq_length, check_vocabulary, hub_kwargs, load_model, model_classes, resolve_config
 
 logger = logging.getLogger("pe_bert.training.finetune")
 
@@ -51,7 +53,7 @@ def load_task_datasets(data_args: GlueDataArguments, model_args, info, seed: int
 
 def _require_split(raw: datasets.DatasetDict, split: str, flag: str, task: str) -> datasets.Dataset:
     if split not in raw:
-        raise ValueError(f"{flag} needs a {split!r} split, but task {task!r} was loaded with only {list(raw)}.")
+        raise InvalidInputError(f"{flag} needs a {split!r} split, but task {task!r} was loaded with only {list(raw)}.")
     return raw[split]
 
 
@@ -92,7 +94,7 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
     default_to_train_and_eval(training_args)
     info = get_task_info(data_args.task_name)  # Unknown task: ValueError listing the valid ones.
     if model_args.model_name_or_path is None:
-        raise ValueError(
+        raise InvalidInputError(
             "run_glue fine-tunes a checkpoint: pass --model_name_or_path (a run_mlm.py output_dir, a pe_bert "
             "checkpoint, or a stock BERT such as bert-base-uncased)."
         )
@@ -116,9 +118,15 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
                                               **hub_kwargs(model_args))
     max_seq_length = data_args.max_seq_length
     if max_seq_length > tokenizer.model_max_length:
-        raise ValueError(
+        raise InvalidInputError(
             f"--max_seq_length {max_seq_length} is longer than the tokenizer's model_max_length "
             f"{tokenizer.model_max_length}. Lower --max_seq_length."
+        )
+    special = tokenizer.num_special_tokens_to_add(pair=info.is_pair)
+    if max_seq_length <= special:
+        raise InvalidInputError(
+            f"--max_seq_length {max_seq_length} leaves no room for text: the tokenizer adds {special} special tokens "
+            f"to each {'pair' if info.is_pair else 'sentence'}. Use --max_seq_length {special + 1} or more (128 is usual)."
         )
 
     def preprocess(rows):
@@ -163,6 +171,11 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
             )
         set_seed(run_args.seed)  # every grid point starts from the same initialisation of the head
         model = load_model(model_args, config, use_pe_bert, auto_class, pe_bert_class)
+        # Fine-tuning cannot learn embeddings for token ids the checkpoint never had: refuse, rather than crash
+        # with an index error mid-training (or resize with random rows, as pretraining may).
+        check_vocabulary(tokenizer, model, model_args.tokenizer_name or model_args.model_name_or_path,
+                         fix="Use the model's own tokenizer (drop --tokenizer_name)." if model_args.tokenizer_name
+                         else "The checkpoint's tokenizer and weights do not match: re-save them together.")
         trainer = Trainer(
             model=model,
             args=run_args,
@@ -273,9 +286,12 @@ def _write_json(path: Path, payload: dict) -> None:
 
 
 def cli(argv: list[str] | None = None) -> dict:
-    """Entry point of examples/run_glue.py."""
-    model_args, data_args, training_args = parse_args(GlueDataArguments, argv)
-    return main(model_args, data_args, training_args)
+    """Entry point of examples/run_glue.py: bad input is one line on stderr and exit status 2 (`UsageError`)."""
+
+    def run():
+        return main(*parse_args(GlueDataArguments, argv))
+
+    return exit_on_usage_error(Path(sys.argv[0]).name or "run_glue.py", run)
 
 
 __all__ = ["cli", "load_task_datasets", "main", "make_compute_metrics", "predict"]

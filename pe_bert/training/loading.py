@@ -15,6 +15,7 @@ import logging
 from transformers import AutoConfig, PreTrainedConfig
 
 from ..configuration import PEBertConfig
+from ..errors import InvalidInputError, MissingInputError, UsageError, one_line
 from ..pe_base import get_position_encoding_class, owners_of
 from .arguments import pe_overrides
 
@@ -61,13 +62,13 @@ def _check_requested_matches(config: PreTrainedConfig, requested: dict, source: 
     """Error out, naming both sides, when the user asks for a PE setting the checkpoint does not have."""
     existing_pe = checkpoint_position_encoding(config)
     if existing_pe is None:
-        raise ValueError(
+        raise InvalidInputError(
             f"{source} is a {config.model_type!r} model, not pe_bert or BERT, so "
             f"{', '.join('--' + k for k in requested)} cannot apply to it. Drop those flags to use it as it is."
         )
     wanted_pe = requested.get("position_encoding", existing_pe)
     if wanted_pe != existing_pe:
-        raise ValueError(
+        raise InvalidInputError(
             f"The checkpoint {source} uses position_encoding={existing_pe!r} but --position_encoding "
             f"{wanted_pe!r} was requested. A trained model's PE cannot be swapped: drop --position_encoding to "
             f"keep {existing_pe!r}, or pretrain a {wanted_pe!r} model first (examples/run_mlm.py)."
@@ -76,11 +77,11 @@ def _check_requested_matches(config: PreTrainedConfig, requested: dict, source: 
         if name == "position_encoding":
             continue
         if config.model_type != PEBertConfig.model_type or not hasattr(config, name):
-            raise ValueError(
+            raise InvalidInputError(
                 f"--{name} does not apply to {source}: it is a stock BERT checkpoint (learned positions). Drop it."
             )
         if getattr(config, name) != wanted:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The checkpoint {source} has {name}={getattr(config, name)!r} but --{name} {wanted!r} was "
                 "requested; PE hyper-parameters are fixed once a model is trained. Drop the flag to keep the "
                 "checkpoint's value, or pretrain a new model."
@@ -95,7 +96,7 @@ def _fresh_config(model_args, config_kwargs: dict) -> PEBertConfig:
         if base.model_type == "bert":
             base = bert_to_pe_bert_config(base)
         elif base.model_type != PEBertConfig.model_type:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--config_name {model_args.config_name} is a {base.model_type!r} config; pe_bert trains from a "
                 "pe_bert or bert config."
             )
@@ -114,7 +115,7 @@ def _fresh_config(model_args, config_kwargs: dict) -> PEBertConfig:
         try:
             config.update_from_string(model_args.config_overrides)
         except ValueError as error:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--config_overrides {model_args.config_overrides!r}: {error}. Use comma-separated key=value "
                 "pairs of PEBertConfig fields and the PE's hyper-parameters, e.g. 'hidden_size=64,num_hidden_layers=2'."
             ) from error
@@ -129,13 +130,31 @@ def resolve_config(model_args, **config_kwargs) -> tuple[PreTrainedConfig, bool]
     Returns `(config, use_pe_bert)`: `use_pe_bert` is False only for a checkpoint that should load through the
     Auto classes as it is (a stock BERT without --position_encoding, or another architecture).
     `config_kwargs` (num_labels, label maps, finetuning_task, ...) are passed to the config.
+    Everything here comes from the user's flags and files, so its errors are `UsageError`s (one line, exit 2 in
+    the scripts): a bad PE setting or config value, a --pe_module that does not exist, a model not found.
     """
+    try:
+        return _resolve_config(model_args, config_kwargs)
+    except UsageError:
+        raise
+    except FileNotFoundError as error:
+        raise MissingInputError(str(error)) from error
+    except ValueError as error:  # PEBertConfig's and the PE classes' validation of the values asked for
+        raise InvalidInputError(str(error)) from error
+    except OSError as error:  # transformers: no such local folder or Hub model
+        source = model_args.config_name or model_args.model_name_or_path
+        raise MissingInputError(
+            f"Cannot load the config of {source}: {one_line(error).split('. ')[0].rstrip('.')}."
+        ) from error
+
+
+def _resolve_config(model_args, config_kwargs: dict) -> tuple[PreTrainedConfig, bool]:
     requested = pe_overrides(model_args)
     source = model_args.model_name_or_path
     if source is None:
         return _fresh_config(model_args, config_kwargs), True
     if model_args.config_overrides:
-        raise ValueError(
+        raise InvalidInputError(
             "--config_overrides only applies to a model trained from scratch, not to --model_name_or_path "
             f"{source} (its shapes are fixed by its weights)."
         )
@@ -155,11 +174,23 @@ def check_max_seq_length(config: PreTrainedConfig, max_seq_length: int) -> None:
     if position_encoding is None or limit is None or not is_bounded(position_encoding):
         return
     if max_seq_length > limit:
-        raise ValueError(
+        raise InvalidInputError(
             f"--max_seq_length {max_seq_length} is longer than the {limit} positions of the {position_encoding!r} "
             f"position encoding (max_position_embeddings={limit}). Use --max_seq_length {limit} or less, or, for a "
             f"model trained from scratch, --config_overrides max_position_embeddings={max_seq_length} "
             "(or a relative PE such as rope or alibi)."
+        )
+
+
+def check_vocabulary(tokenizer, model, source: str, fix: str = "Use the tokenizer the model was trained with.") -> None:
+    """Every token id of `tokenizer` must index a row of the model's embedding table (else: an index error deep
+    inside the forward pass, or on CUDA a device-side assert)."""
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None) or embeddings.weight.shape[0]
+    if len(tokenizer) > rows:
+        raise InvalidInputError(
+            f"The tokenizer of {source} has {len(tokenizer)} entries but the model's embedding table has {rows} rows: "
+            f"token ids {rows} and above have no embedding. {fix}"
         )
 
 
@@ -188,6 +219,7 @@ def model_classes(kind: str):
 __all__ = [
     "bert_to_pe_bert_config",
     "check_max_seq_length",
+    "check_vocabulary",
     "checkpoint_position_encoding",
     "hub_kwargs",
     "is_bounded",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from itertools import chain
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from transformers import (
     set_seed,
 )
 
+from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error
 from .arguments import MLMDataArguments
 from .common import (
     default_to_train_and_eval,
@@ -30,8 +32,8 @@ from .common import (
     parse_args,
     setup_logging,
 )
-from .resume import ResumableMaskingCollator
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
+from .resume import ResumableMaskingCollator
 from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger("pe_bert.training.pretrain")
@@ -61,9 +63,11 @@ def load_raw_datasets(data_args: MLMDataArguments, model_args, seed: int) -> tup
         if data_args.validation_file is not None:
             files["validation"] = data_args.validation_file
         raw = load_local_files(files, cache_dir=model_args.cache_dir)
+        for split, dataset in raw.items():
+            check_text_column(dataset, data_args.text_column_name, f"--{split}_file {files[split]}")
         if "validation" not in raw:
             if len(raw["train"]) < 2:
-                raise ValueError(
+                raise InvalidInputError(
                     f"--train_file {data_args.train_file} has a single example: it cannot be split for validation. "
                     "Add rows or give a --validation_file."
                 )
@@ -84,17 +88,32 @@ def text_column(dataset: datasets.Dataset, requested: str | None) -> str:
     columns = dataset.column_names
     if requested is not None:
         if requested not in columns:
-            raise ValueError(f"--text_column_name {requested!r} is not a column; the data has {columns}.")
+            raise InvalidInputError(f"--text_column_name {requested!r} is not a column; the data has {columns}.")
         return requested
     if "text" in columns:
         return "text"
     strings = [c for c in columns if getattr(dataset.features[c], "dtype", None) in ("string", "large_string")]
     if len(strings) == 1:
         return strings[0]
-    raise ValueError(
+    raise InvalidInputError(
         f"Cannot tell which column holds the text: no 'text' column among {columns}. "
         "Pass --text_column_name <column>."
     )
+
+
+def check_text_column(dataset: datasets.Dataset, requested: str | None, source: str) -> None:
+    """The text column of a local file must hold strings (JSON numbers, lists or objects are not text)."""
+    try:
+        column = text_column(dataset, requested)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{source}: {error}") from error
+    dtype = getattr(dataset.features[column], "dtype", None)
+    if dtype not in ("string", "large_string"):
+        first = next((i for i, value in enumerate(dataset[column]) if not isinstance(value, (str, type(None)))), 0)
+        raise InvalidInputError(
+            f"{source}: column {column!r} does not hold text (example {first + 1}: {dataset[first][column]!r}). Give one string per example: a .txt file, JSON "
+            'Lines such as {"text": "..."}, or a JSON list of strings.'
+        )
 
 
 def tokenize_datasets(
@@ -147,7 +166,7 @@ def tokenize_datasets(
             split, tokens, len(grouped[split]), max_seq_length, tokens - len(grouped[split]) * max_seq_length,
         )
         if len(grouped[split]) == 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"The {split} text has {tokens} tokens, fewer than one block of --max_seq_length {max_seq_length}. "
                 "Give more text, a smaller --max_seq_length, or --line_by_line."
             )
@@ -174,7 +193,7 @@ def prepare_tokenizer(
         try:
             return AutoTokenizer.from_pretrained(source, **hub_kwargs(model_args)), source
         except OSError as error:
-            raise OSError(f"Could not load a tokenizer from {source}: {error}. Pass --tokenizer_name.") from error
+            raise MissingInputError(f"Could not load a tokenizer from {source}: {error}. Pass --tokenizer_name.") from error
     if last_checkpoint and (Path(last_checkpoint) / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(last_checkpoint), trained_here
     if not training_args.distributed_state.is_local_main_process:
@@ -227,7 +246,7 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
         raw, dataset_label = load_raw_datasets(data_args, model_args, training_args.seed)
     column = text_column(raw["train"], data_args.text_column_name)
     if len(raw["train"]) == 0:
-        raise ValueError("The training split is empty.")
+        raise InvalidInputError("The training split is empty.")
 
     with training_args.main_process_first(desc="preparing the tokenizer"):
         # A relative PE is not bound by the table: let the tokenizer accept what --max_seq_length asks for.
@@ -235,7 +254,7 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
             model_args, training_args, raw, column, last_checkpoint, model_max_length=max(limit, max_seq_length)
         )
     if max_seq_length > tokenizer.model_max_length:
-        raise ValueError(
+        raise InvalidInputError(
             f"--max_seq_length {max_seq_length} is longer than the tokenizer's model_max_length "
             f"{tokenizer.model_max_length}. Lower --max_seq_length."
         )
@@ -245,7 +264,9 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
     auto_class, pe_bert_class = model_classes("masked_lm")
     model = load_model(model_args, config, use_pe_bert, auto_class, pe_bert_class)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        logger.info("Resizing the token embeddings to the tokenizer's %d entries.", len(tokenizer))
+        # Continued pretraining with a larger vocabulary (as transformers' run_mlm.py): the new rows start random.
+        logger.warning("The tokenizer has %d entries, the checkpoint's embedding table %d rows: resizing it (the "
+                       "new rows are randomly initialised).", len(tokenizer), model.get_input_embeddings().weight.shape[0])
         model.resize_token_embeddings(len(tokenizer))
 
     with training_args.main_process_first(desc="tokenizing the dataset"):
@@ -327,9 +348,12 @@ def push_with_our_card(trainer: Trainer) -> None:
 
 
 def cli(argv: list[str] | None = None) -> dict:
-    """Entry point of examples/run_mlm.py."""
-    model_args, data_args, training_args = parse_args(MLMDataArguments, argv)
-    return main(model_args, data_args, training_args)
+    """Entry point of examples/run_mlm.py: bad input is one line on stderr and exit status 2 (`UsageError`)."""
+
+    def run():
+        return main(*parse_args(MLMDataArguments, argv))
+
+    return exit_on_usage_error(Path(sys.argv[0]).name or "run_mlm.py", run)
 
 
 __all__ = ["cli", "compute_metrics", "load_raw_datasets", "main", "prepare_tokenizer", "text_column", "tokenize_datasets"]

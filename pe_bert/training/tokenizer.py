@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 from transformers import BertTokenizerFast
 
+from ..errors import InvalidInputError
+
 logger = logging.getLogger(__name__)
 
 # BERT's special tokens. [PAD] first so that pad_token_id == 0, which is PEBertConfig's (and BERT's) default.
@@ -38,21 +40,31 @@ def train_wordpiece_tokenizer(
     The normaliser and pre-tokeniser are BERT's (lowercase, accent stripping with lowercase, punctuation split),
     and the vocabulary is handed to `BertTokenizerFast`, so `save_pretrained` writes a tokenizer that
     `AutoTokenizer.from_pretrained` restores with [CLS] x [SEP] (y [SEP]) templates and token type ids.
+
+    Deterministic: the same texts give the same vocabulary, ids included, in every process. The `tokenizers`
+    trainer alone does not (huggingface/tokenizers#1794): it numbers the continuing-subword tokens ("##e") in
+    hash-map order, and those ids break ties between equally frequent merges. Declaring every "##" + character of
+    the text up front, in sorted order, fixes their ids before training.
     """
+    texts = texts if isinstance(texts, (list, tuple)) else list(texts)
     backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, clean_text=True, handle_chinese_chars=True)
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    alphabet = set()
+    for batch in _batches(texts):
+        alphabet.update(backend.normalizer.normalize_str("".join(batch)))
+    continuing = [f"##{character}" for character in sorted(alphabet) if not character.isspace()]
     trainer = trainers.WordPieceTrainer(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, *continuing],
         continuing_subword_prefix="##",
         show_progress=False,
     )
     backend.train_from_iterator(_batches(texts), trainer=trainer)
     vocab = backend.get_vocab()
     if len(vocab) <= len(SPECIAL_TOKENS):
-        raise ValueError("The tokenizer learned no vocabulary: the training text is empty.")
+        raise InvalidInputError("The tokenizer learned no vocabulary: the training text is empty.")
     logger.info("Trained a WordPiece tokenizer with %d entries (asked for %d).", len(vocab), vocab_size)
     # BertTokenizerFast rebuilds the very same pipeline from the vocabulary (normaliser, pre-tokeniser,
     # [CLS]/[SEP] post-processor, WordPiece decoder), which is what makes the saved files a standard BERT tokenizer.

@@ -13,32 +13,47 @@ import argparse
 import warnings
 from pathlib import Path
 
+from ...errors import InvalidInputError, MissingInputError, UsageError, one_line
+from ...inputs import check_data_file_content, check_length, load_pretrained, positive_int, read_lines, read_utf8
 from .registry import DEFAULT_ZERO_SHOT_PERTURBATIONS, PAPER_PERTURBATIONS, validate_perturbation_names
 
 
 def load_model(model: str, task: str):
     """(model, tokenizer, has_trained_mlm_head) for `task` ("nli": sequence classifier; "zero-shot": masked LM
-    if the checkpoint can be one, else the bare encoder). Importing pe_bert registers the PE-BERT classes."""
+    if the checkpoint can be one, else the bare encoder). Importing pe_bert registers the PE-BERT classes.
+
+    For "nli" the classification head must come from the checkpoint: one initialised on load (an encoder such as
+    all-MiniLM-L6-v2, or an MLM checkpoint) would make every accuracy a coin toss that changes from run to run."""
     import transformers
 
     import pe_bert  # noqa: F401  (Auto registration)
 
+    from ...training.loading import check_vocabulary
     from .zero_shot import has_trained_mlm_head
 
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model)
-    if task == "nli":
-        return transformers.AutoModelForSequenceClassification.from_pretrained(model), tokenizer, False
-    # An encoder-only checkpoint gets a random MLM head here; transformers' long load report about it is replaced
-    # by our own one-line note (see `run`), so silence it while loading.
+    auto = transformers.AutoModelForSequenceClassification if task == "nli" else transformers.AutoModelForMaskedLM
+    # Newly initialised weights are reported by us (an error for nli, a one-line note for zero-shot, see `run`):
+    # silence transformers' long load report about them.
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            loaded, info = transformers.AutoModelForMaskedLM.from_pretrained(model, output_loading_info=True)
+            loaded, info = load_pretrained(auto.from_pretrained, model, "model", output_loading_info=True)
     finally:
         transformers.logging.set_verbosity(verbosity)
+    tokenizer = load_pretrained(transformers.AutoTokenizer.from_pretrained, model, "model")
+    check_vocabulary(tokenizer, loaded, model)
     loaded._pe_bert_loading_info = info
+    if task == "nli":
+        new = sorted(info.get("missing_keys", ()))
+        if new:
+            raise InvalidInputError(
+                f"{model} has no trained classification head: {', '.join(new[:4])}{' ...' if len(new) > 4 else ''} "
+                "were newly initialised on load, so its NLI predictions would be random. Fine-tune it on an NLI task "
+                "first (examples/run_glue.py --task_name builtin_nli, snli or mnli), or use --task zero-shot."
+            )
+        return loaded, tokenizer, False
     return loaded, tokenizer, has_trained_mlm_head(loaded)
 
 
@@ -47,11 +62,10 @@ def _load_sentences(dataset: str, num_examples: int, seed: int) -> list:
         from pe_bert.data import generate_sentences
 
         return generate_sentences(num_examples, seed=seed)
-    path = Path(dataset)
-    if not path.exists():
-        raise FileNotFoundError(f"--dataset {dataset!r}: use 'builtin' or a text file with one sentence per line.")
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return lines[:num_examples]
+    if not Path(dataset).exists():
+        raise MissingInputError(f"--dataset {dataset!r} does not exist: use 'builtin' or a text file with one "
+                                "sentence per line.")
+    return read_lines(dataset, "--dataset")[:num_examples]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,10 +74,19 @@ def run(args: argparse.Namespace) -> int:
     from .zero_shot import zero_shot_probe
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file: give a folder for results.json, table.md and deltas.png.")
     default = PAPER_PERTURBATIONS if args.task == "nli" else DEFAULT_ZERO_SHOT_PERTURBATIONS
-    perturbations = validate_perturbation_names(args.perturbations.split(",") if args.perturbations else default)
+    try:
+        perturbations = validate_perturbation_names(args.perturbations.split(",") if args.perturbations else default)
+    except ValueError as error:
+        raise InvalidInputError(f"--perturbations: {error}") from error
+    unknown_metrics = set(args.metrics.split(",") if args.metrics else ()) - {"pll", "drift"}
+    if unknown_metrics:
+        raise InvalidInputError(f"--metrics: unknown {sorted(unknown_metrics)}; use pll and/or drift.")
     model, tokenizer, trained_head = load_model(args.model, args.task)
+    if args.task == "nli":
+        check_length(model, args.max_length, "--max-length")
     common = dict(perturbations=perturbations, seed=args.seed, n_resamples=args.bootstrap,
                   batch_size=args.batch_size, model_name=args.model_name or Path(args.model).name or args.model,
                   progress=not args.quiet)
@@ -71,9 +94,27 @@ def run(args: argparse.Namespace) -> int:
         dataset = args.dataset or "builtin_nli"
         # The built-in task drops validation pairs seen in train, so regenerate it with the fine-tuning sizes.
         builtin = {"num_train": args.num_train, "num_test": 0} if dataset == "builtin_nli" else {}
-        examples = load_nli_examples(dataset, split=args.split, num_examples=args.num_examples,
-                                     seed=args.data_seed, **builtin)
-        result = nli_probe(model, tokenizer, examples, field=args.field, **common)
+        local = dataset not in ("builtin_nli", "snli", "mnli")
+        if local and not Path(dataset).is_file():
+            raise MissingInputError(f"--dataset {dataset} does not exist: use builtin_nli, snli, mnli or a "
+                                    ".jsonl/.csv/.tsv file of premise/hypothesis/label rows.")
+        if local and not read_utf8(dataset, "--dataset").strip():
+            raise InvalidInputError(f"--dataset {dataset} is empty: it needs premise/hypothesis/label rows.")
+        try:
+            examples = load_nli_examples(dataset, split=args.split, num_examples=args.num_examples,
+                                         seed=args.data_seed, **builtin)
+        except UsageError:
+            raise
+        except Exception as error:  # unreadable file, missing columns, unknown split
+            if local:
+                check_data_file_content(dataset, "--dataset", "json" if dataset.endswith((".json", ".jsonl"))
+                                        else "csv")
+            if local or isinstance(error, (ValueError, KeyError)):
+                raise InvalidInputError(f"--dataset {dataset}: {one_line(error)}") from error
+            raise
+        if not examples:
+            raise InvalidInputError(f"--dataset {dataset} has no example{' in split ' + args.split if args.split else ''}.")
+        result = nli_probe(model, tokenizer, examples, field=args.field, max_length=args.max_length, **common)
     else:
         metrics = args.metrics.split(",") if args.metrics else (["pll", "drift"] if trained_head else ["drift"])
         if not trained_head:
@@ -83,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
                   + consequence)
         sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.data_seed)
         result = zero_shot_probe(model, tokenizer, sentences, metrics=metrics, **common)
+    out.mkdir(parents=True, exist_ok=True)
     reporting.save_json(result, out / "results.json")
     table = reporting.markdown_table([result])
     (out / "table.md").write_text(table + "\n")
@@ -109,11 +151,13 @@ def register(subparsers) -> None:
                         help="nli: which side to perturb")
     parser.add_argument("--metrics", default=None,
                         help="zero-shot: pll,drift (default: both if the model has a trained MLM head, else drift)")
-    parser.add_argument("--num-examples", type=int, default=500)
-    parser.add_argument("--num-train", type=int, default=6000,
+    parser.add_argument("--num-examples", type=positive_int, default=500)
+    parser.add_argument("--num-train", type=positive_int, default=6000,
                         help="builtin_nli: the num_train the model was fine-tuned with (task default 6000)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--max-length", type=positive_int, default=128,
+                        help="nli: truncate each pair to L tokens (default 128; at most the model's positions)")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the 95%% intervals")
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations and the bootstrap")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the built-in data (as used for training)")
     parser.add_argument("--model-name", default=None, help="row label in the table (default: the folder name)")

@@ -257,6 +257,8 @@ def nli_probe(model: nn.Module, tokenizer, examples: Sequence[NLIExample], *,
     `model.config.label2id` when it names them, else 0/2 (GLUE). Shuffle-SR on raw text needs spaCy; if it is
     missing, Shuffle-SR is skipped with a warning and reported as `{"skipped": reason}`.
     """
+    if not examples:
+        raise ValueError("nli_probe needs at least one example; got none.")
     entailment_label, contradiction_label = _label_ids(model, entailment_label, contradiction_label)
     perturbations = validate_perturbation_names(perturbations)
     original_predictions = predict_pairs(model, tokenizer, [e.premise for e in examples],

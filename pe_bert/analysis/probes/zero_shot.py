@@ -216,6 +216,8 @@ def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
     Only pairs whose perturbation changed the sentence are scored (the count is reported as n_changed).
     `metrics`: "pll" (needs an MLM head: preference = share of originals with higher PLL) and/or "drift".
     """
+    if not sentences:
+        raise ValueError("zero_shot_probe needs at least one sentence; got none.")
     perturbations = validate_perturbation_names(perturbations)
     unknown = set(metrics) - {"pll", "drift"}
     if unknown:

@@ -23,8 +23,11 @@ in [0, 1]: 1 when every token attends to itself only, about 3/n for uniform atte
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (list of n x n matrices, as lists of lists or arrays; n may vary): attention
-        probabilities, e.g. one layer and head of one sentence each.
+        probabilities, e.g. one layer and head of one sentence each: every row non-negative, finite
+        and summing to 1 over the real tokens (padding removed).
     return_per_matrix (bool, default False): also return every matrix's score.
+    strict (bool, default False): raise ValueError, instead of warning (AttentionInputWarning), when
+        a matrix is not attention probabilities.
 Returns:
     locality (float): mean over the matrices.
     num_matrices (int): how many were scored.
@@ -51,8 +54,8 @@ class Locality(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2310.12864"],
         )
 
-    def _compute(self, predictions, return_per_matrix=False):
-        scores = score_matrix_list(predictions, locality)
+    def _compute(self, predictions, return_per_matrix=False, strict=False):
+        scores = score_matrix_list(predictions, lambda a: locality(a, strict=strict))
         result = {"locality": float(scores.mean()) if len(scores) else float("nan"), "num_matrices": len(scores)}
         if return_per_matrix:
             result["per_matrix"] = scores.tolist()

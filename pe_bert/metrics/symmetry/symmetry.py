@@ -23,8 +23,11 @@ i - k and i + k? Two variants, both in [0, 1]:
 
 - "reference" (default): exactly the published calculate.py of Chen, Varoquaux and Suchanek
   (Findings of EMNLP 2023): per row, the differences |A[i,i-k] - A[i,i+k]|, k = 1..min(i, n-1-i),
-  are min-max scaled within the row; symmetry = 1 - mean of all scaled values. Degenerate: every
-  3x3 or 4x4 matrix and every one-sided (causal) matrix scores 1; undefined for n <= 2.
+  are min-max scaled within the row; symmetry = 1 - mean of all scaled values. Degenerate: it
+  reflects how differences spread within a row, not their size: every 3x3 or 4x4 matrix scores 1,
+  every generic 5x5 matrix 0.75; one-sided (causal) attention scores 1 only when each row is
+  uniform over its side, random causal matrices about 0.55 (0.52 at n = 16, tending to 0.5);
+  undefined for n <= 2.
 - "mass": 1 - sum|A[i,i-k] - A[i,i+k]| / sum(A[i,i-k] + A[i,i+k]): 1 for mirror-symmetric rows,
   0 for one-sided attention; undefined when the denominator is 0.
 
@@ -34,9 +37,12 @@ Undefined matrices are skipped in the mean and counted.
 _KWARGS_DESCRIPTION = """
 Args:
     predictions (list of n x n matrices, as lists of lists or arrays; n may vary): attention
-        probabilities, e.g. one layer and head of one sentence each.
+        probabilities, e.g. one layer and head of one sentence each: every row non-negative, finite
+        and summing to 1 over the real tokens (padding removed).
     variant (str, optional): "reference" or "mass"; default: the config name ("reference").
     return_per_matrix (bool, default False): also return every matrix's score (None if undefined).
+    strict (bool, default False): raise ValueError, instead of warning (AttentionInputWarning), when
+        a matrix is not attention probabilities.
 Returns:
     symmetry (float): mean over the matrices where it is defined (NaN if none).
     num_matrices (int), num_undefined (int).
@@ -67,13 +73,13 @@ class Symmetry(evaluate.Metric):
         if self.config_name not in ("default", *VARIANTS):
             raise ValueError(f"unknown config {self.config_name!r}; choose one of {VARIANTS}")
 
-    def _compute(self, predictions, variant=None, return_per_matrix=False):
+    def _compute(self, predictions, variant=None, return_per_matrix=False, strict=False):
         variant = variant or (self.config_name if self.config_name in VARIANTS else "reference")
         if variant not in VARIANTS:
             raise ValueError(f"unknown symmetry variant {variant!r}; choose one of {VARIANTS}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedScoreWarning)  # reported as num_undefined instead
-            scores = score_matrix_list(predictions, lambda a: symmetry(a, variant=variant))
+            scores = score_matrix_list(predictions, lambda a: symmetry(a, variant=variant, strict=strict))
         defined = scores[~np.isnan(scores)]
         result = {
             "symmetry": float(defined.mean()) if len(defined) else float("nan"),

@@ -1,4 +1,7 @@
-"""GLUE metrics, offline: exactly what ``evaluate.load("glue", task)`` returns, via scikit-learn/scipy.
+"""GLUE and built-in task scores, as the fine-tuning scripts report them, offline: exactly what
+``evaluate.load("glue", task)`` returns, via scikit-learn/scipy. (Not `pe_bert.metrics`, the `evaluate` modules
+that score attention locality, symmetry and word order, nor `pe_bert.analysis.properties`, the attention properties
+those compute.)
 
 ``evaluate``'s GLUE module is a script on the Hub, so it cannot be loaded offline; this module
 re-implements its definitions (same keys, same functions) and :func:`load_glue_metric` prefers the Hub

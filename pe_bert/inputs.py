@@ -1,0 +1,134 @@
+"""Checked reading of what users hand the command lines: numbers, text files and models.
+
+Each check raises a `pe_bert.errors.UsageError` whose message names the input, the problem and the fix; the command
+lines print it on one line and exit with status 2. Argument types (`positive_int`, ...) fail through argparse,
+which does the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import InvalidInputError, MissingInputError, UsageError, one_line
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def read_utf8(path: str | Path, what: str) -> str:
+    """The text of a UTF-8 file (a BOM is dropped); a missing, non-file or undecodable one is a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{what} {path} does not exist.")
+    if not path.is_file():
+        raise InvalidInputError(f"{what} {path} is not a file.")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise InvalidInputError(
+            f"{what} {path} is not UTF-8: byte 0x{data[error.start]:02x} at byte offset {error.start} (line {line}) "
+            "cannot be decoded. Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+        ) from None
+
+
+def read_lines(path: str | Path, what: str) -> list[str]:
+    """The non-empty lines (stripped) of a UTF-8 text file; a file without any is an error."""
+    lines = [line.strip() for line in read_utf8(path, what).splitlines() if line.strip()]
+    if not lines:
+        raise InvalidInputError(f"{what} {path} has no non-empty line: give one sentence per line.")
+    return lines
+
+
+def locate_json_error(path: str | Path) -> str | None:
+    """Where a .json/.jsonl file stops being valid JSON (`line N ...`), or None when it parses. A file starting with
+    `[` is one JSON document; anything else is read as JSON Lines, one object per line (as `datasets` reads them)."""
+    text = read_utf8(path, "file")
+    if text.lstrip().startswith("["):
+        try:
+            json.loads(text)
+        except ValueError as error:
+            return f"line {error.lineno} is not valid JSON ({error.msg}, column {error.colno})"
+        return None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                json.loads(line)
+            except ValueError as error:
+                return (f"line {number} is not valid JSON ({error.msg}, column {error.colno}); each line of a "
+                        "JSON Lines file must be one complete object")
+    return None
+
+
+def check_data_file_content(path: str | Path, what: str, builder: str) -> None:
+    """Called when `datasets` could not read a local data file: raise an error naming the file and the byte (not
+    UTF-8) or the line (not JSON) at fault, if either is the cause."""
+    read_utf8(path, what)
+    if builder == "json":
+        located = locate_json_error(path)
+        if located:
+            raise InvalidInputError(f"{what} {path}: {located}.")
+
+
+def load_pretrained(loader, source: str, what: str = "model", **kwargs):
+    """`loader(source, **kwargs)` (a `from_pretrained`), turning "cannot find or read it" into a one-line error."""
+    try:
+        return loader(source, **kwargs)
+    except (OSError, ValueError) as error:  # not found, not a model folder, unreadable files
+        # transformers' first sentence says what went wrong; pe_bert's own errors already name the problem and the fix.
+        reason = one_line(error) if isinstance(error, UsageError) else one_line(error).split(". ")[0].rstrip(".")
+        if Path(source).exists():
+            raise InvalidInputError(f"{what} {source} cannot be loaded: {reason}") from error
+        raise MissingInputError(
+            f"{what} {source!r} is not a local folder, and not a Hub model that could be loaded ({reason})"
+        ) from error
+
+
+def position_limit(model) -> tuple[int, str] | None:
+    """`(positions, position_encoding)` when the model's positions come from a table of fixed size (pe_bert's
+    learned/sinusoidal, stock BERT), else None (relative PEs take any length; other architectures are not known)."""
+    from .training.loading import checkpoint_position_encoding, is_bounded
+
+    config = model.config
+    encoding = checkpoint_position_encoding(config)
+    limit = getattr(config, "max_position_embeddings", None)
+    if encoding is None or limit is None or not is_bounded(encoding):
+        return None
+    return int(limit), encoding
+
+
+def check_length(model, length: int, flag: str) -> None:
+    """`length` tokens must fit the model's position table (see `position_limit`)."""
+    bound = position_limit(model)
+    if bound is not None and length > bound[0]:
+        limit, encoding = bound
+        raise InvalidInputError(
+            f"{flag} {length} is longer than the model's {limit} positions (its {encoding!r} position encoding is a "
+            f"table of max_position_embeddings={limit} rows). Use {flag} {limit} or less."
+        )
+
+
+__all__ = ["check_length", "load_pretrained", "check_data_file_content", "locate_json_error", "non_negative_int", "position_limit", "positive_int", "read_lines",
+           "read_utf8"]
