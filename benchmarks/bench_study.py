@@ -94,7 +94,8 @@ def main(argv=None) -> int:
     from pe_bert.study import StudyConfig
     from pe_bert.study.cli import register
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--only-default", action="store_true", help="Time the default only (no doubled run).")
     parser.add_argument("--out-doubled", default=None, help="Folder of the doubled run (default: OUT-doubled).")
     study_flags = argparse.ArgumentParser(add_help=False)

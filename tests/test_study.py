@@ -108,7 +108,7 @@ def test_default_study_has_controls_three_seeds_and_the_attenuated_intervention(
     assert {"learned", "none", "rope", "alibi"} <= set(labels)
     assert sum(label.startswith("attenuated") for label in labels) == 2  # symmetric and asymmetric
     assert len(config.seeds) >= 3 and config.tasks == ["builtin_topic", "builtin_order"]
-    assert config.builtin_grammar == "compact" and config.max_seq_length == config.max_position_embeddings
+    assert config.builtin_grammar == "compact" and config.max_seq_length <= config.max_position_embeddings
 
 
 def test_cli_flags_reach_the_config_and_help_documents_the_variant_semantics(monkeypatch, tmp_path, capsys):

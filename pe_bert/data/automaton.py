@@ -182,6 +182,11 @@ class SentenceAutomaton:
 
     def max_length(self) -> int | None:
         """The longest sentence (None if the automaton has a cycle)."""
+        if getattr(self, "_max_length", None) is None:
+            self._max_length = self._longest()
+        return self._max_length
+
+    def _longest(self) -> int | None:
         active = np.zeros(self.num_states, dtype=bool)
         active[START] = True
         for length in range(self.num_states + 1):
@@ -243,14 +248,21 @@ class SentenceAutomaton:
         """
         if self._cumulative is None:
             self._cumulative = np.cumsum(self.pool_matrix, axis=1)
+            # per state: its arcs and their cumulative probabilities (drawing an arc is one binary search)
+            self._arc_table = [(arcs, np.cumsum(self.prob[arcs]))
+                               for arcs in (self._order[self._first_arc[s]: self._first_arc[s + 1]]
+                                            for s in range(self.num_states))]
+            self._topic_tables = {}
         state, words, roles, context = START, [], [], None
         while state != FINAL:
-            arcs = self._order[self._first_arc[state] : self._first_arc[state + 1]]
+            arcs, cumulative = self._arc_table[state]
             if state == START and topic is not None:
-                arcs = arcs[[self.contexts[c].topic == topic for c in self.context[arcs]]]
-                if not arcs.size:
-                    raise ValueError(f"No sentence has topic {topic!r}.")
-            cumulative = np.cumsum(self.prob[arcs])
+                if topic not in self._topic_tables:
+                    chosen = arcs[[self.contexts[c].topic == topic for c in self.context[arcs]]]
+                    if not chosen.size:
+                        raise ValueError(f"No sentence has topic {topic!r}.")
+                    self._topic_tables[topic] = (chosen, np.cumsum(self.prob[chosen]))
+                arcs, cumulative = self._topic_tables[topic]
             arc = arcs[min(int(np.searchsorted(cumulative, uniform() * cumulative[-1], side="right")), len(arcs) - 1)]
             row = self._cumulative[self.pool[arc]]
             word = min(int(np.searchsorted(row, uniform() * row[-1], side="right")), len(self.vocabulary) - 1)

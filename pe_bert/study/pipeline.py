@@ -356,7 +356,7 @@ class Study:
         files = task_files.get(task)
         settings = {"task": task, "pretrained": self.store.content_id(pretrained), "seed": seed,
                     "steps": c.finetune_steps, "batch": c.finetune_batch_size, "lr": c.finetune_learning_rate,
-                    "warmup": c.warmup_fraction, "seq": c.max_seq_length,
+                    "warmup": c.warmup_fraction, "seq": c.max_position_embeddings,
                     "data": self.store.content_id(self.store.folder(f"{SHARED_UNIT}/seed{seed}", "tasks"))
                     if files else None}
 
@@ -365,7 +365,7 @@ class Study:
             from ..training.arguments import GlueDataArguments, ModelArguments
 
             paths = {f"{split}_file": str(self.store.resolve(path)) for split, path in (files or {}).items()}
-            data_args = GlueDataArguments(task_name=task, max_seq_length=c.max_seq_length, **paths)
+            data_args = GlueDataArguments(task_name=task, max_seq_length=c.max_position_embeddings, **paths)
             training_args = _training_arguments(folder, c, seed, c.finetune_steps, c.finetune_batch_size,
                                                 c.finetune_learning_rate, do_eval=True, verbose=self.verbose)
             metrics = finetune.main(ModelArguments(model_name_or_path=pretrained), data_args, training_args)
@@ -440,7 +440,7 @@ class Study:
                 # The validation pairs of the very task the model was fine-tuned on (held out from its training).
                 source = str(self.store.resolve(nli_file)) if nli_file else nli_task
                 examples = load_nli_examples(source, num_examples=c.probe_examples, seed=seed)
-                report = nli_probe(model, tokenizer, examples, seed=seed, max_length=c.max_seq_length,
+                report = nli_probe(model, tokenizer, examples, seed=seed, max_length=c.max_position_embeddings,
                                    model_name=unit)
                 plot_deltas(report, folder / "nli_probe.png")
                 result["nli"] = jsonable(report.to_dict())

@@ -240,14 +240,25 @@ def controls(variants: dict, tasks: list[str], floors: dict) -> list[dict]:
 
 
 def effect_tests(records: list[dict], variants: dict) -> list[dict]:
-    """One-sample tests over seeds of the effects the report could claim, Holm-corrected as one family:
-    zero-shot PLL preference ≠ 50 points, NLI probe Δ ≠ 0, and the change of masked-token loss with length."""
+    """Tests of the effects the report could claim, Holm-corrected within each family (kind):
+
+    * zero-shot PLL preference ≠ 50 %: exact binomial test on the sentence pairs of every seed pooled (a tie, which
+      a model without positions gives every pair, counts as half a win);
+    * NLI probe Δ ≠ 0: one-sample t-test over seeds;
+    * change of masked-token loss at k× the pretraining length: paired t-test over seeds.
+    """
+    from scipy.stats import binomtest
+
     tests = []
     for label, v in variants.items():
         for p in v["zero_shot_pll_preference"]:
-            values = list(_per_seed(records, label, lambda r: r["probe_zero_shot"].get(p, {}).get("pll_preference")).values())
+            entries = [r["probe_zero_shot"][p] for r in records if r["variant"] == label and not r["failure"]
+                       and r["probe_zero_shot"].get(p, {}).get("pll_preference") is not None]
+            n = sum(e["n_changed"] or 0 for e in entries)
+            wins = round(sum(e["pll_preference"] / POINTS * (e["n_changed"] or 0) for e in entries))
             tests.append({"kind": "zero_shot_pll_preference", "variant": label, "perturbation": p, "null": 50.0,
-                          "summary": v["zero_shot_pll_preference"][p], "p": st.one_sample_t_p(values, 50.0)})
+                          "summary": v["zero_shot_pll_preference"][p], "pairs": n,
+                          "p": float(binomtest(wins, n, 0.5).pvalue) if n else None})
         for p in v["probe_nli_deltas"]:
             values = list(_per_seed(records, label, lambda r: r["probe_nli"]["deltas"].get(p)).values())
             tests.append({"kind": "probe_nli_delta", "variant": label, "perturbation": p, "null": 0.0,
@@ -259,8 +270,10 @@ def effect_tests(records: list[dict], variants: dict) -> list[dict]:
             differences = [longer[s] - base[s] for s in sorted(set(base) & set(longer))]
             tests.append({"kind": "length_loss_change", "variant": label, "multiple": m, "null": 0.0,
                           "summary": st.summarize(differences), "p": st.one_sample_t_p(differences, 0.0)})
-    for test, adjusted in zip(tests, st.holm([t["p"] for t in tests])):
-        test["p_holm"] = adjusted
+    for kind in dict.fromkeys(t["kind"] for t in tests):
+        family = [t for t in tests if t["kind"] == kind]
+        for test, adjusted in zip(family, st.holm([t["p"] for t in family])):
+            test["p_holm"] = adjusted
     return tests
 
 
@@ -292,28 +305,40 @@ def findings(summary: dict) -> list[str]:
         out.append(f"No correlation between a PE property and a task score survives the Holm correction "
                    f"({len(tested)} Spearman tests over {max(c['n'] for c in tested)} seed-averaged variants; "
                    f"smallest corrected p = {fmt(min(c['spearman_p_holm'] for c in tested), 3)}).")
-    surviving = [t for t in summary["effect_tests"] if t["p_holm"] is not None and t["p_holm"] < st.ALPHA]
-    for kind, template in (
-        ("zero_shot_pll_preference", "{variant} prefers the original over its {perturbation} version in "
-                                     "{value} % of pairs (zero-shot PLL; 50 % = blind to the change)"),
-        ("probe_nli_delta", "{variant}'s NLI accuracy changes by {value} points under {perturbation}"),
+    tests = summary["effect_tests"]
+    surviving = [t for t in tests if t["p_holm"] is not None and t["p_holm"] < st.ALPHA]
+    zero_shot = [t for t in surviving if t["kind"] == "zero_shot_pll_preference"]
+    for perturbation in sorted({t["perturbation"] for t in zero_shot}, key=perturbation_order):
+        chosen = [t for t in zero_shot if t["perturbation"] == perturbation]
+        out.append(f"Zero-shot, the original sentence has the higher PLL than its {display_name(perturbation)} "
+                   "version in " + ", ".join(f"{fmt(t['summary']['mean'], 1)} % ({t['variant']})" for t in chosen)
+                   + f" of pairs (50 % = blind to the change; binomial test, Holm-corrected p < {st.ALPHA}).")
+    blind = sorted({t["variant"] for t in tests if t["kind"] == "zero_shot_pll_preference"}
+                   - {t["variant"] for t in zero_shot})
+    if blind and zero_shot:
+        out.append(f"Zero-shot: {', '.join(blind)} cannot be told from chance on any perturbation.")
+    for kind, template, digits in (
+        ("probe_nli_delta", "{variant}'s NLI accuracy changes by {value} points under {perturbation}", 1),
         ("length_loss_change", "{variant}'s masked-token loss changes by {value} nats at {multiple}× the "
-                               "pretraining length"),
+                               "pretraining length", 3),
     ):
         chosen = [t for t in surviving if t["kind"] == kind]
         if chosen:
             out.append("; ".join(template.format(variant=t["variant"],
                                                  perturbation=display_name(t.get("perturbation", "")),
                                                  multiple=t.get("multiple"),
-                                                 value=fmt_summary(t["summary"], 1 if kind != "length_loss_change"
-                                                                   else 3, interval=False))
+                                                 value=fmt_summary(t["summary"], digits, interval=False))
                                  for t in chosen)
-                       + f" (each Holm-corrected p < {st.ALPHA}).")
-    untested = len([t for t in summary["effect_tests"] if t["p"] is None])
-    if summary["effect_tests"]:
-        out.append(f"{len(surviving)} of {len(summary['effect_tests'])} probe and length effects survive the Holm "
-                   f"correction" + (f" ({untested} could not be tested: fewer than 2 seeds or no spread)" if untested
-                                    else "") + "; the others are not claimed.")
+                       + f" (t-test over seeds, Holm-corrected p < {st.ALPHA}).")
+    for kind, name in (("zero_shot_pll_preference", "zero-shot probe"), ("probe_nli_delta", "NLI probe"),
+                       ("length_loss_change", "length")):
+        family = [t for t in tests if t["kind"] == kind]
+        if family:
+            kept = sum(t in surviving for t in family)
+            untested = sum(t["p"] is None for t in family)
+            out.append(f"{kept} of {len(family)} {name} effects survive the Holm correction"
+                       + (f" ({untested} could not be tested: fewer than 2 seeds or no spread)" if untested else "")
+                       + "; the others are not claimed.")
     return out
 
 
