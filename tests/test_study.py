@@ -334,12 +334,7 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                "--main_process_port", str(port), "-m", "pe_bert.cli", "study", "--quiet", "--out", str(out),
-               "--variants", "rope", "--attenuated-w", "", "--tasks", "builtin_topic", "--hidden-size", "32",
-               "--num-hidden-layers", "1", "--num-attention-heads", "2", "--intermediate-size", "64",
-               "--max-position-embeddings", "32", "--max-seq-length", "32", "--builtin-num-sentences", "600",
-               "--tokenizer-vocab-size", "400", "--max-steps", "4", "--finetune-steps", "2",
-               "--builtin-task-size", "64", "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4",
-               "--seeds", "0", "--eval-sentences", "40"]
+               "--variants", "rope", "--attenuated-w", "", "--max-steps", "4", *TINY_STUDY_FLAGS]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600,
                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -353,8 +348,47 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert state["global_step"] == 4
 
 
+# A study of one seed and one task, small enough for a subprocess in a test.
+TINY_STUDY_FLAGS = ["--tasks", "builtin_topic", "--seeds", "0", "--hidden-size", "32", "--num-hidden-layers", "1",
+                    "--num-attention-heads", "2", "--intermediate-size", "64", "--max-position-embeddings", "32",
+                    "--max-seq-length", "32", "--builtin-num-sentences", "600", "--tokenizer-vocab-size", "400",
+                    "--finetune-steps", "2", "--builtin-task-size", "64", "--eval-sentences", "40",
+                    "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4"]
+
+
 class _SingleProcess:
     count, is_main = 1, True
 
     def barrier(self):
         pass
+
+
+@pytest.mark.slow
+def test_study_runs_a_pe_of_ones_own_from_pe_module_in_worker_processes(tmp_path):
+    """`pe-bert study --pe-module FILE --variants mine,...`: the user's PE is trained in spawned workers, and editing
+    its file invalidates its stored stages (and only those)."""
+    import subprocess
+    import sys
+
+    module = tmp_path / "study_decay_pe.py"
+    module.write_text((Path(__file__).parents[1] / "examples" / "decay_position_encoding.py").read_text())
+    out = tmp_path / "study"
+    command = [sys.executable, "-m", "pe_bert.cli", "study", "--quiet", "--pe-module", str(module), "--out", str(out),
+               "--variants", "decay,none", "--workers", "2", "--max-steps", "3", *TINY_STUDY_FLAGS]
+
+    def run_study():
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+        return [(e["unit"], e["stage"], e["status"]) for e in StageStore(out, processes=_SingleProcess()).log_entries()]
+
+    first = run_study()
+    results = json.loads((out / "results.json").read_text())
+    assert not results["failures"] and set(results["variants"]) == {"decay", "none"}
+    assert results["config"]["pe_modules"] == [str(module)]
+    assert ("decay/seed0", "pretrain", "ran") in first
+    # the checkpoint ships the PE's code: it loads without the module
+    assert "decay" in (out / "runs" / "decay" / "seed0" / "pretrain" / "config.json").read_text()
+
+    module.write_text(module.read_text() + "\n# edited\n")
+    second = run_study()[len(first):]
+    assert ("decay/seed0", "pretrain", "ran") in second and ("none/seed0", "pretrain", "skipped") in second

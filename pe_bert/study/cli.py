@@ -26,8 +26,8 @@ def _list_parser(item_type):
 
 
 HELP = {
-    "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,alibi,t5,attenuated). "
-                "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s.",
+    "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,alibi,attenuated). "
+                "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s. PEs of your own: --pe-module.",
     "attenuated_w": "locality values w of the attenuated grid (default 0.5). Giving it (or --attenuated-s) adds the "
                     "grid even when `attenuated` is not among --variants; an empty value removes it.",
     "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.25; 1 = symmetric).",
@@ -48,6 +48,8 @@ def register(subparsers) -> None:
     parser.add_argument("--config", help="YAML or JSON file of study settings (flags override it).")
     hints = typing.get_type_hints(StudyConfig)
     for f in dataclasses.fields(StudyConfig):
+        if f.name == "pe_modules":  # the --pe-module flag every pe-bert command has
+            continue
         kind = hints[f.name]
         if type(None) in typing.get_args(kind):  # optional setting: the flag takes the other type
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
@@ -73,7 +75,9 @@ def run(args) -> int:
     from . import Study
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(StudyConfig)
-                 if getattr(args, f.name) is not None}
+                 if getattr(args, f.name, None) is not None}
+    if getattr(args, "pe_module", None):  # already imported by pe-bert; the config carries them to the workers
+        overrides["pe_modules"] = list(args.pe_module)
     try:  # every setting is checked here, before anything trains
         config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
     except ValueError as error:

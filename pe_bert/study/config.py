@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError, MissingInputError
 from ..pe_base import position_encoding_names
+from ..pe_plugins import import_position_encoding_modules
 from .validation import check_types, check_values
 
 DEFAULT_VARIANTS = ("learned", "none", "rope", "alibi", "attenuated")
@@ -40,6 +41,17 @@ class VariantSpec:
     def config_kwargs(self) -> dict:
         return {"position_encoding": self.position_encoding, **self.overrides}
 
+    def code_digest(self) -> str | None:
+        """Content hash of the module defining a user's PE (None for pe_bert's own, versioned with the package):
+        editing that file invalidates the variant's stored stages."""
+        import sys
+
+        from ..pe_base import get_position_encoding_class
+        from ..pe_plugins import module_digest
+
+        module = sys.modules[get_position_encoding_class(self.position_encoding).__module__]
+        return None if module.__name__.split(".")[0] == "pe_bert" else module_digest(module)
+
 
 def _format_number(value: float) -> str:
     return f"{value:g}"
@@ -55,6 +67,9 @@ class StudyConfig:
     attenuated_bias: str = "log"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
+    # Modules (.py files or module names) that register PEs of one's own: imported before the variants are checked,
+    # and in every worker process (`pe-bert study --pe-module FILE ...` or `pe_modules:` in a study file).
+    pe_modules: list[str] = field(default_factory=list)
 
     # Model shape (every variant the same). max_seq_length is the pretraining length; fine-tuning inputs may use the
     # whole position table (sentence pairs are longer than one sentence).
@@ -104,6 +119,7 @@ class StudyConfig:
 
     def __post_init__(self):
         check_types(self)  # first: a YAML `variants: learned` is a string, not a list of names
+        import_position_encoding_modules(self.pe_modules)  # their PEs are valid variants
         unknown = [v for v in self.variants if v not in position_encoding_names()]
         if unknown:
             raise ValueError(f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}.")
@@ -195,4 +211,6 @@ class StudyConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"Unknown study setting(s) {unknown} in {path}; valid settings: {sorted(known)}.")
+        if "pe_modules" in overrides:  # modules of the file and of the flags are all needed
+            overrides["pe_modules"] = list(dict.fromkeys([*(values.get("pe_modules") or []), *overrides["pe_modules"]]))
         return cls(**{**values, **overrides})

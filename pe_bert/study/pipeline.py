@@ -20,6 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..jsonable import jsonable
+from ..pe_plugins import import_position_encoding_modules
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
 from .stages import StageFailed, StageStore
@@ -283,6 +284,8 @@ class Study:
                     "batch": c.pretrain_batch_size, "lr": c.pretrain_learning_rate, "warmup": c.warmup_fraction,
                     "seq": c.max_seq_length, "mlm_probability": c.mlm_probability,
                     "corpus": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
+        if spec.code_digest():  # a user's PE: its source is part of what the stage computed
+            settings["pe_code"] = spec.code_digest()
 
         def work(folder: Path) -> dict:
             from ..training import pretrain
@@ -610,6 +613,8 @@ def _init_worker(config: StudyConfig, verbose: bool, threads: int, events) -> No
 
     global _WORKER
     torch.set_num_threads(threads)
+    # A spawned process starts with pe_bert's own PEs only: register the user's before any unit runs.
+    import_position_encoding_modules(config.pe_modules)
     _WORKER = Study(config, progress=False, verbose=verbose, worker=True)
     _WORKER.events = events
 

@@ -123,23 +123,21 @@ def _bars(ax, variants: dict, key: str, names: list[str], colours, baseline: flo
 def probes(out: Path, summary: dict, plt, colours, order) -> dict:
     plots = {}
     variants = summary["variants"]
-    zero_shot = sorted({p for v in variants.values() for p in v["zero_shot_pll_preference"]}, key=order)
-    if zero_shot:
-        fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(zero_shot) + 0.3 * len(variants)), 4.5))
-        _bars(ax, variants, "zero_shot_pll_preference", zero_shot, colours, 50.0)
-        ax.set_ylabel("original preferred (%, 50 = chance)")
-        ax.set_title("Zero-shot word-order probe: PLL preference for the original (95 % interval over seeds)")
+    for key, baseline, ylabel, title, name, file in (
+        ("zero_shot_pll_preference", 50.0, "original preferred (%, 50 = chance)",
+         "Zero-shot word-order probe: PLL preference for the original", "zero-shot probe", "probe_zero_shot.png"),
+        ("probe_nli_deltas", 0.0, "Δ accuracy vs original (points)",
+         "NLI probe: change in accuracy per perturbation", "NLI probe", "probe_deltas.png"),
+    ):
+        perturbations = sorted({p for v in variants.values() for p in v[key]}, key=order)
+        if not perturbations:
+            continue
+        fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(perturbations) + 0.3 * len(variants)), 4.5))
+        _bars(ax, variants, key, perturbations, colours, baseline)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title} (95 % interval over seeds)")
         fig.tight_layout()
-        plots["zero-shot probe"] = _save(fig, out / "probe_zero_shot.png")
-        plt.close(fig)
-    nli = sorted({p for v in variants.values() for p in v["probe_nli_deltas"]}, key=order)
-    if nli:
-        fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(nli) + 0.3 * len(variants)), 4.5))
-        _bars(ax, variants, "probe_nli_deltas", nli, colours, 0.0)
-        ax.set_ylabel("Δ accuracy vs original (points)")
-        ax.set_title("NLI probe: change in accuracy per perturbation (95 % interval over seeds)")
-        fig.tight_layout()
-        plots["NLI probe"] = _save(fig, out / "probe_deltas.png")
+        plots[name] = _save(fig, out / file)
         plt.close(fig)
     return plots
 

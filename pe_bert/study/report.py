@@ -452,8 +452,10 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
         f"{config['pretrain_batch_size']}, length {config['max_seq_length']}), fine-tuning {config['finetune_steps']} "
         f"steps per task. This run: {meta['wall_time_s']:.0f} s wall time, "
         + ", ".join(f"{kind} {e['cpu_s']:.0f} s CPU" for kind, e in run.items())
-        + f" ({meta['workers']} worker process(es), pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, "
-        f"torch {meta['torch']}). Every number is in `results.json`; every cell is mean ± std over seeds "
+        + f" ({meta['workers']} worker process(es)); every stored stage took {meta['stage_seconds_stored_total']:.0f} s "
+        "to compute, when it ran (stages stored by an earlier run are reused, at 0 s). "
+        f"pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, "
+        f"torch {meta['torch']}. Every number is in `results.json`; every cell is mean ± std over seeds "
         "[95 % interval].",
         "",
         "## Findings",
