@@ -212,7 +212,9 @@ def _tiny_config(out, **overrides) -> StudyConfig:
 def _flags(config: StudyConfig) -> list[str]:
     flags = []
     for key, value in config.to_dict().items():
-        if isinstance(value, bool):
+        if key == "pe_modules":  # pe-bert's own --pe-module flag, once per module
+            flags += [arg for module in value for arg in ("--pe-module", module)]
+        elif isinstance(value, bool):
             flags += [f"--{key}"] if value else []
         elif isinstance(value, list):
             flags += [f"--{key}", ",".join(map(str, value))]
