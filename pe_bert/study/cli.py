@@ -26,7 +26,7 @@ def _list_parser(item_type):
 
 
 HELP = {
-    "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,alibi,attenuated). "
+    "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,attenuated). "
                 "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s. PEs of your own: --pe-module.",
     "attenuated_w": "locality values w of the attenuated grid (default 0.5). Giving it (or --attenuated-s) adds the "
                     "grid even when `attenuated` is not among --variants; an empty value removes it.",

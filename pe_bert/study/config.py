@@ -23,7 +23,7 @@ from ..pe_base import position_encoding_names
 from ..pe_plugins import import_position_encoding_modules
 from .validation import check_types, check_values
 
-DEFAULT_VARIANTS = ("learned", "none", "rope", "alibi", "attenuated")
+DEFAULT_VARIANTS = ("learned", "none", "rope", "attenuated")
 DEFAULT_ATTENUATED_W = (0.5,)
 DEFAULT_ATTENUATED_S = (1.0, 0.25)
 DEFAULT_TASKS = ("builtin_topic", "builtin_order")
@@ -97,7 +97,7 @@ class StudyConfig:
 
     # Fine-tuning (run_glue machinery), on each task.
     finetune_steps: int = 600
-    finetune_batch_size: int = 32
+    finetune_batch_size: int = 64
     finetune_learning_rate: float = 2e-3
     builtin_task_size: int = 8000
 
