@@ -46,15 +46,23 @@ def _progress_bars(enabled: bool):
     import datasets
     import transformers
 
-    datasets_were = datasets.utils.logging.is_progress_bar_enabled()
-    transformers_were = transformers.utils.logging.is_progress_bar_enabled()
-    for module, was in ((datasets.utils.logging, datasets_were), (transformers.utils.logging, transformers_were)):
-        (module.enable_progress_bar if enabled else module.disable_progress_bar)()
+    modules = (datasets.utils.logging, transformers.utils.logging)
+    were = [module.is_progress_bar_enabled() for module in modules]
+
+    def switch(module, on: bool) -> None:
+        (module.enable_progress_bar if on else module.disable_progress_bar)()
+
+    for module in modules:
+        switch(module, enabled)
     try:
         yield
     finally:
-        for module, was in ((datasets.utils.logging, datasets_were), (transformers.utils.logging, transformers_were)):
-            (module.enable_progress_bar if was else module.disable_progress_bar)()
+        for module, was in zip(modules, were):
+            switch(module, was)
+
+
+def _formatter() -> logging.Formatter:
+    return logging.Formatter(_FORMAT, datefmt="%m/%d/%Y %H:%M:%S")
 
 
 @contextlib.contextmanager
@@ -70,7 +78,7 @@ def stage_output(path: str | Path, verbose: bool = False):
     detached = [] if verbose else [h for h in root.handlers if _is_console(h)]
     with path.open("a", encoding="utf-8") as log, _progress_bars(verbose):
         handler = logging.StreamHandler(log)
-        handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%m/%d/%Y %H:%M:%S"))
+        handler.setFormatter(_formatter())
         handler.setLevel(logging.INFO)
         for h in detached:
             root.removeHandler(h)
@@ -79,7 +87,7 @@ def stage_output(path: str | Path, verbose: bool = False):
         console = None
         if verbose and not any(_is_console(h) for h in root.handlers):
             console = logging.StreamHandler(sys.stderr)
-            console.setFormatter(logging.Formatter(_FORMAT, datefmt="%m/%d/%Y %H:%M:%S"))
+            console.setFormatter(_formatter())
             root.addHandler(console)
         for logger in libraries:  # libraries' own console handlers off: their records reach the root handlers
             for h in logger.handlers[:]:

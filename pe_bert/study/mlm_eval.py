@@ -112,36 +112,29 @@ def pack_blocks(sentences: list[list[str]], tokenizer, length: int, mask_rate: f
         input_ids[row, : len(block)] = block
         attention_mask[row, : len(block)] = 1
     labels = np.full_like(input_ids, IGNORE)
-    unigram, bayes = [], []
     unigram_distribution = automaton.unigram_distribution() if automaton is not None else None
-    masked_segments = []
+    # Segments come in row-major order and do not overlap, so the floors are appended in the row-major order of the
+    # masked positions, as masked_token_losses returns the model's losses.
+    unigram, bayes = [], []
     for row, start, words, complete in segments:
         if not words:
             continue
         masked = rng.random(len(words)) < mask_rate
-        columns = start + np.flatnonzero(masked)
+        indices = np.flatnonzero(masked)
+        if not indices.size:
+            continue
+        columns = start + indices
         labels[row, columns] = input_ids[row, columns]
         input_ids[row, columns] = mask_id
-        masked_segments.append((row, start, words, complete, masked))
-    # Floors in the row-major order of the masked positions.
-    per_position: dict[tuple[int, int], tuple[float, float]] = {}
-    for row, start, words, complete, masked in masked_segments:
-        if not masked.any():
-            continue
         if automaton is None:
-            for i in np.flatnonzero(masked):
-                per_position[(row, start + i)] = (math.nan, math.nan)
+            unigram += [math.nan] * indices.size
+            bayes += [math.nan] * indices.size
             continue
-        visible = [None if m else w for w, m in zip(words, masked)]
-        posteriors = automaton.masked_posteriors(visible, complete=complete)
-        for i, posterior in posteriors.items():
+        posteriors = automaton.masked_posteriors([None if m else w for w, m in zip(words, masked)], complete=complete)
+        for i in indices:
             word_id = automaton.word_ids[words[i]]
-            per_position[(row, start + i)] = (-math.log(unigram_distribution[word_id]),
-                                              -math.log(posterior[word_id]))
-    for row, column in zip(*np.nonzero(labels != IGNORE)):
-        u, b = per_position[(int(row), int(column))]
-        unigram.append(u)
-        bayes.append(b)
+            unigram.append(-math.log(unigram_distribution[word_id]))
+            bayes.append(-math.log(posteriors[i][word_id]))
     return MaskedBlocks(input_ids, attention_mask, labels, np.array(unigram), np.array(bayes))
 
 

@@ -253,7 +253,7 @@ class Study:
     def tasks_stage(self, seed: int) -> dict:
         """The built-in tasks' splits for one seed, written once and shared by every variant (GLUE-style files)."""
         c = self.config
-        builtin = [t for t in c.tasks if t.startswith("builtin_")]
+        builtin = c.builtin_tasks
         if not builtin:
             return {}
         settings = {"tasks": builtin, "seed": seed, "size": c.builtin_task_size, "grammar": c.builtin_grammar}
@@ -284,8 +284,9 @@ class Study:
                     "batch": c.pretrain_batch_size, "lr": c.pretrain_learning_rate, "warmup": c.warmup_fraction,
                     "seq": c.max_seq_length, "mlm_probability": c.mlm_probability,
                     "corpus": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
-        if spec.code_digest():  # a user's PE: its source is part of what the stage computed
-            settings["pe_code"] = spec.code_digest()
+        code = spec.code_digest()
+        if code:  # a user's PE: its source is part of what the stage computed
+            settings["pe_code"] = code
 
         def work(folder: Path) -> dict:
             from ..training import pretrain
@@ -530,17 +531,15 @@ class Study:
             (self.out / "timings.jsonl").unlink(missing_ok=True)  # this run's timings (stored stages: 0 s)
         units = self.units()
         workers = self.worker_count()
-        shared = 1 + sum(1 for seed in self.config.seeds if any(t.startswith("builtin_") for t in self.config.tasks))
+        shared = 1 + (len(self.config.seeds) if self.config.builtin_tasks else 0)
         with tqdm(total=shared + len(units) * self.stages_per_unit(), desc="Study", unit="stage", file=sys.stderr,
                   disable=not self.progress or not main, dynamic_ncols=True) as bar:
             self._bar = bar
             data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
             task_files = {}
-            for seed in self.config.seeds:
-                if any(t.startswith("builtin_") for t in self.config.tasks):
-                    task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks",
-                                                   lambda: self.tasks_stage(seed),
-                                                   lambda r: f"{', '.join(r)}: train and validation files")
+            for seed in self.config.seeds if self.config.builtin_tasks else ():
+                task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
+                                               lambda r: f"{', '.join(r)}: train and validation files")
             if workers > 1:
                 results = self._run_parallel(units, workers, bar)
             else:

@@ -154,13 +154,17 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
     return variants
 
 
+def _finished(records: list[dict], label: str) -> list[dict]:
+    """The runs of one variant that did not fail."""
+    return [r for r in records if r["variant"] == label and not r["failure"]]
+
+
 def _per_seed(records: list[dict], label: str, getter) -> dict[int, float]:
     values = {}
-    for r in records:
-        if r["variant"] == label and not r["failure"]:
-            value = getter(r)
-            if value is not None and math.isfinite(value):
-                values[r["seed"]] = value
+    for r in _finished(records, label):
+        value = getter(r)
+        if value is not None and math.isfinite(value):
+            values[r["seed"]] = value
     return values
 
 
@@ -252,8 +256,8 @@ def effect_tests(records: list[dict], variants: dict) -> list[dict]:
     tests = []
     for label, v in variants.items():
         for p in v["zero_shot_pll_preference"]:
-            entries = [r["probe_zero_shot"][p] for r in records if r["variant"] == label and not r["failure"]
-                       and r["probe_zero_shot"].get(p, {}).get("pll_preference") is not None]
+            entries = [r["probe_zero_shot"][p] for r in _finished(records, label)
+                       if r["probe_zero_shot"].get(p, {}).get("pll_preference") is not None]
             n = sum(e["n_changed"] or 0 for e in entries)
             wins = round(sum(e["pll_preference"] / POINTS * (e["n_changed"] or 0) for e in entries))
             tests.append({"kind": "zero_shot_pll_preference", "variant": label, "perturbation": p, "null": 50.0,
