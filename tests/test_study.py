@@ -96,18 +96,24 @@ def test_variants_run_exactly_as_named_and_the_attenuated_grid_only_when_asked()
         return [spec.label for spec in StudyConfig(**settings).variant_specs()]
 
     assert labels(variants=["learned", "rope"]) == ["learned", "rope"]
-    assert labels(variants=["rope", "attenuated"]) == ["rope", "attenuated-w0.5-s1", "attenuated-w0.5-s0.25"]
-    assert labels(variants=["rope"], attenuated_s=[1.0]) == ["rope", "attenuated-w0.5-s1"]  # a grid flag adds it
-    assert labels(variants=["rope"], attenuated_w=[2.0]) == ["rope", "attenuated-w2-s1", "attenuated-w2-s0.25"]
+    assert labels(variants=["rope", "attenuated"], attenuated_w=[0.5]) == ["rope", "attenuated-w0.5-s1",
+                                                                          "attenuated-w0.5-s0.3", "attenuated-w0.5-s0.1"]
+    assert labels(variants=["rope"], attenuated_w=[0.5], attenuated_s=[1.0]) == ["rope", "attenuated-w0.5-s1"]
+    assert len(labels(variants=["rope"], attenuated_s=[1.0])) == 5  # a grid flag adds the grid: 4 w x 1 s
     assert labels(variants=["rope", "attenuated"], attenuated_w=[]) == ["rope"]  # an empty grid removes it
+    with pytest.raises(ValueError, match="would share a label"):
+        StudyConfig(attenuated_w=[0.5, 0.5000001])
 
 
-def test_default_study_has_controls_three_seeds_and_the_attenuated_intervention():
+def test_default_study_is_a_grid_over_both_properties_with_anchors_and_replicates():
     config = StudyConfig()
     labels = [spec.label for spec in config.variant_specs()]
     assert {"learned", "none", "rope"} <= set(labels)
-    assert sum(label.startswith("attenuated") for label in labels) == 2  # symmetric and asymmetric
-    assert len(config.seeds) >= 3 and config.tasks == ["builtin_topic", "builtin_order"]
+    grid = [spec.overrides for spec in config.variant_specs() if spec.position_encoding == "attenuated"]
+    ws, ss = {g["locality_w"] for g in grid}, {g["symmetry_s"] for g in grid}
+    assert len(ws) >= 4 and len(ss) >= 3 and len(grid) == len(ws) * len(ss) and 1.0 in ss
+    assert max(ws) / min(ws) >= 50 and min(ss) <= 0.1  # nearly global to strongly local; symmetric to one-sided
+    assert len(config.seeds) >= 2 and config.tasks == [] and config.probing_tasks == ["topic", "order", "roles"]
     assert config.builtin_grammar == "compact" and config.max_seq_length <= config.max_position_embeddings
 
 
@@ -133,12 +139,13 @@ def test_cli_flags_reach_the_config_and_help_documents_the_variant_semantics(mon
 
 def _mini_config(out, **overrides) -> StudyConfig:
     settings = dict(
-        out=str(out), variants=["none", "learned"], attenuated_w=[1.0], attenuated_s=[1.0], seeds=[0, 1],
-        tasks=["builtin_topic", "builtin_order"], hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        out=str(out), variants=["none", "learned"], attenuated_w=[0.3, 1.5], attenuated_s=[1.0, 0.2], seeds=[0, 1],
+        tasks=["builtin_order"], hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=16, max_seq_length=16, builtin_num_sentences=600,
-        pretrain_steps=12, pretrain_batch_size=16, finetune_steps=6, finetune_batch_size=16, builtin_task_size=64,
-        eval_sentences=40, analysis_sentences=12, position_seq_len=8, probe_examples=16,
-        probe_zero_shot_sentences=8, workers=2,
+        pretrain_steps=30, pretrain_batch_size=16, pretrain_learning_rate=1e-2, finetune_steps=6,
+        finetune_batch_size=16, builtin_task_size=64, eval_sentences=40, analysis_sentences=12, position_seq_len=8,
+        probe_examples=16, probe_zero_shot_sentences=8, probing_train_sentences=80, probing_test_sentences=40,
+        workers=2,
     )
     settings.update(overrides)
     return StudyConfig(**settings)
@@ -161,19 +168,41 @@ def _without_metadata(path):
 def test_mini_study_writes_report_results_and_plots(mini_study):
     out, summary = mini_study
     assert not summary["failures"]
-    for name in ("report.md", "results.json", "scatter_locality.png", "scatter_symmetry.png",
+    for name in ("report.md", "results.json", "grid_heatmaps.png", "scatter_properties.png",
                  "position_attention.png", "probe_zero_shot.png", "length_generalisation.png", "stage_log.jsonl"):
         assert (out / name).exists() and (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
-    assert set(results["variants"]) == {"none", "learned", "attenuated-w1-s1"}
+    grid = {f"attenuated-w{w}-s{s}" for w in ("0.3", "1.5") for s in ("1", "0.2")}
+    assert set(results["variants"]) == {"none", "learned"} | grid and len(results["grid"]) == 4
     assert results["config"]["seeds"] == [0, 1] and results["metadata"]["wall_time_s"] > 0
-    assert {"pretrain", "finetune", "score", "probe", "mlm"} <= set(results["metadata"]["this_run"])
+    assert {"pretrain", "finetune", "score", "probe", "mlm", "probing"} <= set(results["metadata"]["this_run"])
     # The attenuated prior makes attention far more local than no PE at all: a real spread, not a constant.
     locality = {k: v["locality"]["mean"] for k, v in results["variants"].items()}
-    assert locality["attenuated-w1-s1"] > locality["none"] + 0.1
+    assert locality["attenuated-w1.5-s1"] > locality["none"] + 0.1
     # every cell: mean, std, n and a 95 % interval around the mean
     cell = results["variants"]["none"]["tasks"]["builtin_order"]
     assert cell["n"] == 2 and cell["ci95"][0] <= cell["mean"] <= cell["ci95"][1]
+
+
+@pytest.mark.slow
+def test_mini_study_tests_its_hypotheses_and_its_exact_controls(mini_study):
+    out, summary = mini_study
+    results = json.loads((out / "results.json").read_text())
+    # a model without positions is order-blind on every twin task, exactly, by construction
+    for run in (r for r in results["runs"] if r["variant"] == "none"):
+        assert run["probing"]["order"]["accuracy"] == run["probing"]["roles"]["accuracy"] == 50.0
+        assert run["outcome"] == 50.0
+    controls = {c["name"]: c for c in results["controls"]}
+    assert controls["order-blind control"]["passed"] and controls["zero-shot tie control"]["passed"]
+    # exactly two primary tests (Holm at m = 2), each with a verdict; the paper's form over 4 cells is not testable
+    assert [t["hypothesis"] for t in results["primary_tests"]] == ["locality", "symmetry"]
+    assert all(t["verdict"] in ("supported", "bounded null", "not testable") for t in results["primary_tests"])
+    assert all(t["verdict"] == "not testable" for t in results["paper_form_tests"])
+    report = (out / "report.md").read_text()
+    findings = report.split("## Findings")[1].split("\n## ")[0]
+    for row in results["findings"]:
+        assert f"| {row['claim']} | {row['kind']} |" in findings and f"**{row['verdict']}**" in findings
+    assert "## Controls" in report and "## Design checks" in report and "## The grid" in report
 
 
 @pytest.mark.slow
@@ -198,21 +227,25 @@ def test_report_numbers_equal_results_json(mini_study):
     out, _ = mini_study
     results = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
-    table = report.split("## Positional properties")[1].split("\n## ")[0]
+    table, tasks = report.split("## Every variant")[1].split("\n## ")[0].split("Fine-tuned task scores")
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
             for line in table.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
     for label, variant in results["variants"].items():
         row = rows[label]
-        assert row[2:5] == [fmt_summary(variant[k], 3) for k in ("locality", "symmetry", "symmetry_mass")]
-        assert row[5] == fmt_summary(variant["tasks"]["builtin_topic"], 3)
+        assert row[1:4] == [fmt_summary(variant["probing"][t], 1, False) for t in ("topic", "order", "roles")]
+        assert row[4] == fmt_summary(variant["outcome"], 1, False)
+        assert row[5:8] == [fmt_summary(variant[k], 3, False) for k in ("locality", "symmetry", "symmetry_mass")]
+        assert f"| {label} | {fmt_summary(variant['tasks']['builtin_order'], 3)} |" in tasks
     for label, variant in results["variants"].items():  # a cell's mean is the mean of its runs
         per_seed = [r["pretrained_scores"]["locality"] for r in results["runs"] if r["variant"] == label]
         assert variant["locality"]["mean"] == pytest.approx(sum(per_seed) / len(per_seed), rel=1e-12)
-    assert "## What this cannot show" in report and "## Correlations" in report and "## Findings" in report
-    probe = report.split("## Word-order probes")[1].split("\n## ")[0]
+        outcomes = [r["outcome"] for r in results["runs"] if r["variant"] == label]
+        assert variant["outcome"]["mean"] == pytest.approx(sum(outcomes) / len(outcomes), rel=1e-12)
+    assert "## What this cannot show" in report and "## Exploratory" in report and "## Findings" in report
+    probe = report.split("Zero-shot word-order probes")[1].split("\n## ")[0]
     for label, variant in results["variants"].items():
         row = next(line for line in probe.splitlines() if line.startswith(f"| {label} |"))
-        assert f"| {fmt_summary(variant['zero_shot_pll_preference']['shuffle-sr'], 1)} |" in row
+        assert f"| {fmt_summary(variant['zero_shot_pll_preference']['shuffle-sr'], 1, False)}" in row
     # probe effects are in points (the paper's unit), declared as such
     assert "points" in results["units"]["zero_shot_pll_preference"]
     assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"])
@@ -270,7 +303,8 @@ def test_model_card_has_measured_numbers_and_hub_metadata(mini_study):
     assert "pe_bert" in card.data.tags
     record = next(r for r in summary["runs"] if r["variant"] == "none" and r["seed"] == 0)
     assert f"| Locality | {fmt(record['pretrained_scores']['locality'])} |" in card.text
-    assert f"{fmt(record['tasks']['builtin_topic']['score'])}" in card.text
+    assert f"{fmt(record['tasks']['builtin_order']['score'])}" in card.text
+    assert f"| frozen-feature probe: roles accuracy (%) | {fmt(record['probing']['roles']['accuracy'], 1)} |" in card.text
 
 
 @pytest.mark.slow
@@ -288,7 +322,8 @@ def test_push_to_hub_is_a_step_after_the_report(mini_study, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload)
     summary = Study(_mini_config(out, push_to_hub=True, hub_org="my-org"), progress=False).run()
-    expected = [f"my-org/bert-{v}-seed{s}" for v in ("none", "learned", "attenuated-w1-s1") for s in (0, 1)]
+    labels = ["none", "learned", *(f"attenuated-w{w}-s{s}" for w in ("0.3", "1.5") for s in ("1", "0.2"))]
+    expected = [f"my-org/bert-{v}-seed{s}" for v in labels for s in (0, 1)]
     assert summary["metadata"]["pushed"] == expected
     uploads = [c for c in calls if c[0] == "upload"]
     assert [c[1] for c in uploads] == expected
@@ -311,12 +346,13 @@ def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
         return real_main(model_args, data_args, training_args, *args, **kwargs)
 
     monkeypatch.setattr(pretrain, "main", flaky_main)
-    config = _mini_config(tmp_path, tasks=[], seeds=[0], variants=["none"], pretrain_steps=3, analysis_sentences=6,
+    config = _mini_config(tmp_path, tasks=[], seeds=[0], variants=["none"], attenuated_w=[0.3], attenuated_s=[1.0],
+                          pretrain_steps=3, analysis_sentences=6,
                           probe_zero_shot_sentences=4, workers=1)
     summary = Study(config, progress=False).run()
     assert [f["run"] for f in summary["failures"]] == ["none/seed0"]
     assert "simulated crash" in summary["failures"][0]["error"]
-    assert summary["variants"]["attenuated-w1-s1"]["locality"]["mean"] is not None
+    assert summary["variants"]["attenuated-w0.3-s1"]["locality"]["mean"] is not None
     report = (tmp_path / "report.md").read_text()
     assert re.search(r"`none/seed0` failed at stage `pretrain`: RuntimeError: simulated crash", report)
 
@@ -343,8 +379,8 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     assert not results["failures"] and "rope" in results["variants"]
     log = StageStore(out, processes=_SingleProcess()).log_entries()
     stages = [(e["unit"], e["stage"]) for e in log if e["status"] == "ran"]
-    # data, tasks, pretrain, mlm, finetune, score, probe: each once
-    assert len(stages) == len(set(stages)) == 7
+    # data, probing split, tasks, pretrain, mlm, probing, finetune, score, probe: each once
+    assert len(stages) == len(set(stages)) == 9
     state = json.loads((out / "runs" / "rope" / "seed0" / "pretrain" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
 
@@ -354,7 +390,8 @@ TINY_STUDY_FLAGS = ["--tasks", "builtin_topic", "--seeds", "0", "--hidden-size",
                     "--num-attention-heads", "2", "--intermediate-size", "64", "--max-position-embeddings", "32",
                     "--max-seq-length", "32", "--builtin-num-sentences", "600", "--tokenizer-vocab-size", "400",
                     "--finetune-steps", "2", "--builtin-task-size", "64", "--eval-sentences", "40",
-                    "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4"]
+                    "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4", "--probing-train-sentences", "40",
+                    "--probing-test-sentences", "20"]
 
 
 class _SingleProcess:

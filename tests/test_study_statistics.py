@@ -1,5 +1,5 @@
-"""The study's statistics and its masked-token evaluation blocks: intervals, Holm, permutation p-values, the
-two-level bootstrap, packing and exact floors."""
+"""The study's statistics and its masked-token evaluation blocks: intervals, Holm, permutation p-values, the sign
+test, the two-way ANOVA and its Tukey bound, design power, the within-cell bootstrap, packing and exact floors."""
 
 import itertools
 import math
@@ -27,31 +27,77 @@ def test_holm_matches_its_definition():
     # sorted 0.01, 0.03, 0.04, 0.2 with m = 4: 0.04, 0.09, max(0.09, 0.08) = 0.09, max(0.09, 0.2) = 0.2
     assert adjusted[2] is None and adjusted[0] == pytest.approx(0.04) and adjusted[1] == pytest.approx(0.09)
     assert adjusted[3] == pytest.approx(0.09) and adjusted[4] == pytest.approx(0.2)
-    assert st.holm([0.5, 0.9]) == [1.0, 1.0]
+    assert st.holm([0.5, 0.9]) == [1.0, 1.0] and st.holm([None]) == [None]
 
 
-def test_permutation_p_is_exact_for_few_points():
+def test_spearman_permutation_test_is_exact_for_few_points_and_never_zero_when_randomised():
     x, y = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
     rho = stats.spearmanr(x, y).statistic
     count = sum(abs(stats.spearmanr(x, [y[i] for i in order]).statistic) >= abs(rho) - 1e-12
                 for order in itertools.permutations(range(5)))
-    assert st.permutation_p(x, y, "spearman") == pytest.approx(count / 120)
-    assert st.correlation(x, y, "pearson") == pytest.approx(stats.pearsonr(x, y).statistic)
-    assert st.permutation_p([1, 2, 3, 4], [5, 5, 5, 5], "pearson") is None  # constant side: undefined
+    exact = st.spearman_test(x, y)
+    assert exact["exact"] and exact["rho"] == pytest.approx(rho) and exact["p"] == pytest.approx(count / 120)
+    assert exact["smallest_p"] == pytest.approx(2 / 120)
+    # 12 points: 12! pairings cannot be enumerated; a perfect correlation gets (b + 1) / (m + 1), doubled, not 0
+    perfect = st.spearman_test(list(range(12)), list(range(12)))
+    assert not perfect["exact"] and perfect["p"] == pytest.approx(2 / (st.PERMUTATIONS + 1))
+    assert perfect["smallest_p"] == pytest.approx(2 / (st.PERMUTATIONS + 1))
+    assert st.spearman_test([1, 2, 3, 4], [5, 5, 5, 5])["p"] is None  # constant side: undefined
+    assert st.smallest_permutation_p(5) == {"p": 2 / 120, "exact": True}
+    assert st.spearman_test(x, y, seed=3) == exact  # exact: no randomness
 
 
-def test_bootstrap_interval_covers_the_point_estimate_and_widens_with_seed_noise():
+def test_sign_test_drops_ties_and_counts_them():
+    result = st.sign_test(20, 0, 80)
+    assert result["n"] == 20 and result["ties"] == 80
+    assert result["p"] == pytest.approx(2 * 0.5 ** 20) == pytest.approx(stats.binomtest(20, 20).pvalue)
+    assert st.sign_test(0, 0, 100)["p"] is None  # only ties: nothing to test
+
+
+def test_two_way_anova_matches_the_sums_of_squares_and_bounds_the_spread():
     rng = np.random.default_rng(0)
-    truth = np.linspace(0, 1, 6)
+    ws, ss, seeds = ["a", "b", "c", "d"], ["x", "y", "z"], 2
+    effect = {"a": 0.0, "b": 1.0, "c": 2.0, "d": 3.0}
+    y = {(w, s, k): effect[w] + rng.normal(0, 0.5) for w in ws for s in ss for k in range(seeds)}
+    result = st.two_way_anova([(w, s, v) for (w, s, _), v in y.items()])
+    values = np.array([[[y[w, s, k] for k in range(seeds)] for s in ss] for w in ws])  # [w, s, seed]
+    grand, cell = values.mean(), values.mean(axis=2)
+    ss_w = len(ss) * seeds * ((values.mean(axis=(1, 2)) - grand) ** 2).sum()
+    ss_residual = ((values - cell[..., None]) ** 2).sum()
+    df_residual = len(ws) * len(ss) * (seeds - 1)
+    f_w = (ss_w / 3) / (ss_residual / df_residual)
+    assert result["residual_df"] == df_residual == 12 and result["w"]["df"] == 3
+    assert result["w"]["F"] == pytest.approx(f_w) and result["w"]["p"] == pytest.approx(stats.f.sf(f_w, 3, 12))
+    means = values.mean(axis=(1, 2))
+    assert result["w"]["spread"] == pytest.approx(means.max() - means.min()) and result["w"]["best"] == "d"
+    half = stats.studentized_range.ppf(0.95, 4, 12) * math.sqrt(ss_residual / df_residual / (len(ss) * seeds))
+    assert result["w"]["spread_ci95"] == pytest.approx([np.ptp(means) - half, np.ptp(means) + half])
+    assert result["w"]["p"] < 1e-4 and result["s"]["p"] > 0.01  # the planted effect, and none on s
+    assert st.two_way_anova([(w, s, 1.0) for w in ws for s in ss]) is None  # one seed: no residual df
+
+
+def test_design_power_is_alpha_without_effect_and_grows_with_it():
+    assert st.anova_power((4, 3), 2, 0.0, 1.0, alpha=0.05, simulations=4000) == pytest.approx(0.05, abs=0.015)
+    assert st.anova_power((4, 3), 2, 2.0, 1.0) < st.anova_power((4, 3), 2, 4.0, 1.0) < st.anova_power((4, 3), 3, 4.0, 1.0)
+    assert st.spearman_power(12, 0.0, alpha=0.05) == pytest.approx(0.05, abs=0.02)
+    # 4 points: p >= 2/24 > 0.025 always, so the first Holm step of two tests can never pass; 5 points: only the
+    # perfect order reaches 2/120
+    assert st.spearman_power(4, 0.99) == 0.0 and 0 < st.spearman_power(5, 0.99) < 1
+    assert st.spearman_power(12, 0.9) > 0.8
+
+
+def test_cell_bootstrap_resamples_seeds_within_fixed_cells():
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0, 1, 8)
     quiet = [[t + rng.normal(0, 0.01) for _ in range(3)] for t in truth]
     noisy = [[t + rng.normal(0, 0.4) for _ in range(3)] for t in truth]
     ys = [[2 * t] * 3 for t in truth]
-    low_q, high_q = st.bootstrap_correlation_ci(quiet, ys, "pearson")
-    low_n, high_n = st.bootstrap_correlation_ci(noisy, ys, "pearson")
-    assert low_q <= st.correlation([np.mean(v) for v in quiet], truth, "pearson") <= high_q
-    assert high_n - low_n > high_q - low_q
-    assert st.bootstrap_correlation_ci(quiet, ys, "pearson") == [low_q, high_q]  # seeded
-    assert st.bootstrap_correlation_ci(quiet[:2], ys[:2], "pearson") is None
+    low_q, high_q = st.cell_bootstrap_ci(quiet, ys)
+    low_n, high_n = st.cell_bootstrap_ci(noisy, ys)
+    assert low_q == high_q == 1.0  # seed noise never reorders the cells: the cells themselves are not resampled
+    assert low_n < high_n and low_n <= st.spearman([np.mean(v) for v in noisy], truth) <= high_n
+    assert st.cell_bootstrap_ci(noisy, ys) == [low_n, high_n]  # seeded
+    assert st.cell_bootstrap_ci(quiet[:2], ys[:2]) is None
 
 
 def test_one_sample_t_test():

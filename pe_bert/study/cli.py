@@ -28,11 +28,14 @@ def _list_parser(item_type):
 HELP = {
     "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,attenuated). "
                 "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s. PEs of your own: --pe-module.",
-    "attenuated_w": "locality values w of the attenuated grid (default 0.5). Giving it (or --attenuated-s) adds the "
-                    "grid even when `attenuated` is not among --variants; an empty value removes it.",
-    "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.25; 1 = symmetric).",
-    "seeds": "comma-separated seeds (default 0,1,2): each seed is one pretraining and fine-tuning of every variant.",
-    "tasks": "comma-separated tasks to fine-tune on (default builtin_topic,builtin_order; also builtin_nli, GLUE, snli).",
+    "attenuated_w": "locality values w of the attenuated grid (default 0.02,0.1,0.5,2). Giving it (or --attenuated-s) "
+                    "adds the grid even when `attenuated` is not among --variants; an empty value removes it.",
+    "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.3,0.1; 1 = symmetric).",
+    "seeds": "comma-separated seeds (default 0,1): each seed is one pretraining of every variant.",
+    "tasks": "comma-separated tasks to fine-tune every model on (default none; builtin_topic, builtin_order, "
+             "builtin_nli, GLUE tasks, snli).",
+    "probing_tasks": "frozen-feature probing tasks (default topic,order,roles): a logistic regression on each "
+                     "pretrained model's frozen representations, one fixed split for every model.",
     "builtin_grammar": "language of the built-in corpus and tasks: compact (exact floors; default) or rich.",
     "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length (default 1,2,4).",
     "workers": "units run in parallel processes (0 = one per CPU core; 1 = in this process).",
@@ -83,7 +86,11 @@ def run(args) -> int:
     except ValueError as error:
         raise InvalidInputError(str(error)) from error
     summary = Study(config, progress=not args.quiet, verbose=args.verbose).run()
+    from .report import verdict_lines
+
     print(f"\nReport: {config.out}/report.md  (results.json, plots beside it)")
+    for line in verdict_lines(summary):
+        print(line)
     if summary["failures"]:
         print(f"{len(summary['failures'])} run(s) failed: see the report's 'Failed runs' section.")
     return 1 if summary["failures"] and len(summary["failures"]) == len(summary["runs"]) else 0

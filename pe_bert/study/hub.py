@@ -26,6 +26,8 @@ def analysis_section(record: dict) -> str:
              "| measure | value |", "|---|---|"]
     for key in METRIC_NAMES:
         lines.append(f"| {METRIC_TITLES[key]} | {fmt(record['pretrained_scores'][key])} |")
+    for task, entry in record["probing"].items():
+        lines.append(f"| frozen-feature probe: {task} accuracy (%) | {fmt(entry['accuracy'], 1)} |")
     for multiple, entry in record["mlm"].items():
         if entry.get("applicable"):
             lines.append(f"| masked-token loss at {entry['length']} tokens (nats) | {fmt(entry['loss'])} |")

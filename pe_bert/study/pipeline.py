@@ -1,6 +1,7 @@
-"""The study: shared data (tokenizer, corpus, evaluation blocks and their floors, task files per seed), then for each
-PE variant and seed: pretrain -> masked-token evaluation at 1x/2x/4x the pretraining length -> fine-tune on each task
--> score attention -> probe; then the report, the model cards and (if asked) the Hub push, as separate steps.
+"""The study: shared data (tokenizer, corpus, evaluation blocks and their floors, the frozen-feature probing split,
+task files per seed), then for each PE variant and seed: pretrain -> masked-token evaluation at 1x/2x/4x the
+pretraining length -> frozen-feature probing -> fine-tune on each task (if any) -> score attention -> word-order
+probes; then the report, the model cards and (if asked) the Hub push, as separate steps.
 
 Each stage is a resumable `StageStore` stage; a failing variant is recorded and the others go on. Units (variant x
 seed) run in parallel worker processes (`workers`), each with a fixed number of torch threads, so results do not
@@ -36,6 +37,7 @@ NLI_TASKS = ("builtin_nli", "snli", "mnli")
 CORPUS_SEED = 0
 EVAL_SENTENCES_SEED = 1
 EVAL_MASK_SEED = 0
+PROBING_SEED = 2  # the frozen-feature probing split: one for every model and seed (comparisons are paired)
 ANALYSIS_SEED_OFFSET = 10_000
 PROBE_SEED_OFFSET = 20_000
 ATTENTION_BATCH_SIZE = 64
@@ -274,6 +276,28 @@ class Study:
 
         return self.store.run(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work)["files"]
 
+    def probing_data_stage(self) -> dict:
+        """The frozen-feature probing tasks' train and test examples, one split shared by every model and seed."""
+        c = self.config
+        if not c.probing_tasks:
+            return {}
+        settings = {"tasks": c.probing_tasks, "train": c.probing_train_sentences, "test": c.probing_test_sentences,
+                    "seed": PROBING_SEED}
+
+        def work(folder: Path) -> dict:
+            from ..data.probing import probing_task
+
+            files, sizes = {}, {}
+            for task in c.probing_tasks:
+                splits = probing_task(task, c.probing_train_sentences, c.probing_test_sentences, seed=PROBING_SEED)
+                path = folder / f"{task}.json"
+                path.write_text(json.dumps(splits) + "\n")
+                files[task] = self.store.relative(path)
+                sizes[task] = {split: len(examples) for split, examples in splits.items()}
+            return {"files": files, "examples": sizes}
+
+        return self.store.run(SHARED_UNIT, "probing", settings, work)
+
     # ---------------------------------------------------------------------------------------------- unit stages
 
     def pretrain_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
@@ -354,6 +378,32 @@ class Study:
             return f"masked-token loss {first['loss']:.3f}{share}"
 
         return self._stage(unit, "mlm", lambda: self.store.run(unit, "mlm", settings, work), headline)
+
+    def probing_stage(self, unit: str, pretrained: str, probing: dict) -> dict:
+        """Frozen-feature probes of the pretrained model: a logistic regression on its last hidden states for each
+        probing task (topic, order, roles), trained and tested on the shared split."""
+        c = self.config
+        settings = {"pretrained": self.store.content_id(pretrained),
+                    "data": self.store.content_id(self.store.folder(SHARED_UNIT, "probing")),
+                    "batch": c.eval_batch_size}
+
+        def work(folder: Path) -> dict:
+            from transformers import AutoModel, AutoTokenizer
+
+            from ..analysis.probes.frozen import run_probing_task
+
+            model = AutoModel.from_pretrained(pretrained).eval()
+            tokenizer = AutoTokenizer.from_pretrained(pretrained)
+            results = {}
+            for task, path in probing["files"].items():
+                splits = json.loads(self.store.resolve(path).read_text())
+                results[task] = run_probing_task(model, tokenizer, splits, batch_size=c.eval_batch_size).to_dict()
+            return {"tasks": results}
+
+        def headline(result):
+            return ", ".join(f"{task} {r['accuracy']:.3f}" for task, r in result["tasks"].items())
+
+        return self._stage(unit, "probing", lambda: self.store.run(unit, "probing", settings, work), headline)
 
     def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str, task_files: dict) -> dict:
         c = self.config
@@ -473,22 +523,26 @@ class Study:
                 for spec in self.config.variant_specs() for seed in self.config.seeds]
 
     def stages_per_unit(self) -> int:
-        return 4 + len(self.config.tasks) - (0 if self.config.builtin_corpus else 1)
+        c = self.config
+        return 3 + len(c.tasks) + (1 if c.builtin_corpus else 0) + (1 if c.probing_tasks else 0)
 
     def run_unit(self, unit: str, spec: VariantSpec, seed: int, data: dict | None = None,
-                 task_files: dict | None = None) -> UnitResult:
-        """Every stage of one (variant, seed). `data` and `task_files`: the shared stages' results, looked up (and
-        verified) here when not given, as in a worker process."""
+                 task_files: dict | None = None, probing: dict | None = None) -> UnitResult:
+        """Every stage of one (variant, seed). `data`, `task_files`, `probing`: the shared stages' results, looked up
+        (and verified) here when not given, as in a worker process."""
         result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
         try:
             data = self.data_stage() if data is None else data
             task_files = self.tasks_stage(seed) if task_files is None else task_files
+            probing = self.probing_data_stage() if probing is None else probing
             pretrain = self.pretrain_stage(unit, spec, seed, data)
             result.stages["pretrain"] = pretrain
             # Stage results store paths relative to --out (a study folder can be moved); use them resolved.
             pretrained = str(self.store.resolve(pretrain["path"]))
             if "blocks" in data:
                 result.stages["mlm"] = self.mlm_stage(unit, spec, pretrained, data)
+            if probing:
+                result.stages["probing"] = self.probing_stage(unit, pretrained, probing)
             models = {"pretrained": pretrained}
             for task in self.config.tasks:
                 finetuned = self.finetune_stage(unit, task, seed, pretrained, task_files)
@@ -531,11 +585,13 @@ class Study:
             (self.out / "timings.jsonl").unlink(missing_ok=True)  # this run's timings (stored stages: 0 s)
         units = self.units()
         workers = self.worker_count()
-        shared = 1 + (len(self.config.seeds) if self.config.builtin_tasks else 0)
+        shared = 1 + bool(self.config.probing_tasks) + (len(self.config.seeds) if self.config.builtin_tasks else 0)
         with tqdm(total=shared + len(units) * self.stages_per_unit(), desc="Study", unit="stage", file=sys.stderr,
                   disable=not self.progress or not main, dynamic_ncols=True) as bar:
             self._bar = bar
             data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
+            probing = self._stage(SHARED_UNIT, "probing", self.probing_data_stage, _probing_headline) \
+                if self.config.probing_tasks else {}
             task_files = {}
             for seed in self.config.seeds if self.config.builtin_tasks else ():
                 task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
@@ -543,7 +599,7 @@ class Study:
             if workers > 1:
                 results = self._run_parallel(units, workers, bar)
             else:
-                results = [self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {})), bar)
+                results = [self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing), bar)
                            for unit, spec, seed in units]
             self._bar = None
         wall_time = time.perf_counter() - start
@@ -595,6 +651,11 @@ class Study:
         return [results[i] for i in range(len(units))]
 
 
+def _probing_headline(result: dict) -> str:
+    return "probing splits: " + ", ".join(f"{task} {sizes['train']:,} train / {sizes['test']:,} test examples"
+                                          for task, sizes in result["examples"].items())
+
+
 def _data_headline(result: dict) -> str:
     floors = result.get("floors", {})
     first = next(iter(floors.values()), None)
@@ -609,9 +670,13 @@ _WORKER: Study | None = None
 
 def _init_worker(config: StudyConfig, verbose: bool, threads: int, events) -> None:
     import torch
+    from threadpoolctl import threadpool_limits
 
     global _WORKER
     torch.set_num_threads(threads)
+    # numpy's BLAS too (the probes' logistic regressions): two workers each with every core's BLAS threads ran a
+    # 0.3 s fit in 11 s on two cores
+    threadpool_limits(threads)
     # A spawned process starts with pe_bert's own PEs only: register the user's before any unit runs.
     import_position_encoding_modules(config.pe_modules)
     _WORKER = Study(config, progress=False, verbose=verbose, worker=True)

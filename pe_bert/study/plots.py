@@ -28,7 +28,8 @@ def _save(fig, path: Path) -> str:
 
 
 def _colours(plt, labels):
-    return {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}
+    palette = plt.cm.tab20 if len(labels) > 10 else plt.cm.tab10
+    return {label: palette(i % palette.N) for i, label in enumerate(labels)}
 
 
 def _mean_and_error(entry):
@@ -37,40 +38,64 @@ def _mean_and_error(entry):
     return entry["mean"], entry.get("std") or 0.0
 
 
-def scatter(out: Path, summary: dict, tasks: list[str], plt, colours) -> dict:
-    """Each PE property against each task score: seed-averaged points with seed-std error bars."""
-    plots = {}
-    variants = summary["variants"]
-    correlation = {(c["pe_score"], c["task"]): c for c in summary["correlations"]}
-    for score in ("locality", "symmetry", "symmetry_mass"):
-        fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(4.6 * max(len(tasks), 1), 4.2), squeeze=False)
-        for ax, task in zip(axes[0], tasks):
-            points = []
-            for label, v in variants.items():
-                x, xe = _mean_and_error(v[score])
-                y, ye = _mean_and_error(v["tasks"].get(task))
-                if x is None or y is None:
-                    continue
-                points.append((x, y))
-                ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="o", color=colours[label], label=label, markersize=6,
-                            markeredgecolor="black", markeredgewidth=0.4, capsize=2)
-            c = correlation.get((score, task))
-            if c and c["spearman_rho"] is not None:
-                ax.set_title(f"{task}\nSpearman ρ={c['spearman_rho']:.2f}, Holm p={c['spearman_p_holm']:.2g} "
-                             f"(n={c['n']})", fontsize=9)
-            else:
-                ax.set_title(task, fontsize=9)
-            ax.set_xlabel(f"{METRIC_TITLES[score]} of the pretrained model")
-            ax.set_ylabel(f"{task} dev score")
-            ax.grid(alpha=0.3)
-        handles, names = axes[0][0].get_legend_handles_labels()
-        unique = dict(zip(names, handles))
-        fig.legend(unique.values(), unique.keys(), loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
-        fig.suptitle(f"{METRIC_TITLES[score]} vs downstream score (mean ± std over seeds)")
-        fig.tight_layout()
-        plots[f"{score} vs score"] = _save(fig, out / f"scatter_{score}.png")
-        plt.close(fig)
-    return plots
+def scatter(out: Path, summary: dict, plt, colours) -> dict:
+    """The word-order score of every variant against its measured locality and symmetry (seed means ± std)."""
+    variants = {k: v for k, v in summary["variants"].items() if v["outcome"]["mean"] is not None}
+    if not variants:
+        return {}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), squeeze=False)
+    for ax, score in zip(axes[0], ("locality", "symmetry_mass")):
+        for label, v in variants.items():
+            x, xe = _mean_and_error(v[score])
+            y, ye = _mean_and_error(v["outcome"])
+            if x is None:
+                continue
+            anchor = not v["overrides"]
+            ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="s" if anchor else "o", color=colours[label], label=label,
+                        markersize=7 if anchor else 5, markeredgecolor="black", markeredgewidth=0.4, capsize=2)
+        ax.set_xlabel(f"{METRIC_TITLES[score]} of the pretrained model's attention (sentences)")
+        ax.set_ylabel("word-order score (points)")
+        ax.grid(alpha=0.3)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+    fig.suptitle("Word-order score vs measured locality and symmetry (mean ± std over seeds; squares: anchors)")
+    fig.tight_layout()
+    name = _save(fig, out / "scatter_properties.png")
+    plt.close(fig)
+    return {"properties vs word-order score": name}
+
+
+def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
+    """The (w, s) grid: the word-order score and the measured locality and symmetry, cell means over seeds."""
+    grid = summary["grid"]
+    if not grid:
+        return {}
+    ws = sorted({g["w"] for g in grid})
+    ss = sorted({g["s"] for g in grid}, reverse=True)
+    panels = (("outcome", "word-order score (points)", "viridis"), ("locality", "locality (sentences)", "magma"),
+              ("symmetry_mass", "symmetry, mass (sentences)", "cividis"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
+    for ax, (key, title, cmap) in zip(axes[0], panels):
+        values = np.full((len(ss), len(ws)), np.nan)
+        for g in grid:
+            if g[key]["mean"] is not None:
+                values[ss.index(g["s"]), ws.index(g["w"])] = g[key]["mean"]
+        image = ax.imshow(values, cmap=cmap, aspect="auto")
+        for (row, column), value in np.ndenumerate(values):
+            if np.isfinite(value):
+                ax.text(column, row, f"{value:.1f}" if key == "outcome" else f"{value:.2f}", ha="center",
+                        va="center", fontsize=8, color="white" if value < np.nanmean(values) else "black")
+        ax.set_xticks(range(len(ws)), [f"{w:g}" for w in ws])
+        ax.set_yticks(range(len(ss)), [f"{s:g}" for s in ss])
+        ax.set_xlabel("w (larger: more local)")
+        ax.set_ylabel("s (1: symmetric)")
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.suptitle("The attenuated grid: cell means over seeds")
+    fig.tight_layout()
+    name = _save(fig, out / "grid_heatmaps.png")
+    plt.close(fig)
+    return {"grid heatmaps": name}
 
 
 def position_attention(out: Path, summary: dict, plt) -> dict:
@@ -186,8 +211,9 @@ def write_plots(out: Path, summary: dict, tasks: list[str]) -> dict:
     plt = _pyplot()
     colours = _colours(plt, list(summary["variants"]))
     plots = {}
+    plots.update(grid_heatmaps(out, summary, plt))
+    plots.update(scatter(out, summary, plt, colours))
     plots.update(length_generalisation(out, summary, plt, colours))
-    plots.update(scatter(out, summary, tasks, plt, colours))
     plots.update(position_attention(out, summary, plt))
     plots.update(probes(out, summary, plt, colours, perturbation_order))
     return plots

@@ -1,14 +1,14 @@
-"""The study report: results.json (every number), report.md (tables, controls, correlations, and only the findings
-that survive correction) and PNG plots.
+"""The study report: results.json (every number), report.md (the findings table, the controls, the design checks,
+then the tables) and PNG plots. The science — outcome, hypotheses, tests, verdicts — is in `hypotheses.py`; this
+module collects the runs' numbers and writes them out.
 
 results.json is byte-identical between two runs with the same settings on the same machine, except its `metadata`
 section (versions, platform, paths, wall and CPU times). report.md is rendered from the very dictionary written to
 results.json.
 
-Units: task scores, locality and symmetry are fractions in [0, 1] (as run_glue and the analysis report them); probe
-effects are in percentage points (the paper's unit): the NLI probe's accuracy and its Δs, and the zero-shot PLL
-preference (share of sentence pairs whose original scores higher, 50 = cannot tell the orders apart). Losses are
-in nats per masked token. Every aggregate is over seeds: mean, sample std, n and a 95 % Student-t interval.
+Units: probe accuracies and the word-order score are in points (percent, the paper's unit), as are probe effects;
+fine-tuned task scores are fractions as run_glue reports them; locality and symmetry are fractions in [0, 1];
+losses are in nats per masked token. Every aggregate over seeds has mean, sample std, n and a 95 % t interval.
 """
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ from ..analysis.capture import METRIC_NAMES, METRIC_TITLES
 from ..analysis.probes import DEFAULT_ZERO_SHOT_PERTURBATIONS
 from ..analysis.probes.report import display_name
 from ..jsonable import jsonable
+from . import hypotheses as hy
 from . import statistics as st
 
 PE_SCORES = METRIC_NAMES
-TOPIC_TASK, ORDER_TASK, CONTROL_VARIANT = "builtin_topic", "builtin_order", "none"
-CONTROL_THRESHOLD = 0.90  # topic: every variant; order: the best variant
-CHANCE_ORDER = 0.5
 POINTS = 100.0
 
 UNITS = {
-    "tasks": "task's main metric as a fraction (accuracy for the built-in tasks)",
+    "probing, outcome": "accuracy points (percent) on the probing tasks' shared test split; word-order score = mean "
+                        "of the order and roles probes (50 = order-blind, exactly; 100 = ceiling)",
+    "tasks": "fine-tuned task's main metric as a fraction (accuracy for the built-in tasks)",
     "locality, symmetry, symmetry_mass": "fraction in [0, 1]",
     "mlm_loss, unigram_loss, bayes_loss": "nats per masked token",
     "mlm_share": "share of the learnable signal captured: (unigram - model) / (unigram - Bayes)",
     "probe_nli_original, probe_nli_deltas": "accuracy points (percent); Δ = perturbed - original",
-    "zero_shot_pll_preference": "percentage points: share of pairs whose original has the higher PLL (50 = chance)",
+    "zero_shot_pll_preference": "percentage points: share of pairs whose original has the higher PLL, a tie counting "
+                                "half (50 = chance)",
     "zero_shot_drift": "1 - cosine similarity of mean-pooled states (fraction)",
     "ci95": "95 % Student-t interval of the mean over seeds",
 }
@@ -73,6 +74,12 @@ def fmt_summary(entry: dict | None, digits: int = 4, interval: bool = True) -> s
     return text
 
 
+def fmt_p(p) -> str:
+    if p is None:
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
@@ -93,6 +100,9 @@ def run_record(result) -> dict:
     record["pretrain"] = {"train_loss": stages.get("pretrain", {}).get("metrics", {}).get("train_loss"),
                           "eval_loss": stages.get("pretrain", {}).get("metrics", {}).get("eval_loss")}
     record["mlm"] = stages.get("mlm", {}).get("lengths", {})
+    record["probing"] = {task: {**entry, "accuracy": _points(entry["accuracy"])}
+                         for task, entry in stages.get("probing", {}).get("tasks", {}).items()}
+    record["outcome"] = hy.outcome(record["probing"])
     record["tasks"] = {name.split(":", 1)[1]: {"metric": r.get("metric"), "score": r.get("score")}
                        for name, r in stages.items() if name.startswith("finetune:")}
     score = stages.get("score", {})
@@ -114,6 +124,7 @@ def run_record(result) -> dict:
         n: {"pll_preference": _points(r.get("pll", {}).get("preference")),
             "pll_preference_ci": [_points(v) for v in r["pll"]["preference_ci"]]
             if r.get("pll", {}).get("preference_ci") else None,
+            **{k: r.get("pll", {}).get(k) for k in ("wins", "losses", "ties")},
             "drift": r.get("drift", {}).get("mean"), "n_changed": r.get("n_changed")}
         for n, r in zero.items()}
     return record
@@ -128,6 +139,7 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
         multiples = sorted({m for r in rows for m in r["mlm"]}, key=int)
         nli = sorted({p for r in rows for p in r["probe_nli"]["deltas"]}, key=perturbation_order)
         zero_shot = sorted({p for r in rows for p in r["probe_zero_shot"]}, key=perturbation_order)
+        probing = list(dict.fromkeys(t for r in rows for t in r["probing"]))
         mlm = {}
         for m in multiples:
             entries = [r["mlm"].get(m, {}) for r in rows]
@@ -140,9 +152,13 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
                 mlm[m]["reason"] = next((e.get("reason") for e in entries if e.get("reason")), "not measured")
         variants[label] = {
             "position_encoding": all_rows[0]["position_encoding"],
+            "overrides": all_rows[0]["overrides"],
             "seeds": [r["seed"] for r in rows],
             "mlm": mlm,
             **{k: st.summarize([r["pretrained_scores"][k] for r in rows]) for k in PE_SCORES},
+            "position": {k: st.summarize([r["position"].get(k) for r in rows]) for k in PE_SCORES},
+            "probing": {t: st.summarize([(r["probing"].get(t) or {}).get("accuracy") for r in rows]) for t in probing},
+            "outcome": st.summarize([r["outcome"] for r in rows]),
             "tasks": {t: st.summarize([r["tasks"].get(t, {}).get("score") for r in rows]) for t in tasks},
             "probe_nli_original": st.summarize([r["probe_nli"]["original"] for r in rows]),
             "probe_nli_deltas": {p: st.summarize([r["probe_nli"]["deltas"].get(p) for r in rows]) for p in nli},
@@ -154,115 +170,33 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
     return variants
 
 
-def _finished(records: list[dict], label: str) -> list[dict]:
-    """The runs of one variant that did not fail."""
-    return [r for r in records if r["variant"] == label and not r["failure"]]
-
-
 def _per_seed(records: list[dict], label: str, getter) -> dict[int, float]:
     values = {}
-    for r in _finished(records, label):
+    for r in hy.finished(records):
+        if r["variant"] != label:
+            continue
         value = getter(r)
         if value is not None and math.isfinite(value):
             values[r["seed"]] = value
     return values
 
 
-def correlations(records: list[dict], variants: dict, tasks: list[str]) -> list[dict]:
-    """Each PE score against each task score, one point per variant (its seed average): Pearson and Spearman with
-    a two-level bootstrap interval, an exact permutation p-value, and Holm-corrected p-values per coefficient."""
-    rows = []
-    for score in PE_SCORES:
-        for task in tasks:
-            xs, ys, per_x, per_y, labels = [], [], [], [], []
-            for label in variants:
-                x = _per_seed(records, label, lambda r: r["pretrained_scores"][score])
-                y = _per_seed(records, label, lambda r: r["tasks"].get(task, {}).get("score"))
-                seeds = sorted(set(x) & set(y))
-                if not seeds:
-                    continue
-                labels.append(label)
-                per_x.append([x[s] for s in seeds])
-                per_y.append([y[s] for s in seeds])
-                xs.append(sum(per_x[-1]) / len(seeds))
-                ys.append(sum(per_y[-1]) / len(seeds))
-            entry = {"pe_score": score, "task": task, "n": len(xs), "variants": labels}
-            for method, key in (("pearson", "pearson_r"), ("spearman", "spearman_rho")):
-                entry[key] = st.correlation(xs, ys, method)
-                entry[f"{key}_ci95"] = st.bootstrap_correlation_ci(per_x, per_y, method)
-                entry[f"{method}_p"] = st.permutation_p(xs, ys, method)
-            rows.append(entry)
-    for method in ("pearson", "spearman"):
-        for entry, adjusted in zip(rows, st.holm([r[f"{method}_p"] for r in rows])):
-            entry[f"{method}_p_holm"] = adjusted
-    return rows
-
-
-def controls(variants: dict, tasks: list[str], floors: dict) -> list[dict]:
-    """The checks that make the other numbers interpretable, each with its verdict."""
-    checks = []
-    ok = {k: v for k, v in variants.items() if v["seeds"]}
-    if TOPIC_TASK in tasks and ok:
-        scores = {k: v["tasks"][TOPIC_TASK]["mean"] for k, v in ok.items()}
-        low = min(scores, key=lambda k: -1 if scores[k] is None else scores[k])
-        checks.append({
-            "name": "topic control",
-            "statement": f"every variant scores ≥ {CONTROL_THRESHOLD:.2f} on {TOPIC_TASK} (order-free: a bag of words "
-                         "solves it)",
-            "passed": all(s is not None and s >= CONTROL_THRESHOLD for s in scores.values()),
-            "detail": f"lowest: {low} {fmt(scores[low], 3)}"})
-    if ORDER_TASK in tasks and CONTROL_VARIANT in ok:
-        entry = ok[CONTROL_VARIANT]["tasks"][ORDER_TASK]
-        interval = entry.get("ci95")
-        checks.append({
-            "name": "order control",
-            "statement": f"`{CONTROL_VARIANT}` (no position information) is at chance on {ORDER_TASK}: its 95 % "
-                         f"interval contains {CHANCE_ORDER}",
-            "passed": bool(interval and interval[0] <= CHANCE_ORDER <= interval[1]),
-            "detail": f"{CONTROL_VARIANT}: {fmt_summary(entry, 3)}"})
-    if ORDER_TASK in tasks and ok:
-        scores = {k: v["tasks"][ORDER_TASK]["mean"] for k, v in ok.items() if v["tasks"][ORDER_TASK]["mean"] is not None}
-        if scores:
-            best = max(scores, key=scores.get)
-            checks.append({
-                "name": "order is learnable",
-                "statement": f"the best variant scores ≥ {CONTROL_THRESHOLD:.2f} on {ORDER_TASK}",
-                "passed": scores[best] >= CONTROL_THRESHOLD, "detail": f"best: {best} {fmt(scores[best], 3)}"})
-    first = next(iter(floors), None)
-    if first is not None and floors[first].get("bayes_loss") is not None:
-        losses = {k: v["mlm"][first]["loss"]["mean"] for k, v in ok.items()
-                  if v["mlm"].get(first, {}).get("applicable") and v["mlm"][first]["loss"]["mean"] is not None}
-        bayes, unigram = floors[first]["bayes_loss"], floors[first]["unigram_loss"]
-        checks.append({
-            "name": "floors",
-            "statement": "every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
-                         "themselves: no model can beat it)",
-            "passed": all(loss >= bayes for loss in losses.values()),
-            "detail": f"Bayes {fmt(bayes, 3)} ≤ losses {fmt(min(losses.values(), default=None), 3)}–"
-                      f"{fmt(max(losses.values(), default=None), 3)}; unigram {fmt(unigram, 3)}"})
-    return checks
-
-
 def effect_tests(records: list[dict], variants: dict) -> list[dict]:
-    """Tests of the effects the report could claim, Holm-corrected within each family (kind):
+    """Exploratory tests of probe and length effects, Holm-corrected within each family (kind):
 
-    * zero-shot PLL preference ≠ 50 %: exact binomial test on the sentence pairs of every seed pooled (a tie, which
-      a model without positions gives every pair, counts as half a win);
+    * zero-shot PLL preference: a two-sided sign test of the pairs whose original wins against those it loses, over
+      the pairs of every seed pooled; ties (equal PLL, all a model without positions gives) are dropped and counted;
     * NLI probe Δ ≠ 0: one-sample t-test over seeds;
     * change of masked-token loss at k× the pretraining length: paired t-test over seeds.
     """
-    from scipy.stats import binomtest
-
     tests = []
     for label, v in variants.items():
         for p in v["zero_shot_pll_preference"]:
-            entries = [r["probe_zero_shot"][p] for r in _finished(records, label)
-                       if r["probe_zero_shot"].get(p, {}).get("pll_preference") is not None]
-            n = sum(e["n_changed"] or 0 for e in entries)
-            wins = round(sum(e["pll_preference"] / POINTS * (e["n_changed"] or 0) for e in entries))
+            entries = [r["probe_zero_shot"][p] for r in hy.finished(records)
+                       if r["variant"] == label and r["probe_zero_shot"].get(p, {}).get("wins") is not None]
+            counts = [sum(e[k] for e in entries) for k in ("wins", "losses", "ties")]
             tests.append({"kind": "zero_shot_pll_preference", "variant": label, "perturbation": p, "null": 50.0,
-                          "summary": v["zero_shot_pll_preference"][p], "pairs": n,
-                          "p": float(binomtest(wins, n, 0.5).pvalue) if n else None})
+                          "summary": v["zero_shot_pll_preference"][p], **st.sign_test(*counts)})
         for p in v["probe_nli_deltas"]:
             values = list(_per_seed(records, label, lambda r: r["probe_nli"]["deltas"].get(p)).values())
             tests.append({"kind": "probe_nli_delta", "variant": label, "perturbation": p, "null": 0.0,
@@ -279,81 +213,6 @@ def effect_tests(records: list[dict], variants: dict) -> list[dict]:
         for test, adjusted in zip(family, st.holm([t["p"] for t in family])):
             test["p_holm"] = adjusted
     return tests
-
-
-def findings(summary: dict) -> list[str]:
-    """Plain-language statements, each backed by a check or a test that survives the Holm correction."""
-    out = []
-    for check in summary["controls"]:
-        out.append(f"{'PASS' if check['passed'] else 'FAIL'} — {check['statement']} ({check['detail']}).")
-    corpus = summary["corpus"]
-    variants = {k: v for k, v in summary["variants"].items() if v["seeds"]}
-    first = next(iter(corpus.get("floors", {})), None)
-    shares = {k: v["mlm"][first]["share"]["mean"] for k, v in variants.items()
-              if first and v["mlm"].get(first, {}).get("applicable") and v["mlm"][first]["share"]["mean"] is not None}
-    if shares:
-        low, high = min(shares, key=shares.get), max(shares, key=shares.get)
-        out.append(f"At the pretraining length the models capture from {100 * shares[low]:.0f} % ({low}) to "
-                   f"{100 * shares[high]:.0f} % ({high}) of the learnable signal of the corpus (unigram entropy "
-                   f"{fmt(corpus['floors'][first]['unigram_loss'], 3)} → Bayes floor "
-                   f"{fmt(corpus['floors'][first]['bayes_loss'], 3)} nats; measured, not tested).")
-    significant = [c for c in summary["correlations"] if c["spearman_p_holm"] is not None
-                   and c["spearman_p_holm"] < st.ALPHA]
-    tested = [c for c in summary["correlations"] if c["spearman_p"] is not None]
-    if significant:
-        for c in significant:
-            out.append(f"{METRIC_TITLES[c['pe_score']]} correlates with {c['task']} across variants: Spearman ρ = "
-                       f"{fmt(c['spearman_rho'], 2)} (95 % interval {_interval(c['spearman_rho_ci95'])}), Holm-"
-                       f"corrected p = {fmt(c['spearman_p_holm'], 3)}, n = {c['n']} variants.")
-    elif tested:
-        out.append(f"No correlation between a PE property and a task score survives the Holm correction "
-                   f"({len(tested)} Spearman tests over {max(c['n'] for c in tested)} seed-averaged variants; "
-                   f"smallest corrected p = {fmt(min(c['spearman_p_holm'] for c in tested), 3)}).")
-    tests = summary["effect_tests"]
-    surviving = [t for t in tests if t["p_holm"] is not None and t["p_holm"] < st.ALPHA]
-    zero_shot = [t for t in surviving if t["kind"] == "zero_shot_pll_preference"]
-    for perturbation in sorted({t["perturbation"] for t in zero_shot}, key=perturbation_order):
-        chosen = [t for t in zero_shot if t["perturbation"] == perturbation]
-        out.append(f"Zero-shot, the original sentence has the higher PLL than its {display_name(perturbation)} "
-                   "version in " + ", ".join(f"{fmt(t['summary']['mean'], 1)} % ({t['variant']})" for t in chosen)
-                   + f" of pairs (50 % = blind to the change; binomial test, Holm-corrected p < {st.ALPHA}).")
-    blind = sorted({t["variant"] for t in tests if t["kind"] == "zero_shot_pll_preference"}
-                   - {t["variant"] for t in zero_shot})
-    if blind and zero_shot:
-        out.append(f"Zero-shot: {', '.join(blind)} cannot be told from chance on any perturbation.")
-    for kind, template, digits in (
-        ("probe_nli_delta", "{variant}'s NLI accuracy changes by {value} points under {perturbation}", 1),
-        ("length_loss_change", "{variant}'s masked-token loss changes by {value} nats at {multiple}× the "
-                               "pretraining length", 3),
-    ):
-        chosen = [t for t in surviving if t["kind"] == kind]
-        if chosen:
-            out.append("; ".join(template.format(variant=t["variant"],
-                                                 perturbation=display_name(t.get("perturbation", "")),
-                                                 multiple=t.get("multiple"),
-                                                 value=fmt_summary(t["summary"], digits, interval=False))
-                                 for t in chosen)
-                       + f" (t-test over seeds, Holm-corrected p < {st.ALPHA}).")
-    for kind, name in (("zero_shot_pll_preference", "zero-shot probe"), ("probe_nli_delta", "NLI probe"),
-                       ("length_loss_change", "length")):
-        family = [t for t in tests if t["kind"] == kind]
-        if family:
-            kept = sum(t in surviving for t in family)
-            untested = sum(t["p"] is None for t in family)
-            out.append(f"{kept} of {len(family)} {name} effects survive the Holm correction"
-                       + (f" ({untested} could not be tested: fewer than 2 seeds or no spread)" if untested else "")
-                       + "; the others are not claimed.")
-    return out
-
-
-def _mlm_cell(entry: dict | None, key: str) -> str:
-    if entry is None:
-        return "n/a"
-    return fmt_summary(entry.get(key), 3) if entry["applicable"] else "not applicable"
-
-
-def _interval(ci) -> str:
-    return "n/a" if not ci else f"[{fmt(ci[0], 2)}, {fmt(ci[1], 2)}]"
 
 
 def metadata(study, wall_time: float, workers: int) -> dict:
@@ -403,10 +262,19 @@ def build_summary(study, results, wall_time: float, workers: int) -> dict:
         "units": UNITS,
         "config": settings,
         "corpus": corpus,
+        "outcome": {"name": hy.OUTCOME, "tasks": list(hy.OUTCOME_TASKS), "ceiling": hy.CEILING,
+                    "order_blind": hy.ORDER_BLIND_SCORE},
         "variants": variants,
-        "controls": controls(variants, tasks, corpus.get("floors", {})),
-        "correlations": correlations(records, variants, tasks),
-        "effect_tests": effect_tests(records, variants),
+        "grid": [{"w": w, "s": s, "variants": sorted({r["variant"] for r in runs}),
+                  **{key: st.summarize([getter(r) for r in runs]) for key, getter in _GRID_MEASURES.items()}}
+                 for (w, s), runs in hy.cells(records).items()],
+        "primary_tests": hy.primary_tests(records),
+        "paper_form_tests": hy.paper_form_tests(records),
+        "controls": hy.controls(records, variants, corpus.get("floors", {})),
+        "design_checks": hy.design_checks(records, variants),
+        "exploratory": {"correlations": hy.exploratory_correlations(records),
+                        "anovas": hy.exploratory_anovas(records),
+                        "effect_tests": effect_tests(records, variants)},
         "runs": records,
         "failures": [{"run": f"{r['variant']}/seed{r['seed']}", **r["failure"]} for r in records if r["failure"]],
     }
@@ -415,6 +283,33 @@ def build_summary(study, results, wall_time: float, workers: int) -> dict:
     summary = jsonable(summary)
     summary["metadata"] = jsonable(metadata(study, wall_time, workers))
     return summary
+
+
+_GRID_MEASURES = {
+    "outcome": lambda r: r["outcome"],
+    "locality": lambda r: r["pretrained_scores"].get("locality"),
+    "symmetry_mass": lambda r: r["pretrained_scores"].get("symmetry_mass"),
+    "position_locality": lambda r: (r.get("position") or {}).get("locality"),
+    "position_symmetry_mass": lambda r: (r.get("position") or {}).get("symmetry_mass"),
+}
+
+
+def findings(summary: dict) -> list[dict]:
+    """The findings table: one row per pre-registered test, primary first."""
+    rows = []
+    for test in summary["primary_tests"] + summary["paper_form_tests"]:
+        interval = test["interval"]
+        if test["estimate"] is None:
+            estimate = "n/a"
+        elif test["kind"] == "primary":
+            estimate = f"spread of {test['estimate']:.1f} points" + (
+                f" [{interval[0]:.1f}, {interval[1]:.1f}]" if interval else "")
+        else:
+            estimate = f"ρ = {test['estimate']:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+        rows.append({"claim": test["claim"], "kind": test["kind"], "test": test["test"], "estimate": estimate,
+                     "p": test["p"], "p_holm": test["p_holm"], "verdict": test["verdict"],
+                     "statement": test["statement"]})
+    return rows
 
 
 def _corpus(study) -> dict:
@@ -445,94 +340,114 @@ def write_report(study, results, wall_time: float, workers: int = 1) -> dict:
     return summary
 
 
+def verdict_lines(summary: dict) -> list[str]:
+    """One line per pre-registered test (what the console ends with)."""
+    return [f"{row['verdict'].upper():<13} {row['claim']} ({row['kind']}): {row['statement']}"
+            for row in summary.get("findings", [])]
+
+
+def _mark(passed) -> str:
+    return "—" if passed is None else ("PASS" if passed else "FAIL")
+
+
 def render_markdown(summary: dict, tasks: list[str]) -> str:
     config, variants, corpus, meta = summary["config"], summary["variants"], summary["corpus"], summary["metadata"]
     run = meta["this_run"]
+    grid = summary["grid"]
+    anchors = [label for label, v in variants.items() if v["position_encoding"] != hy.ATTENUATED or not v["overrides"]]
     lines = [
-        "# pe_bert study: locality, symmetry and downstream quality of positional encodings",
+        "# pe_bert study: does the locality and symmetry of positional encodings decide downstream quality?",
         "",
-        f"{len(variants)} variants × {len(config['seeds'])} seeds {config['seeds']}; pretraining on the "
-        f"{corpus.get('source', 'given data')} for {config['pretrain_steps']} steps (batch "
-        f"{config['pretrain_batch_size']}, length {config['max_seq_length']}), fine-tuning {config['finetune_steps']} "
-        f"steps per task. This run: {meta['wall_time_s']:.0f} s wall time, "
-        + ", ".join(f"{kind} {e['cpu_s']:.0f} s CPU" for kind, e in run.items())
-        + f" ({meta['workers']} worker process(es)); every stored stage took {meta['stage_seconds_stored_total']:.0f} s "
-        "to compute, when it ran (stages stored by an earlier run are reused, at 0 s). "
-        f"pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, "
-        f"torch {meta['torch']}. Every number is in `results.json`; every cell is mean ± std over seeds "
-        "[95 % interval].",
+        f"The intervention: the attenuated prior over a grid of {len({g['w'] for g in grid})} localities w × "
+        f"{len({g['s'] for g in grid})} symmetries s ({len(grid)} cells), anchors {', '.join(anchors) or 'none'}; "
+        f"{len(config['seeds'])} seeds {config['seeds']} each. Pretraining on the {corpus.get('source', 'given data')} "
+        f"for {config['pretrain_steps']} steps; the {hy.OUTCOME} is the mean accuracy (points) of frozen-feature "
+        f"probes {' and '.join(hy.OUTCOME_TASKS)} (logistic regression on each model's last hidden states, one "
+        f"split for every model; {hy.ORDER_BLIND_SCORE:g} = order-blind, exactly). This run: "
+        f"{meta['wall_time_s']:.0f} s wall time, " + ", ".join(f"{kind} {e['cpu_s']:.0f} s CPU" for kind, e in run.items())
+        + f" ({meta['workers']} worker process(es)); the stored stages took {meta['stage_seconds_stored_total']:.0f} s "
+        f"to compute. pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, torch {meta['torch']}. "
+        "Every number is in `results.json`.",
         "",
         "## Findings",
         "",
-        "Only what a control establishes or what survives the Holm correction is stated here.",
+        "Pre-registered: two primary hypotheses tested on the intervention (two-way ANOVA, Holm over the two), and "
+        "the paper's correlational form (Spearman over the grid's cell means, permutation p, Holm over the two). "
+        "Everything else in this report is exploratory.",
         "",
-        *(f"- {f}" for f in summary["findings"]),
     ]
-    floors = corpus.get("floors", {})
-    multiples = sorted({m for v in variants.values() for m in v["mlm"]}, key=int)
-    if multiples:
-        first = multiples[0]
-        lines += ["", "## Masked-token loss and the corpus floors", ""]
-        if floors.get(first, {}).get("bayes_loss") is not None:
-            f = floors[first]
-            lines += [f"On {f['masked_tokens']:,} masked tokens of held-out blocks ({f['blocks']} blocks of "
-                      f"{f['length']} tokens): the best context-free prediction (unigram) loses "
-                      f"{fmt(f['unigram_loss'], 3)} nats per token (corpus unigram entropy "
-                      f"{fmt(corpus.get('unigram_entropy'), 3)}), the Bayes-optimal prediction from the visible "
-                      f"tokens {fmt(f['bayes_loss'], 3)} ± {fmt(f['bayes_loss_se'], 3)} (standard error). Both are "
-                      "exact for these tokens (docs/study.md). Share = (unigram − model) / (unigram − Bayes).", ""]
-        header = ["variant", "PE", *[f"loss @{m}×" for m in multiples], f"share @{first}×"]
-        rows = []
-        for label, v in variants.items():
-            cells = [_mlm_cell(v["mlm"].get(m), "loss") for m in multiples]
-            share = (v["mlm"].get(first) or {}).get("share")
-            rows.append([label, v["position_encoding"], *cells, fmt_summary(share, 3)])
-        lines += _table(header, rows)
-        lines += ["", "Longer inputs pack more held-out sentences into one block; absolute PEs (`learned`, "
-                  "`sinusoidal`) cannot encode positions beyond `max_position_embeddings` "
-                  f"({config['max_position_embeddings']}) and are not applicable there."]
+    rows = [[f["claim"], f["kind"], f["test"], f["estimate"], fmt_p(f["p_holm"]), f"**{f['verdict']}**"]
+            for f in summary["findings"]]
+    lines += _table(["claim", "", "test", "estimate [95 %]", "p (Holm)", "verdict"], rows)
+    lines += [""] + [f"- {f['claim']} ({f['kind']}): {f['statement']}" for f in summary["findings"]]
+    smallest = [t for t in summary["paper_form_tests"] if t["smallest_p"] is not None]
+    if smallest:
+        t = smallest[0]
+        lines += ["", f"Smallest p the design can give: the ANOVA's F test is continuous (not bounded by the design; "
+                  f"{summary['primary_tests'][0].get('df', ['n/a', 'n/a'])[1]} residual degrees of freedom); the "
+                  f"permutation test over {t['cells']} cells {fmt_p(t['smallest_p'])} "
+                  f"({'exact' if t['exact'] else 'randomised'}), {fmt_p(min(1.0, 2 * t['smallest_p']))} after Holm."]
 
-    lines += ["", "## Positional properties and task scores", "",
-              "Locality and symmetry: means over all layers, heads and held-out sentences of each pretrained model's "
-              "attention (special tokens kept). Task scores: dev-set main metric after fine-tuning.", ""]
-    header = ["variant", "PE", *[METRIC_TITLES[k] for k in PE_SCORES], *tasks]
-    rows = [[label, v["position_encoding"], *[fmt_summary(v[k], 3) for k in PE_SCORES],
-             *[fmt_summary(v["tasks"][t], 3) for t in tasks]] for label, v in variants.items()]
+    lines += ["", "## Controls", ""]
+    lines += _table(["control", "result", "what must hold", "measured"],
+                    [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["controls"]])
+    lines += ["", "## Design checks", "", "Whether this design can decide: the knobs move the measured properties "
+              "(manipulation), the outcome has room above it (saturation), the grid's cells differ by more than seed "
+              "noise (signal), the probes reached their optimum.", ""]
+    lines += _table(["check", "result", "what", "measured"],
+                    [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["design_checks"]])
+
+    if grid:
+        lines += ["", "## The grid", "", f"Cell means over seeds: the {hy.OUTCOME} (points), and the measured "
+                  "locality and symmetry (mass) of attention on held-out sentences / on identical tokens (what the "
+                  "PE alone does).", ""]
+        rows = [[fmt(g["w"], 3).rstrip("0").rstrip("."), fmt(g["s"], 3).rstrip("0").rstrip("."),
+                 fmt_summary(g["outcome"], 1, False), fmt_summary(g["locality"], 3, False),
+                 fmt_summary(g["symmetry_mass"], 3, False), fmt(g["position_locality"]["mean"], 3),
+                 fmt(g["position_symmetry_mass"]["mean"], 3)] for g in grid]
+        lines += _table(["w", "s", hy.OUTCOME, "locality", "symmetry (mass)", "locality, PE alone",
+                         "symmetry, PE alone"], rows)
+
+    probing = list(dict.fromkeys(t for v in variants.values() for t in v["probing"]))
+    lines += ["", "## Every variant", "", "Frozen-feature probe accuracies (points, on the shared test split), the "
+              f"{hy.OUTCOME}, the measured properties of the pretrained model's attention on held-out sentences, and "
+              "the masked-token share of the learnable signal.", ""]
+    header = ["variant", *probing, hy.OUTCOME, *[METRIC_TITLES[k] for k in PE_SCORES], "share"]
+    rows = [[label, *[fmt_summary(v["probing"].get(t), 1, False) for t in probing],
+             fmt_summary(v["outcome"], 1, False), *[fmt_summary(v[k], 3, False) for k in PE_SCORES],
+             fmt_summary((v["mlm"].get(next(iter(v["mlm"]), "")) or {}).get("share"), 2, False)]
+            for label, v in variants.items()]
     lines += _table(header, rows)
+    if tasks:
+        lines += ["", "Fine-tuned task scores (dev-set main metric):", ""]
+        lines += _table(["variant", *tasks], [[label, *[fmt_summary(v["tasks"][t], 3) for t in tasks]]
+                                              for label, v in variants.items()])
 
-    zero_shot = sorted({p for v in variants.values() for p in v["zero_shot_pll_preference"]}, key=perturbation_order)
-    if zero_shot:
-        lines += ["", "## Word-order probes", "", "Zero-shot, on the pretrained MLM: share of held-out sentences whose "
-                  "pseudo-log-likelihood is higher than that of their perturbed version, in percent (50 = blind to "
-                  "the perturbation).", ""]
-        rows = [[label, *[fmt_summary(v["zero_shot_pll_preference"].get(p), 1) for p in zero_shot]]
-                for label, v in variants.items()]
-        lines += _table(["variant", *[display_name(p) for p in zero_shot]], rows)
-    nli = sorted({p for v in variants.values() for p in v["probe_nli_deltas"]}, key=perturbation_order)
-    if nli:
-        lines += ["", "The paper's probe on the fine-tuned NLI model: accuracy on the original pairs and its change "
-                  "(Δ, accuracy points) on each perturbed set of hypotheses.", ""]
-        rows = [[label, fmt_summary(v["probe_nli_original"], 1),
-                 *[fmt_summary(v["probe_nli_deltas"].get(p), 1) for p in nli]] for label, v in variants.items()]
-        lines += _table(["variant", "original (%)", *[f"Δ {display_name(p)}" for p in nli]], rows)
-
-    lines += ["", "## Correlations", "", "One point per variant (its seed average). Intervals: bootstrap over "
-              "variants and, within each, seeds. p: exact permutation test; Holm: corrected over the "
-              f"{len(summary['correlations'])} tests of the same coefficient.", ""]
-    rows = [[METRIC_TITLES[c["pe_score"]], c["task"], str(c["n"]),
-             f"{fmt(c['pearson_r'], 2)} {_interval(c['pearson_r_ci95'])}", fmt(c["pearson_p"], 3),
-             fmt(c["pearson_p_holm"], 3), f"{fmt(c['spearman_rho'], 2)} {_interval(c['spearman_rho_ci95'])}",
-             fmt(c["spearman_p"], 3), fmt(c["spearman_p_holm"], 3)] for c in summary["correlations"]]
-    lines += _table(["PE property", "task", "n", "Pearson r [95 %]", "p", "Holm p", "Spearman ρ [95 %]", "p",
-                     "Holm p"], rows)
+    exploratory = summary["exploratory"]
+    lines += ["", "## Exploratory", "", f"Not pre-registered; Holm within each table. Spearman ρ of each measured "
+              f"property vs the {hy.OUTCOME} over every variant's seed mean (anchors included):", ""]
+    lines += _table(["property", "measured on", "n", "ρ [95 %]", "p", "p (Holm)"],
+                    [[c["property"].replace("_", " "), c["measured_on"], str(len(c["variants"])),
+                      f"{fmt(c['rho'], 2)} {_interval(c['interval'])}", fmt_p(c["p"]), fmt_p(c["p_holm"])]
+                     for c in exploratory["correlations"]])
+    if exploratory["anovas"]:
+        lines += ["", "The two-way ANOVA on each measure (uncorrected p of the main effects and the interaction):", ""]
+        lines += _table(["measure", "p (w)", "p (s)", "p (w × s)", "means by w", "means by s"],
+                        [[a["measure"], fmt_p(a["w_p"]), fmt_p(a["s_p"]), fmt_p(a["interaction_p"]),
+                          ", ".join(f"{k}: {fmt(v, 2)}" for k, v in a["w_means"].items()),
+                          ", ".join(f"{k}: {fmt(v, 2)}" for k, v in a["s_means"].items())]
+                         for a in exploratory["anovas"]])
+    lines += _zero_shot_section(summary, variants)
+    lines += _mlm_section(summary, variants, corpus, config)
     lines += ["", "## What this cannot show", "",
               "These are tiny models trained for minutes on a synthetic language, so absolute scores are far from the "
-              "paper's. Correlations over a handful of variants say nothing about causation (the attenuated grid, "
-              "which sets locality and symmetry directly, is the closest thing to an intervention here), and a "
-              "correlation that does not survive correction is not evidence either way. Run the study at scale "
+              "paper's. The grid varies locality and symmetry through one parametric prior; other ways of being "
+              "local or symmetric (learned, rotary) are anchors, not part of the tests. A bounded null says which "
+              "effects this design rules out at this scale, not that none exists at BERT's. Run the study at scale "
               "(README) before drawing conclusions about BERT-sized models."]
     if summary["failures"]:
-        lines += ["", "## Failed runs", "", "These did not finish; the others are reported without them.", ""]
+        lines += ["", "## Failed runs", "", "These did not finish; the others are reported without them. Rerun the "
+                  "same command to redo them (finished stages are kept).", ""]
         for f in summary["failures"]:
             lines.append(f"- `{f['run']}` failed at stage `{f['stage']}`: {f['error']}")
     lines += ["", "## Plots", ""]
@@ -541,5 +456,77 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["PE_SCORES", "UNITS", "build_summary", "fmt", "fmt_summary", "perturbation_order", "render_markdown",
-           "run_record", "save_results", "write_report"]
+def _zero_shot_section(summary: dict, variants: dict) -> list[str]:
+    lines = []
+    zero_shot = sorted({p for v in variants.values() for p in v["zero_shot_pll_preference"]}, key=perturbation_order)
+    if zero_shot:
+        lines += ["", "Zero-shot word-order probes on the pretrained MLM: share of held-out sentences whose "
+                  "pseudo-log-likelihood is higher than that of their perturbed version, in percent (a tie counts "
+                  "half; 50 = blind to the perturbation). The sign test drops ties; ✓ = its Holm-corrected p < "
+                  f"{st.ALPHA} over every variant × perturbation.", ""]
+        tests = {(t["variant"], t["perturbation"]): t for t in summary["exploratory"]["effect_tests"]
+                 if t["kind"] == "zero_shot_pll_preference"}
+
+        def cell(label, p):
+            test = tests.get((label, p), {})
+            mark = " ✓" if test.get("p_holm") is not None and test["p_holm"] < st.ALPHA else ""
+            ties = f" ({test['ties']} ties)" if test.get("ties") else ""
+            return fmt_summary(variants[label]["zero_shot_pll_preference"].get(p), 1, False) + mark + ties
+
+        lines += _table(["variant", *[display_name(p) for p in zero_shot]],
+                        [[label, *[cell(label, p) for p in zero_shot]] for label in variants])
+    nli = sorted({p for v in variants.values() for p in v["probe_nli_deltas"]}, key=perturbation_order)
+    if nli:
+        lines += ["", "The paper's probe on the fine-tuned NLI model: accuracy on the original pairs and its change "
+                  "(Δ, accuracy points) on each perturbed set of hypotheses.", ""]
+        rows = [[label, fmt_summary(v["probe_nli_original"], 1),
+                 *[fmt_summary(v["probe_nli_deltas"].get(p), 1) for p in nli]] for label, v in variants.items()]
+        lines += _table(["variant", "original (%)", *[f"Δ {display_name(p)}" for p in nli]], rows)
+    return lines
+
+
+def _mlm_section(summary: dict, variants: dict, corpus: dict, config: dict) -> list[str]:
+    floors = corpus.get("floors", {})
+    multiples = sorted({m for v in variants.values() for m in v["mlm"]}, key=int)
+    if not multiples:
+        return []
+    first = multiples[0]
+    lines = ["", "## Masked-token loss and the corpus floors", ""]
+    if floors.get(first, {}).get("bayes_loss") is not None:
+        f = floors[first]
+        lines += [f"On {f['masked_tokens']:,} masked tokens of held-out blocks ({f['blocks']} blocks of "
+                  f"{f['length']} tokens): the best context-free prediction (unigram) loses "
+                  f"{fmt(f['unigram_loss'], 3)} nats per token (corpus unigram entropy "
+                  f"{fmt(corpus.get('unigram_entropy'), 3)}), the Bayes-optimal prediction from the visible "
+                  f"tokens {fmt(f['bayes_loss'], 3)} ± {fmt(f['bayes_loss_se'], 3)} (standard error). Both are "
+                  "exact for these tokens (docs/study.md). Share = (unigram − model) / (unigram − Bayes).", ""]
+    header = ["variant", "PE", *[f"loss @{m}×" for m in multiples], f"share @{first}×"]
+    rows = []
+    for label, v in variants.items():
+        cells = [_mlm_cell(v["mlm"].get(m), "loss") for m in multiples]
+        share = (v["mlm"].get(first) or {}).get("share")
+        rows.append([label, v["position_encoding"], *cells, fmt_summary(share, 3)])
+    lines += _table(header, rows)
+    length = [t for t in summary["exploratory"]["effect_tests"] if t["kind"] == "length_loss_change"
+              and t["p_holm"] is not None and t["p_holm"] < st.ALPHA]
+    lines += ["", "Longer inputs pack more held-out sentences into one block; absolute PEs (`learned`, "
+              "`sinusoidal`) cannot encode positions beyond `max_position_embeddings` "
+              f"({config['max_position_embeddings']}) and are not applicable there. Length changes that survive "
+              "Holm (paired t over seeds): " + (", ".join(
+                  f"{t['variant']} {fmt(t['summary']['mean'], 3)} nats at {t['multiple']}×" for t in length)
+                  or "none") + "."]
+    return lines
+
+
+def _mlm_cell(entry: dict | None, key: str) -> str:
+    if entry is None:
+        return "n/a"
+    return fmt_summary(entry.get(key), 3) if entry["applicable"] else "not applicable"
+
+
+def _interval(ci) -> str:
+    return "n/a" if not ci else f"[{fmt(ci[0], 2)}, {fmt(ci[1], 2)}]"
+
+
+__all__ = ["PE_SCORES", "UNITS", "build_summary", "fmt", "fmt_p", "fmt_summary", "perturbation_order",
+           "render_markdown", "run_record", "save_results", "verdict_lines", "write_report"]

@@ -1,16 +1,21 @@
-"""The study's statistics: summaries over seeds, correlations over seed-averaged models with bootstrap intervals,
-exact permutation p-values, and the Holm correction. Everything is seeded, so a rerun gives the same numbers.
+"""The study's statistics, from the libraries that do them: scipy (t intervals, permutation tests, bootstrap, the
+binomial sign test, the studentized range) and statsmodels (two-way ANOVA, Holm). What is ours is the glue, the
+bounds a design can reach (`smallest_permutation_p`) and the power simulation of a design (`anova_power`,
+`spearman_power`). Everything random is seeded, so a rerun gives the same numbers.
 
 * A table cell is the mean over seeds with its sample std and a 95 % Student-t interval of the mean.
-* A correlation is computed on one point per model (its seed average). Its interval is a two-level bootstrap that
-  resamples models, then each drawn model's seeds, and averages again: it carries both the spread between models
-  and the seed noise inside each point. Its p-value is a permutation test of the seed-averaged points (exact when
-  all pairings can be enumerated), and p-values of one family of tests are Holm-corrected.
+* The intervention test is a two-way ANOVA of an outcome on the two factors of a grid (seeds are replicates). A
+  factor's effect is the spread of its levels' marginal means (largest minus smallest); its 95 % interval comes
+  from Tukey's simultaneous intervals of all pairwise differences (every true difference lies within
+  `difference ± q · √(MSE / n)` at once), so its upper end bounds the largest effect the data allow.
+* A correlation over designed cells is Spearman's ρ of the cell means, with a permutation p-value (exact when every
+  pairing is enumerated, otherwise (b + 1) / (m + 1) over m seeded resamples) and a percentile bootstrap interval
+  that resamples seeds within each cell (the cells are designed, not sampled).
+* A sign test drops ties and reports how many there were.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics as _statistics
 from typing import Sequence
@@ -18,9 +23,9 @@ from typing import Sequence
 import numpy as np
 
 CONFIDENCE = 0.95
-BOOTSTRAP_RESAMPLES = 2000
-PERMUTATIONS = 10_000  # above this many pairings, a seeded Monte Carlo permutation test
 ALPHA = 0.05
+PERMUTATIONS = 9999  # resamples of a randomised permutation test: smallest p = 1 / 10,000
+BOOTSTRAP_RESAMPLES = 1999
 
 
 def _finite(values) -> list[float]:
@@ -46,88 +51,101 @@ def summarize(values: Sequence[float | None], scale: float = 1.0) -> dict:
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm–Bonferroni adjusted p-values (same order; None stays None and is not counted in the family)."""
-    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    m = len(indexed)
+    """Holm–Bonferroni adjusted p-values (statsmodels), same order; None stays None and is not in the family."""
+    from statsmodels.stats.multitest import multipletests
+
+    present = [i for i, p in enumerate(p_values) if p is not None]
     adjusted: list[float | None] = [None] * len(p_values)
-    running = 0.0
-    for rank, (p, i) in enumerate(indexed):
-        running = max(running, min(1.0, (m - rank) * p))
-        adjusted[i] = running
+    if present:
+        corrected = multipletests([p_values[i] for i in present], alpha=ALPHA, method="holm")[1]
+        for i, value in zip(present, corrected):
+            adjusted[i] = float(value)
     return adjusted
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r along the last axis (NaN where either side is constant)."""
-    x = x - x.mean(axis=-1, keepdims=True)
-    y = y - y.mean(axis=-1, keepdims=True)
-    denominator = np.sqrt((x * x).sum(axis=-1) * (y * y).sum(axis=-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, (x * y).sum(axis=-1) / np.where(denominator > 0, denominator, 1), np.nan)
+# ---------------------------------------------------------------------------------------------- correlations
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's ρ of paired points (None with fewer than 3 points or a constant side)."""
+    from scipy.stats import spearmanr
 
-    return rankdata(values, axis=-1)
-
-
-def correlation(x: Sequence[float], y: Sequence[float], method: str) -> float | None:
-    """Pearson r or Spearman ρ of paired points (None when undefined)."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 3:
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
-    if method == "spearman":
-        x, y = _ranks(x), _ranks(y)
-    value = float(_pearson(x, y))
-    return value if math.isfinite(value) else None
+    return float(spearmanr(x, y).statistic)
 
 
-def permutation_p(x: Sequence[float], y: Sequence[float], method: str, seed: int = 0) -> float | None:
-    """Two-sided permutation p-value of the correlation of paired points: the share of pairings of y with x whose
-    |correlation| reaches the observed one. Exact (every pairing) for up to 8 points, else seeded Monte Carlo."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    observed = correlation(x, y, method)
-    if observed is None:
+def smallest_permutation_p(n: int, resamples: int = PERMUTATIONS) -> dict:
+    """The smallest two-sided p-value a permutation test of a correlation over `n` points can give: 2 / n! when
+    every pairing is enumerated (the observed order and its reverse), 2 / (resamples + 1) when randomised (scipy
+    doubles the smaller one-sided (b + 1) / (m + 1))."""
+    pairings = math.factorial(n)
+    if pairings <= resamples:
+        return {"p": min(1.0, 2 / pairings), "exact": True}
+    return {"p": min(1.0, 2 / (resamples + 1)), "exact": False}
+
+
+def _pearson_along(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    x = x - x.mean(axis=axis, keepdims=True)
+    y = y - y.mean(axis=axis, keepdims=True)
+    return (x * y).sum(axis=axis) / np.sqrt((x * x).sum(axis=axis) * (y * y).sum(axis=axis))
+
+
+def spearman_test(x: Sequence[float], y: Sequence[float], seed: int = 0, resamples: int = PERMUTATIONS) -> dict:
+    """Spearman's ρ with a two-sided permutation p-value (`scipy.stats.permutation_test` over pairings: exact when
+    all n! pairings fit in `resamples`, else randomised with p = (b + 1) / (m + 1)); also the smallest p the test
+    could have given. Nones when ρ is undefined."""
+    from scipy.stats import permutation_test, rankdata
+
+    rho = spearman(x, y)
+    bound = smallest_permutation_p(len(x), resamples)
+    if rho is None:
+        return {"rho": None, "p": None, "exact": bound["exact"], "smallest_p": bound["p"], "n": len(x)}
+    ranks_x, ranks_y = rankdata(x), rankdata(y)
+    # one sample permuted against the other held fixed: the n! pairings (two samples would be permuted independently)
+    result = permutation_test((ranks_x,), lambda a, axis: _pearson_along(a, ranks_y, axis),
+                              permutation_type="pairings", vectorized=True, n_resamples=resamples,
+                              alternative="two-sided", random_state=np.random.default_rng(seed))
+    return {"rho": rho, "p": float(min(1.0, result.pvalue)), "exact": bound["exact"], "smallest_p": bound["p"],
+            "n": len(x)}
+
+
+def cell_bootstrap_ci(cells_x: Sequence[Sequence[float]], cells_y: Sequence[Sequence[float]], seed: int = 0,
+                      resamples: int = BOOTSTRAP_RESAMPLES) -> list[float] | None:
+    """95 % percentile interval of Spearman's ρ of cell means, resampling each cell's seeds (x and y of a seed
+    together), cells held fixed: `scipy.stats.bootstrap` over one sample of seed indices per cell."""
+    from scipy.stats import bootstrap
+
+    cells = [(np.asarray(xs, float), np.asarray(ys, float)) for xs, ys in zip(cells_x, cells_y) if len(xs)]
+    if len(cells) < 3 or spearman([c[0].mean() for c in cells], [c[1].mean() for c in cells]) is None:
         return None
-    if method == "spearman":
-        x, y = _ranks(x), _ranks(y)
-    n = len(x)
-    if math.factorial(n) <= PERMUTATIONS:
-        orders = np.array(list(itertools.permutations(range(n))))
-    else:
-        rng = np.random.default_rng(seed)
-        orders = np.array([rng.permutation(n) for _ in range(PERMUTATIONS)])
-    values = _pearson(np.broadcast_to(x, (len(orders), n)), y[orders])
-    # a tolerance so that pairings tied with the observed value (up to rounding) count as reaching it
-    return float(np.mean(np.abs(values) >= abs(observed) - 1e-12))
 
+    def statistic(*indices):
+        xs = [cell[0][i].mean() for cell, i in zip(cells, indices)]
+        ys = [cell[1][i].mean() for cell, i in zip(cells, indices)]
+        value = spearman(xs, ys)
+        return np.nan if value is None else value
 
-def bootstrap_correlation_ci(per_model_x: Sequence[Sequence[float]], per_model_y: Sequence[Sequence[float]],
-                             method: str, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> list[float] | None:
-    """95 % percentile interval of the correlation of seed-averaged points, resampling models and then seeds.
-
-    `per_model_x[m]`, `per_model_y[m]`: the paired per-seed values of model m (same seeds on both sides)."""
-    models = [(np.asarray(xs, float), np.asarray(ys, float)) for xs, ys in zip(per_model_x, per_model_y) if len(xs)]
-    if len(models) < 3:
+    data = tuple(np.arange(len(c[0])) for c in cells)
+    result = bootstrap(data, statistic, vectorized=False, paired=False, n_resamples=resamples,
+                       confidence_level=CONFIDENCE, method="percentile", random_state=np.random.default_rng(seed))
+    low, high = result.confidence_interval
+    if not (math.isfinite(low) and math.isfinite(high)):
         return None
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        picked = rng.integers(0, len(models), len(models))
-        xs, ys = [], []
-        for m in picked:
-            x, y = models[m]
-            seeds = rng.integers(0, len(x), len(x))
-            xs.append(x[seeds].mean())
-            ys.append(y[seeds].mean())
-        value = correlation(xs, ys, method)
-        if value is not None:
-            values.append(value)
-    if len(values) < resamples // 2:  # mostly degenerate resamples (e.g. a constant side): no honest interval
-        return None
-    low, high = np.quantile(values, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return [float(low), float(high)]
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+def sign_test(wins: int, losses: int, ties: int = 0) -> dict:
+    """Two-sided exact sign test of wins against losses (`scipy.stats.binomtest`); ties are dropped and counted."""
+    from scipy.stats import binomtest
+
+    n = wins + losses
+    p = float(binomtest(wins, n, 0.5).pvalue) if n else None
+    return {"wins": wins, "losses": losses, "ties": ties, "n": n, "p": p,
+            "smallest_p": min(1.0, 2 * 0.5 ** n) if n else None}
 
 
 def one_sample_t_p(values: Sequence[float | None], null: float = 0.0) -> float | None:
@@ -141,5 +159,94 @@ def one_sample_t_p(values: Sequence[float | None], null: float = 0.0) -> float |
     return float(stats.ttest_1samp(finite, null).pvalue)
 
 
-__all__ = ["ALPHA", "CONFIDENCE", "bootstrap_correlation_ci", "correlation", "holm", "one_sample_t_p",
-           "permutation_p", "summarize"]
+def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) -> dict | None:
+    """Two-way ANOVA with interaction of `y` on two categorical factors (statsmodels, type II sums of squares),
+    seeds as replicates: `rows` are `(level_a, level_b, y)`.
+
+    Returns, per factor and for the interaction: F, degrees of freedom and p; per factor also the marginal means of
+    its levels (each the mean of its cells), their spread (largest − smallest) and the spread's 95 % interval from
+    Tukey's simultaneous intervals (module docstring). None when there is no residual degree of freedom (one seed).
+    """
+    import pandas as pd
+    from scipy.stats import studentized_range
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+
+    a, b = factors
+    frame = pd.DataFrame([(str(x), str(z), float(y)) for x, z, y in rows if y is not None and math.isfinite(y)],
+                         columns=[a, b, "y"])
+    cells = frame.groupby([a, b])["y"]
+    residual_df = len(frame) - cells.ngroups
+    if residual_df < 1 or frame[a].nunique() < 2 or frame[b].nunique() < 2:
+        return None
+    fit = ols(f"y ~ C({a}) * C({b})", data=frame).fit()
+    table = anova_lm(fit, typ=2)
+    mse = float(table.loc["Residual", "sum_sq"] / table.loc["Residual", "df"])
+    cell_means = cells.mean()
+    result = {"residual_df": int(residual_df), "mse": mse, "n": len(frame), "cells": int(cells.ngroups)}
+    for factor, term in ((a, f"C({a})"), (b, f"C({b})"), ("interaction", f"C({a}):C({b})")):
+        entry = {"F": float(table.loc[term, "F"]), "df": int(table.loc[term, "df"]),
+                 "p": float(table.loc[term, "PR(>F)"])}
+        if factor != "interaction":
+            means = cell_means.groupby(level=factor).mean()
+            per_level = frame.groupby(factor)["y"].size().min()  # runs behind each marginal mean
+            q = float(studentized_range.ppf(CONFIDENCE, len(means), residual_df))
+            half = q * math.sqrt(mse / per_level)
+            spread = float(means.max() - means.min())
+            entry.update({"means": {level: float(v) for level, v in means.items()}, "spread": spread,
+                          "spread_ci95": [max(0.0, spread - half), spread + half], "tukey_half_width": half,
+                          "best": str(means.idxmax()), "worst": str(means.idxmin())})
+        result[factor] = entry
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- design power
+
+
+def anova_power(levels: tuple[int, int], seeds: int, spread: float, sigma: float, alpha: float = ALPHA / 2,
+                simulations: int = 2000, seed: int = 0) -> float:
+    """Simulated power of the two-way ANOVA's test of the first factor: its levels' true means are evenly spread
+    over `spread` (linear in the level), the second factor has no effect, seeds have noise `sigma`. `alpha`
+    defaults to the first step of Holm over the two primary tests."""
+    from scipy.stats import f as f_distribution
+
+    k, m = levels
+    rng = np.random.default_rng(seed)
+    effect = np.linspace(-spread / 2, spread / 2, k)[:, None, None]
+    y = effect + rng.normal(0.0, sigma, size=(simulations, k, m, seeds))  # [sims, a, b, seeds]
+    grand = y.mean(axis=(1, 2, 3), keepdims=True)
+    cell = y.mean(axis=3, keepdims=True)
+    level_a = y.mean(axis=(2, 3), keepdims=True)
+    ss_a = m * seeds * ((level_a - grand) ** 2).sum(axis=(1, 2, 3))
+    ss_residual = ((y - cell) ** 2).sum(axis=(1, 2, 3))
+    df_a, df_residual = k - 1, k * m * (seeds - 1)
+    statistic = (ss_a / df_a) / (ss_residual / df_residual)
+    return float((f_distribution.sf(statistic, df_a, df_residual) < alpha).mean())
+
+
+def spearman_power(cells: int, rho: float, alpha: float = ALPHA / 2, simulations: int = 2000, seed: int = 0,
+                   resamples: int = PERMUTATIONS) -> float:
+    """Simulated power of the permutation test of Spearman's ρ over `cells` points drawn from a bivariate normal
+    with correlation `rho`. The p-value is exact (the enumerated null distribution of ρ) up to 8 points; beyond, the
+    t approximation, which the permutation test matches closely there, floored at the randomised test's 2 / (m + 1).
+    """
+    import itertools
+
+    from scipy.stats import spearmanr, t
+
+    rng = np.random.default_rng(seed)
+    covariance = [[1.0, rho], [rho, 1.0]]
+    draws = rng.multivariate_normal([0.0, 0.0], covariance, size=(simulations, cells))
+    rhos = np.array([spearmanr(d[:, 0], d[:, 1]).statistic for d in draws])
+    if cells <= 8:
+        ranks = np.arange(cells, dtype=float)
+        null = np.abs(_pearson_along(np.array(list(itertools.permutations(ranks))), ranks))
+        p = (null[None, :] >= np.abs(rhos)[:, None] - 1e-12).mean(axis=1)
+    else:
+        statistic = rhos * np.sqrt((cells - 2) / np.clip(1 - rhos ** 2, 1e-12, None))
+        p = np.maximum(2 * t.sf(np.abs(statistic), cells - 2), smallest_permutation_p(cells, resamples)["p"])
+    return float((p < alpha).mean())
+
+
+__all__ = ["ALPHA", "CONFIDENCE", "anova_power", "cell_bootstrap_ci", "holm", "one_sample_t_p", "sign_test",
+           "smallest_permutation_p", "spearman", "spearman_power", "spearman_test", "summarize", "two_way_anova"]

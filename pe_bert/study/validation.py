@@ -20,7 +20,8 @@ POSITIVE_SETTINGS = (
     "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
     "max_seq_length", "tokenizer_vocab_size", "builtin_num_sentences", "pretrain_steps", "pretrain_batch_size",
     "finetune_steps", "finetune_batch_size", "builtin_task_size", "analysis_sentences", "position_seq_len",
-    "probe_examples", "probe_zero_shot_sentences", "eval_sentences", "eval_batch_size",
+    "probe_examples", "probe_zero_shot_sentences", "eval_sentences", "eval_batch_size", "probing_train_sentences",
+    "probing_test_sentences",
 )
 POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate")
 
@@ -101,10 +102,16 @@ def check_values(config) -> None:
         value = getattr(config, name, None)
         if value is not None and not value > 0:
             raise InvalidInputError(f"{_flag(name)} is {value}: it must be a positive number.")
+    from ..data.probing import PROBING_TASKS
+
     unknown = [task for task in config.tasks if task not in TASKS]
     if unknown:
         raise InvalidInputError(f"Unknown task(s) {unknown} in --tasks; valid tasks: {', '.join(TASKS)}.")
-    for name in ("tasks", "seeds", "variants"):
+    unknown = [task for task in config.probing_tasks if task not in PROBING_TASKS]
+    if unknown:
+        raise InvalidInputError(f"Unknown probing task(s) {unknown} in --probing-tasks; valid: "
+                                f"{', '.join(PROBING_TASKS)}.")
+    for name in ("tasks", "probing_tasks", "seeds", "variants"):
         values = getattr(config, name)
         repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
         if repeated:
@@ -113,6 +120,11 @@ def check_values(config) -> None:
         raise InvalidInputError(f"--train-file {config.train_file} does not exist.")
     _check_out(config.out)
     specs = config.variant_specs()
+    labels = [spec.label for spec in specs]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise InvalidInputError(f"Variants {repeated} would share a label (and overwrite each other's runs): give each "
+                                "value of --attenuated-w and --attenuated-s once, distinct at 6 significant digits.")
     if not specs:
         raise InvalidInputError(
             "The study has no variant to train: --variants is empty and the attenuated grid (--attenuated-w x "

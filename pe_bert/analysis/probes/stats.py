@@ -81,7 +81,8 @@ def preference(original_scores, perturbed_scores, *, n_resamples: int = 0, confi
     0.5 means the scorer cannot tell the orders apart; 1.0 means it always prefers the original. Scores equal up to
     float32 rounding (a model with no position information gives a permutation the same PLL, summed in another
     order) are ties: otherwise such a model would seem to prefer the perturbation. Also returns
-    mean_difference (original - perturbed), n, and with `n_resamples > 0` a bootstrap interval preference_ci.
+    mean_difference (original - perturbed), n, the counts wins / losses / ties, and with `n_resamples > 0` a
+    bootstrap interval preference_ci.
     """
     original_scores = np.asarray(original_scores, dtype=np.float64)
     perturbed_scores = np.asarray(perturbed_scores, dtype=np.float64)
@@ -90,10 +91,13 @@ def preference(original_scores, perturbed_scores, *, n_resamples: int = 0, confi
     ties = np.isclose(original_scores, perturbed_scores, rtol=TIE_RTOL, atol=TIE_ATOL)
     wins = np.where(ties, 0.5, (original_scores > perturbed_scores).astype(np.float64))
     empty = original_scores.size == 0
+    won = int((~ties & (original_scores > perturbed_scores)).sum())
     result = {
         "preference": float("nan") if empty else float(wins.mean()),
         "mean_difference": float("nan") if empty else float((original_scores - perturbed_scores).mean()),
         "n": int(original_scores.size),
+        # counts for a sign test, which drops the ties (a tie is no evidence either way)
+        "wins": won, "losses": int(original_scores.size - won - ties.sum()), "ties": int(ties.sum()),
     }
     if n_resamples > 0:
         result["preference_ci"] = list(bootstrap_mean_ci(wins, n_resamples=n_resamples, confidence=confidence,

@@ -1,0 +1,136 @@
+"""Frozen-feature probing (SentEval-style): a convex classifier on a model's frozen representations.
+
+`probe_features` reads, for each example, the last hidden state of its target word (mean over the word's sub-word
+pieces) or of the whole sentence (mean over its tokens, special tokens included, padding excluded), with one
+forward pass per distinct sentence. `fit_probe` standardises the training features, fits an L2 logistic regression
+(convex: one optimum, which L-BFGS reaches; non-convergence is reported, not hidden) and scores the test examples.
+
+**Ties are ties.** An example whose twin (the same words in another order, with the other label) has the same
+representation up to float32 rounding cannot be told from it by any classifier: the two are scored as one right
+and one wrong (0.5 each), whatever the classifier outputs for them. A model without position information thus
+scores exactly 0.5 on a twin task, by construction, and the number of tied twins is reported.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...data.probing import NO_TWIN, SENTENCE
+from .stats import TIE_ATOL, TIE_RTOL  # one definition of a tie: float32 sums of the same terms in another order
+REGULARISATION_C = 1.0  # on standardised features
+MAX_ITERATIONS = 5000
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def probe_features(model: nn.Module, tokenizer, examples: Sequence[dict], *, batch_size: int = 128,
+                   max_length: int | None = None) -> np.ndarray:
+    """`[len(examples), hidden]` float64 features: the last hidden state of each example's target word, or the
+    mean over the sentence's tokens (`target` = -1). Examples are dicts with `words` and `target`."""
+    encoder = getattr(model, "base_model", model)
+    encoder.eval()
+    device = _device_of(model)
+    sentences = list(dict.fromkeys(tuple(e["words"]) for e in examples))
+    index = {words: i for i, words in enumerate(sentences)}
+    encoded = tokenizer([list(s) for s in sentences], is_split_into_words=True, truncation=max_length is not None,
+                        max_length=max_length)
+    hidden_states: list[np.ndarray | None] = [None] * len(sentences)
+    order = sorted(range(len(sentences)), key=lambda i: len(encoded["input_ids"][i]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        length = max(len(encoded["input_ids"][i]) for i in batch)
+        ids = torch.full((len(batch), length), tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(batch), length), dtype=torch.long)
+        for row, i in enumerate(batch):
+            tokens = encoded["input_ids"][i]
+            ids[row, :len(tokens)] = torch.tensor(tokens)
+            mask[row, :len(tokens)] = 1
+        outputs = encoder(input_ids=ids.to(device), attention_mask=mask.to(device))
+        states = (outputs.last_hidden_state if hasattr(outputs, "last_hidden_state") else outputs[0]).double().cpu()
+        for row, i in enumerate(batch):
+            hidden_states[i] = states[row, :int(mask[row].sum())].numpy()
+    features = np.empty((len(examples), hidden_states[0].shape[-1] if hidden_states else 0))
+    for k, example in enumerate(examples):
+        i = index[tuple(example["words"])]
+        states = hidden_states[i]
+        if example["target"] == SENTENCE:
+            features[k] = states.mean(axis=0)
+            continue
+        pieces = [t for t, w in enumerate(encoded.word_ids(i)) if w == example["target"]]
+        if not pieces:
+            raise ValueError(f"Target word {example['target']} of {' '.join(example['words'])!r} was truncated away "
+                             f"(max_length {max_length}): raise max_length.")
+        features[k] = states[pieces].mean(axis=0)
+    return features
+
+
+def tied_twins(features: np.ndarray, twins: np.ndarray) -> np.ndarray:
+    """Boolean per example: its twin exists and has the same representation up to float32 rounding (every
+    coordinate within TIE_ATOL + TIE_RTOL x the larger of the two vectors' largest coordinate)."""
+    has_twin = twins != NO_TWIN
+    tied = np.zeros(len(features), dtype=bool)
+    if has_twin.any():
+        own, other = features[has_twin], features[twins[has_twin]]
+        scale = np.maximum(np.abs(own).max(axis=1), np.abs(other).max(axis=1))
+        tied[has_twin] = np.abs(own - other).max(axis=1) <= TIE_ATOL + TIE_RTOL * scale
+    return tied
+
+
+@dataclass
+class ProbeResult:
+    accuracy: float  # share of test examples right, tied twins counting 0.5 each
+    n_test: int
+    n_train: int
+    tied: int  # test examples whose twin has the same representation
+    converged: bool
+    iterations: int
+
+    def to_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "n_test": self.n_test, "n_train": self.n_train, "tied": self.tied,
+                "converged": self.converged, "iterations": self.iterations}
+
+
+def fit_probe(train_features: np.ndarray, train_labels: Sequence[int], test_features: np.ndarray,
+              test_labels: Sequence[int], test_twins: Sequence[int] | None = None, *,
+              c: float = REGULARISATION_C) -> ProbeResult:
+    """Standardise, fit an L2 logistic regression on the training features, score the test examples (tied twins
+    0.5 each; see the module docstring)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    twins = np.full(len(test_labels), NO_TWIN) if test_twins is None else np.asarray(test_twins)
+    scaler = StandardScaler().fit(train_features)
+    classifier = LogisticRegression(C=c, max_iter=MAX_ITERATIONS, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported as `converged`
+        classifier.fit(scaler.transform(train_features), train_labels)
+    iterations = int(np.max(classifier.n_iter_))
+    correct = (classifier.predict(scaler.transform(test_features)) == test_labels).astype(np.float64)
+    tied = tied_twins(test_features, twins)
+    correct[tied] = 0.5
+    return ProbeResult(accuracy=float(correct.mean()), n_test=len(test_labels), n_train=len(train_labels),
+                       tied=int(tied.sum()), converged=iterations < MAX_ITERATIONS, iterations=iterations)
+
+
+def run_probing_task(model: nn.Module, tokenizer, splits: dict[str, list[dict]], *, batch_size: int = 128,
+                     max_length: int | None = None) -> ProbeResult:
+    """Features of both splits of one probing task (`pe_bert.data.probing.probing_task`) and the fitted probe."""
+    train, test = splits["train"], splits["test"]
+    train_features = probe_features(model, tokenizer, train, batch_size=batch_size, max_length=max_length)
+    test_features = probe_features(model, tokenizer, test, batch_size=batch_size, max_length=max_length)
+    return fit_probe(train_features, [e["label"] for e in train], test_features, [e["label"] for e in test],
+                     [e["twin"] for e in test])
+
+
+__all__ = ["ProbeResult", "fit_probe", "probe_features", "run_probing_task", "tied_twins"]

@@ -1,0 +1,159 @@
+"""Built-in frozen-feature probing tasks (SentEval-style) on the compact language, with exact order-blind chance.
+
+A probing task is a fixed train/test split of labelled examples, each a sentence (as words) and optionally one
+target word whose representation is probed. Every model is probed on the very same split (comparisons are paired);
+a convex classifier on the frozen representations does the rest (:mod:`pe_bert.analysis.probes.frozen`).
+
+* ``topic`` — the topic of a sentence (7 classes), decided by its nouns: order plays no role (a control that every
+  model, with or without positions, should pass).
+* ``order`` — original sentence (1) or the same sentence with two adjacent words swapped (0), as SentEval's BShift;
+  the swapped twin is always outside the language, so the label follows from the words and the task's ceiling is 1.
+* ``roles`` — who did what to whom: in a sentence about an animal and a person, is the animal the agent (1) or the
+  patient (0)? Every sentence has a reversible verb whose role-swapped twin is also a sentence of the language
+  (both role assignments are possible, so selectional restrictions do not give the answer away), and both are in
+  the split with opposite labels: the same words decide nothing, their order (and voice) everything. Active and
+  passive sentences alternate, so "the first noun is the agent" is right exactly half the time.
+
+**Twins.** In ``order`` and ``roles`` every example has a twin: the same words in another order, with the other
+label. A model without position information represents an example and its twin identically, so it scores exactly
+0.5 on the twin pairs whatever its classifier: the control is an equality, not a failure to reject (the scorer
+counts twins with indistinguishable representations as one right and one wrong).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from . import lexicon as lx
+from .compact import compact_language
+from .sentence import Sentence, swap_agent_patient
+
+SPLITS = ("train", "test")
+SENTENCE = -1  # `target` of an example about the whole sentence
+NO_TWIN = -1
+
+
+@dataclass(frozen=True)
+class ProbingTask:
+    """Metadata of one probing task."""
+
+    name: str
+    description: str
+    label_names: tuple[str, ...]
+    order_sensitive: bool  # True: twins with the other label; an order-blind model scores exactly 0.5
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+PROBING_TASKS: dict[str, ProbingTask] = {
+    "topic": ProbingTask("topic", "topic of a sentence, decided by its nouns (control: order plays no role)",
+                         lx.TOPICS, False),
+    "order": ProbingTask("order", "original sentence or two adjacent words swapped (BShift); twins are paired",
+                         ("swapped", "original"), True),
+    "roles": ProbingTask("roles", "who did it, the animal or the person? reversible verbs, role-swapped twins",
+                         ("person is the agent", "animal is the agent"), True),
+}
+_TASK_CODES = {"topic": 31, "order": 32, "roles": 33}
+ANIMALS = "animals"  # the noun class of the `roles` task's animals (sentences are drawn from that topic)
+
+
+def _head(span) -> int:
+    """Index of a noun phrase's head noun (its last word: determiner, adjective, noun)."""
+    return span.end - 1
+
+
+def _example(words, target: int, label: int, twin: int = NO_TWIN) -> dict:
+    return {"words": list(words), "target": int(target), "label": int(label), "twin": int(twin)}
+
+
+def _topic_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
+    label = lx.TOPICS.index(sentence.topic)
+    if label != turn % len(lx.TOPICS) or not any(lx.noun_topic(w) == sentence.topic for w in sentence.words):
+        return None  # "the man helped the woman" does not reveal its topic
+    return [_example(sentence.words, SENTENCE, label)]
+
+
+def _order_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
+    automaton = compact_language()
+    body = sentence.words[:-1]  # the final "." stays
+    candidates = [i for i in range(len(body) - 1) if body[i] != body[i + 1]]
+    rng.shuffle(candidates)
+    for i in candidates:
+        swapped = list(sentence.words)
+        swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+        if automaton.sentence_probability(swapped) == 0.0:  # outside the language: the label is certain
+            return [_example(sentence.words, SENTENCE, 1, 1), _example(swapped, SENTENCE, 0, 0)]
+    return None
+
+
+def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
+    agent, patient = sentence.span("agent"), sentence.span("patient")
+    if agent is None or patient is None or (sentence.structure == "passive") != bool(turn % 2):
+        return None  # active and passive in turn: "the first noun is the agent" is right half the time
+    animal = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) == ANIMALS for span in (agent, patient)]
+    people = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) in lx.HUMAN_CLASSES for span in (agent, patient)]
+    if sorted(animal) != [False, True] or sorted(people) != [False, True]:
+        return None  # one animal and one person: "who did it?" has two possible answers
+    swapped = swap_agent_patient(sentence)
+    if compact_language().sentence_probability(swapped.words) == 0.0:
+        return None  # not reversible: selectional restrictions would give the roles away
+    label = int(animal[0])  # 1: the animal is the agent
+    return [_example(sentence.words, SENTENCE, label, 1), _example(swapped.words, SENTENCE, 1 - label, 0)]
+
+
+# builder(sentence, rng, turn) -> the sentence's examples, or None to draw another; `turn` counts the groups kept so
+# far, so that a builder can balance its split exactly (topics in turn, voices in turn).
+_BUILDERS: dict[str, Callable[[Sentence, np.random.Generator, int], list[dict] | None]] = {
+    "topic": _topic_examples, "order": _order_examples, "roles": _roles_examples}
+
+
+def _texts(group: list[dict]) -> set[tuple[str, ...]]:
+    return {tuple(e["words"]) for e in group}
+
+
+def probing_task(name: str, num_train: int, num_test: int, seed: int = 0) -> dict[str, list[dict]]:
+    """The train and test examples of probing task `name`, deterministically from `seed`.
+
+    `num_train`, `num_test`: sentences per split (twin tasks: twin pairs count as two sentences, so the numbers are
+    rounded up to even). No sentence occurs in both splits, nor twice in one. `topic` is balanced over topics and
+    twin tasks over labels by construction. Each example: `words`, `target` (word index, or -1 for the sentence),
+    `label`, `twin` (index of its twin in the same split, or -1); the twin offsets are within the split.
+    """
+    if name not in PROBING_TASKS:
+        raise ValueError(f"Unknown probing task {name!r}; valid: {', '.join(PROBING_TASKS)}.")
+    for split, size in (("num_train", num_train), ("num_test", num_test)):
+        if size < 1:
+            raise ValueError(f"{split} must be at least 1, got {size}.")
+    automaton = compact_language()
+    build = _BUILDERS[name]
+    task = PROBING_TASKS[name]
+    seen: set[tuple[str, ...]] = set()
+    splits: dict[str, list[dict]] = {}
+    for index, (split, size) in enumerate(zip(SPLITS, (num_train, num_test))):
+        rng = np.random.default_rng([seed, _TASK_CODES[name], index])
+        groups: list[list[dict]] = []
+        sentences = 0
+        while sentences < size:
+            topic = {"roles": ANIMALS, "topic": lx.TOPICS[len(groups) % len(lx.TOPICS)]}.get(name)
+            sentence = automaton.sample_one(lambda: float(rng.random()), topic)
+            group = build(sentence, rng, len(groups))
+            if group is None or _texts(group) & seen:
+                continue
+            seen |= _texts(group)
+            groups.append(group)
+            sentences += len(_texts(group))
+        examples = []
+        for group in groups:  # twin indices are relative to the group: make them indices into the split
+            offset = len(examples)
+            examples += [{**e, "twin": e["twin"] + offset if e["twin"] != NO_TWIN else NO_TWIN} for e in group]
+        splits[split] = examples
+    assert task.order_sensitive == any(e["twin"] != NO_TWIN for e in splits["train"])
+    return splits
+
+
+__all__ = ["PROBING_TASKS", "ProbingTask", "SENTENCE", "NO_TWIN", "probing_task"]
