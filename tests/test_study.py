@@ -97,7 +97,7 @@ def test_variants_run_exactly_as_named_and_the_attenuated_grid_only_when_asked()
 
     assert labels(variants=["learned", "rope"]) == ["learned", "rope"]
     assert labels(variants=["rope", "attenuated"], attenuated_w=[0.5]) == ["rope", "attenuated-w0.5-s1",
-                                                                          "attenuated-w0.5-s0.3", "attenuated-w0.5-s0.1"]
+                                                                          "attenuated-w0.5-s0.3", "attenuated-w0.5-s0"]
     assert labels(variants=["rope"], attenuated_w=[0.5], attenuated_s=[1.0]) == ["rope", "attenuated-w0.5-s1"]
     assert len(labels(variants=["rope"], attenuated_s=[1.0])) == 5  # a grid flag adds the grid: 4 w x 1 s
     assert labels(variants=["rope", "attenuated"], attenuated_w=[]) == ["rope"]  # an empty grid removes it
@@ -112,7 +112,7 @@ def test_default_study_is_a_grid_over_both_properties_with_anchors_and_replicate
     grid = [spec.overrides for spec in config.variant_specs() if spec.position_encoding == "attenuated"]
     ws, ss = {g["locality_w"] for g in grid}, {g["symmetry_s"] for g in grid}
     assert len(ws) >= 4 and len(ss) >= 3 and len(grid) == len(ws) * len(ss) and 1.0 in ss
-    assert max(ws) / min(ws) >= 50 and min(ss) <= 0.1  # nearly global to strongly local; symmetric to one-sided
+    assert max(ws) / min(ws) >= 50 and min(ss) == 0.0  # nearly global to strongly local; symmetric to one-sided
     assert len(config.seeds) >= 2 and config.tasks == [] and config.probing_tasks == ["topic", "order", "roles"]
     assert config.builtin_grammar == "compact" and config.max_seq_length <= config.max_position_embeddings
 

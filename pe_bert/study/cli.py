@@ -30,7 +30,7 @@ HELP = {
                 "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s. PEs of your own: --pe-module.",
     "attenuated_w": "locality values w of the attenuated grid (default 0.02,0.1,0.5,2). Giving it (or --attenuated-s) "
                     "adds the grid even when `attenuated` is not among --variants; an empty value removes it.",
-    "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.3,0.1; 1 = symmetric).",
+    "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.3,0; 1 = symmetric, 0 = one-sided).",
     "seeds": "comma-separated seeds (default 0,1): each seed is one pretraining of every variant.",
     "tasks": "comma-separated tasks to fine-tune every model on (default none; builtin_topic, builtin_order, "
              "builtin_nli, GLUE tasks, snli).",

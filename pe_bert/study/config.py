@@ -26,9 +26,9 @@ from .validation import check_types, check_values
 
 DEFAULT_VARIANTS = ("learned", "none", "rope", "attenuated")
 # From nearly global (at w = 0.02 the prior costs 2 nats at 10 tokens) to strongly local (w = 2: 2 nats at 1 token),
-# and from symmetric (s = 1) to strongly one-sided (s = 0.1: the right side decays ten times slower).
+# and from symmetric (s = 1) to one-sided (s = 0: no penalty at all right of the query).
 DEFAULT_ATTENUATED_W = (0.02, 0.1, 0.5, 2.0)
-DEFAULT_ATTENUATED_S = (1.0, 0.3, 0.1)
+DEFAULT_ATTENUATED_S = (1.0, 0.3, 0.0)
 DEFAULT_TASKS: tuple[str, ...] = ()
 DEFAULT_PROBING_TASKS = ("topic", "order", "roles")
 ATTENUATED = "attenuated"
