@@ -401,7 +401,8 @@ class Study:
             return {"tasks": results}
 
         def headline(result):
-            return ", ".join(f"{task} {r['accuracy']:.3f}" for task, r in result["tasks"].items())
+            return ", ".join(f"{task} {100 * r['accuracy']:.1f}" for task, r in result["tasks"].items()) + \
+                " (probe accuracy, %)"
 
         return self._stage(unit, "probing", lambda: self.store.run(unit, "probing", settings, work), headline)
 
