@@ -24,7 +24,7 @@ from ..jsonable import jsonable
 from ..pe_plugins import import_position_encoding_modules
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .stages import StageFailed, StageStore
+from .stages import StageFailed, StageStore, input_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ PROBING_SEED = 2  # the frozen-feature probing split: one for every model and se
 ANALYSIS_SEED_OFFSET = 10_000
 PROBE_SEED_OFFSET = 20_000
 ATTENTION_BATCH_SIZE = 64
+# What the Trainer writes beside a model that differs from run to run whatever the inputs (runtimes, throughputs,
+# the pickled arguments): verified like every output, but not part of the content that later stages depend on.
+TRAINER_TIMING_FILES = ("trainer_state.json", "training_args.bin", "*results.json")
 
 
 def _training_arguments(output_dir: Path, config: StudyConfig, seed: int, steps: int, batch_size: int,
@@ -185,9 +188,11 @@ class Study:
         """Tokenizer, pretraining text and evaluation blocks (with the corpus's floors), shared by every run."""
         c = self.config
         settings = {k: getattr(c, k) for k in
-                    ("builtin_grammar", "dataset_name", "dataset_config_name", "train_file", "tokenizer_name",
-                     "tokenizer_vocab_size", "builtin_num_sentences", "max_position_embeddings", "max_seq_length",
-                     "eval_sentences", "length_multiples", "mlm_probability")}
+                    ("builtin_grammar", "dataset_name", "dataset_config_name", "tokenizer_vocab_size",
+                     "builtin_num_sentences", "max_position_embeddings", "max_seq_length", "eval_sentences",
+                     "length_multiples", "mlm_probability")}
+        # the user's files by content: editing them redoes what was built on them, moving them does not
+        settings.update(train_file=input_fingerprint(c.train_file), tokenizer_name=input_fingerprint(c.tokenizer_name))
 
         def work(folder: Path) -> dict:
             result = {"tokenizer": self._tokenizer(folder)}
@@ -307,7 +312,8 @@ class Study:
                     "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")), "steps": c.pretrain_steps,
                     "batch": c.pretrain_batch_size, "lr": c.pretrain_learning_rate, "warmup": c.warmup_fraction,
                     "seq": c.max_seq_length, "mlm_probability": c.mlm_probability,
-                    "corpus": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
+                    "corpus": [c.dataset_name, c.dataset_config_name, input_fingerprint(c.train_file),
+                               c.builtin_num_sentences], "tokenizer": input_fingerprint(c.tokenizer_name)}
         code = spec.code_digest()
         if code:  # a user's PE: its source is part of what the stage computed
             settings["pe_code"] = code
@@ -338,7 +344,8 @@ class Study:
 
         # The model card step rewrites README.md with the measured numbers: not part of the stage's content.
         return self._stage(unit, "pretrain", lambda: self.store.run(unit, "pretrain", settings, work, collective=True,
-                                                                    rewritten=("README.md",)),
+                                                                    rewritten=("README.md",),
+                                                                    volatile=TRAINER_TIMING_FILES),
                            lambda r: f"train loss {r['metrics']['train_loss']:.3f}")
 
     def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
@@ -428,7 +435,8 @@ class Study:
                     "metrics": _deterministic(metrics)}
 
         return self._stage(unit, f"finetune:{task}",
-                           lambda: self.store.run(unit, f"finetune:{task}", settings, work, collective=True),
+                           lambda: self.store.run(unit, f"finetune:{task}", settings, work, collective=True,
+                                                  volatile=TRAINER_TIMING_FILES),
                            lambda r: f"{task} {r['metric']} {r['score']:.3f}")
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:

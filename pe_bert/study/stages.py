@@ -20,6 +20,7 @@ with timings, and a line torn by a kill mid-append is skipped by readers and nev
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import logging
@@ -47,6 +48,23 @@ KILL_HOOK = "PE_BERT_TEST_KILL_AT"
 def fingerprint(settings: dict) -> str:
     """Stable hash of a stage's settings (sorted JSON)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def input_fingerprint(value: str | Path | None) -> str | None:
+    """What a stage's settings should hold for an input a user names: a local file or folder by the sha256 of its
+    content (so editing `--train-file` redoes what was built on it, and moving it does not), anything else (a Hub
+    id, None) as given."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        return f"sha256:{file_sha256(path)}"
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+        return f"sha256:{digest.hexdigest()}"
+    return str(value)
 
 
 def file_sha256(path: Path) -> str:
@@ -226,24 +244,33 @@ class StageStore:
         """Content digest of a stage run or verified by this store (what `content_id` puts in settings)."""
         return self._digests[self.folder(unit, stage)]
 
-    def _seal(self, folder: Path, settings: dict, result: dict, produced: Iterable[str], seconds: float) -> str:
+    def _seal(self, folder: Path, settings: dict, result: dict, produced: Iterable[str], seconds: float,
+              volatile: tuple[str, ...] = ()) -> str:
+        """Write result.json and DONE.json: every file's checksum (verified on rerun), and the content digest over
+        the deterministic ones only (files matching a `volatile` pattern, such as the Trainer's timing records,
+        are checked but do not make a redone stage's content differ)."""
         _write_json_atomically(folder / "result.json", result)
         checksums = {name: file_sha256(folder / name) for name in sorted({*produced, "result.json"})}
-        digest = hashlib.sha256(json.dumps(checksums, sort_keys=True).encode()).hexdigest()
+        content = {name: sha for name, sha in checksums.items()
+                   if not any(fnmatch.fnmatch(name, pattern) for pattern in volatile)}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
         _write_json_atomically(folder / "DONE.json", {
             "fingerprint": fingerprint(settings), "settings": settings, "files": sorted(checksums),
-            "checksums": checksums, "digest": digest, "seconds": seconds,
+            "checksums": checksums, "volatile": sorted(set(checksums) - set(content)), "digest": digest,
+            "seconds": seconds,
         })
         return digest
 
     def run(self, unit: str, stage: str, settings: dict, work: Callable[[Path], dict],
             files: Callable[[Path], list[str]] | None = None, collective: bool = False,
-            rewritten: tuple[str, ...] = ()) -> dict:
+            rewritten: tuple[str, ...] = (), volatile: tuple[str, ...] = ()) -> dict:
         """Return the stored result, or run `work(folder) -> result` and store it.
 
         `files(folder)` lists the outputs (relative to the folder) that are checksummed and verified on rerun; by
         default, every file the stage wrote except those named in `rewritten` (files that later steps may rewrite,
-        such as a model card the report fills in). `collective`: run `work` on every process (class docstring).
+        such as a model card the report fills in). `volatile`: patterns of outputs that differ from run to run
+        whatever the inputs (timings): verified, but left out of the content digest that downstream stages depend
+        on. `collective`: run `work` on every process (class docstring).
         """
         main = self.processes.is_main
         result = self.cached(unit, stage, settings)
@@ -275,7 +302,7 @@ class StageStore:
                 ]
                 produced = [name for name in produced if name not in ("result.json", "DONE.json", *rewritten)]
                 _kill_if_hooked("before-done", unit, stage)
-                self._digests[folder] = self._seal(folder, settings, result, produced, seconds)
+                self._digests[folder] = self._seal(folder, settings, result, produced, seconds, volatile)
                 self._log(unit, stage, "ran", seconds)
         self.processes.barrier()
         if failure is not None:
