@@ -136,6 +136,37 @@ def test_inputs_are_fingerprinted_by_content(tmp_path):
     assert input_fingerprint(None) is None
 
 
+@pytest.mark.parametrize("fault", ["stage_is_a_file", "stage_is_a_link", "unit_is_a_file", "done_is_a_folder"])
+def test_filesystem_faults_in_the_store_are_corruption_and_redone(tmp_path, fault):
+    store, calls = _store(tmp_path), []
+    store.run("u", "s", {}, _writer(lambda: b"weights", calls))
+    folder = store.folder("u", "s")
+    if fault == "stage_is_a_file":
+        shutil.rmtree(folder)
+        folder.write_text("not a stage")
+    elif fault == "stage_is_a_link":  # a link could point at content that changes outside the study
+        elsewhere = tmp_path / "elsewhere"
+        shutil.move(folder, elsewhere)
+        folder.symlink_to(elsewhere, target_is_directory=True)
+    elif fault == "unit_is_a_file":
+        shutil.rmtree(folder.parent)
+        folder.parent.write_text("not a unit")
+    else:
+        (folder / "DONE.json").unlink()
+        (folder / "DONE.json").mkdir()
+    assert _store(tmp_path).run("u", "s", {}, _writer(lambda: b"weights", calls)) == {"n": 2}
+    assert folder.is_dir() and not folder.is_symlink() and (folder / "model.bin").read_bytes() == b"weights"
+
+
+def test_stored_compute_time_skips_records_that_do_not_parse(tmp_path):
+    store, calls = _store(tmp_path), []
+    store.run("u", "pretrain", {}, _writer(lambda: b"w", calls))
+    stray = tmp_path / "runs" / "gone-variant" / "seed0" / "pretrain"
+    stray.mkdir(parents=True)
+    (stray / "DONE.json").write_text('{"seconds": ')  # a variant not in this study, torn
+    assert set(store.stored_seconds()) == {"pretrain"}
+
+
 def test_results_store_paths_relative_to_the_study(tmp_path):
     store = _store(tmp_path)
     folder = store.folder("rope/seed0", "finetune:builtin_nli")

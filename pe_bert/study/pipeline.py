@@ -21,7 +21,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..jsonable import jsonable
-from ..pe_plugins import import_position_encoding_modules
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
 from .stages import StageFailed, StageStore, input_fingerprint
@@ -605,7 +604,9 @@ class Study:
                 task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
                                                lambda r: f"{', '.join(r)}: train and validation files")
             if workers > 1:
-                results = self._run_parallel(units, workers, bar)
+                from .runner import run_units
+
+                results = run_units(self, units, workers, lambda result: self._counted(result, bar))
             else:
                 results = [self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing), bar)
                            for unit, spec, seed in units]
@@ -626,39 +627,6 @@ class Study:
             bar.update(max(0, self.stages_per_unit() - len(result.stages) - 1))
         return result
 
-    def _run_parallel(self, units, workers: int, bar) -> list[UnitResult]:
-        """Run units in `workers` spawned processes, each with an equal share of the CPU threads; print their
-        stage events as they come."""
-        import multiprocessing
-        import queue as queues
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")
-        events = context.Manager().Queue()
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        results: dict[int, UnitResult] = {}
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(self.config, self.verbose, threads, events)) as pool:
-            futures = {pool.submit(_run_unit_in_worker, unit, spec, seed): i
-                       for i, (unit, spec, seed) in enumerate(units)}
-            pending = set(futures)
-            while pending:
-                try:
-                    self._show(events.get(timeout=0.2))
-                    continue
-                except queues.Empty:
-                    pass
-                for future in [f for f in pending if f.done()]:
-                    pending.discard(future)
-                    results[futures[future]] = self._counted(future.result(), bar)
-            while True:  # events sent just before the last unit finished
-                try:
-                    self._show(events.get_nowait())
-                except queues.Empty:
-                    break
-        return [results[i] for i in range(len(units))]
-
-
 def _probing_headline(result: dict) -> str:
     return "probing splits: " + ", ".join(f"{task} {sizes['train']:,} train / {sizes['test']:,} test examples"
                                           for task, sizes in result["examples"].items())
@@ -671,28 +639,6 @@ def _data_headline(result: dict) -> str:
         return "tokenizer ready"
     return (f"{result['num_train_sentences']:,} sentences; unigram entropy {result['unigram_entropy']:.3f} nats, "
             f"Bayes-optimal masked-token loss {first['bayes_loss']:.3f} nats")
-
-
-_WORKER: Study | None = None
-
-
-def _init_worker(config: StudyConfig, verbose: bool, threads: int, events) -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    global _WORKER
-    torch.set_num_threads(threads)
-    # numpy's BLAS too (the probes' logistic regressions): two workers each with every core's BLAS threads ran a
-    # 0.3 s fit in 11 s on two cores
-    threadpool_limits(threads)
-    # A spawned process starts with pe_bert's own PEs only: register the user's before any unit runs.
-    import_position_encoding_modules(config.pe_modules)
-    _WORKER = Study(config, progress=False, verbose=verbose, worker=True)
-    _WORKER.events = events
-
-
-def _run_unit_in_worker(unit: str, spec: VariantSpec, seed: int) -> UnitResult:
-    return _WORKER.run_unit(unit, spec, seed)
 
 
 # Trainer metrics that measure the machine, not the model: kept out of stage results (the report's metadata holds

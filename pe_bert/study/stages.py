@@ -43,6 +43,9 @@ LOCK_NAME = ".study.lock"
 # stage (`before-done`: outputs and result written, DONE.json not yet; `mid-log`: half of the stage's log line
 # written), so the kill tests can interrupt a run at an exact place instead of at a random time.
 KILL_HOOK = "PE_BERT_TEST_KILL_AT"
+# With `PE_BERT_TEST_KILL_ONCE=<file>` as well, the hook fires only while that file does not exist (it creates it):
+# a process killed once, whose retry goes through.
+KILL_ONCE = "PE_BERT_TEST_KILL_ONCE"
 
 
 def fingerprint(settings: dict) -> str:
@@ -82,8 +85,25 @@ def _write_json_atomically(path: Path, value) -> None:
 
 
 def _kill_if_hooked(point: str, unit: str, stage: str) -> None:
-    if os.environ.get(KILL_HOOK) == f"{point}@{unit}/{stage}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(KILL_HOOK) != f"{point}@{unit}/{stage}":
+        return
+    once = os.environ.get(KILL_ONCE)
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _clear(folder: Path, root: Path) -> None:
+    """Remove whatever is at `folder` (a folder, a file, a link) and any file or link standing where one of its
+    parent folders below `root` should be, so that `folder` can be created."""
+    for path in reversed([folder, *[p for p in folder.parents if root in p.parents]]):
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path == folder and path.is_dir():
+            shutil.rmtree(path)
 
 
 class StageFailed(RuntimeError):
@@ -216,8 +236,12 @@ class StageStore:
     # ------------------------------------------------------------------------------------ verify and run
 
     def _verified(self, unit: str, stage: str, settings: dict) -> tuple[dict, str] | None:
-        """`(result, digest)` if the stage finished with these settings and every checksum matches, else None."""
+        """`(result, digest)` if the stage finished with these settings and every checksum matches, else None.
+        A stage folder that is a link (its content could change outside the study) or not a folder is not trusted."""
         folder = self.folder(unit, stage)
+        if any(p.is_symlink() for p in (folder, *folder.parents) if self.runs in (p, *p.parents)) or \
+                not folder.is_dir():
+            return None
         try:
             done = json.loads((folder / "DONE.json").read_text())
             if done.get("fingerprint") != fingerprint(settings):
@@ -281,8 +305,7 @@ class StageStore:
             return result
         folder = self.folder(unit, stage)
         if main:
-            if folder.exists():
-                shutil.rmtree(folder)  # partial, stale or corrupt: start clean
+            _clear(folder, self.runs)  # partial, stale or corrupt: start clean
             folder.mkdir(parents=True)
         self.processes.barrier()
         failure = None
@@ -315,6 +338,19 @@ class StageStore:
             if not collective:
                 result = verified[0]
         return result
+
+    def stored_seconds(self) -> dict[str, float]:
+        """Compute time of every stored stage, by kind of stage (records that do not parse are not counted: they
+        are not trusted, and the stage will be redone when it is needed)."""
+        seconds: dict[str, float] = {}
+        for done in sorted(self.runs.glob("**/DONE.json")):
+            try:
+                value = float(json.loads(done.read_text()).get("seconds", 0.0))
+            except (OSError, ValueError, AttributeError, TypeError):
+                continue
+            kind = done.parent.name.split("-", 1)[0]
+            seconds[kind] = seconds.get(kind, 0.0) + value
+        return seconds
 
     # ------------------------------------------------------------------------------------ lock and log
 
