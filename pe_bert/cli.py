@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import UsageError, one_line
+from .errors import UsageError, environment_fault, one_line
 from .pe_plugins import import_position_encoding_modules
 
 # Each module exposes `register(subparsers)`, which adds its sub-command and sets `func(args) -> int`.
@@ -40,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"pe-bert {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a read-only folder, a folder where a file belongs
+        message = environment_fault(error)
+        if message is None:
+            raise
+        print(f"pe-bert {args.command}: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

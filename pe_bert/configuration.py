@@ -1,7 +1,10 @@
 """PEBertConfig: BERT's configuration plus the choice of positional encoding and its hyper-parameters."""
 
+import contextvars
 import dataclasses
 import difflib
+import logging
+import math
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
@@ -13,10 +16,29 @@ from .pe_shipping import ship_position_encoding
 from .pe_zoo import position_encoding_names
 
 
+logger = logging.getLogger(__name__)
+
+# True while a saved config is being loaded (`from_dict`): keys a library or an older version wrote are kept and
+# only warned about; the misspelling guard errors on keywords a user types at construction only.
+_LOADING = contextvars.ContextVar("pe_bert_config_loading", default=False)
+
+
 def _check_positive(field: str, value, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise InvalidInputError(f"`{field}` must be {bound}, got {value!r}.")
+
+
+def _check_real(field: str, value, low: float, high: float | None = None, low_open: bool = False,
+                high_open: bool = True) -> None:
+    """`value` is a finite real number in the interval [low, high) (or as `low_open`/`high_open` say)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInputError(f"`{field}` must be a finite number, got {value!r}.")
+    too_low = value <= low if low_open else value < low
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low:g}, {'∞)' if high is None else f'{high:g}' + (')' if high_open else ']')}"
+        raise InvalidInputError(f"`{field}` must be in {interval}, got {value!r}.")
 
 
 # Keys that stock BERT / transformers configs carry and PEBertConfig accepts as plain attributes (never reported as
@@ -87,6 +109,7 @@ class PEBertConfig(PreTrainedConfig):
         # Checked here rather than in `@strict` validators, which re-wrap errors: users get a plain ValueError
         # naming the field and the fix, also when a saved config.json is loaded.
         self.check_shapes()
+        self.check_values()
         self.check_position_encoding()
 
     def __setattr__(self, name, value):
@@ -132,14 +155,21 @@ class PEBertConfig(PreTrainedConfig):
 
     def _reject_misspellings(self, kwargs: dict) -> None:
         """transformers configs keep unknown keys as attributes; one that is a near-miss of a field of ours is
-        almost certainly a typo that would silently keep the default (`positon_encoding="rope"` -> learned)."""
+        almost certainly a typo that would silently keep the default (`positon_encoding="rope"` -> learned): an
+        error when a user types it. A saved config may carry any key a library set (transformers' own tests set
+        `layer_norm_epsilon`): on load it is kept, with a warning, never refused."""
         ours = [f.name for f in dataclasses.fields(self)] + list(hyperparameter_specs())
         for key in kwargs:
             if key in _FOREIGN_KEYS or key.startswith("_"):
                 continue
             close = difflib.get_close_matches(key, ours, n=1, cutoff=0.85)
-            if close:
-                raise InvalidInputError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
+            if not close:
+                continue
+            if _LOADING.get():
+                logger.warning("This config carries the unknown key %r (kept as an attribute; pe_bert does not use "
+                               "it). If it was meant as %r, rename it in config.json.", key, close[0])
+                continue
+            raise InvalidInputError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
 
     def check_shapes(self):
         for field in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size"):
@@ -151,6 +181,25 @@ class PEBertConfig(PreTrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
                 f"({self.num_attention_heads})."
             )
+
+    def check_values(self):
+        """BERT's numeric and categorical fields: a NaN dropout or a negative epsilon would train to nonsense (or to
+        a loss of 0) instead of failing."""
+        from transformers.activations import ACT2FN
+
+        for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            _check_real(field, getattr(self, field), 0.0, 1.0)
+        if self.classifier_dropout is not None:
+            _check_real("classifier_dropout", self.classifier_dropout, 0.0, 1.0)
+        _check_real("layer_norm_eps", self.layer_norm_eps, 0.0, low_open=True)
+        _check_real("initializer_range", self.initializer_range, 0.0)
+        _check_positive("type_vocab_size", self.type_vocab_size)
+        if isinstance(self.hidden_act, str) and self.hidden_act not in ACT2FN:
+            raise InvalidInputError(f"`hidden_act` {self.hidden_act!r} is not an activation transformers knows; use "
+                                    f"one of {', '.join(sorted(ACT2FN))}.")
+        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+            raise InvalidInputError(f"`pad_token_id` {self.pad_token_id} is outside the vocabulary (vocab_size "
+                                    f"{self.vocab_size}): give an id below vocab_size, or None.")
 
     def check_position_encoding(self):
         """The PE name and its hyper-parameters (missing ones get their defaults), then the PE's own cross-field
@@ -193,7 +242,11 @@ class PEBertConfig(PreTrainedConfig):
                 f"config = AutoConfig.from_pretrained(path); config.position_encoding = {requested!r}; "
                 "AutoModelForMaskedLM.from_config(config)."
             )
-        return super().from_dict(config_dict, **kwargs)
+        token = _LOADING.set(True)
+        try:
+            return super().from_dict(config_dict, **kwargs)
+        finally:
+            _LOADING.reset(token)
 
 
 pe_base.RESERVED_CONFIG_NAMES.update(f.name for f in dataclasses.fields(PEBertConfig))

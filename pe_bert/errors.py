@@ -8,6 +8,7 @@ its traceback. Each subclass also derives from the built-in exception code would
 
 from __future__ import annotations
 
+import errno
 import sys
 
 
@@ -32,13 +33,42 @@ def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+# Faults of the environment, not of pe_bert: a full disk, a read-only or forbidden folder, a folder where a file
+# belongs (or the reverse). The command lines say which path and what to do, in one line, with exit status 1.
+_ENVIRONMENT_FIXES = {
+    errno.ENOSPC: "the disk is full: free space, then run the same command again",
+    errno.EDQUOT: "the disk quota is exhausted: free space, then run the same command again",
+    errno.EROFS: "the file system is read-only: choose a writable output folder",
+    errno.EACCES: "permission denied: fix the permissions or choose another output folder",
+    errno.EPERM: "operation not permitted: fix the permissions or choose another output folder",
+    errno.EISDIR: "a folder stands where a file belongs: move it away",
+    errno.ENOTDIR: "a file stands where a folder belongs: move it away",
+}
+
+
+def environment_fault(error: BaseException) -> str | None:
+    """One line naming the path and the fix when `error` is a fault of the environment (module comment), else None."""
+    if not isinstance(error, OSError) or error.errno not in _ENVIRONMENT_FIXES:
+        return None
+    path = f" {error.filename}" if error.filename else ""
+    return f"cannot use{path}: {error.strerror}; {_ENVIRONMENT_FIXES[error.errno]}."
+
+
 def exit_on_usage_error(prog: str, function, *args, **kwargs):
-    """Call `function`; on a `UsageError`, print `<prog>: error: <message>` to stderr and exit with status 2."""
+    """Call `function`; on a `UsageError`, print `<prog>: error: <message>` to stderr and exit with status 2; on a
+    fault of the environment (`environment_fault`), one line and status 1."""
     try:
         return function(*args, **kwargs)
     except UsageError as error:
         print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(2) from None
+    except OSError as error:
+        message = environment_fault(error)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
-__all__ = ["HubUnavailableError", "InvalidInputError", "MissingInputError", "UsageError", "exit_on_usage_error", "one_line"]
+__all__ = ["HubUnavailableError", "InvalidInputError", "MissingInputError", "UsageError", "environment_fault",
+           "exit_on_usage_error", "one_line"]

@@ -7,6 +7,7 @@ self-attention asks it to rotate queries/keys, bias the logits or merge a branch
 transformers' `ALL_ATTENTION_FUNCTIONS` (sdpa by default, eager when attention probabilities are requested).
 """
 
+import re
 from collections.abc import Callable
 
 import torch
@@ -31,6 +32,7 @@ from transformers.utils.import_utils import is_torchdynamo_exporting, is_tracing
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration import PEBertConfig
+from .errors import InvalidInputError
 from .pe_base import LayerPosition, PositionEncoding, PositionState
 from .pe_zoo import get_position_encoding_class
 
@@ -272,6 +274,16 @@ class PEBertPreTrainedModel(PreTrainedModel):
             self.config.auto_map = auto_map
         return super().save_pretrained(save_directory, *args, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """transformers' `from_pretrained`, refusing a checkpoint whose positional weights do not fit the PE its
+        config names (a config.json edited from `learned` to `rope` would otherwise load and silently drop the
+        position table)."""
+        wants_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        _check_positional_weights(model.config, info, args[0] if args else kwargs.get("pretrained_model_name_or_path"))
+        return (model, info) if wants_info else model
+
     @torch.no_grad()
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -279,6 +291,26 @@ class PEBertPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
         if hasattr(module, "init_position_weights"):
             module.init_position_weights(self.config.initializer_range)
+
+
+# Where a PE keeps its weights: its model-level module, and its per-layer part in every attention layer.
+_POSITIONAL_KEY = re.compile(r"(^|\.)(embeddings\.position_embeddings|attention\.self\.position)\.")
+
+
+def _check_positional_weights(config, info: dict, source) -> None:
+    """Refuse a load in which a positional weight of the checkpoint went unused or one of the PE's was not found:
+    the checkpoint's weights and the PE its config names do not belong together."""
+    unexpected = [k for k in info.get("unexpected_keys", ()) if _POSITIONAL_KEY.search(k)]
+    missing = [k for k in info.get("missing_keys", ()) if _POSITIONAL_KEY.search(k)]
+    if not unexpected and not missing:
+        return
+    found = f"positional weights it does not use ({', '.join(sorted(unexpected)[:4])})" if unexpected else ""
+    lacking = f"none of the positional weights it needs ({', '.join(sorted(missing)[:4])})" if missing else ""
+    raise InvalidInputError(
+        f"The checkpoint {source} says position_encoding={config.position_encoding!r}, but its weights hold "
+        f"{' and '.join(filter(None, (found, lacking)))}: they were trained with another PE (was config.json "
+        "edited?). Restore its config.json's position_encoding to the PE it was trained with."
+    )
 
 
 class PEBertModel(PEBertPreTrainedModel):

@@ -8,10 +8,11 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 
-from .errors import InvalidInputError, MissingInputError
+from .errors import InvalidInputError, MissingInputError, UsageError
 
 
 def import_position_encoding_module(spec: str) -> ModuleType:
@@ -33,15 +34,35 @@ def import_position_encoding_module(spec: str) -> ModuleType:
         sys.modules[name] = module  # registered first, so the module's own classes can be inspected and pickled
         try:
             module_spec.loader.exec_module(module)
-        except BaseException:
+        except BaseException as error:
             del sys.modules[name]
-            raise
+            _raise_import_failure(spec, error)
         return module
     try:
         return importlib.import_module(spec)
     except ModuleNotFoundError as error:
-        raise MissingInputError(f"PE module {spec!r} cannot be imported ({error}); give a .py file or a module "
-                                  "name on the Python path.") from error
+        if error.name and spec.startswith(error.name):
+            raise MissingInputError(f"PE module {spec!r} cannot be imported ({error}); give a .py file or a module "
+                                    "name on the Python path.") from error
+        _raise_import_failure(spec, error)
+    except Exception as error:
+        _raise_import_failure(spec, error)
+
+
+def _raise_import_failure(spec: str, error: BaseException):
+    """A user's PE module that does not import (a syntax error, an exception at import, a name already taken) is
+    bad input: one line naming the module, where and what, not the import machinery's traceback."""
+    if not isinstance(error, Exception) or isinstance(error, UsageError):
+        raise error
+    if isinstance(error, SyntaxError):
+        where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+        raise InvalidInputError(f"PE module {spec!r} has a syntax error at {where}: {error.msg}. Fix the file.") \
+            from error
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.endswith(".py")]
+    own = [frame for frame in frames if Path(frame.filename).name == Path(spec).name] or frames
+    where = f" (line {own[-1].lineno})" if own else ""
+    raise InvalidInputError(f"PE module {spec!r} failed while importing{where}: {type(error).__name__}: {error}") \
+        from error
 
 
 def import_position_encoding_modules(specs) -> list[ModuleType]:

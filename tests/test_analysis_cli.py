@@ -49,3 +49,31 @@ def test_analyze_builtin_corpus(minilm_path, tmp_path):
 def test_analyze_requires_a_source(minilm_path, tmp_path):
     with pytest.raises(SystemExit):
         main(["analyze", str(minilm_path), "--out", str(tmp_path)])
+
+
+def test_analyze_reports_the_length_it_used(tmp_path, capsys):
+    """A relative PE takes inputs longer than its table: a --max-length beyond it is used as asked and reported;
+    one too short for two words beside the special tokens is refused (the tokenizer could not truncate to it)."""
+    from transformers import AutoModel
+
+    from pe_bert import PEBertConfig
+    from pe_bert.data.compact import compact_language
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    model_dir = tmp_path / "rope"
+    tokenizer = word_level_tokenizer(compact_language().vocabulary, model_max_length=256)
+    AutoModel.from_config(PEBertConfig(position_encoding="rope", vocab_size=len(tokenizer), hidden_size=16,
+                                       num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                                       max_position_embeddings=8)).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    text = tmp_path / "long.txt"
+    text.write_text("the hungry fox chased a small rabbit quickly across the old zoo .\n")
+    out = tmp_path / "report"
+    assert main(["analyze", str(model_dir), "--text-file", str(text), "--out", str(out), "--max-length", "128",
+                 "--position-length", "0", "--no-progress"]) == 0
+    scores = json.loads((out / "scores.json").read_text())["attention"]
+    assert scores["options"]["max_length"] == 128 and "max length 128 tokens" in (out / "summary.md").read_text()
+    assert main(["analyze", str(model_dir), "--text-file", str(text), "--out", str(out), "--max-length", "1",
+                 "--no-progress"]) == 2
+    assert "--max-length 1 leaves no room for two words beside the 2 special tokens: give --max-length 4" in \
+        capsys.readouterr().err

@@ -326,3 +326,9 @@ def test_probes_subpackage_loads_lazily():
         "assert analysis.probes.__name__ == 'pe_bert.analysis.probes'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_locality_of_matrices_of_no_token_is_nan_with_a_warning():
+    with pytest.warns(UndefinedScoreWarning, match="2 of 2 matrices have an undefined score"):
+        values = locality(torch.empty(2, 0, 0))
+    assert torch.isnan(values).all() and values.shape == (2,)

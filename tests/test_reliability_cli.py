@@ -161,6 +161,19 @@ def test_study_settings_are_checked_before_anything_runs(capsys, tmp_path):
     assert "Variant 'attenuated-w-1-s1'" in fails(capsys, [*study, "--attenuated-w", "-1"])
     assert "hidden_size (30) must be a multiple of num_attention_heads (4)" in fails(
         capsys, [*study, "--hidden-size", "30", "--num-attention-heads", "4"])
+    assert "Variants ['attenuated-w0.5-s1'] would share a label" in fails(
+        capsys, [*study, "--attenuated-w", "0.5,0.5000001", "--attenuated-s", "1"])
+    assert "`seeds` (--seeds) holds [-1]: seeds are whole numbers from 0" in fails(capsys, [*study, "--seeds", "-1"])
+    assert "`eval_sentences` (--eval-sentences) is 1: it must be at least 20" in fails(
+        capsys, [*study, "--eval-sentences", "1"])
+    with pytest.raises(SystemExit):
+        cli.main([*study, "--length-multiples", "1.5"])
+    assert "'1.5' is not a whole number" in capsys.readouterr().err
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    word_level_tokenizer(["the", "dog", "."]).save_pretrained(tmp_path / "tiny-tokenizer")
+    assert "does not know 588 of the built-in language's 591 words" in fails(
+        capsys, [*study, "--tokenizer-name", str(tmp_path / "tiny-tokenizer")])
     file = tmp_path / "a-file"
     file.write_text("")
     assert f"--out {file} is a file, not a folder" in fails(capsys, ["study", "--out", str(file)])
@@ -223,3 +236,52 @@ def test_run_glue_data_error_as_a_command(tmp_path, minilm_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"run_glue.py: error: train file {train}: line 2 is not valid JSON (Expecting ',' delimiter, column 20); "
         "each line of a JSON Lines file must be one complete object.")
+
+
+# ----------------------------------------------------------------------------------------------- faults
+
+
+def test_user_pe_modules_that_do_not_import_are_one_line_errors(capsys, tmp_path, minilm_path):
+    syntax = tmp_path / "broken_pe.py"
+    syntax.write_text("import pe_bert\n\ndef oops(:\n    pass\n")
+    raises = tmp_path / "raising_pe.py"
+    raises.write_text("import pe_bert\nraise RuntimeError('no GPU here')\n")
+    taken = tmp_path / "taken_pe.py"
+    taken.write_text("import pe_bert\n\n@pe_bert.register_position_encoding\nclass Mine(pe_bert.PositionEncoding):\n"
+                     "    name = 'rope'\n")
+    analyze = ["analyze", str(minilm_path), "--builtin", "2", "--out", str(tmp_path / "out")]
+    assert "has a syntax error at line 3" in fails(capsys, [*analyze, "--pe-module", str(syntax)])
+    assert "failed while importing (line 2): RuntimeError: no GPU here" in fails(
+        capsys, [*analyze, "--pe-module", str(raises)])
+    assert "Two positional encodings are registered as 'rope'" in fails(capsys, [*analyze, "--pe-module", str(taken)])
+
+
+def test_a_window_of_fewer_than_two_words_is_refused(capsys, tmp_path, minilm_path):
+    assert "shuffles windows of 0 word(s), which changes nothing" in fails(
+        capsys, ["probe", str(minilm_path), "--task", "zero-shot", "--perturbations", "shuffle-0", "--out",
+                 str(tmp_path / "out")])
+
+
+def test_study_files_that_are_not_utf8_or_are_folders(capsys, tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_bytes(b"seeds: [0]\nout: caf\xe9\n")
+    assert "--config" in fails(capsys, ["study", "--config", str(config)])
+    assert "byte 0xe9" in fails(capsys, ["study", "--config", str(config)])
+    assert f"--config {tmp_path} is a folder: give the study file" in fails(capsys, ["study", "--config",
+                                                                                      str(tmp_path)])
+
+
+@pytest.mark.parametrize("fault, expected", [
+    (OSError(28, "No space left on device", "study/runs/x/model.safetensors"),
+     "cannot use study/runs/x/model.safetensors: No space left on device; the disk is full: free space"),
+    (OSError(30, "Read-only file system", "study/.study.lock"), "the file system is read-only"),
+    (IsADirectoryError(21, "Is a directory", "study/results.json"), "a folder stands where a file belongs"),
+])
+def test_faults_of_the_environment_are_one_line_with_exit_status_1(capsys, tmp_path, monkeypatch, fault, expected):
+    from pe_bert.study import Study
+
+    def run(self):
+        raise fault
+
+    monkeypatch.setattr(Study, "run", run)
+    assert expected in fails(capsys, ["study", "--out", str(tmp_path / "study"), "--quiet"], code=1)

@@ -45,6 +45,56 @@ def test_misspelt_keywords_suggest_the_close_match(keyword, suggestion):
         PEBertConfig(**{keyword: "rope" if "encoding" in keyword else 3})
 
 
+def test_an_attribute_a_library_sets_saves_and_loads_again_with_a_warning(tmp_path, caplog):
+    """transformers' own test utilities set `layer_norm_epsilon` on any config; a checkpoint saved with it must load
+    (the misspelling guard errors only on keywords typed at construction)."""
+    from transformers import AutoConfig, AutoModel
+
+    config = tiny_config("rope")
+    config.layer_norm_epsilon = 1.0
+    config.my_library_flag = {"nested": [1, 2]}
+    AutoModel.from_config(config).save_pretrained(tmp_path)
+    with caplog.at_level("WARNING", logger="pe_bert.configuration"):
+        loaded = AutoConfig.from_pretrained(tmp_path)
+        AutoModel.from_pretrained(tmp_path)
+    assert loaded.layer_norm_epsilon == 1.0 and loaded.my_library_flag == {"nested": [1, 2]}
+    assert loaded.layer_norm_eps == config.layer_norm_eps  # kept apart, not mistaken for ours
+    assert "unknown key 'layer_norm_epsilon'" in caplog.text and "'layer_norm_eps'" in caplog.text
+    loaded.save_pretrained(tmp_path / "again")  # and round-trips
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["layer_norm_epsilon"] == 1.0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(hidden_dropout_prob=math.nan), "`hidden_dropout_prob` must be a finite number, got nan"),
+    (dict(hidden_dropout_prob=1.5), r"`hidden_dropout_prob` must be in \[0, 1\), got 1.5"),
+    (dict(attention_probs_dropout_prob=-0.1), r"`attention_probs_dropout_prob` must be in \[0, 1\)"),
+    (dict(classifier_dropout=1.0), r"`classifier_dropout` must be in \[0, 1\)"),
+    (dict(layer_norm_eps=-1.0), r"`layer_norm_eps` must be in \(0, ∞\), got -1.0"),
+    (dict(initializer_range=math.nan), "`initializer_range` must be a finite number"),
+    (dict(type_vocab_size=0), "`type_vocab_size` must be > 0, got 0"),
+    (dict(hidden_act="bogus"), "`hidden_act` 'bogus' is not an activation transformers knows; use one of .*gelu"),
+    (dict(pad_token_id=100), "`pad_token_id` 100 is outside the vocabulary"),
+])
+def test_every_numeric_and_categorical_field_is_checked_at_creation(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config("rope", **overrides)
+
+
+def test_weights_that_do_not_fit_the_configs_pe_are_refused_naming_both(tmp_path):
+    from transformers import AutoModel, AutoModelForMaskedLM
+
+    AutoModelForMaskedLM.from_config(tiny_config("learned")).save_pretrained(tmp_path)
+    AutoModel.from_pretrained(tmp_path)  # fits: loads
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('"position_encoding": "learned"', '"position_encoding": "rope"'))
+    with pytest.raises(ValueError, match=r"says position_encoding='rope', but its weights hold positional weights "
+                                         r"it does not use \(bert.embeddings.position_embeddings.weight\)"):
+        AutoModel.from_pretrained(tmp_path)
+    path.write_text(path.read_text().replace('"position_encoding": "rope"', '"position_encoding": "t5"'))
+    with pytest.raises(ValueError, match="none of the positional weights it needs"):
+        AutoModelForMaskedLM.from_pretrained(tmp_path)
+
+
 def test_unrelated_extra_keys_stay_accepted_like_transformers_configs():
     config = PEBertConfig(use_cache=False, my_project_note="kept", num_labels=3)
     assert config.my_project_note == "kept" and config.num_labels == 3

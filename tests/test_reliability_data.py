@@ -67,6 +67,15 @@ def test_a_float_label_in_a_classification_task(tmp_path, minilm_path, suffix, r
         glue(tmp_path, "--task_name", "sst2", "--train_file", str(path), "--model_name_or_path", str(minilm_path))
 
 
+def test_a_boolean_label_is_not_a_class(tmp_path, minilm_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"sentence": "the dog slept .", "label": true}\n{"sentence": "a cat ran .", "label": false}\n')
+    with pytest.raises(InvalidInputError, match=r"train.jsonl, row 1: label true is a boolean, not a class of task "
+                                                r"'builtin_topic' .*ids 0..6"):
+        glue(tmp_path, "--task_name", "builtin_topic", "--train_file", str(path), "--model_name_or_path",
+             str(minilm_path))
+
+
 def test_a_glue_jsonl_file_with_a_torn_line(tmp_path, minilm_path):
     path = tmp_path / "train.jsonl"
     path.write_text('{"sentence": "good", "label": 1}\n{"sentence": "bad", "lab')

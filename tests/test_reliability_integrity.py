@@ -102,6 +102,71 @@ def test_downstream_stages_are_invalidated_by_content_not_by_path(tmp_path):
     assert store.content_id(None) is None
 
 
+def test_timing_files_are_verified_but_do_not_change_the_content_digest(tmp_path):
+    store = _store(tmp_path)
+
+    def work(folder, clock=iter(range(100))):
+        (folder / "model.bin").write_bytes(b"same weights")
+        (folder / "trainer_state.json").write_text(f'{{"train_runtime": {next(clock)}}}')
+        return {"loss": 1.0}
+
+    store.run("u", "train", {}, work, volatile=("trainer_state.json",))
+    digest = store.digest("u", "train")
+    (store.folder("u", "train") / "DONE.json").unlink()  # redo it: same weights, another runtime
+    store.run("u", "train", {}, work, volatile=("trainer_state.json",))
+    assert store.digest("u", "train") == digest
+    (store.folder("u", "train") / "trainer_state.json").write_text("{}")  # still verified: a damaged one is redone
+    assert _store(tmp_path).cached("u", "train", {}) is None
+
+
+def test_inputs_are_fingerprinted_by_content(tmp_path):
+    from pe_bert.study.stages import input_fingerprint
+
+    (tmp_path / "a.txt").write_text("one sentence .\n")
+    (tmp_path / "b.txt").write_text("one sentence .\n")
+    assert input_fingerprint(tmp_path / "a.txt") == input_fingerprint(tmp_path / "b.txt")
+    assert input_fingerprint(tmp_path / "a.txt").startswith("sha256:")
+    folder = tmp_path / "tokenizer"
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("[PAD]\n")
+    before = input_fingerprint(folder)
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    assert input_fingerprint(folder) != before
+    assert input_fingerprint("google-bert/bert-base-uncased") == "google-bert/bert-base-uncased"
+    assert input_fingerprint(None) is None
+
+
+@pytest.mark.parametrize("fault", ["stage_is_a_file", "stage_is_a_link", "unit_is_a_file", "done_is_a_folder"])
+def test_filesystem_faults_in_the_store_are_corruption_and_redone(tmp_path, fault):
+    store, calls = _store(tmp_path), []
+    store.run("u", "s", {}, _writer(lambda: b"weights", calls))
+    folder = store.folder("u", "s")
+    if fault == "stage_is_a_file":
+        shutil.rmtree(folder)
+        folder.write_text("not a stage")
+    elif fault == "stage_is_a_link":  # a link could point at content that changes outside the study
+        elsewhere = tmp_path / "elsewhere"
+        shutil.move(folder, elsewhere)
+        folder.symlink_to(elsewhere, target_is_directory=True)
+    elif fault == "unit_is_a_file":
+        shutil.rmtree(folder.parent)
+        folder.parent.write_text("not a unit")
+    else:
+        (folder / "DONE.json").unlink()
+        (folder / "DONE.json").mkdir()
+    assert _store(tmp_path).run("u", "s", {}, _writer(lambda: b"weights", calls)) == {"n": 2}
+    assert folder.is_dir() and not folder.is_symlink() and (folder / "model.bin").read_bytes() == b"weights"
+
+
+def test_stored_compute_time_skips_records_that_do_not_parse(tmp_path):
+    store, calls = _store(tmp_path), []
+    store.run("u", "pretrain", {}, _writer(lambda: b"w", calls))
+    stray = tmp_path / "runs" / "gone-variant" / "seed0" / "pretrain"
+    stray.mkdir(parents=True)
+    (stray / "DONE.json").write_text('{"seconds": ')  # a variant not in this study, torn
+    assert set(store.stored_seconds()) == {"pretrain"}
+
+
 def test_results_store_paths_relative_to_the_study(tmp_path):
     store = _store(tmp_path)
     folder = store.folder("rope/seed0", "finetune:builtin_nli")
@@ -203,7 +268,7 @@ def _tiny_config(out, **overrides) -> StudyConfig:
         max_seq_length=32, builtin_num_sentences=300, tokenizer_vocab_size=300, pretrain_steps=3,
         pretrain_batch_size=16, finetune_steps=2, finetune_batch_size=16, builtin_task_size=64, analysis_sentences=8,
         position_seq_len=8, probe_examples=16, probe_zero_shot_sentences=4, seeds=[0], eval_sentences=20,
-        workers=1,
+        probing_train_sentences=40, probing_test_sentences=20, workers=1,
     )
     settings.update(overrides)
     return StudyConfig(**settings)
@@ -306,19 +371,44 @@ def test_a_moved_or_copied_study_skips_every_stage_and_writes_into_itself(tiny_s
 
 
 @pytest.mark.slow
-def test_a_truncated_pretrained_model_is_redone_with_everything_downstream(tiny_study, tmp_path):
+def test_a_truncated_pretrained_model_is_redone_and_identical_weights_keep_everything_downstream(tiny_study,
+                                                                                                 tmp_path):
+    """The redone pretraining gives the same weights (its timing files differ): the content downstream stages
+    depend on is unchanged, so they are kept."""
     out = tmp_path / "study"
     shutil.copytree(tiny_study, out)
     weights = out / "runs" / "none" / "seed0" / "pretrain" / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:1000])
+    intact = weights.read_bytes()
+    weights.write_bytes(intact[:1000])
     summary, statuses = _rerun(out)
-    assert not summary["failures"]
-    assert statuses == {("_shared", "data"): "skipped", ("_shared/seed0", "tasks"): "skipped",
-                        ("none/seed0", "pretrain"): "ran", ("none/seed0", "mlm"): "ran",
-                        ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
-                        ("none/seed0", "probe"): "ran"}
+    assert not summary["failures"] and weights.read_bytes() == intact
+    assert statuses.pop(("none/seed0", "pretrain")) == "ran" and set(statuses.values()) == {"skipped"}
+    done = json.loads((weights.parent / "DONE.json").read_text())
+    assert {"trainer_state.json", "training_args.bin", "train_results.json"} <= set(done["volatile"])
     _, statuses = _rerun(out)
     assert set(statuses.values()) == {"skipped"}
+
+
+@pytest.mark.slow
+def test_an_edited_training_file_redoes_what_was_built_on_it_and_a_moved_one_does_not(tmp_path):
+    from pe_bert.data.compact import compact_sentences
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(s.text + "\n" for s in compact_sentences(300, seed=3)))
+    out = tmp_path / "study"
+    config = dict(train_file=str(corpus), tasks=[], probe_zero_shot_sentences=2)
+    Study(_tiny_config(out, **config), progress=False).run()
+    moved = tmp_path / "elsewhere.txt"
+    corpus.rename(moved)
+    store = _store(out)
+    before = len(store.log_entries())
+    Study(_tiny_config(out, **{**config, "train_file": str(moved)}), progress=False).run()
+    assert {e["status"] for e in store.log_entries()[before:]} == {"skipped"}  # same content, another path
+    moved.write_text(moved.read_text().replace(" the ", " a ", 50))
+    before = len(store.log_entries())
+    Study(_tiny_config(out, **{**config, "train_file": str(moved)}), progress=False).run()
+    statuses = {(e["unit"], e["stage"]): e["status"] for e in store.log_entries()[before:]}
+    assert statuses[("_shared", "data")] == statuses[("none/seed0", "pretrain")] == "ran"
 
 
 @pytest.mark.slow

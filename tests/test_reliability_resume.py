@@ -184,3 +184,49 @@ def test_glue_stopped_then_resumed_matches_the_uninterrupted_run(tmp_path, fixed
     resumed = finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "b")))
     assert resumed["eval_loss"] == uninterrupted["eval_loss"]
     assert _same_weights(tmp_path / "a", tmp_path / "b")
+
+
+def test_checkpoints_carry_checksums_and_a_corrupt_one_is_skipped_naming_it(tmp_path, fixed_tokenizer, caplog):
+    out = tmp_path / "mlm"
+    pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(out, fixed_tokenizer, 4, 2)))
+    last = out / "checkpoint-4"
+    checksums = json.loads((last / "pe_bert_checksums.json").read_text())
+    assert {"model.safetensors", "optimizer.pt", "trainer_state.json"} <= set(checksums)
+    assert checkpoint_problem(last) is None
+    weights = bytearray((last / "model.safetensors").read_bytes())
+    weights[-10:] = bytes(10 - b % 10 for b in weights[-10:])  # bytes flipped inside a tensor: the file still parses
+    (last / "model.safetensors").write_bytes(bytes(weights))
+    with caplog.at_level(logging.WARNING, logger="pe_bert.training"):
+        assert last_complete_checkpoint(out) == str(out / "checkpoint-2")
+    assert any("checkpoint-4: model.safetensors does not match the checksum" in r.getMessage()
+               for r in caplog.records)
+    optimizer = out / "checkpoint-2" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])  # a truncated optimizer would crash the relaunch
+    assert checkpoint_problem(out / "checkpoint-2") == "optimizer.pt does not match the checksum written when it " \
+                                                       "was saved (corrupt)"
+
+
+def test_a_finished_run_relaunched_does_nothing_and_says_so(tmp_path, fixed_tokenizer, caplog):
+    out = tmp_path / "mlm"
+    first = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(out, fixed_tokenizer, 4, 2)))
+    stored = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with caplog.at_level(logging.WARNING, logger="pe_bert.training"):
+        again = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(out, fixed_tokenizer, 4, 2)))
+    assert again == json.loads((out / "all_results.json").read_text()) and again["train_loss"] == first["train_loss"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == stored  # nothing trained or written
+    assert any("already holds this run, trained to step 4 of 4: nothing to train" in r.getMessage()
+               for r in caplog.records)
+    longer = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(out, fixed_tokenizer, 6, 2)))  # a new plan
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 6 and longer
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max_steps", "0"], "--max_steps 0: give a positive number of steps"),
+    (["--max_steps", "-3"], "--max_steps -3: give a positive number of steps"),
+    (["--num_train_epochs", "0"], "--num_train_epochs 0.0: give a positive number of epochs"),
+])
+def test_non_positive_training_lengths_are_refused(tmp_path, flags, message):
+    argv = ["--output_dir", str(tmp_path / "out"), "--config_overrides", TINY, "--do_train", "--report_to", "none",
+            *flags]
+    with pytest.raises(ValueError, match=message):
+        pretrain.main(*parse_args(MLMDataArguments, argv))

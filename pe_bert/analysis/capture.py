@@ -85,6 +85,22 @@ def _model_input_names(model) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
+def effective_max_length(model, max_length: int | None) -> int | None:
+    """The length sentences are truncated to: `max_length`, lowered to the model's position table when positions
+    come from one (pe_bert's absolute PEs, stock BERT) or when the architecture is not known; pe_bert's relative
+    PEs take any length. What is used is what `AttentionScores.options["max_length"]` records."""
+    from ..inputs import position_limit
+    from ..training.loading import checkpoint_position_encoding
+
+    bound = position_limit(model)
+    if bound is None and checkpoint_position_encoding(model.config) is None:  # unknown architecture: be careful
+        table = getattr(model.config, "max_position_embeddings", None)
+        bound = (table, None) if table else None
+    if max_length is not None and bound is not None and max_length > bound[0]:
+        return bound[0]
+    return max_length
+
+
 @dataclass
 class AttentionScores:
     """Mean locality / symmetry of each ``[layer, head]`` over the scored sentences.
@@ -256,9 +272,7 @@ def score_attention(
         texts = [texts]
     from tqdm.auto import tqdm
 
-    limit = getattr(model.config, "max_position_embeddings", None)
-    if max_length is not None and limit is not None and max_length > limit:
-        max_length = limit
+    max_length = effective_max_length(model, max_length)
     accepted = _model_input_names(model)
     total = len(texts) if hasattr(texts, "__len__") else None
     accumulator: _Accumulator | None = None

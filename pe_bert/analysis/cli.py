@@ -14,6 +14,7 @@ import json
 import math
 from pathlib import Path
 
+from ..errors import InvalidInputError
 from ..inputs import check_length, load_pretrained, non_negative_int, positive_int, read_lines
 
 __all__ = ["register", "run_analyze"]
@@ -59,7 +60,8 @@ def _summary(model_name: str, scores, probe, args) -> str:
         f"# Attention analysis: `{model_name}`",
         "",
         f"{scores.num_sentences} sentences ({'built-in corpus' if args.builtin else args.text_file}), "
-        f"max length {args.max_length}, special tokens {'dropped' if args.drop_special_tokens else 'kept'}; "
+        f"max length {scores.options['max_length']} tokens, special tokens "
+        f"{'dropped' if args.drop_special_tokens else 'kept'}; "
         f"{scores.num_matrices} attention matrices ({len(scores.layers)} layers x {scores.locality.shape[1]} heads).",
         "",
         "| metric | mean | min head | max head |",
@@ -99,6 +101,10 @@ def run_analyze(args) -> int:
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, args.model, "model")
     check_vocabulary(tokenizer, model, args.model)
     check_length(model, args.max_length, "--max-length")
+    shortest = tokenizer.num_special_tokens_to_add() + 2
+    if args.max_length < shortest:  # below it the tokenizer cannot truncate and would score whole sentences
+        raise InvalidInputError(f"--max-length {args.max_length} leaves no room for two words beside the "
+                                f"{shortest - 2} special tokens: give --max-length {shortest} or more.")
     check_length(model, args.position_length, "--position-length")
     scores = score_attention(
         model,

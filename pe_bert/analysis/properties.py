@@ -96,22 +96,38 @@ def _input_dtype(attention) -> torch.dtype:
     return getattr(attention, "dtype", torch.float64)
 
 
-def _check_probabilities(tensor: torch.Tensor, input_dtype: torch.dtype, strict: bool, score: str) -> None:
-    """Warn (or raise, if `strict`) unless every row is non-negative, finite and sums to 1 (module docstring).
+class InputCheck(NamedTuple):
+    """What the input check needs of a ``[..., n, n]`` tensor: each row's sum and each matrix's smallest entry,
+    gathered chunk by chunk while the metric reads the tensor (so the check adds reads of cached data only)."""
 
-    Two reductions over the input: the row sums (a NaN or infinite entry makes its row's sum non-finite) and the
-    minimum entry.
-    """
-    if tensor.numel() == 0:
+    row_sums: torch.Tensor  # [matrices, n]
+    lowest: torch.Tensor  # [matrices]
+
+
+def _gather_check(block: torch.Tensor, n: int, check: InputCheck, start: int, stop: int) -> None:
+    """Row sums and minimum of a chunk of matrices ``block`` ([chunk, n*n], just read, still in cache)."""
+    torch.sum(block.view(stop - start, n, n), -1, out=check.row_sums[start:stop])
+    torch.amin(block, -1, out=check.lowest[start:stop])
+
+
+def _new_check(num_matrices: int, n: int, dtype, device) -> InputCheck:
+    return InputCheck(torch.empty(num_matrices, n, dtype=dtype, device=device),
+                      torch.empty(num_matrices, dtype=dtype, device=device))
+
+
+def _check_probabilities(check: InputCheck, input_dtype: torch.dtype, strict: bool, score: str) -> None:
+    """Warn (or raise, if `strict`) unless every row is non-negative, finite and sums to 1 (module docstring), from
+    the row sums (a NaN or infinite entry makes its row's sum non-finite) and the minima the metric gathered."""
+    sums = check.row_sums
+    if sums.numel() == 0:
         return
     eps = torch.finfo(input_dtype).eps if input_dtype.is_floating_point else 0.0
     tolerance = max(1e-2, 4 * eps)  # rounding: hand-written matrices, half precision
-    sums = tensor.sum(-1)
     problems = []
     finite = sums.isfinite()
     if not bool(finite.all()):
         problems.append(f"{int((~finite).sum())} rows with NaN or infinite entries")
-    lowest = float(tensor.amin())  # NaN only if a row is already reported non-finite
+    lowest = float(check.lowest.amin())  # NaN only if a row is already reported non-finite
     if lowest < 0:
         problems.append(f"negative entries (lowest {lowest:.4g})")
     deviation = (sums[finite] - 1).abs()
@@ -127,6 +143,12 @@ def _check_probabilities(tensor: torch.Tensor, input_dtype: torch.dtype, strict:
     if strict:
         raise ValueError(message)
     warnings.warn(message + " Pass strict=True to make this an error.", AttentionInputWarning, stacklevel=3)
+
+
+def _chunks(num_matrices: int, bytes_per_matrix: int):
+    """(start, stop) ranges of matrices small enough to stay in the CPU cache while several kernels read them."""
+    chunk = max(1, min(num_matrices, _CHUNK_BYTES // max(1, bytes_per_matrix)))
+    return ((start, min(start + chunk, num_matrices)) for start in range(0, num_matrices, chunk))
 
 
 def _output(values: torch.Tensor, was_numpy: bool):
@@ -159,18 +181,38 @@ def locality(attention, *, strict: bool = False):
 
     ``[..., n, n] -> [...]``. In ``[0, 1]`` for row-stochastic input; the identity scores 1 and
     uniform attention ``(1/n**2) * sum_ij 2**-|i-j|``. Computed as one matrix-vector product with
-    cached weights, i.e. one streaming read of the input (plus the input check, two more reductions).
-    Input that is not attention probabilities warns, or raises ``ValueError`` with ``strict=True``
-    (module docstring). A tensor requiring grad is accepted; the result is detached.
+    cached weights, i.e. one streaming read of the input; the input check reads each chunk again while
+    it is in cache. Input that is not attention probabilities warns, or raises ``ValueError`` with
+    ``strict=True`` (module docstring). NaN (with a warning) for a matrix of no token. A tensor
+    requiring grad is accepted; the result is detached.
     """
     tensor, was_numpy = _as_attention(attention)
-    _check_probabilities(tensor, _input_dtype(attention), strict, "locality")
+    values, check = _locality(tensor, with_check=True)
+    if check is not None:
+        _check_probabilities(check, _input_dtype(attention), strict, "locality")
+    elif values.numel():  # n = 0
+        _warn_undefined(values.numel(), values.numel(), "n = 0: a matrix of no token")
+    return _output(values, was_numpy)
+
+
+def _locality(tensor: torch.Tensor, with_check: bool) -> tuple[torch.Tensor, InputCheck | None]:
+    """Locality values (and the input check's row sums and minima, gathered from the same chunks)."""
     n = tensor.shape[-1]
+    batch_shape = tensor.shape[:-2]
     if n == 0:  # no token: undefined (1/n)
-        return _output(torch.full(tensor.shape[:-2], float("nan"), dtype=tensor.dtype), was_numpy)
+        return torch.full(batch_shape, float("nan"), dtype=tensor.dtype), None
     weights = _locality_weights(n, tensor.dtype, tensor.device)
-    values = tensor.reshape(tensor.shape[:-2].numel(), n * n) @ weights
-    return _output(values.reshape(tensor.shape[:-2]), was_numpy)
+    matrices = tensor.reshape(batch_shape.numel(), n * n)
+    if not with_check:
+        return (matrices @ weights).reshape(batch_shape), None
+    matrices = matrices.contiguous()
+    values = torch.empty(matrices.shape[0], dtype=tensor.dtype, device=tensor.device)
+    check = _new_check(matrices.shape[0], n, tensor.dtype, tensor.device)
+    for start, stop in _chunks(matrices.shape[0], n * n * tensor.element_size()):
+        block = matrices[start:stop]
+        torch.mv(block, weights, out=values[start:stop])
+        _gather_check(block, n, check, start, stop)
+    return values.reshape(batch_shape), check
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +283,7 @@ class SymmetryStatistics(NamedTuple):
         return (1.0 - self.abs_diff_sum / self.pair_mass).clamp(0.0, 1.0)
 
 
-def symmetry_statistics(attention, reference: bool = True) -> SymmetryStatistics:
+def symmetry_statistics(attention, reference: bool = True, check: InputCheck | None = None) -> SymmetryStatistics:
     """Sufficient statistics of both symmetry variants for a ``[..., n, n]`` tensor (no warnings).
 
     The reference min-max scales each row's differences ``d_k``: ``(d_k - min) / (max - min)``,
@@ -249,6 +291,7 @@ def symmetry_statistics(attention, reference: bool = True) -> SymmetryStatistics
     min and max of each row's valid differences are needed. Like scikit-learn's ``MinMaxScaler``
     (which the published code uses) a range below ``10 * eps`` of the dtype is replaced by 1.
     ``reference=False`` skips the work only the reference variant needs (``scaled_sum`` is then 0).
+    ``check``: an `InputCheck` to fill with the row sums and minima while the chunks are in cache.
     """
     tensor, _ = _as_attention(attention)
     batch_shape, n = tensor.shape[:-2], tensor.shape[-1]
@@ -280,6 +323,8 @@ def symmetry_statistics(attention, reference: bool = True) -> SymmetryStatistics
         stop = min(start + chunk, num_matrices)
         block = source[start:stop]
         torch.mv(block.view(stop - start, n * n), mass_weights, out=pair_mass[start:stop])
+        if check is not None:
+            _gather_check(block.view(stop - start, n * n), n, check, start, stop)
         size, stride, base = (stop - start, n - 2, width), (n * n, n + 1, 1), block.storage_offset()
         right = block.as_strided(size, stride, base + (n + 1) + 1)  # right[b, r, k-1] = A[r+1, r+1+k]
         left_reversed = block.as_strided(size, stride, base + (n + 1) - width)  # [.., W-k] = A[r+1, r+1-k]
@@ -336,13 +381,19 @@ def symmetry(attention, variant: SymmetryVariant = "reference", *, strict: bool 
     denominator is 0 (``n <= 2``, or no mass off the diagonal within the paired window).
 
     Input that is not attention probabilities warns, or raises ``ValueError`` with ``strict=True``
-    (module docstring). A tensor requiring grad is accepted; the result is detached.
+    (module docstring); the row sums and minima it needs are gathered while the statistics read each chunk. A
+    tensor requiring grad is accepted; the result is detached.
     """
     if variant not in SYMMETRY_VARIANTS:
         raise ValueError(f"unknown symmetry variant {variant!r}; choose one of {SYMMETRY_VARIANTS}")
     tensor, was_numpy = _as_attention(attention)
-    _check_probabilities(tensor, _input_dtype(attention), strict, "symmetry")
-    stats = symmetry_statistics(tensor, reference=variant == "reference")
+    n = tensor.shape[-1]
+    matrices = tensor.shape[:-2].numel()
+    check = _new_check(matrices, n, tensor.dtype, tensor.device)
+    stats = symmetry_statistics(tensor, reference=variant == "reference", check=check if n > 2 else None)
+    if 0 < n <= 2:  # the statistics read nothing: the check reads the few entries itself
+        _gather_check(tensor.reshape(matrices, n * n), n, check, 0, matrices)
+    _check_probabilities(check, _input_dtype(attention), strict, "symmetry")
     values = stats.reference() if variant == "reference" else stats.mass()
     if variant == "reference":
         undefined = values.numel() if stats.num_pairs == 0 else 0

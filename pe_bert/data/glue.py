@@ -219,6 +219,11 @@ def _normalise_labels(info: TaskInfo, dataset: "datasets.Dataset", path: str) ->
         return dataset.cast_column("label", datasets.Value("float32"))
     labels = dataset["label"]
     for row, label in enumerate(labels, start=1):
+        if isinstance(label, bool):  # JSON true/false: which class would True be?
+            raise InvalidInputError(
+                f"{path}, row {row}: label {str(label).lower()} is a boolean, not a class of task {info.name!r} "
+                f"({list(info.label_names)}). Give label ids 0..{info.num_labels - 1} or names (-1 = no label)."
+            )
         if label is None or (isinstance(label, float) and not label.is_integer()):
             raise InvalidInputError(
                 f"{path}, row {row}: label {label!r} is not a class: task {info.name!r} classifies into "

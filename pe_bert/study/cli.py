@@ -8,7 +8,9 @@ console too). Stages are stored under OUT/runs/ and skipped on rerun.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import sys
 import typing
 
 from ..errors import InvalidInputError
@@ -20,8 +22,18 @@ ALIASES = {"pretrain_steps": ["--max-steps", "--max_steps"]}
 
 def _list_parser(item_type):
     def parse(text: str):
-        return [item_type(part) for part in text.split(",") if part.strip()] if text.strip() else []
+        items = []
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            try:
+                items.append(item_type(part))
+            except ValueError:
+                kind = "a whole number" if item_type is int else f"a {item_type.__name__}"
+                raise argparse.ArgumentTypeError(f"{part!r} is not {kind}") from None
+        return items
 
+    parse.__name__ = f"comma-separated {item_type.__name__} list"
     return parse
 
 
@@ -85,8 +97,18 @@ def run(args) -> int:
         config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
     except ValueError as error:
         raise InvalidInputError(str(error)) from error
-    summary = Study(config, progress=not args.quiet, verbose=args.verbose).run()
     from .report import verdict_lines
+    from .runner import StudyInterrupted, raise_on_termination
+
+    restore = raise_on_termination()
+    try:
+        summary = Study(config, progress=not args.quiet, verbose=args.verbose).run()
+    except StudyInterrupted as interruption:  # the workers are dead and the lock released by now
+        print(f"pe-bert study: {interruption}; finished stages are kept in {config.out}: run the same command again "
+              "to resume.", file=sys.stderr)
+        return interruption.exit_status
+    finally:
+        restore()
 
     print(f"\nReport: {config.out}/report.md  (results.json, plots beside it)")
     for line in verdict_lines(summary):

@@ -205,9 +205,13 @@ class StudyConfig:
     def from_file(cls, path: str | Path, **overrides) -> "StudyConfig":
         """Read a YAML or JSON study file; keyword `overrides` (e.g. from flags) win over it."""
         path = Path(path)
+        if path.is_dir():
+            raise InvalidInputError(f"--config {path} is a folder: give the study file (YAML or JSON) in it.")
         if not path.is_file():
             raise MissingInputError(f"--config {path} does not exist.")
-        text = path.read_text()
+        from ..inputs import read_utf8
+
+        text = read_utf8(path, "--config")
         if path.suffix in (".yaml", ".yml"):
             import yaml
 

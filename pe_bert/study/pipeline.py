@@ -21,10 +21,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..jsonable import jsonable
-from ..pe_plugins import import_position_encoding_modules
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .stages import StageFailed, StageStore
+from .stages import StageFailed, StageStore, input_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +40,9 @@ PROBING_SEED = 2  # the frozen-feature probing split: one for every model and se
 ANALYSIS_SEED_OFFSET = 10_000
 PROBE_SEED_OFFSET = 20_000
 ATTENTION_BATCH_SIZE = 64
+# What the Trainer writes beside a model that differs from run to run whatever the inputs (runtimes, throughputs,
+# the pickled arguments): verified like every output, but not part of the content that later stages depend on.
+TRAINER_TIMING_FILES = ("trainer_state.json", "training_args.bin", "*results.json")
 
 
 def _training_arguments(output_dir: Path, config: StudyConfig, seed: int, steps: int, batch_size: int,
@@ -185,9 +187,11 @@ class Study:
         """Tokenizer, pretraining text and evaluation blocks (with the corpus's floors), shared by every run."""
         c = self.config
         settings = {k: getattr(c, k) for k in
-                    ("builtin_grammar", "dataset_name", "dataset_config_name", "train_file", "tokenizer_name",
-                     "tokenizer_vocab_size", "builtin_num_sentences", "max_position_embeddings", "max_seq_length",
-                     "eval_sentences", "length_multiples", "mlm_probability")}
+                    ("builtin_grammar", "dataset_name", "dataset_config_name", "tokenizer_vocab_size",
+                     "builtin_num_sentences", "max_position_embeddings", "max_seq_length", "eval_sentences",
+                     "length_multiples", "mlm_probability")}
+        # the user's files by content: editing them redoes what was built on them, moving them does not
+        settings.update(train_file=input_fingerprint(c.train_file), tokenizer_name=input_fingerprint(c.tokenizer_name))
 
         def work(folder: Path) -> dict:
             result = {"tokenizer": self._tokenizer(folder)}
@@ -307,7 +311,8 @@ class Study:
                     "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")), "steps": c.pretrain_steps,
                     "batch": c.pretrain_batch_size, "lr": c.pretrain_learning_rate, "warmup": c.warmup_fraction,
                     "seq": c.max_seq_length, "mlm_probability": c.mlm_probability,
-                    "corpus": [c.dataset_name, c.dataset_config_name, c.train_file, c.builtin_num_sentences]}
+                    "corpus": [c.dataset_name, c.dataset_config_name, input_fingerprint(c.train_file),
+                               c.builtin_num_sentences], "tokenizer": input_fingerprint(c.tokenizer_name)}
         code = spec.code_digest()
         if code:  # a user's PE: its source is part of what the stage computed
             settings["pe_code"] = code
@@ -338,7 +343,8 @@ class Study:
 
         # The model card step rewrites README.md with the measured numbers: not part of the stage's content.
         return self._stage(unit, "pretrain", lambda: self.store.run(unit, "pretrain", settings, work, collective=True,
-                                                                    rewritten=("README.md",)),
+                                                                    rewritten=("README.md",),
+                                                                    volatile=TRAINER_TIMING_FILES),
                            lambda r: f"train loss {r['metrics']['train_loss']:.3f}")
 
     def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
@@ -429,7 +435,8 @@ class Study:
                     "metrics": _deterministic(metrics)}
 
         return self._stage(unit, f"finetune:{task}",
-                           lambda: self.store.run(unit, f"finetune:{task}", settings, work, collective=True),
+                           lambda: self.store.run(unit, f"finetune:{task}", settings, work, collective=True,
+                                                  volatile=TRAINER_TIMING_FILES),
                            lambda r: f"{task} {r['metric']} {r['score']:.3f}")
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
@@ -598,7 +605,9 @@ class Study:
                 task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
                                                lambda r: f"{', '.join(r)}: train and validation files")
             if workers > 1:
-                results = self._run_parallel(units, workers, bar)
+                from .runner import run_units
+
+                results = run_units(self, units, workers, lambda result: self._counted(result, bar))
             else:
                 results = [self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing), bar)
                            for unit, spec, seed in units]
@@ -619,39 +628,6 @@ class Study:
             bar.update(max(0, self.stages_per_unit() - len(result.stages) - 1))
         return result
 
-    def _run_parallel(self, units, workers: int, bar) -> list[UnitResult]:
-        """Run units in `workers` spawned processes, each with an equal share of the CPU threads; print their
-        stage events as they come."""
-        import multiprocessing
-        import queue as queues
-        from concurrent.futures import ProcessPoolExecutor
-
-        context = multiprocessing.get_context("spawn")
-        events = context.Manager().Queue()
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        results: dict[int, UnitResult] = {}
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(self.config, self.verbose, threads, events)) as pool:
-            futures = {pool.submit(_run_unit_in_worker, unit, spec, seed): i
-                       for i, (unit, spec, seed) in enumerate(units)}
-            pending = set(futures)
-            while pending:
-                try:
-                    self._show(events.get(timeout=0.2))
-                    continue
-                except queues.Empty:
-                    pass
-                for future in [f for f in pending if f.done()]:
-                    pending.discard(future)
-                    results[futures[future]] = self._counted(future.result(), bar)
-            while True:  # events sent just before the last unit finished
-                try:
-                    self._show(events.get_nowait())
-                except queues.Empty:
-                    break
-        return [results[i] for i in range(len(units))]
-
-
 def _probing_headline(result: dict) -> str:
     return "probing splits: " + ", ".join(f"{task} {sizes['train']:,} train / {sizes['test']:,} test examples"
                                           for task, sizes in result["examples"].items())
@@ -664,28 +640,6 @@ def _data_headline(result: dict) -> str:
         return "tokenizer ready"
     return (f"{result['num_train_sentences']:,} sentences; unigram entropy {result['unigram_entropy']:.3f} nats, "
             f"Bayes-optimal masked-token loss {first['bayes_loss']:.3f} nats")
-
-
-_WORKER: Study | None = None
-
-
-def _init_worker(config: StudyConfig, verbose: bool, threads: int, events) -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    global _WORKER
-    torch.set_num_threads(threads)
-    # numpy's BLAS too (the probes' logistic regressions): two workers each with every core's BLAS threads ran a
-    # 0.3 s fit in 11 s on two cores
-    threadpool_limits(threads)
-    # A spawned process starts with pe_bert's own PEs only: register the user's before any unit runs.
-    import_position_encoding_modules(config.pe_modules)
-    _WORKER = Study(config, progress=False, verbose=verbose, worker=True)
-    _WORKER.events = events
-
-
-def _run_unit_in_worker(unit: str, spec: VariantSpec, seed: int) -> UnitResult:
-    return _WORKER.run_unit(unit, spec, seed)
 
 
 # Trainer metrics that measure the machine, not the model: kept out of stage results (the report's metadata holds

@@ -222,10 +222,7 @@ def metadata(study, wall_time: float, workers: int) -> dict:
     from .. import __version__
 
     # Compute time of every stored stage (also those finished by an earlier, resumed run), by kind of stage.
-    stored: dict[str, float] = {}
-    for done in sorted(study.store.runs.glob("**/DONE.json")):
-        kind = done.parent.name.split("-", 1)[0]
-        stored[kind] = stored.get(kind, 0.0) + json.loads(done.read_text()).get("seconds", 0.0)
+    stored = study.store.stored_seconds()
     this_run: dict[str, dict] = {}
     timings = study.out / "timings.jsonl"
     for line in timings.read_text().splitlines() if timings.exists() else []:

@@ -20,6 +20,7 @@ with timings, and a line torn by a kill mid-append is skipped by readers and nev
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import json
 import logging
@@ -42,11 +43,31 @@ LOCK_NAME = ".study.lock"
 # stage (`before-done`: outputs and result written, DONE.json not yet; `mid-log`: half of the stage's log line
 # written), so the kill tests can interrupt a run at an exact place instead of at a random time.
 KILL_HOOK = "PE_BERT_TEST_KILL_AT"
+# With `PE_BERT_TEST_KILL_ONCE=<file>` as well, the hook fires only while that file does not exist (it creates it):
+# a process killed once, whose retry goes through.
+KILL_ONCE = "PE_BERT_TEST_KILL_ONCE"
 
 
 def fingerprint(settings: dict) -> str:
     """Stable hash of a stage's settings (sorted JSON)."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def input_fingerprint(value: str | Path | None) -> str | None:
+    """What a stage's settings should hold for an input a user names: a local file or folder by the sha256 of its
+    content (so editing `--train-file` redoes what was built on it, and moving it does not), anything else (a Hub
+    id, None) as given."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        return f"sha256:{file_sha256(path)}"
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
+        return f"sha256:{digest.hexdigest()}"
+    return str(value)
 
 
 def file_sha256(path: Path) -> str:
@@ -64,8 +85,25 @@ def _write_json_atomically(path: Path, value) -> None:
 
 
 def _kill_if_hooked(point: str, unit: str, stage: str) -> None:
-    if os.environ.get(KILL_HOOK) == f"{point}@{unit}/{stage}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(KILL_HOOK) != f"{point}@{unit}/{stage}":
+        return
+    once = os.environ.get(KILL_ONCE)
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _clear(folder: Path, root: Path) -> None:
+    """Remove whatever is at `folder` (a folder, a file, a link) and any file or link standing where one of its
+    parent folders below `root` should be, so that `folder` can be created."""
+    for path in reversed([folder, *[p for p in folder.parents if root in p.parents]]):
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path == folder and path.is_dir():
+            shutil.rmtree(path)
 
 
 class StageFailed(RuntimeError):
@@ -198,8 +236,12 @@ class StageStore:
     # ------------------------------------------------------------------------------------ verify and run
 
     def _verified(self, unit: str, stage: str, settings: dict) -> tuple[dict, str] | None:
-        """`(result, digest)` if the stage finished with these settings and every checksum matches, else None."""
+        """`(result, digest)` if the stage finished with these settings and every checksum matches, else None.
+        A stage folder that is a link (its content could change outside the study) or not a folder is not trusted."""
         folder = self.folder(unit, stage)
+        if any(p.is_symlink() for p in (folder, *folder.parents) if self.runs in (p, *p.parents)) or \
+                not folder.is_dir():
+            return None
         try:
             done = json.loads((folder / "DONE.json").read_text())
             if done.get("fingerprint") != fingerprint(settings):
@@ -226,24 +268,33 @@ class StageStore:
         """Content digest of a stage run or verified by this store (what `content_id` puts in settings)."""
         return self._digests[self.folder(unit, stage)]
 
-    def _seal(self, folder: Path, settings: dict, result: dict, produced: Iterable[str], seconds: float) -> str:
+    def _seal(self, folder: Path, settings: dict, result: dict, produced: Iterable[str], seconds: float,
+              volatile: tuple[str, ...] = ()) -> str:
+        """Write result.json and DONE.json: every file's checksum (verified on rerun), and the content digest over
+        the deterministic ones only (files matching a `volatile` pattern, such as the Trainer's timing records,
+        are checked but do not make a redone stage's content differ)."""
         _write_json_atomically(folder / "result.json", result)
         checksums = {name: file_sha256(folder / name) for name in sorted({*produced, "result.json"})}
-        digest = hashlib.sha256(json.dumps(checksums, sort_keys=True).encode()).hexdigest()
+        content = {name: sha for name, sha in checksums.items()
+                   if not any(fnmatch.fnmatch(name, pattern) for pattern in volatile)}
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
         _write_json_atomically(folder / "DONE.json", {
             "fingerprint": fingerprint(settings), "settings": settings, "files": sorted(checksums),
-            "checksums": checksums, "digest": digest, "seconds": seconds,
+            "checksums": checksums, "volatile": sorted(set(checksums) - set(content)), "digest": digest,
+            "seconds": seconds,
         })
         return digest
 
     def run(self, unit: str, stage: str, settings: dict, work: Callable[[Path], dict],
             files: Callable[[Path], list[str]] | None = None, collective: bool = False,
-            rewritten: tuple[str, ...] = ()) -> dict:
+            rewritten: tuple[str, ...] = (), volatile: tuple[str, ...] = ()) -> dict:
         """Return the stored result, or run `work(folder) -> result` and store it.
 
         `files(folder)` lists the outputs (relative to the folder) that are checksummed and verified on rerun; by
         default, every file the stage wrote except those named in `rewritten` (files that later steps may rewrite,
-        such as a model card the report fills in). `collective`: run `work` on every process (class docstring).
+        such as a model card the report fills in). `volatile`: patterns of outputs that differ from run to run
+        whatever the inputs (timings): verified, but left out of the content digest that downstream stages depend
+        on. `collective`: run `work` on every process (class docstring).
         """
         main = self.processes.is_main
         result = self.cached(unit, stage, settings)
@@ -254,8 +305,7 @@ class StageStore:
             return result
         folder = self.folder(unit, stage)
         if main:
-            if folder.exists():
-                shutil.rmtree(folder)  # partial, stale or corrupt: start clean
+            _clear(folder, self.runs)  # partial, stale or corrupt: start clean
             folder.mkdir(parents=True)
         self.processes.barrier()
         failure = None
@@ -275,7 +325,7 @@ class StageStore:
                 ]
                 produced = [name for name in produced if name not in ("result.json", "DONE.json", *rewritten)]
                 _kill_if_hooked("before-done", unit, stage)
-                self._digests[folder] = self._seal(folder, settings, result, produced, seconds)
+                self._digests[folder] = self._seal(folder, settings, result, produced, seconds, volatile)
                 self._log(unit, stage, "ran", seconds)
         self.processes.barrier()
         if failure is not None:
@@ -288,6 +338,19 @@ class StageStore:
             if not collective:
                 result = verified[0]
         return result
+
+    def stored_seconds(self) -> dict[str, float]:
+        """Compute time of every stored stage, by kind of stage (records that do not parse are not counted: they
+        are not trusted, and the stage will be redone when it is needed)."""
+        seconds: dict[str, float] = {}
+        for done in sorted(self.runs.glob("**/DONE.json")):
+            try:
+                value = float(json.loads(done.read_text()).get("seconds", 0.0))
+            except (OSError, ValueError, AttributeError, TypeError):
+                continue
+            kind = done.parent.name.split("-", 1)[0]
+            seconds[kind] = seconds.get(kind, 0.0) + value
+        return seconds
 
     # ------------------------------------------------------------------------------------ lock and log
 

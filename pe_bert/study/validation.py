@@ -24,6 +24,14 @@ POSITIVE_SETTINGS = (
     "probing_test_sentences",
 )
 POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate")
+# Settings below which a measurement is empty or undefined (found only after training otherwise).
+MINIMUM_SETTINGS = (
+    ("eval_sentences", 20, "the masked-token evaluation needs masked words at every length"),
+    ("analysis_sentences", 2, "locality and symmetry are means over sentences"),
+    ("probing_train_sentences", 14, "the topic probe needs two training sentences of each of its 7 topics"),
+    ("probing_test_sentences", 2, "twin tasks are scored in pairs"),
+    ("position_seq_len", 3, "symmetry needs tokens on both sides of a position"),
+)
 
 
 def _flag(name: str) -> str:
@@ -98,6 +106,14 @@ def check_values(config) -> None:
         value = getattr(config, name, None)
         if value is not None and value < 1:
             raise InvalidInputError(f"{_flag(name)} is {value}: it must be at least 1.")
+    for name, low, why in MINIMUM_SETTINGS:
+        value = getattr(config, name, None)
+        if value is not None and value < low:
+            raise InvalidInputError(f"{_flag(name)} is {value}: it must be at least {low} ({why}).")
+    negative = [seed for seed in config.seeds if seed < 0]
+    if negative:
+        raise InvalidInputError(f"`seeds` (--seeds) holds {negative}: seeds are whole numbers from 0 (random "
+                                "generators take no negative seed).")
     for name in POSITIVE_REAL_SETTINGS:
         value = getattr(config, name, None)
         if value is not None and not value > 0:
@@ -130,6 +146,7 @@ def check_values(config) -> None:
             "The study has no variant to train: --variants is empty and the attenuated grid (--attenuated-w x "
             "--attenuated-s) is empty. Name at least one variant."
         )
+    _check_tokenizer_covers_the_language(config)
     for spec in specs:  # the model configs the study will build, validated now rather than after other training
         try:
             PEBertConfig(**config.model_kwargs(), **spec.config_kwargs())
@@ -137,4 +154,29 @@ def check_values(config) -> None:
             raise InvalidInputError(f"Variant {spec.label!r}: {error}") from error
 
 
-__all__ = ["POSITIVE_REAL_SETTINGS", "POSITIVE_SETTINGS", "check_types", "check_values"]
+def _check_tokenizer_covers_the_language(config) -> None:
+    """A --tokenizer-name used on the built-in language (corpus, probes) must know its words: every unknown word
+    would become [UNK] and the measurements would be of [UNK]s."""
+    uses_builtin = config.builtin_corpus or config.probing_tasks or config.builtin_tasks
+    if not config.tokenizer_name or not uses_builtin:
+        return
+    from transformers import AutoTokenizer
+
+    from ..data.compact import compact_language
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.tokenizer_name)
+    except (OSError, ValueError) as error:
+        raise InvalidInputError(f"--tokenizer-name {config.tokenizer_name} cannot be loaded: {error}") from error
+    words = sorted(compact_language().vocabulary)
+    pieces = tokenizer(words, add_special_tokens=False)["input_ids"]
+    unknown = [w for w, ids in zip(words, pieces) if tokenizer.unk_token_id is not None
+               and tokenizer.unk_token_id in ids]
+    if unknown:
+        raise InvalidInputError(f"--tokenizer-name {config.tokenizer_name} does not know {len(unknown)} of the "
+                                f"built-in language's {len(words)} words ({', '.join(unknown[:5])}, ...): they would "
+                                "all read [UNK]. Use a tokenizer that covers them (e.g. bert-base-uncased's "
+                                "WordPiece), or leave --tokenizer-name unset for the built-in word-level one.")
+
+
+__all__ = ["MINIMUM_SETTINGS", "POSITIVE_REAL_SETTINGS", "POSITIVE_SETTINGS", "check_types", "check_values"]

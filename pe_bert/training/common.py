@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from ..errors import InvalidInputError, MissingInputError, one_line
 from ..inputs import check_data_file_content
 from .arguments import use_cpu_when_distributed_without_accelerator
-from .resume import checkpoint_problem, last_complete_checkpoint
+from .resume import TRAINER_STATE, checkpoint_problem, last_complete_checkpoint, model_problem
 
 logger = logging.getLogger("pe_bert.training")
 
@@ -69,6 +70,40 @@ def detect_last_checkpoint(training_args: TrainingArguments) -> str | None:
     if last is not None:
         logger.info("Found %s: resuming training from it. Use a new --output_dir to start over.", last)
     return last
+
+
+def check_training_steps(training_args: TrainingArguments) -> None:
+    """The Trainer reads `--max_steps 0` as one step and any negative value as "use --num_train_epochs": refuse both
+    instead of training something nobody asked for."""
+    if training_args.max_steps == 0 or training_args.max_steps < -1:
+        raise InvalidInputError(f"--max_steps {training_args.max_steps}: give a positive number of steps, or leave it "
+                                "unset to train for --num_train_epochs epochs.")
+    if training_args.max_steps == -1 and not training_args.num_train_epochs > 0:
+        raise InvalidInputError(f"--num_train_epochs {training_args.num_train_epochs}: give a positive number of "
+                                "epochs, or a positive --max_steps.")
+
+
+def finished_run(training_args: TrainingArguments) -> dict | None:
+    """The stored results when `output_dir` holds a run that already trained to the end of this very plan (its
+    final `trainer_state.json`, written after the last step, and its saved model), else None. Relaunching such a
+    run must not train past its last step and overwrite its results: the scripts do nothing and say so."""
+    if not training_args.do_train or training_args.resume_from_checkpoint:
+        return None
+    output = Path(training_args.output_dir)
+    try:
+        state = json.loads((output / TRAINER_STATE).read_text())
+    except (OSError, ValueError):
+        return None
+    planned = (training_args.max_steps if training_args.max_steps > 0 else None)
+    same_plan = state.get("max_steps") == planned if planned else \
+        state.get("num_train_epochs") == training_args.num_train_epochs
+    if not same_plan or state.get("global_step", 0) < state.get("max_steps", 1) or model_problem(output) is not None:
+        return None
+    results = output / "all_results.json"
+    logger.warning("%s already holds this run, trained to step %d of %d: nothing to train. Use a new --output_dir to "
+                   "train again (or a larger --max_steps to continue).", output, state["global_step"],
+                   state["max_steps"])
+    return json.loads(results.read_text()) if results.is_file() else {}
 
 
 def default_to_train_and_eval(training_args: TrainingArguments) -> None:
@@ -141,7 +176,9 @@ __all__ = [
     "FILE_BUILDERS",
     "check_data_file",
     "default_to_train_and_eval",
+    "check_training_steps",
     "detect_last_checkpoint",
+    "finished_run",
     "load_local_files",
     "parse_args",
     "setup_logging",

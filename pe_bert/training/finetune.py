@@ -23,12 +23,15 @@ from ..data.glue_scores import glue_compute_metrics
 from ..errors import InvalidInputError, exit_on_usage_error
 from .arguments import GlueDataArguments
 from .common import (
+    check_training_steps,
     default_to_train_and_eval,
     detect_last_checkpoint,
+    finished_run,
     parse_args,
     setup_logging,
 )
 from .loading import check_max_seq_length, check_vocabulary, hub_kwargs, load_model, model_classes, resolve_config
+from .resume import ChecksumCallback
 
 logger = logging.getLogger("pe_bert.training.finetune")
 
@@ -92,6 +95,10 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
     """Fine-tune and/or evaluate; returns the (best run's) metrics, also written to all_results.json."""
     setup_logging(training_args)
     default_to_train_and_eval(training_args)
+    check_training_steps(training_args)
+    finished = finished_run(training_args)
+    if finished is not None:
+        return finished
     info = get_task_info(data_args.task_name)  # Unknown task: ValueError listing the valid ones.
     if model_args.model_name_or_path is None:
         raise InvalidInputError(
@@ -184,7 +191,7 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
             processing_class=tokenizer,
             data_collator=collator,
             compute_metrics=compute_metrics,
-            callbacks=callbacks,
+            callbacks=[ChecksumCallback(), *(callbacks or [])],
         )
         metrics = {"learning_rate": learning_rate}
         if training_args.do_train:

@@ -26,14 +26,16 @@ from transformers import (
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error
 from .arguments import MLMDataArguments
 from .common import (
+    check_training_steps,
     default_to_train_and_eval,
     detect_last_checkpoint,
+    finished_run,
     load_local_files,
     parse_args,
     setup_logging,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
-from .resume import ResumableMaskingCollator
+from .resume import ChecksumCallback, ResumableMaskingCollator
 from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger("pe_bert.training.pretrain")
@@ -233,6 +235,10 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
     """
     setup_logging(training_args)
     default_to_train_and_eval(training_args)
+    check_training_steps(training_args)
+    finished = finished_run(training_args)
+    if finished is not None:
+        return finished
     last_checkpoint = detect_last_checkpoint(training_args)
     set_seed(training_args.seed)
 
@@ -296,7 +302,7 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
         data_collator=collator,
         compute_metrics=compute_metrics if training_args.do_eval else None,
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if training_args.do_eval else None,
-        callbacks=callbacks,
+        callbacks=[ChecksumCallback(), *(callbacks or [])],
     )
 
     results: dict = {}

@@ -3,8 +3,10 @@ when a batch is collated.
 
 *Which checkpoint.* The Trainer writes a `checkpoint-N` folder file by file (weights, optimizer, scheduler, RNG
 states) and `trainer_state.json` last. A run killed while saving leaves a folder without it; transformers'
-`get_last_checkpoint` would still pick it and every relaunch would crash. :func:`last_complete_checkpoint` skips
-such folders (with a warning) and returns the newest one that has its trainer state and intact weights.
+`get_last_checkpoint` would still pick it and every relaunch would crash. :class:`ChecksumCallback` then records
+the sha256 of every file of the checkpoint, so that bytes flipped or cut later (a disk, a copy) are found too.
+:func:`last_complete_checkpoint` skips incomplete or corrupt folders (with a warning naming them and why) and
+returns the newest one that is complete and intact.
 
 *Exact resume.* The Trainer checkpoints the Python, numpy and torch random states and restores them on resume,
 and accelerate's seedable sampler makes the data order a function of the seed and the epoch; dropout is then
@@ -28,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import DataCollatorForLanguageModeling
+from transformers import DataCollatorForLanguageModeling, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
 logger = logging.getLogger("pe_bert.training")
 
 TRAINER_STATE = "trainer_state.json"
+CHECKSUMS = "pe_bert_checksums.json"  # written into each checkpoint after the Trainer saved it
 _CHECKPOINT = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 
 
@@ -59,8 +62,52 @@ def _safetensors_problem(path: Path) -> str | None:
     return None
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: str | os.PathLike) -> None:
+    """Record the sha256 of every file of a saved checkpoint in it (atomically, last), for `checkpoint_problem`."""
+    folder = Path(folder)
+    checksums = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
+                 if p.is_file() and p.name not in (CHECKSUMS, CHECKSUMS + ".tmp")}
+    temporary = folder / (CHECKSUMS + ".tmp")
+    temporary.write_text(json.dumps(checksums, indent=1) + "\n")
+    os.replace(temporary, folder / CHECKSUMS)
+
+
+def _checksum_problem(folder: Path) -> str | None:
+    try:
+        checksums = json.loads((folder / CHECKSUMS).read_text())
+    except FileNotFoundError:
+        return None  # saved before checksums were written (or by another tool): the structural checks stand
+    except ValueError:
+        return f"{CHECKSUMS} is not valid JSON"
+    for name, expected in checksums.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _sha256(path) != expected:
+            return f"{name} does not match the checksum written when it was saved (corrupt)"
+    return None
+
+
+class ChecksumCallback(TrainerCallback):
+    """Writes `pe_bert_checksums.json` into every checkpoint the Trainer saves (main process only)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            write_checksums(folder)
+        return control
+
+
 def checkpoint_problem(folder: str | os.PathLike) -> str | None:
-    """Why `folder` is not a complete Trainer checkpoint (a short reason), or None when it is one."""
+    """Why `folder` is not a complete, intact Trainer checkpoint (a short reason), or None when it is one."""
     folder = Path(folder)
     state = folder / TRAINER_STATE
     if not state.is_file():
@@ -69,6 +116,12 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
         json.loads(state.read_text())
     except ValueError:
         return f"{TRAINER_STATE} is not valid JSON"
+    return model_problem(folder) or _checksum_problem(folder)
+
+
+def model_problem(folder: str | os.PathLike) -> str | None:
+    """Why the model weights saved in `folder` are missing, truncated or malformed, or None."""
+    folder = Path(folder)
     if (folder / SAFE_WEIGHTS_NAME).is_file():
         return _safetensors_problem(folder / SAFE_WEIGHTS_NAME)
     index = next((folder / name for name in (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME) if (folder / name).is_file()),
@@ -123,4 +176,5 @@ class ResumableMaskingCollator(DataCollatorForLanguageModeling):
                                          offset_mapping=offset_mapping)
 
 
-__all__ = ["ResumableMaskingCollator", "checkpoint_problem", "last_complete_checkpoint"]
+__all__ = ["ChecksumCallback", "ResumableMaskingCollator", "checkpoint_problem", "last_complete_checkpoint",
+           "model_problem", "write_checksums"]

@@ -1,6 +1,6 @@
 """Perturbations by name, applied to any input kind (annotated `Sentence`, raw text, or a word list).
 
-Names: shuffle-N (any N >= 1; the paper uses 3..6), random, swap-adjacent (BShift), shuffle-sr (agent/patient swap).
+Names: shuffle-N (any N >= 2; the paper uses 3..6), random, swap-adjacent (BShift), shuffle-sr (agent/patient swap).
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ def validate_perturbation_names(names: Sequence[str]) -> tuple[str, ...]:
         if not (_SHUFFLE_N.match(name) or name in ("random", "swap-adjacent", "shuffle-sr")):
             raise ValueError(f"Unknown perturbation {name!r}; use shuffle-N (e.g. shuffle-3), random, swap-adjacent "
                              "or shuffle-sr.")
+        window = _SHUFFLE_N.match(name)
+        if window and int(window.group(1)) < 2:
+            raise ValueError(f"Perturbation {name!r} shuffles windows of {window.group(1)} word(s), which changes "
+                             "nothing: use shuffle-N with N >= 2 (the paper uses 3 to 6).")
         out.append(name)
     return tuple(out)
 

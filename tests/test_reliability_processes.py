@@ -1,0 +1,127 @@
+"""Processes of a parallel study: workers die with the study whatever kills it, SIGINT/SIGTERM stop it with one line
+and its lock released (exit 130/143), and a worker that dies does not take the study with it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pe_bert.study.stages import KILL_HOOK, KILL_ONCE, LOCK_NAME
+
+from test_reliability_integrity import _env, _flags, _tiny_config
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the workers")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("State", "").startswith("Z"):
+            continue
+        children.setdefault(int(fields["PPid"]), []).append(int(fields["Pid"]))
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.add(child)
+            stack.append(child)
+    return found
+
+
+def _alive(pids) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        if "State:\tZ" not in state:
+            alive.add(pid)
+    return alive
+
+
+def _start(out, **overrides):
+    config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, pretrain_steps=400, tasks=[],
+                          **overrides)
+    return subprocess.Popen([sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_workers(process, count=2, timeout=120) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = {pid for pid in _descendants(process.pid)
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
+        if len(workers) >= count:
+            time.sleep(3)  # let them import and start a unit
+            return _descendants(process.pid)
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    raise AssertionError("the study's workers did not start")
+
+
+def _gone(pids, timeout=15) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _alive(pids)
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_study_kills_its_workers(tmp_path):
+    process = _start(tmp_path / "study")
+    workers = _wait_for_workers(process)
+    process.kill()
+    process.wait()
+    assert _gone(workers), f"orphaned workers: {_alive(workers)}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_stop_the_study_in_one_line_with_its_lock_released(tmp_path, signum, status):
+    out = tmp_path / "study"
+    process = _start(out)
+    workers = _wait_for_workers(process)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"pe-bert study: interrupted by {signal.Signals(signum).name}")
+    assert "run the same command again to resume" in lines[0] and "Traceback" not in stderr
+    assert (out / LOCK_NAME).read_text() == ""  # released cleanly
+    assert not _alive(workers)  # killed before the lock was released
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(tmp_path):
+    out = tmp_path / "once"
+    config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, tasks=[])
+    command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"]
+    hook = {KILL_HOOK: "before-done@rope/seed0/score"}
+    once = subprocess.run(command, env=_env(**hook, **{KILL_ONCE: str(tmp_path / "killed")}), capture_output=True,
+                          text=True, timeout=600)
+    assert once.returncode == 0, once.stderr[-3000:]
+    assert (tmp_path / "killed").exists()  # the worker did die
+    results = json.loads((out / "results.json").read_text())
+    assert not results["failures"] and len(results["runs"]) == 4  # its unit was rerun and finished
+
+    out = tmp_path / "always"
+    config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, tasks=[])
+    always = subprocess.run([sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
+                            env=_env(**hook), capture_output=True, text=True, timeout=600)
+    assert always.returncode == 0, always.stderr[-3000:]  # not every unit failed
+    results = json.loads((out / "results.json").read_text())
+    assert [f["run"] for f in results["failures"]] == ["rope/seed0"]
+    assert "worker process died twice" in results["failures"][0]["error"]
+    assert {r["variant"] + str(r["seed"]) for r in results["runs"] if not r["failure"]} == {"none0", "none1", "rope1"}
+    assert "`rope/seed0` failed" in (out / "report.md").read_text()
+    assert "1 run(s) failed" in always.stdout
