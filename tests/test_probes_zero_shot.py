@@ -1,5 +1,7 @@
 """Zero-shot probes: batched PLL equals the one-position-at-a-time definition; drift behaves on a real model."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +135,21 @@ def test_minilm_drifts_more_under_random_than_under_shuffle_3(minilm_path):
     shuffle3, random = report.results["shuffle-3"]["drift"], report.results["random"]["drift"]
     assert 0 < shuffle3["mean"] < random["mean"]
     assert "pll" not in report.results["random"]
+
+
+def test_a_perturbation_that_changes_no_sentence_measures_nothing(tmp_path):
+    """Shuffle-SR of intransitive sentences changes none of them: an empty sample (NaN), not a crash."""
+    from transformers import AutoModelForMaskedLM
+
+    from pe_bert import PEBertConfig
+    from pe_bert.data.compact import compact_language, compact_sentences
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    tokenizer = word_level_tokenizer(compact_language().vocabulary)
+    model = AutoModelForMaskedLM.from_config(PEBertConfig(position_encoding="rope", vocab_size=len(tokenizer),
+                                                          hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                          intermediate_size=32)).eval()
+    report = zero_shot_probe(model, tokenizer, compact_sentences(2, 20000), seed=0)  # two intransitive sentences
+    assert all(r["drift"]["n"] == r["pll"]["n"] == r["n_changed"] for r in report.results.values())
+    swap = report.results["shuffle-sr"]  # no agent and patient to swap: nothing changed, nothing measured
+    assert swap["n_changed"] == 0 and math.isnan(swap["drift"]["mean"]) and math.isnan(swap["pll"]["preference"])

@@ -21,7 +21,7 @@ _BLOCK_ELEMENTS = 4_000_000  # indices per resampling block (~32 MB of int64)
 def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES,
                       confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values` (per-example scores or paired differences)."""
-    values = np.asarray(values, dtype=np.float64)
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if values.size == 0 or n_resamples <= 0:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
@@ -107,7 +107,7 @@ def preference(original_scores, perturbed_scores, *, n_resamples: int = 0, confi
 
 def mean_with_ci(values, *, n_resamples: int = 0, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> dict:
     """Mean of per-example values (e.g. representation drift) with an optional bootstrap interval."""
-    values = np.asarray(values, dtype=np.float64)
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     result = {"mean": float(values.mean()) if values.size else float("nan"), "n": int(values.size)}
     if n_resamples > 0:
         result["ci"] = list(bootstrap_mean_ci(values, n_resamples=n_resamples, confidence=confidence, seed=seed))

@@ -181,7 +181,7 @@ def representation_drift(model: nn.Module, tokenizer, originals: Sequence[str], 
     embeddings = sentence_embeddings(model, tokenizer, list(originals) + list(perturbed), batch_size=batch_size,
                                      max_length=max_length, progress=progress)
     a, b = embeddings[:len(originals)], embeddings[len(originals):]
-    return (1.0 - torch.nn.functional.cosine_similarity(a, b, dim=-1)).double().numpy()
+    return np.atleast_1d((1.0 - torch.nn.functional.cosine_similarity(a, b, dim=-1)).double().numpy())
 
 
 @dataclass
@@ -257,11 +257,11 @@ def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
         entry: dict[str, Any] = {"n": len(sentences), "n_changed": len(kept)}
         if "pll" in metrics:
             pll_perturbed = pseudo_log_likelihood(model, tokenizer, texts, max_tokens_per_batch=max_tokens_per_batch,
-                                                  progress=progress)
+                                                  progress=progress) if kept else np.empty(0)
             entry["pll"] = stats.preference(pll_original[kept], pll_perturbed, n_resamples=n_resamples, seed=seed)
-        if "drift" in metrics:
+        if "drift" in metrics:  # no changed pair (e.g. Shuffle-SR on intransitive sentences): an empty sample
             drift = representation_drift(model, tokenizer, [originals[i] for i in kept], texts,
-                                         batch_size=batch_size, progress=progress)
+                                         batch_size=batch_size, progress=progress) if kept else np.empty(0)
             entry["drift"] = stats.mean_with_ci(drift, n_resamples=n_resamples, seed=seed)
         report.results[name] = entry
     report.results = {name: report.results[name] for name in perturbations}  # skipped ones were added first
