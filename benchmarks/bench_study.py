@@ -105,6 +105,16 @@ def convergence(default: dict, doubled: dict) -> bool:
                   f"{change:>+8.1f} {std:>8.1f} {limit:>7.1f}  {verdict}")
     print(f"\nConvergence {'holds' if ok else 'FAILS'}: every primary outcome within max({TOLERANCE_POINTS:g} points, "
           "1 seed std).")
+    print("\nThe primary tests at both budgets (the doubled run has the grid's corners only: its estimates compare "
+          "extreme levels):")
+    for before, after in zip(default["primary_tests"], doubled["primary_tests"]):
+        def show(test):
+            if test["estimate"] is None:
+                return f"{test['verdict']}"
+            low, high = test["interval"]
+            return (f"{test['verdict']}, spread {test['estimate']:.1f} [{low:.1f}, {high:.1f}] points, Holm p "
+                    f"{test['p_holm']:.2g}, means {', '.join(f'{k}: {v:.1f}' for k, v in test['means'].items())}")
+        print(f"  {before['claim']}:\n    default  {show(before)}\n    doubled  {show(after)}")
     return ok
 
 

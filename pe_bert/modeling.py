@@ -449,15 +449,23 @@ class PEBertForMaskedLM(PEBertPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        masked_positions: torch.Tensor | None = None,
         **kwargs: Unpack[TransformersKwargs],
     ) -> MaskedLMOutput:
-        r"""labels: `[batch, seq]` token ids to predict, -100 where no loss is taken."""
+        r"""labels: `[batch, seq]` token ids to predict, -100 where no loss is taken.
+        masked_positions: `[batch, k]` positions that include every labelled one (padded with unlabelled
+            positions, e.g. 0), as `MaskedOnlyHeadCollator` gives them: in training, the MLM head then runs at these
+            k positions only (`logits` is `[batch, k, vocab]`), with the same loss and gradients as on every position,
+            and static shapes (torch.compile, export). Ignored in eval and inference (full logits)."""
         outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                             position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
         sequence_output = outputs.last_hidden_state
-        if labels is not None and self.training and self.config.sparse_prediction:
-            # Only ~15% of positions carry a label: running the vocab-sized head on the rest is wasted work.
-            masked = labels != -100
+        # Only ~15% of positions carry a label: running the vocab-sized head on the rest is wasted work.
+        if labels is not None and self.training and masked_positions is not None:
+            index = masked_positions.unsqueeze(-1).expand(-1, -1, sequence_output.shape[-1])
+            sequence_output, labels = sequence_output.gather(1, index), labels.gather(1, masked_positions)
+        elif labels is not None and self.training and self.config.sparse_prediction:
+            masked = labels != -100  # data-dependent shape: eager training only
             sequence_output, labels = sequence_output[masked], labels[masked]
         prediction_scores = self.cls(sequence_output)
         loss = None

@@ -156,6 +156,26 @@ def test_compiled_training_step_has_no_graph_break(name):
     torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.slow
+def test_the_masked_only_head_compiles_with_no_graph_break_and_the_same_loss():
+    """The static-shape masked-only head (`masked_positions`) under fullgraph=True: no graph break, same loss and
+    gradients as eager (the data-dependent `sparse_prediction` form cannot be compiled without one)."""
+    torch._dynamo.reset()
+    input_ids, attention_mask = padded_batch(2, 9)
+    labels = input_ids.masked_fill(torch.arange(9) % 3 != 1, -100)
+    positions = torch.tensor([[1, 4, 7, 0], [1, 4, 7, 2]])
+    losses, grads = [], []
+    for compiled in (False, True):
+        model = build("rope", PEBertForMaskedLM).train()
+        run = torch.compile(model, fullgraph=True, backend="aot_eager") if compiled else model
+        loss = run(input_ids=input_ids, attention_mask=attention_mask, labels=labels, masked_positions=positions).loss
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(losses[1], losses[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-4)
+
+
 # ------------------------------------------------------------------------------------------ gradient checkpointing
 
 

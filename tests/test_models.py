@@ -485,6 +485,48 @@ def test_sparse_prediction_gives_the_same_loss_and_gradients():
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
 
 
+def test_the_masked_only_head_collator_covers_every_label_in_one_width():
+    from pe_bert.training.resume import MaskedOnlyHeadCollator
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    tokenizer = word_level_tokenizer([chr(97 + i // 26) + chr(97 + i % 26) for i in range(30)])
+    collator = MaskedOnlyHeadCollator(tokenizer=tokenizer, mlm_probability=0.3, mask_seed=1)
+    rows = [{"input_ids": [tokenizer.cls_token_id, *range(5, 5 + n), tokenizer.sep_token_id]} for n in (20, 13, 20)]
+    batch = collator(rows)
+    labelled = batch["labels"] != -100
+    positions = batch["masked_positions"]
+    assert positions.shape[0] == 3 and positions.shape[1] % 8 == 0 and positions.shape[1] >= 2 * 0.3 * 22
+    for row in range(3):
+        chosen = positions[row].tolist()
+        assert len(set(chosen)) == len(chosen)  # no position twice: no label counted twice
+        assert set(labelled[row].nonzero().flatten().tolist()) <= set(chosen)
+    crowded = MaskedOnlyHeadCollator(tokenizer=tokenizer, mlm_probability=0.9, mask_seed=1, capacity=1)(rows)
+    assert crowded["masked_positions"].shape[1] >= int((crowded["labels"] != -100).sum(-1).max())  # exact fallback
+
+
+def test_the_masked_only_head_gives_the_same_loss_and_gradients_as_every_position():
+    from pe_bert.training.resume import MaskedOnlyHeadCollator
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    tokenizer = word_level_tokenizer([chr(97 + i // 26) + chr(97 + i % 26) for i in range(95)])
+    collator = MaskedOnlyHeadCollator(tokenizer=tokenizer, mlm_probability=0.2, mask_seed=3)
+    batch = collator([{"input_ids": [2, *range(5 + i, 15 + i), 3]} for i in range(4)])
+    losses, grads = [], []
+    for masked_only in (False, True):
+        model = tiny_model("rope", PEBertForMaskedLM).train()
+        inputs = {k: v for k, v in batch.items() if masked_only or k != "masked_positions"}
+        out = model(**inputs)
+        out.loss.backward()
+        losses.append(out.loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        if masked_only:
+            assert out.logits.shape == (*batch["masked_positions"].shape, 100)
+            with torch.no_grad():  # eval keeps full logits
+                assert model.eval()(**inputs).logits.shape == (4, 12, 100)
+    torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=0)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
 def test_published_learnable_attenuation_is_symmetric_and_starts_at_the_published_values():
     """attenuated_table="absolute": the published code's table over |i - j|, initialised to softmax over d >= 0 of
     -w d^2 and added to the logits as is (so it stays symmetric whatever it learns)."""

@@ -422,7 +422,8 @@ def test_study_killed_before_sealing_a_stage_redoes_only_that_stage(tmp_path):
     assert (out / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "model.safetensors").exists()
     summary, statuses = _rerun(out)  # the dead run's lock is taken over
     assert not summary["failures"]
-    assert statuses == {("_shared", "data"): "skipped", ("_shared/seed0", "tasks"): "skipped",
-                        ("none/seed0", "pretrain"): "skipped", ("none/seed0", "mlm"): "skipped",
+    assert statuses == {("_shared", "data"): "skipped", ("_shared", "probing"): "skipped",
+                        ("_shared/seed0", "tasks"): "skipped", ("none/seed0", "pretrain"): "skipped",
+                        ("none/seed0", "mlm"): "skipped", ("none/seed0", "probing"): "skipped",
                         ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
                         ("none/seed0", "probe"): "ran"}

@@ -69,6 +69,18 @@ def _wait_for_workers(process, count=2, timeout=120) -> set[int]:
     raise AssertionError("the study's workers did not start")
 
 
+def _workers(pids) -> set[int]:
+    """The unit workers among `pids` (not multiprocessing's resource tracker, which writes nothing)."""
+    workers = set()
+    for pid in pids:
+        try:
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                workers.add(pid)
+        except OSError:
+            pass
+    return workers
+
+
 def _gone(pids, timeout=15) -> bool:
     deadline = time.monotonic() + timeout
     while _alive(pids) and time.monotonic() < deadline:
@@ -91,6 +103,8 @@ def test_sigterm_and_sigint_stop_the_study_in_one_line_with_its_lock_released(tm
     out = tmp_path / "study"
     process = _start(out)
     workers = _wait_for_workers(process)
+    units = _workers(workers)
+    assert len(units) == 2
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr[-3000:]
@@ -98,7 +112,8 @@ def test_sigterm_and_sigint_stop_the_study_in_one_line_with_its_lock_released(tm
     assert len(lines) == 1 and lines[0].startswith(f"pe-bert study: interrupted by {signal.Signals(signum).name}")
     assert "run the same command again to resume" in lines[0] and "Traceback" not in stderr
     assert (out / LOCK_NAME).read_text() == ""  # released cleanly
-    assert not _alive(workers)  # killed before the lock was released
+    assert not _alive(units)  # killed before the lock was released
+    assert _gone(workers)  # and the rest (multiprocessing's resource tracker) soon after
 
 
 @pytest.mark.slow

@@ -111,10 +111,11 @@ def primary_tests(records: list[dict]) -> list[dict]:
     grouped = cells(records)
     rows = [(level(w), level(s), r["outcome"]) for (w, s), runs in grouped.items() for r in runs]
     outcomes = [y for *_, y in rows if y is not None]
-    constant = bool(outcomes) and max(outcomes) - min(outcomes) < 1e-9
-    anova = st.two_way_anova(rows, ("w", "s")) if grouped and not constant else None
     levels = (len({w for w, _ in grouped}), len({s for _, s in grouped}))
     seeds = min((len(runs) for runs in grouped.values()), default=0)
+    designed = min(levels) >= 2 and seeds >= 2
+    constant = designed and max(outcomes) - min(outcomes) < 1e-9
+    anova = st.two_way_anova(rows, ("w", "s")) if designed and not constant else None
     tests = []
     for name, h in HYPOTHESES.items():
         test = {"hypothesis": name, "claim": h["claim"], "kind": "primary",

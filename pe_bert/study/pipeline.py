@@ -321,9 +321,8 @@ class Study:
             from ..training import pretrain
             from ..training.arguments import MLMDataArguments, ModelArguments
 
-            # Sparse prediction: the MLM head only on masked tokens, the largest avoidable cost of pretraining
-            # (same loss and gradients, see test_sparse_prediction_gives_the_same_loss_and_gradients).
-            overrides = ",".join(f"{k}={v}" for k, v in {**c.model_kwargs(), "sparse_prediction": "true"}.items())
+            # The MLM head runs on masked tokens only (run_mlm's default: same loss and gradients).
+            overrides = ",".join(f"{k}={v}" for k, v in c.model_kwargs().items())
             model_args = ModelArguments(tokenizer_name=tokenizer, config_overrides=overrides, **spec.config_kwargs())
             if c.builtin_corpus:
                 data_args = MLMDataArguments(train_file=str(self.store.resolve(data["train_file"])),

@@ -102,20 +102,12 @@ def run_units(study, units: list, workers: int, on_result) -> list:
     events = context.Queue()
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: dict[int, object] = {}
-    pending = list(range(len(units)))
-    size = workers
-    retried: set[int] = set()
-    while pending:
-        interrupted = _run_pool(study, units, pending, size, context, events, threads, results, on_result)
-        if not interrupted:
-            break
-        for index in interrupted:
-            if index in retried:  # its worker died twice: give up on this unit, keep the others
-                results[index] = _died(units[index])
-                on_result(results[index])
-        pending = [index for index in interrupted if index not in retried]
-        retried.update(pending)
-        size = 1  # run the interrupted units alone: the one that kills its worker is found
+    interrupted = _run_pool(study, units, list(range(len(units))), workers, context, events, threads, results,
+                            on_result)
+    for index in interrupted:  # each alone, in a fresh worker: a unit that kills its worker again is found
+        if _run_pool(study, units, [index], 1, context, events, threads, results, on_result):
+            results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
+            on_result(results[index])
     _drain(study, events)
     return [results[i] for i in range(len(units))]
 

@@ -149,6 +149,13 @@ class MLMDataArguments:
         default=False, metadata={"help": "Pad every line to max_seq_length (line_by_line) instead of per batch."}
     )
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens masked for the MLM loss."})
+    masked_only_head: bool = field(
+        default=True,
+        metadata={"help": "Train the MLM head on the masked positions only (pe_bert models): the same loss and "
+                          "gradients as on every position, several times less head work, static shapes for "
+                          "torch.compile. The saved model is unchanged. --masked_only_head false runs it everywhere, "
+                          "as BertForMaskedLM does."},
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many evaluation examples."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for preprocessing."})

@@ -24,6 +24,7 @@ from transformers import (
 )
 
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error
+from ..modeling import PEBertForMaskedLM
 from .arguments import MLMDataArguments
 from .common import (
     check_training_steps,
@@ -35,7 +36,7 @@ from .common import (
     setup_logging,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
-from .resume import ChecksumCallback, ResumableMaskingCollator
+from .resume import ChecksumCallback, MaskedOnlyHeadCollator, ResumableMaskingCollator
 from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger("pe_bert.training.pretrain")
@@ -286,7 +287,9 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
 
     # Masks drawn from a hash of the seed and each batch, not the global random stream: a resumed run masks
     # exactly as the uninterrupted one (see pe_bert.training.resume).
-    collator = ResumableMaskingCollator(
+    # The masked-only head where the model takes `masked_positions` (pe_bert's; a stock BertForMaskedLM does not).
+    masked_only = data_args.masked_only_head and isinstance(model, PEBertForMaskedLM)
+    collator = (MaskedOnlyHeadCollator if masked_only else ResumableMaskingCollator)(
         tokenizer=tokenizer,
         mask_seed=training_args.data_seed if training_args.data_seed is not None else training_args.seed,
         mlm_probability=data_args.mlm_probability,

@@ -176,5 +176,34 @@ class ResumableMaskingCollator(DataCollatorForLanguageModeling):
                                          offset_mapping=offset_mapping)
 
 
-__all__ = ["ChecksumCallback", "ResumableMaskingCollator", "checkpoint_problem", "last_complete_checkpoint",
-           "model_problem", "write_checksums"]
+@dataclass
+class MaskedOnlyHeadCollator(ResumableMaskingCollator):
+    """`ResumableMaskingCollator` that also gives the model `masked_positions`: for each row, its labelled
+    positions first, then as many unlabelled ones as it takes to fill one width `k` for the whole batch, so that
+    `PEBertForMaskedLM` runs its vocabulary-sized head at k positions per row instead of all of them, with the same
+    loss and gradients (the filling positions carry no label).
+
+    `k` is `capacity` (default: the expected masked count of a full row, doubled, rounded up to a multiple of 8)
+    unless a row has more labelled positions, in which case the batch gets the smallest multiple of 8 that holds
+    them all: exact for every batch, and one shape for almost every batch (few recompilations under
+    torch.compile)."""
+
+    capacity: int | None = None
+
+    def torch_call(self, examples):
+        batch = super().torch_call(examples)
+        labelled = batch["labels"] != -100
+        width = max(int(labelled.sum(-1).max()), self._capacity(labelled.shape[1]))
+        width = min(-(-width // 8) * 8, labelled.shape[1])
+        # A stable sort puts each row's labelled positions first (in order), then its unlabelled ones.
+        batch["masked_positions"] = torch.sort((~labelled).to(torch.int8), dim=-1, stable=True).indices[:, :width]
+        return batch
+
+    def _capacity(self, length: int) -> int:
+        if self.capacity is not None:
+            return self.capacity
+        return int(2 * self.mlm_probability * length + 0.999)
+
+
+__all__ = ["ChecksumCallback", "MaskedOnlyHeadCollator", "ResumableMaskingCollator", "checkpoint_problem",
+           "last_complete_checkpoint", "model_problem", "write_checksums"]
