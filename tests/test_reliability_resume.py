@@ -82,6 +82,19 @@ def test_masks_depend_on_the_seed_and_the_batch_only(minilm_path):
     assert not torch.equal(first["labels"][:3], other_batch["labels"][:3])
 
 
+def test_blocks_of_one_length_are_stacked_exactly_as_padding_would(minilm_path):
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    rows = [tokenizer("the cat sat on the mat and looked at the dog", return_special_tokens_mask=True)
+            for _ in range(4)]
+    collator = ResumableMaskingCollator(tokenizer=tokenizer, mask_seed=3)
+    fast = collator(rows)
+    slow = DataCollatorForLanguageModeling.torch_call(collator, rows)  # the tokenizer's padding path
+    assert fast.keys() == slow.keys() and all(torch.equal(fast[k], slow[k]) for k in fast)
+    assert fast["input_ids"].dtype == slow["input_ids"].dtype == torch.int64
+
+
 # ----------------------------------------------------------------------------------------------- kill and resume
 
 KILLER = textwrap.dedent("""
