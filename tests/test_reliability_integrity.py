@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pe_bert.study import StageStore, Study, StudyConfig, StudyLocked
-from pe_bert.study.stages import KILL_HOOK, LOCK_NAME, FolderLock
+from pe_bert.study import StageStore, Study, StudyConfig
+from pe_bert.study.leases import Lease
+from pe_bert.study.stages import KILL_HOOK
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -232,33 +233,72 @@ def test_sigkill_inside_the_stage_store_then_rerun(tmp_path, point):
     assert (store.folder("u", "third") / "out.txt").read_text() == "third"
 
 
-# ----------------------------------------------------------------------------------------------- lock
+# ----------------------------------------------------------------------------------------------- leases
 
 
-def test_lock_refuses_a_second_holder_and_names_it(tmp_path):
-    first = FolderLock(tmp_path)
-    first.acquire()
-    with pytest.raises(StudyLocked, match=rf"in use by another study \(PID {os.getpid()} on .*--out"):
-        FolderLock(tmp_path).acquire()
+def test_a_lease_has_one_holder_and_is_free_again_when_released(tmp_path):
+    first, second = Lease(tmp_path / "s.lease", ttl=5), Lease(tmp_path / "s.lease", ttl=5)
+    assert first.try_acquire() and not second.try_acquire()
+    assert f"pid {os.getpid()}" in second.holder()
     first.release()
-    second = FolderLock(tmp_path)
-    second.acquire()  # a cleanly released lock is free, and not reported as stale
+    assert not (tmp_path / "s.lease").exists() and second.try_acquire()
     second.release()
 
 
-def test_a_killed_holders_lock_is_taken_over_with_a_warning(tmp_path, caplog):
-    def die_holding_the_lock():
-        FolderLock(tmp_path).acquire()
+def test_a_waiting_contender_gets_the_lease_when_the_holder_releases_it(tmp_path):
+    import threading
+
+    holder = Lease(tmp_path / "s.lease", ttl=30)
+    assert holder.try_acquire()
+    waits = []
+    threading.Timer(0.3, holder.release).start()
+    with Lease(tmp_path / "s.lease", ttl=30).hold(poll=0.05, on_wait=waits.append):
+        assert f"pid {os.getpid()}" in (tmp_path / "s.lease").read_text()
+    assert len(waits) == 1  # told once whom it waited for
+
+
+def test_a_dead_holders_lease_is_taken_over_at_once_on_its_host(tmp_path, caplog):
+    def die_holding_the_lease():
+        Lease(tmp_path / "s.lease").try_acquire()
         os.kill(os.getpid(), signal.SIGKILL)
 
-    assert _in_child(die_holding_the_lock) == -signal.SIGKILL
-    assert "PID" in (tmp_path / LOCK_NAME).read_text()
-    lock = FolderLock(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="pe_bert.study.stages"):
-        lock.acquire()
-    assert "Taking over the stale lock of PID" in caplog.text and "(killed?)" in caplog.text
-    lock.release()
-    assert (tmp_path / LOCK_NAME).read_text() == ""
+    assert _in_child(die_holding_the_lease) == -signal.SIGKILL
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="pe_bert.study.leases"):
+        with Lease(tmp_path / "s.lease", ttl=600).hold(poll=0.05):
+            pass
+    assert time.monotonic() - started < 5  # no need to wait for the heartbeat to go stale
+    assert "Took over the lease" in caplog.text and "(killed?)" in caplog.text
+
+
+def test_a_lease_from_another_host_is_taken_over_once_its_heartbeat_stops(tmp_path):
+    lease = tmp_path / "s.lease"
+    lease.write_text("host some-other-node pid 4242 since 2026-01-01 00:00:00 claim x\n")
+    started = time.monotonic()
+    with Lease(lease, ttl=1.0).hold(poll=0.05):  # its mtime does not move for the ttl (this process's clock)
+        pass
+    assert 1.0 <= time.monotonic() - started < 10
+
+
+def test_two_processes_on_one_stage_compute_it_once(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        results = pool.starmap(_slow_stage, [(str(tmp_path), i) for i in range(2)])
+    assert results[0] == results[1]  # the second waited for the first and used its stored result
+    statuses = sorted(e["status"] for e in _store(tmp_path).log_entries())
+    assert statuses == ["ran", "skipped"]
+
+
+def _slow_stage(root: str, index: int) -> dict:
+    def work(folder):
+        time.sleep(1.0)
+        (folder / "out.txt").write_text(str(index))
+        return {"computed_by": index}
+
+    return _store(root).run("u", "s", {}, work)
+
 
 
 def _tiny_config(out, **overrides) -> StudyConfig:
@@ -286,32 +326,6 @@ def _flags(config: StudyConfig) -> list[str]:
         elif value is not None:
             flags += [f"--{key}", str(value)]
     return flags
-
-
-def test_a_second_study_on_a_locked_folder_exits_at_once_naming_the_holder(tmp_path, capsys):
-    from pe_bert import cli
-
-    out = tmp_path / "study"
-    out.mkdir()
-    ready_read, ready_write = os.pipe()
-    holder = os.fork()
-    if holder == 0:  # the child holds the lock until killed
-        try:
-            FolderLock(out).acquire()
-            os.write(ready_write, b"locked")
-            time.sleep(120)
-        finally:
-            os._exit(0)
-    try:
-        assert os.read(ready_read, 6) == b"locked"
-        code = cli.main(["study", *_flags(_tiny_config(out)), "--quiet"])
-    finally:
-        os.kill(holder, signal.SIGKILL)
-        os.waitpid(holder, 0)
-    error = capsys.readouterr().err.strip()
-    assert code == 2
-    assert error.startswith("pe-bert study: error: ") and f"PID {holder} " in error and "\n" not in error
-    assert not (out / "study_config.json").exists() and not any((out / "runs").iterdir())
 
 
 # ----------------------------------------------------------------------------------------------- real studies

@@ -1,5 +1,5 @@
 """Processes of a parallel study: workers die with the study whatever kills it, SIGINT/SIGTERM stop it with one line
-and its lock released (exit 130/143), and a worker that dies does not take the study with it."""
+and no stage lease left behind (exit 130/143), and a worker that dies does not take the study with it."""
 
 import json
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pe_bert.study.stages import KILL_HOOK, KILL_ONCE, LOCK_NAME
+from pe_bert.study.stages import KILL_HOOK, KILL_ONCE
 
 from test_reliability_integrity import _env, _flags, _tiny_config
 
@@ -99,7 +99,7 @@ def test_sigkill_of_the_study_kills_its_workers(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_sigterm_and_sigint_stop_the_study_in_one_line_with_its_lock_released(tmp_path, signum, status):
+def test_sigterm_and_sigint_stop_the_study_in_one_line_leaving_no_lease(tmp_path, signum, status):
     out = tmp_path / "study"
     process = _start(out)
     workers = _wait_for_workers(process)
@@ -111,8 +111,8 @@ def test_sigterm_and_sigint_stop_the_study_in_one_line_with_its_lock_released(tm
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"pe-bert study: interrupted by {signal.Signals(signum).name}")
     assert "run the same command again to resume" in lines[0] and "Traceback" not in stderr
-    assert (out / LOCK_NAME).read_text() == ""  # released cleanly
-    assert not _alive(units)  # killed before the lock was released
+    assert not list(out.glob("runs/**/*.lease"))  # the workers' leases removed, the study's own released
+    assert not _alive(units)  # killed before the study released its leases
     assert _gone(workers)  # and the rest (multiprocessing's resource tracker) soon after
 
 

@@ -3,7 +3,7 @@ symmetry, probe word order, correlate, report), resumable stage by stage."""
 
 from .config import StudyConfig, VariantSpec
 from .pipeline import Study
-from .stages import StageFailed, StageStore, StudyLocked
+from .stages import NotStored, StageFailed, StageStore
 
 
 def run_study(config: StudyConfig | None = None, progress: bool = True, **settings) -> dict:
@@ -11,4 +11,4 @@ def run_study(config: StudyConfig | None = None, progress: bool = True, **settin
     return Study(config or StudyConfig(**settings), progress=progress).run()
 
 
-__all__ = ["StudyConfig", "VariantSpec", "Study", "StageStore", "StageFailed", "StudyLocked", "run_study"]
+__all__ = ["NotStored", "StudyConfig", "VariantSpec", "Study", "StageStore", "StageFailed", "run_study"]

@@ -52,6 +52,11 @@ HELP = {
     "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length (default 1,2,4).",
     "workers": "units run in parallel processes (0 = one per CPU core; 1 = in this process).",
     "pretrain_steps": "pretraining steps per variant and seed (alias --max-steps).",
+    "launcher": "where units run: local (worker processes, default), slurm (one SLURM job per unit through submitit; "
+                'pip install "pe_bert[slurm]"), submitit-local (the same jobs on this machine).',
+    "job_gpus": "GPUs per job (launcher slurm); more than 1: data-parallel inside the job, one task per GPU.",
+    "job_cpus": "CPUs (torch threads) per job.",
+    "assumed_tflops": "--dry-run's assumed throughput, TFLOP/s per GPU, to turn FLOPs into GPU-hours (default 100).",
 }
 
 
@@ -83,6 +88,13 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true", help="Nothing on the console but errors and the report's path.")
     parser.add_argument("--verbose", action="store_true",
                         help="Also show the full training and library logs on the console (always in OUT/logs/).")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="Print the units and stages that would run (and which are stored), their size and an "
+                           "estimate of their compute and memory; train nothing.")
+    mode.add_argument("--report-only", action="store_true",
+                      help="Rebuild report.md, results.json, plots and model cards from the stored stages alone, "
+                           "naming the units that are missing; compute nothing.")
     parser.set_defaults(func=run)
 
 
@@ -100,10 +112,24 @@ def run(args) -> int:
     from .report import verdict_lines
     from .runner import StudyInterrupted, raise_on_termination
 
+    study = Study(config, progress=not args.quiet, verbose=args.verbose)
+    if args.dry_run:
+        from .plan import render
+
+        print(render(study.plan()))
+        return 0
+    if args.report_only:
+        summary = study.report_only()
+        missing = [f["run"] for f in summary["failures"] if "not in the store yet" in f["error"]]
+        print(f"Report: {config.out}/report.md, from the stored stages"
+              + (f"; {len(missing)} unit(s) missing: {', '.join(missing)}" if missing else "; every unit stored."))
+        for line in verdict_lines(summary):
+            print(line)
+        return 0
     restore = raise_on_termination()
     try:
-        summary = Study(config, progress=not args.quiet, verbose=args.verbose).run()
-    except StudyInterrupted as interruption:  # the workers are dead and the lock released by now
+        summary = study.run()
+    except StudyInterrupted as interruption:  # its workers are dead and their leases released by now
         print(f"pe-bert study: {interruption}; finished stages are kept in {config.out}: run the same command again "
               "to resume.", file=sys.stderr)
         return interruption.exit_status

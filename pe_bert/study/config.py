@@ -32,6 +32,11 @@ DEFAULT_ATTENUATED_S = (1.0, 0.3, 0.0)
 DEFAULT_TASKS: tuple[str, ...] = ()
 DEFAULT_PROBING_TASKS = ("topic", "order", "roles")
 ATTENUATED = "attenuated"
+LAUNCHERS = ("local", "slurm", "submitit-local")
+# Settings that say where and how a study runs, not what it computes: results.json keeps them in its metadata, so
+# that the same study run by another launcher or number of workers gives the same results.
+EXECUTION_SETTINGS = ("out", "workers", "launcher", "job_gpus", "job_cpus", "job_mem_gb", "job_time_min",
+                      "slurm_partition", "slurm_account", "assumed_tflops")
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,18 @@ class StudyConfig:
 
     # Execution: units (variant x seed) run in parallel processes; 0 = one per CPU core on a CPU-only machine.
     workers: int = 0
+    # Where units run: "local" (worker processes of this machine), "slurm" (one SLURM job per unit, through
+    # submitit: pip install "pe_bert[slurm]"), "submitit-local" (submitit's local executor: the same jobs as
+    # processes of this machine, to try a cluster setup without a cluster). Each job's resources:
+    launcher: str = "local"
+    job_gpus: int = 0  # per job; more than 1: data-parallel inside the job (one task per GPU)
+    job_cpus: int = 1  # torch threads per job (and its CPU request)
+    job_mem_gb: int = 16
+    job_time_min: int = 240
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    # Planning (`--dry-run`): the throughput assumed to turn FLOPs into GPU-hours, TFLOP/s per GPU.
+    assumed_tflops: float = 100.0
 
     # Sharing.
     push_to_hub: bool = False
@@ -146,6 +163,8 @@ class StudyConfig:
             raise InvalidInputError(f"--warmup-fraction is {self.warmup_fraction}: it must be in [0, 1).")
         if not 0 <= self.dropout < 1:
             raise InvalidInputError(f"--dropout is {self.dropout}: it must be in [0, 1).")
+        if self.launcher not in LAUNCHERS:
+            raise InvalidInputError(f"--launcher {self.launcher!r} is not one of {', '.join(LAUNCHERS)}.")
         if self.workers < 0:
             raise InvalidInputError(f"--workers is {self.workers}: give 0 (one per CPU core) or a positive number.")
         if not self.length_multiples or any(m < 1 for m in self.length_multiples):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from ..errors import UsageError
 from ..jsonable import jsonable
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .stages import StageFailed, StageStore, input_fingerprint
+from .stages import NotStored, StageFailed, StageStore, input_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -133,12 +135,16 @@ class Study:
         self.verbose = verbose
         self.worker = worker  # a worker process of a parallel study: the parent holds the lock and prints
         self.events = None  # where finished-stage events go (a queue in a worker, the console otherwise)
+        # This run's stage timings (several runs may share the folder: each its own file; stored stages: 0 s).
+        self.timings = self.out / "logs" / f"timings-{socket.gethostname()}-{os.getpid()}.jsonl"
         self._bar = None
 
     # ---------------------------------------------------------------------------------------------- plumbing
 
     def _stage(self, unit: str, stage: str, run, headline=None) -> dict:
         """Run one store stage with its output in its log file; report it (line + progress) when it finishes."""
+        if self.store.read_only:  # looking, not computing: no log, no line
+            return run()
         log = self.out / "logs" / unit / f"{stage.replace(':', '-')}.log"
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         with stage_output(log, self.verbose):
@@ -162,7 +168,8 @@ class Study:
         event = {"unit": unit, "stage": stage, "status": status, "text": text, "wall_s": round(wall, 3),
                  "cpu_s": round(cpu, 3), "pid": os.getpid()}
         if self.store.processes.is_main:
-            with (self.out / "timings.jsonl").open("a") as timings:
+            self.timings.parent.mkdir(parents=True, exist_ok=True)
+            with self.timings.open("a") as timings:
                 timings.write(json.dumps(event) + "\n")
         if self.events is not None:
             self.events.put(event)
@@ -529,9 +536,68 @@ class Study:
         return [(f"{spec.label}/seed{seed}", spec, seed)
                 for spec in self.config.variant_specs() for seed in self.config.seeds]
 
-    def stages_per_unit(self) -> int:
+    def unit_stage_names(self) -> list[str]:
+        """The stages of every unit, in the order `run_unit` runs them."""
         c = self.config
-        return 3 + len(c.tasks) + (1 if c.builtin_corpus else 0) + (1 if c.probing_tasks else 0)
+        return ["pretrain", *(["mlm"] if c.builtin_corpus else []), *(["probing"] if c.probing_tasks else []),
+                *(f"finetune:{task}" for task in c.tasks), "score", "probe"]
+
+    def stages_per_unit(self) -> int:
+        return len(self.unit_stage_names())
+
+    def shared_stages(self) -> tuple[dict, dict, dict]:
+        """The shared stages' results (data, probing split, task files per seed), computed or looked up."""
+        data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
+        probing = self._stage(SHARED_UNIT, "probing", self.probing_data_stage, _probing_headline) \
+            if self.config.probing_tasks else {}
+        task_files = {}
+        for seed in self.config.seeds if self.config.builtin_tasks else ():
+            task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
+                                           lambda r: f"{', '.join(r)}: train and validation files")
+        return data, probing, task_files
+
+    def report_only(self) -> dict:
+        """Rebuild the report, results.json, plots and model cards from the stored stages alone (nothing is
+        computed); units with a stage not stored are reported as missing."""
+        from .hub import write_model_cards
+        from .report import save_results, write_report
+
+        self.store.read_only = True
+        try:
+            data, probing, task_files = self.shared_stages()
+        except NotStored as missing:
+            raise UsageError(f"{self.out} holds no finished shared stage {missing.stage!r} of this study: run the "
+                             "study first (with the same settings), then --report-only.") from None
+        results = [self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
+                   for unit, spec, seed in self.units()]
+        summary = write_report(self, results, 0.0, 0)
+        summary["metadata"]["model_cards"] = write_model_cards(self, results, summary)
+        save_results(self.out, summary)
+        return summary
+
+    def plan(self) -> dict:
+        """What `run` would do, without training: every shared stage and unit stage, stored or to run, with its size
+        and estimated compute (`pe_bert.study.plan`)."""
+        from .plan import describe
+
+        self.store.read_only = True
+        stages = []
+        try:
+            data, probing, task_files = self.shared_stages()
+        except NotStored:
+            data = None
+        stages += [{**entry, "kind": entry["stage"]} for entry in self.store.looked]
+        for unit, spec, seed in self.units():
+            self.store.looked = []
+            if data is not None:
+                self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
+            stored = [entry["stage"] for entry in self.store.looked if entry["stored"]]
+            stages += [{"unit": unit, "stage": stage, "stored": stage in stored, "spec": spec}
+                       for stage in self.unit_stage_names()]
+        if data is None:
+            stages = [{"unit": SHARED_UNIT, "stage": name, "stored": False} for name in
+                      ["data", *(["probing"] if self.config.probing_tasks else [])]] + stages
+        return describe(self.config, stages)
 
     def run_unit(self, unit: str, spec: VariantSpec, seed: int, data: dict | None = None,
                  task_files: dict | None = None, probing: dict | None = None) -> UnitResult:
@@ -577,11 +643,8 @@ class Study:
         """Run (or resume) every stage, then write the report, the model cards and (if asked) push to the Hub;
         returns the results dictionary.
 
-        Holds the study folder's lock throughout: another study on the same --out raises `StudyLocked` at once."""
-        with self.store.lock():
-            return self._run()
-
-    def _run(self) -> dict:
+        Each stage is computed under its lease: several studies (or launchers, on several hosts) can work on one
+        folder, each stage computed once, the others waiting for it or using it."""
         from .hub import push_checkpoints, write_model_cards
         from .report import save_results, write_report
 
@@ -589,21 +652,18 @@ class Study:
         main = self.store.processes.is_main
         if main:
             (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-            (self.out / "timings.jsonl").unlink(missing_ok=True)  # this run's timings (stored stages: 0 s)
         units = self.units()
         workers = self.worker_count()
         shared = 1 + bool(self.config.probing_tasks) + (len(self.config.seeds) if self.config.builtin_tasks else 0)
         with tqdm(total=shared + len(units) * self.stages_per_unit(), desc="Study", unit="stage", file=sys.stderr,
                   disable=not self.progress or not main, dynamic_ncols=True) as bar:
             self._bar = bar
-            data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
-            probing = self._stage(SHARED_UNIT, "probing", self.probing_data_stage, _probing_headline) \
-                if self.config.probing_tasks else {}
-            task_files = {}
-            for seed in self.config.seeds if self.config.builtin_tasks else ():
-                task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
-                                               lambda r: f"{', '.join(r)}: train and validation files")
-            if workers > 1:
+            data, probing, task_files = self.shared_stages()
+            if self.config.launcher != "local":
+                from .jobs import run_jobs
+
+                results = run_jobs(self, units, lambda result: self._counted(result, bar))
+            elif workers > 1:
                 from .runner import run_units
 
                 results = run_units(self, units, workers, lambda result: self._counted(result, bar))

@@ -24,6 +24,7 @@ from ..analysis.probes import DEFAULT_ZERO_SHOT_PERTURBATIONS
 from ..analysis.probes.report import display_name
 from ..jsonable import jsonable
 from . import hypotheses as hy
+from .config import EXECUTION_SETTINGS
 from . import statistics as st
 
 PE_SCORES = METRIC_NAMES
@@ -224,7 +225,7 @@ def metadata(study, wall_time: float, workers: int) -> dict:
     # Compute time of every stored stage (also those finished by an earlier, resumed run), by kind of stage.
     stored = study.store.stored_seconds()
     this_run: dict[str, dict] = {}
-    timings = study.out / "timings.jsonl"
+    timings = study.timings
     for line in timings.read_text().splitlines() if timings.exists() else []:
         event = json.loads(line)
         kind = event["stage"].split(":", 1)[0]
@@ -254,7 +255,7 @@ def build_summary(study, results, wall_time: float, workers: int) -> dict:
     records = [run_record(r) for r in results]
     corpus = _corpus(study)
     variants = aggregate(records, tasks)
-    settings = {k: v for k, v in config.to_dict().items() if k != "out"}
+    settings = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_SETTINGS}
     summary = {
         "units": UNITS,
         "config": settings,
@@ -278,7 +279,8 @@ def build_summary(study, results, wall_time: float, workers: int) -> dict:
     summary["findings"] = findings(summary)
     summary["plots"] = write_plots(study.out, summary, tasks)
     summary = jsonable(summary)
-    summary["metadata"] = jsonable(metadata(study, wall_time, workers))
+    summary["metadata"] = jsonable({**metadata(study, wall_time, workers),
+                                    "execution": {k: getattr(config, k) for k in EXECUTION_SETTINGS}})
     return summary
 
 

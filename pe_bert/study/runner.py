@@ -9,8 +9,8 @@ one dead worker does not take the study with it.
   process pool; the units it interrupted are run again, one at a time in a fresh worker (their finished stages are
   kept, so only the interrupted stage is redone). A unit whose worker dies again is recorded as failed, naming how
   it died, and the other units finish; the report lists it to rerun.
-* **Interrupted studies stop cleanly.** On SIGINT/SIGTERM the study kills its workers before it releases the
-  folder's lock, so nothing writes into the folder after another run could take it.
+* **Interrupted studies stop cleanly.** On SIGINT/SIGTERM the study kills its workers and removes the stage leases
+  they held before it releases its own, so nothing writes into the folder after another run could take a stage.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+
+from .leases import release_leases_of
 
 PARENT_POLL_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -83,8 +85,9 @@ def _run_unit_in_worker(unit: str, spec, seed: int):
     return _WORKER.run_unit(unit, spec, seed)
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill the pool's worker processes now (`shutdown` would wait for their running units to finish)."""
+def _kill_workers(pool: ProcessPoolExecutor, root) -> None:
+    """Kill the pool's worker processes now (`shutdown` would wait for their running units to finish), then remove
+    the stage leases they held, so that the next run need not wait for them to go stale."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         if process.is_alive():
@@ -92,6 +95,7 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         process.join(timeout=10)
     pool.shutdown(wait=False, cancel_futures=True)
+    release_leases_of(root, {process.pid for process in processes})
 
 
 def run_units(study, units: list, workers: int, on_result) -> list:
@@ -136,7 +140,7 @@ def _run_pool(study, units, indices, workers, context, events, threads, results,
                     continue
                 on_result(results[index])
     except BaseException:
-        _kill_workers(pool)  # before the lock is released (the caller's `with store.lock()`)
+        _kill_workers(pool, study.store.runs)  # before this process releases its own leases (unwinding)
         raise
     pool.shutdown(wait=True)
     return sorted(interrupted)

@@ -13,8 +13,10 @@ stage's digest) in its settings, so redoing the upstream stage with a different 
 downstream, while moving or copying the study folder invalidates nothing. Results store paths relative to the
 study folder (`relative`, `resolve`), so a moved or copied folder reruns by skipping every stage.
 
-Only one process at a time may run stages in a folder (`lock`); every decision is appended to `stage_log.jsonl`
-with timings, and a line torn by a kill mid-append is skipped by readers and never glued to the next entry.
+One process at a time computes a stage: it holds the stage's lease (`pe_bert.study.leases`, safe on network
+filesystems), so several studies, workers or cluster jobs can work on one folder. Every decision is appended to
+`stage_log.jsonl` with timings, and a line torn by a kill mid-append is skipped by readers and never glued to the
+next entry.
 """
 
 from __future__ import annotations
@@ -27,18 +29,16 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..errors import UsageError
+from .leases import Lease
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME = ".study.lock"
+LEASE_SUFFIX = ".lease"  # runs/<unit>/<stage>.lease: held while a process computes that stage
 # Test hook: `PE_BERT_TEST_KILL_AT=<point>@<unit>/<stage>` makes the process SIGKILL itself at that point of that
 # stage (`before-done`: outputs and result written, DONE.json not yet; `mid-log`: half of the stage's log line
 # written), so the kill tests can interrupt a run at an exact place instead of at a random time.
@@ -96,14 +96,21 @@ def _kill_if_hooked(point: str, unit: str, stage: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _clear(folder: Path, root: Path) -> None:
-    """Remove whatever is at `folder` (a folder, a file, a link) and any file or link standing where one of its
-    parent folders below `root` should be, so that `folder` can be created."""
-    for path in reversed([folder, *[p for p in folder.parents if root in p.parents]]):
+def _clear_parents(folder: Path, root: Path) -> None:
+    """Remove any file or link standing where one of `folder`'s parent folders below `root` should be."""
+    for path in reversed([p for p in folder.parents if root in p.parents]):
         if path.is_symlink() or path.is_file():
             path.unlink()
-        elif path == folder and path.is_dir():
-            shutil.rmtree(path)
+
+
+def _clear(folder: Path, root: Path) -> None:
+    """Remove whatever is at `folder` (a folder, a file, a link) and what stands in the way of its parents, so that
+    `folder` can be created."""
+    _clear_parents(folder, root)
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.is_dir():
+        shutil.rmtree(folder)
 
 
 class StageFailed(RuntimeError):
@@ -116,66 +123,13 @@ class StageFailed(RuntimeError):
         super().__init__(f"{unit}/{stage} failed: {self.error}")
 
 
-class StudyLocked(UsageError, RuntimeError):
-    """Another live process holds the study folder's lock (the CLI prints it and exits with status 2)."""
+class NotStored(StageFailed):
+    """A read-only store (`--report-only`, `--dry-run`) was asked for a stage that is not stored (verified)."""
 
-
-class FolderLock:
-    """An exclusive, non-blocking lock on a folder, held by one process, naming its holder.
-
-    `fcntl.flock` on `<folder>/.study.lock`: the kernel releases it when the holder exits, however it exits, so a
-    lock left by a killed run can never block the next one. The file records the holder (PID, host, start time)
-    for the error message, and is emptied on a clean release: content found in a lock we could take means its
-    writer died holding it, which is reported and taken over.
-    """
-
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / LOCK_NAME
-        self._fd: int | None = None
-
-    def _holder(self, fd: int) -> str:
-        for _ in range(20):  # the holder writes its PID right after taking the lock
-            text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-            if text:
-                return text
-            time.sleep(0.05)
-        return "unknown PID"
-
-    def acquire(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX
-            warnings.warn("No file locking on this platform: do not run two studies on one folder.", stacklevel=2)
-            return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = self._holder(fd)
-            os.close(fd)
-            raise StudyLocked(
-                f"{self.path.parent} is in use by another study ({holder}); wait for it to finish, stop it, or "
-                "use another --out."
-            ) from None
-        stale = os.pread(fd, 4096, 0).decode(errors="replace").strip()
-        if stale:
-            logger.warning("Taking over the stale lock of %s on %s: it ended without releasing it (killed?).",
-                           stale, self.path.parent)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"PID {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-                  .encode(), 0)
-        os.fsync(fd)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is None:
-            return
-        import fcntl
-
-        os.ftruncate(self._fd, 0)  # empty: released cleanly
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
+    def __init__(self, unit: str, stage: str):
+        super().__init__(unit, stage, LookupError("not in the store yet: run the study (the same command without "
+                                                  "--report-only) to compute it"))
+        self.traceback = ""
 
 
 class Processes:
@@ -207,6 +161,8 @@ class StageStore:
         self.log_path = self.root / "stage_log.jsonl"
         self.processes = processes or Processes()
         self._digests: dict[Path, str] = {}  # stage folder -> content digest, for stages run or verified here
+        self.read_only = False  # True: `run` returns stored results and raises NotStored for the others
+        self.looked: list[dict] = []  # what a read-only store was asked for, in order
         if self.processes.is_main:
             self.runs.mkdir(parents=True, exist_ok=True)
         self.processes.barrier()
@@ -298,11 +254,41 @@ class StageStore:
         """
         main = self.processes.is_main
         result = self.cached(unit, stage, settings)
+        if self.read_only:  # --report-only, --dry-run: look, never compute
+            self.looked.append({"unit": unit, "stage": stage, "stored": result is not None})
+            if result is None:
+                raise NotStored(unit, stage)
+            return result
         self.processes.barrier()  # everyone has looked before the main process touches the folder
         if result is not None:
             if main:
                 self._log(unit, stage, "skipped", 0.0)
             return result
+        folder = self.folder(unit, stage)
+        if main:
+            _clear_parents(folder, self.runs)  # a file where the unit's folder belongs would block the lease
+        with self.lease(unit, stage) if main else contextlib.nullcontext():
+            self.processes.barrier()
+            result = self.cached(unit, stage, settings)  # another study or job may have finished it meanwhile
+            self.processes.barrier()
+            if result is not None:
+                if main:
+                    self._log(unit, stage, "skipped", 0.0)
+                return result
+            return self._run_leased(unit, stage, settings, work, files, collective, rewritten, volatile)
+
+    def lease(self, unit: str, stage: str) -> contextlib.AbstractContextManager:
+        """Hold the stage's lease (`pe_bert.study.leases`) while the block runs; waits while another process holds
+        it, takes it over when its holder died."""
+        folder = self.folder(unit, stage)
+
+        def waiting(holder: str) -> None:
+            logger.info("%s/%s is being computed by another process (%s): waiting for it.", unit, stage, holder)
+
+        return Lease(folder.with_name(folder.name + LEASE_SUFFIX)).hold(on_wait=waiting)
+
+    def _run_leased(self, unit, stage, settings, work, files, collective, rewritten, volatile) -> dict:
+        main = self.processes.is_main
         folder = self.folder(unit, stage)
         if main:
             _clear(folder, self.runs)  # partial, stale or corrupt: start clean
@@ -352,19 +338,7 @@ class StageStore:
             seconds[kind] = seconds.get(kind, 0.0) + value
         return seconds
 
-    # ------------------------------------------------------------------------------------ lock and log
-
-    @contextlib.contextmanager
-    def lock(self):
-        """Hold the study folder for this run (main process only); `StudyLocked` if another process holds it."""
-        lock = FolderLock(self.root) if self.processes.is_main else None
-        if lock is not None:
-            lock.acquire()
-        try:
-            yield
-        finally:
-            if lock is not None:
-                lock.release()
+    # ------------------------------------------------------------------------------------ log
 
     def _log(self, unit: str, stage: str, status: str, seconds: float, **extra) -> None:
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "unit": unit, "stage": stage, "status": status,

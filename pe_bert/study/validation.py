@@ -21,9 +21,9 @@ POSITIVE_SETTINGS = (
     "max_seq_length", "tokenizer_vocab_size", "builtin_num_sentences", "pretrain_steps", "pretrain_batch_size",
     "finetune_steps", "finetune_batch_size", "builtin_task_size", "analysis_sentences", "position_seq_len",
     "probe_examples", "probe_zero_shot_sentences", "eval_sentences", "eval_batch_size", "probing_train_sentences",
-    "probing_test_sentences",
+    "probing_test_sentences", "job_cpus", "job_mem_gb", "job_time_min",
 )
-POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate")
+POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate", "assumed_tflops")
 # Settings below which a measurement is empty or undefined (found only after training otherwise).
 MINIMUM_SETTINGS = (
     ("eval_sentences", 20, "the masked-token evaluation needs masked words at every length"),
@@ -110,6 +110,8 @@ def check_values(config) -> None:
         value = getattr(config, name, None)
         if value is not None and value < low:
             raise InvalidInputError(f"{_flag(name)} is {value}: it must be at least {low} ({why}).")
+    if config.job_gpus < 0:
+        raise InvalidInputError(f"`job_gpus` (--job-gpus) is {config.job_gpus}: give 0 (CPU jobs) or more.")
     negative = [seed for seed in config.seeds if seed < 0]
     if negative:
         raise InvalidInputError(f"`seeds` (--seeds) holds {negative}: seeds are whole numbers from 0 (random "

@@ -1,0 +1,133 @@
+"""Studies beyond one machine, tested in submitit's local mode: one job per unit gives the same results as the local
+pool; a job killed mid-stage is resubmitted and resumes; two launchers on one folder compute each stage once; a
+folder moves between them; `--dry-run` plans without training; `--report-only` rebuilds from the store."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pe_bert.study import StageStore, Study
+from pe_bert.study.stages import KILL_HOOK
+
+from test_reliability_integrity import _env, _flags, _store, _tiny_config
+
+pytest.importorskip("submitit")
+
+
+def _config(out, **overrides):
+    return _tiny_config(out, variants=["none", "rope"], tasks=[], workers=2, **overrides)
+
+
+def _results(out) -> dict:
+    results = json.loads((out / "results.json").read_text())
+    results.pop("metadata")
+    return results
+
+
+def _statuses(out, since=0) -> list[tuple]:
+    return [(e["unit"], e["stage"], e["status"]) for e in _store(out).log_entries()[since:]]
+
+
+@pytest.fixture(scope="module")
+def local_study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "study"
+    Study(_config(out), progress=False).run()
+    return out
+
+
+@pytest.mark.slow
+def test_one_job_per_unit_gives_the_results_of_the_local_pool(local_study, tmp_path):
+    out = tmp_path / "jobs"
+    summary = Study(_config(out, launcher="submitit-local", job_cpus=1), progress=False).run()
+    assert not summary["failures"]
+    assert _results(out) == _results(local_study)  # one torch thread per unit on both sides
+    jobs = [job for job in (out / "jobs").iterdir() if job.name.isdigit()]  # one folder per job id
+    assert len(jobs) == 2 and all(list(job.glob("*_result.pkl")) for job in jobs)  # submitit's own records
+    assert not list(out.glob("runs/**/*.lease"))
+
+
+@pytest.mark.slow
+def test_a_job_killed_mid_stage_is_resubmitted_and_resumes(local_study, tmp_path):
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(_config(out, launcher="submitit-local")),
+               "--quiet"]
+    killed = subprocess.run(command, env=_env(**{KILL_HOOK: "before-done@rope/seed0/probing"}), capture_output=True,
+                            text=True, timeout=600)
+    assert killed.returncode == 0, killed.stderr[-3000:]  # one unit failed, the other finished
+    failures = json.loads((out / "results.json").read_text())["failures"]
+    assert [f["run"] for f in failures] == ["rope/seed0"] and "job" in failures[0]["error"]
+    stage = out / "runs" / "rope" / "seed0" / "probing"
+    assert stage.is_dir() and not (stage / "DONE.json").exists()  # begun, never sealed
+    before = len(_store(out).log_entries())
+    again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    ran = {(unit, stage) for unit, stage, status in _statuses(out, before) if status == "ran"}
+    assert ran == {("rope/seed0", "probing"), ("rope/seed0", "score"), ("rope/seed0", "probe")}
+    assert _results(out) == _results(local_study)
+
+
+@pytest.mark.slow
+def test_two_launchers_at_once_on_one_folder_compute_each_stage_once(local_study, tmp_path):
+    out = tmp_path / "shared"
+    commands = [[sys.executable, "-m", "pe_bert.cli", "study", *_flags(_config(out, launcher=launcher)), "--quiet"]
+                for launcher in ("local", "submitit-local")]
+    processes = [subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for command in commands]
+    for process in processes:
+        _, stderr = process.communicate(timeout=900)
+        assert process.returncode == 0, stderr[-3000:]
+    ran = [(unit, stage) for unit, stage, status in _statuses(out) if status == "ran"]
+    assert len(ran) == len(set(ran)) == 2 + 2 * 5  # data, probing split; 5 stages for each of the 2 units
+    assert _results(out) == _results(local_study)
+
+
+@pytest.mark.slow
+def test_a_study_moves_between_launchers(local_study, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(local_study, moved)
+    before = len(_store(moved).log_entries())
+    Study(_config(moved, launcher="submitit-local"), progress=False).run()
+    assert {status for *_, status in _statuses(moved, before)} == {"skipped"}
+    assert _results(moved) == _results(local_study)
+
+
+@pytest.mark.slow
+def test_dry_run_plans_without_training_and_report_only_names_what_is_missing(local_study, tmp_path, capsys):
+    from pe_bert import cli
+
+    partial = tmp_path / "partial"
+    shutil.copytree(local_study, partial)
+    shutil.rmtree(StageStore(partial, processes=_store(partial).processes).folder("rope/seed0", "score"))
+    (partial / "report.md").unlink()
+    assert cli.main(["study", *_flags(_config(partial)), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    rows = {tuple(line.split()[:3]) for line in plan.splitlines() if line.startswith(("_shared", "none", "rope"))}
+    assert ("rope/seed0", "score", "to") in rows and ("rope/seed0", "probe", "to") in rows
+    assert ("rope/seed0", "pretrain", "stored") in rows and ("none/seed0", "probe", "stored") in rows
+    assert "To run: 2 stages (10 stored)" in plan and "GPU-hours at 100 TFLOP/s" in plan and "Nothing was trained" in plan
+    assert not (partial / "report.md").exists() and not (partial / "runs" / "rope" / "seed0" / "score").exists()
+
+    assert cli.main(["study", *_flags(_config(partial)), "--report-only"]) == 0
+    assert "1 unit(s) missing: rope/seed0" in capsys.readouterr().out
+    report = (partial / "report.md").read_text()
+    assert "`rope/seed0` failed at stage `score`" in report and "not in the store yet" in report
+    assert not (partial / "runs" / "rope" / "seed0" / "score").exists()  # nothing computed
+
+    empty = tmp_path / "empty"
+    assert cli.main(["study", *_flags(_config(empty)), "--report-only"]) == 2
+    assert "holds no finished shared stage 'data'" in capsys.readouterr().err
+
+
+def test_launcher_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    from pe_bert import cli
+
+    assert cli.main(["study", "--out", str(tmp_path / "s"), "--launcher", "kubernetes"]) == 2
+    assert "--launcher 'kubernetes' is not one of local, slurm, submitit-local" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "submitit", None)  # not installed
+    from pe_bert.study.jobs import executor
+
+    with pytest.raises(Exception, match=r'pip install "pe_bert\[slurm\]"'):
+        executor(_config(tmp_path / "s", launcher="slurm"), tmp_path)
