@@ -1,4 +1,5 @@
-"""Speed of pe_bert.analysis metrics vs the published per-matrix code and vs a streaming read; memory of score_attention.
+"""Speed of pe_bert.analysis metrics vs the published per-matrix code and vs a streaming read; memory of
+score_attention.
 
     python benchmarks/bench_analysis.py                 # both parts, a few minutes on 2 cores
     python benchmarks/bench_analysis.py --skip-memory   # metrics only (~1 minute)
@@ -29,7 +30,6 @@ import time
 
 import numpy as np
 import torch
-
 
 # ---------------------------------------------------------------------------------------------
 # The published algorithm (calculate.py, transcribed): one matrix at a time, Python loops.
@@ -98,23 +98,28 @@ def bench_metrics(sizes, repeats: int, sample: int) -> list[dict]:
         def per_matrix(seconds, count=num_matrices):
             return seconds / count * 1e6  # microseconds
 
-        floor = per_matrix(cpu_seconds(lambda: attention.sum(), repeats))
+        floor = per_matrix(cpu_seconds(lambda a=attention: a.sum(), repeats))
         # The input check's cost: the same metrics without it (internal entry points), in extra reads of the tensor.
         unchecked = {
-            "locality": per_matrix(cpu_seconds(lambda: _locality(attention, with_check=False), repeats)),
-            "symmetry (reference)": per_matrix(cpu_seconds(lambda: symmetry_statistics(attention).reference(),
-                                                           repeats)),
-            "symmetry (mass)": per_matrix(cpu_seconds(lambda: symmetry_statistics(attention, False).mass(), repeats)),
+            "locality": per_matrix(cpu_seconds(lambda a=attention: _locality(a, with_check=False), repeats)),
+            "symmetry (reference)": per_matrix(
+                cpu_seconds(lambda a=attention: symmetry_statistics(a).reference(), repeats)
+            ),
+            "symmetry (mass)": per_matrix(
+                cpu_seconds(lambda a=attention: symmetry_statistics(a, False).mass(), repeats)
+            ),
         }
         ours = {
-            "locality": per_matrix(cpu_seconds(lambda: locality(attention), repeats)),
-            "symmetry (reference)": per_matrix(cpu_seconds(lambda: symmetry(attention), repeats)),
-            "symmetry (mass)": per_matrix(cpu_seconds(lambda: symmetry(attention, variant="mass"), repeats)),
+            "locality": per_matrix(cpu_seconds(lambda a=attention: locality(a), repeats)),
+            "symmetry (reference)": per_matrix(cpu_seconds(lambda a=attention: symmetry(a), repeats)),
+            "symmetry (mass)": per_matrix(cpu_seconds(lambda a=attention: symmetry(a, variant="mass"), repeats)),
         }
         published = {
-            "locality": per_matrix(cpu_seconds(lambda: [published_locality(m) for m in sample_matrices], 1), sample),
+            "locality": per_matrix(
+                cpu_seconds(lambda ms=sample_matrices: [published_locality(m) for m in ms], 1), sample
+            ),
             "symmetry (reference)": per_matrix(
-                cpu_seconds(lambda: [published_symmetry(m) for m in sample_matrices], 1), sample
+                cpu_seconds(lambda ms=sample_matrices: [published_symmetry(m) for m in ms], 1), sample
             ),
         }
         # Sanity: same numbers as the published code on the sample.
@@ -123,25 +128,29 @@ def bench_metrics(sizes, repeats: int, sample: int) -> list[dict]:
         assert np.allclose(symmetry(flat).numpy(), [published_symmetry(m) for m in flat.numpy()], atol=1e-9)
         for name, micros in ours.items():
             reference = published.get(name, published["symmetry (reference)"] if "symmetry" in name else None)
-            rows.append({
-                "n": n,
-                "matrices": num_matrices,
-                "metric": name,
-                "ours_us": micros,
-                "published_us": reference,
-                "speedup": reference / micros,
-                "floor_us": floor,
-                "x_floor": micros / floor,
-                "unchecked_us": unchecked[name],
-                "check_reads": (micros - unchecked[name]) / floor,
-            })
+            rows.append(
+                {
+                    "n": n,
+                    "matrices": num_matrices,
+                    "metric": name,
+                    "ours_us": micros,
+                    "published_us": reference,
+                    "speedup": reference / micros,
+                    "floor_us": floor,
+                    "x_floor": micros / floor,
+                    "unchecked_us": unchecked[name],
+                    "check_reads": (micros - unchecked[name]) / floor,
+                }
+            )
     return rows
 
 
 def print_metric_table(rows) -> None:
     print("\nPer-matrix time (microseconds, float32) — ours vs the published per-matrix code vs a.sum()")
-    header = (f"{'n':>4} {'matrices':>8}  {'metric':<22} {'ours':>9} {'published':>11} {'speed-up':>9} {'a.sum()':>9} "
-              f"{'x floor':>8} {'no check':>9} {'check, reads':>13}")
+    header = (
+        f"{'n':>4} {'matrices':>8}  {'metric':<22} {'ours':>9} {'published':>11} {'speed-up':>9} {'a.sum()':>9} "
+        f"{'x floor':>8} {'no check':>9} {'check, reads':>13}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -220,19 +229,32 @@ def memory_worker(num_sentences: int, batch_size: int) -> None:
     with _RssSampler() as sampler:
         result = score_attention(model, tokenizer, texts, batch_size=batch_size, progress=False)
     seconds = time.perf_counter() - start
-    print(json.dumps({
-        "sentences": num_sentences,
-        "rss_before_mb": baseline,
-        "peak_rss_during_mb": sampler.peak,
-        "seconds": seconds,
-        "matrices": result.num_matrices,
-    }))
+    print(
+        json.dumps(
+            {
+                "sentences": num_sentences,
+                "rss_before_mb": baseline,
+                "peak_rss_during_mb": sampler.peak,
+                "seconds": seconds,
+                "matrices": result.num_matrices,
+            }
+        )
+    )
 
 
 def bench_memory(counts, batch_size: int, threads: int) -> list[dict]:
     results = []
     for count in counts:
-        command = [sys.executable, __file__, "--memory-worker", str(count), "--batch-size", str(batch_size), "--threads", str(threads)]
+        command = [
+            sys.executable,
+            __file__,
+            "--memory-worker",
+            str(count),
+            "--batch-size",
+            str(batch_size),
+            "--threads",
+            str(threads),
+        ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
     return results
@@ -240,7 +262,9 @@ def bench_memory(counts, batch_size: int, threads: int) -> list[dict]:
 
 def print_memory_table(results) -> None:
     print("\nscore_attention on all-MiniLM-L6-v2, batch of 32 (fresh process each; resident memory sampled every 2 ms)")
-    header = f"{'sentences':>9} {'matrices':>9} {'RSS before':>11} {'peak during':>12} {'above before':>13} {'seconds':>8}"
+    header = (
+        f"{'sentences':>9} {'matrices':>9} {'RSS before':>11} {'peak during':>12} {'above before':>13} {'seconds':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -275,7 +299,9 @@ def main() -> None:
         memory_worker(args.memory_worker, args.batch_size)
         return
     clock = "CPU time" if args.threads == 1 else "wall time"
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs, {clock}, best of {args.repeats}")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} CPUs, {clock}, best of {args.repeats}"
+    )
     print_metric_table(bench_metrics([(128, 8), (512, 1)], args.repeats, args.sample))
     if not args.skip_memory:
         print_memory_table(bench_memory(args.memory_sentences, args.batch_size, args.threads))

@@ -24,10 +24,18 @@ from transformers import BertConfig, BertForMaskedLM
 
 import pe_bert
 
-TARGETS = {"learned": 0.95, "shaw": 0.6, "disentangled": 0.6, "pam": 0.6, "dynamic": 0.6,
-           # as their closest cousins: kerple as alibi (a closed-form bias), fire as dynamic (an MLP bias), cope as
-           # shaw (a content-dependent relative embedding)
-           "kerple": 0.85, "fire": 0.6, "cope": 0.6}
+TARGETS = {
+    "learned": 0.95,
+    "shaw": 0.6,
+    "disentangled": 0.6,
+    "pam": 0.6,
+    "dynamic": 0.6,
+    # as their closest cousins: kerple as alibi (a closed-form bias), fire as dynamic (an MLP bias), cope as
+    # shaw (a content-dependent relative embedding)
+    "kerple": 0.85,
+    "fire": 0.6,
+    "cope": 0.6,
+}
 DEFAULT_TARGET = 0.85
 
 
@@ -104,22 +112,32 @@ def peak_memory_mb(model, batch, device) -> float:
 
 
 def compile_table(args, batch, device, tokens) -> None:
-    print(f"# training step (forward + backward), torch.compile(fullgraph=True, inductor) vs eager, {args.layers} "
-          f"layers x {args.hidden} hidden x {args.heads} heads, seq {args.seq}, batch {args.batch}, {device.type}, "
-          f"torch {torch.__version__}, median of {args.repeats}, alternating")
-    print_header(f"| {'variant':<13} | {'compiled tok/s':>14} | {'eager tok/s':>11} | {'ratio':>5} | {'compile s':>9} |")
+    print(
+        f"# training step (forward + backward), torch.compile(fullgraph=True, inductor) vs eager, {args.layers} "
+        f"layers x {args.hidden} hidden x {args.heads} heads, seq {args.seq}, batch {args.batch}, {device.type}, "
+        f"torch {torch.__version__}, median of {args.repeats}, alternating"
+    )
+    print_header(
+        f"| {'variant':<13} | {'compiled tok/s':>14} | {'eager tok/s':>11} | {'ratio':>5} | {'compile s':>9} |"
+    )
     for variant in args.variants.split(","):
         torch._dynamo.reset()
         torch.manual_seed(0)
-        model = pe_bert.PEBertForMaskedLM(
-            pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args))).to(device).train()
+        model = (
+            pe_bert.PEBertForMaskedLM(pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args)))
+            .to(device)
+            .train()
+        )
         compiled = torch.compile(model, fullgraph=True)
         start = time.perf_counter()
         train_step(compiled, batch, device)  # compiles forward and backward
         compile_seconds = time.perf_counter() - start
         fast_tps, slow_tps = alternating_tokens_per_second(compiled, model, batch, device, args.repeats, tokens)
-        print(f"| {variant:<13} | {fast_tps:>14.0f} | {slow_tps:>11.0f} | {fast_tps / slow_tps:>5.2f} | "
-              f"{compile_seconds:>9.1f} |", flush=True)
+        print(
+            f"| {variant:<13} | {fast_tps:>14.0f} | {slow_tps:>11.0f} | {fast_tps / slow_tps:>5.2f} | "
+            f"{compile_seconds:>9.1f} |",
+            flush=True,
+        )
         del model, compiled
 
 
@@ -145,11 +163,15 @@ def main(argv=None) -> None:
         return compile_table(args, batch, device, tokens)
     baseline = BertForMaskedLM(BertConfig(**shape_kwargs(args))).to(device).train()
 
-    print(f"# training step (forward + backward), {args.layers} layers x {args.hidden} hidden x {args.heads} heads, "
-          f"seq {args.seq}, batch {args.batch}, {device.type}, torch {torch.__version__}, "
-          f"median of {args.repeats}, alternating with BertForMaskedLM")
-    header = f"| {'variant':<13} | {'tokens/s':>9} | {'BERT tok/s':>10} | {'ratio':>5} | {'target':>6} | " \
-             f"{'mem MB':>7} | {'BERT MB':>7} |"
+    print(
+        f"# training step (forward + backward), {args.layers} layers x {args.hidden} hidden x {args.heads} heads, "
+        f"seq {args.seq}, batch {args.batch}, {device.type}, torch {torch.__version__}, "
+        f"median of {args.repeats}, alternating with BertForMaskedLM"
+    )
+    header = (
+        f"| {'variant':<13} | {'tokens/s':>9} | {'BERT tok/s':>10} | {'ratio':>5} | {'target':>6} | "
+        f"{'mem MB':>7} | {'BERT MB':>7} |"
+    )
     print_header(header)
     for variant in args.variants.split(","):
         config = pe_bert.PEBertConfig(position_encoding=variant, **shape_kwargs(args))
@@ -158,9 +180,12 @@ def main(argv=None) -> None:
         ratio = ours_tps / theirs_tps
         target = TARGETS.get(variant, DEFAULT_TARGET)
         mark = "" if ratio >= target else " (below)"
-        print(f"| {variant:<13} | {ours_tps:>9.0f} | {theirs_tps:>10.0f} | {ratio:>5.2f} | {target:>6.2f} | "
-              f"{peak_memory_mb(model, batch, device):>7.0f} | {peak_memory_mb(baseline, batch, device):>7.0f} |"
-              f"{mark}", flush=True)
+        print(
+            f"| {variant:<13} | {ours_tps:>9.0f} | {theirs_tps:>10.0f} | {ratio:>5.2f} | {target:>6.2f} | "
+            f"{peak_memory_mb(model, batch, device):>7.0f} | {peak_memory_mb(baseline, batch, device):>7.0f} |"
+            f"{mark}",
+            flush=True,
+        )
         del model
 
 

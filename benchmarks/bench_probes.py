@@ -42,9 +42,15 @@ def build_model(name: str, tokenizer) -> transformers.PreTrainedModel:
     if name == "minilm":  # the real 6x384 encoder with a randomly initialised MLM head (it ships none)
         transformers.logging.set_verbosity_error()
         return transformers.AutoModelForMaskedLM.from_pretrained(minilm_folder()).eval()
-    config = pe_bert.PEBertConfig(position_encoding="rope", vocab_size=tokenizer.vocab_size, hidden_size=256,
-                                  num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
-                                  max_position_embeddings=512)
+    config = pe_bert.PEBertConfig(
+        position_encoding="rope",
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        max_position_embeddings=512,
+    )
     return transformers.AutoModelForMaskedLM.from_config(config).eval()
 
 
@@ -62,8 +68,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="minilm,pe-bert", help="comma-separated: minilm, pe-bert")
     parser.add_argument("--num-sentences", type=int, default=64)
-    parser.add_argument("--max-tokens-per-batch", type=int, default=None,
-                        help="token budget per batched forward (default: pe_bert's, 1024 on CPU)")
+    parser.add_argument(
+        "--max-tokens-per-batch",
+        type=int,
+        default=None,
+        help="token budget per batched forward (default: pe_bert's, 1024 on CPU)",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
@@ -74,23 +84,41 @@ def main() -> None:
     texts = [s.text for s in generate_sentences(args.num_sentences, seed=0)]
     positions = sum(len(ids) - 2 for ids in tokenizer(texts)["input_ids"])
     budget = args.max_tokens_per_batch or "default"
-    print(f"{len(texts)} built-in sentences, {positions} masked positions, {torch.get_num_threads()} torch threads, "
-          f"token budget {budget}\n")
+    print(
+        f"{len(texts)} built-in sentences, {positions} masked positions, {torch.get_num_threads()} torch threads, "
+        f"token budget {budget}\n"
+    )
     rows = []
     for name in args.models.split(","):
         model = build_model(name.strip(), tokenizer)
         shape = f"{model.config.num_hidden_layers}x{model.config.hidden_size}"
         with torch.no_grad():  # warm-up: first-call allocations should not count for either side
             model(**tokenizer(texts[:4], padding=True, return_tensors="pt"))
-        naive_time, naive = timed(lambda: pseudo_log_likelihood_reference(model, tokenizer, texts), 1)
-        full_time, full = timed(lambda: pseudo_log_likelihood(
-            model, tokenizer, texts, head_only=False, max_tokens_per_batch=args.max_tokens_per_batch), args.repeats)
-        head_time, head = timed(lambda: pseudo_log_likelihood(
-            model, tokenizer, texts, max_tokens_per_batch=args.max_tokens_per_batch), args.repeats)
-        for method, seconds, scores in (("naive loop", naive_time, naive), ("batched, full logits", full_time, full),
-                                        ("batched, head only", head_time, head)):
-            rows.append((f"{name} ({shape})", method, len(texts) / seconds, naive_time / seconds,
-                         float(np.abs(scores - naive).max())))
+        naive_time, naive = timed(lambda m=model: pseudo_log_likelihood_reference(m, tokenizer, texts), 1)
+        full_time, full = timed(
+            lambda m=model: pseudo_log_likelihood(
+                m, tokenizer, texts, head_only=False, max_tokens_per_batch=args.max_tokens_per_batch
+            ),
+            args.repeats,
+        )
+        head_time, head = timed(
+            lambda m=model: pseudo_log_likelihood(m, tokenizer, texts, max_tokens_per_batch=args.max_tokens_per_batch),
+            args.repeats,
+        )
+        for method, seconds, scores in (
+            ("naive loop", naive_time, naive),
+            ("batched, full logits", full_time, full),
+            ("batched, head only", head_time, head),
+        ):
+            rows.append(
+                (
+                    f"{name} ({shape})",
+                    method,
+                    len(texts) / seconds,
+                    naive_time / seconds,
+                    float(np.abs(scores - naive).max()),
+                )
+            )
 
     print("| model | method | sentences/s | speed-up vs naive | max abs diff vs naive (nats) |")
     print("|---|---|---:|---:|---:|")

@@ -41,24 +41,35 @@ def main(argv=None) -> int:
         sigma = checks["signal"]["seed_std"]
     alpha = st.ALPHA / 2
     cells = args.w * args.s
-    print(f"Design: {args.w} levels of w x {args.s} of s = {cells} cells, {args.seeds} seeds each; seed std "
-          f"σ = {sigma:.2f} points; α = {alpha} (first Holm step of the two primary tests)\n")
+    print(
+        f"Design: {args.w} levels of w x {args.s} of s = {cells} cells, {args.seeds} seeds each; seed std "
+        f"σ = {sigma:.2f} points; α = {alpha} (first Holm step of the two primary tests)\n"
+    )
     print("Two-way ANOVA, main effect of a factor (its level means evenly spread over the given range):")
-    print(f"{'factor':<8} {'levels':>6} " + " ".join(f"{f'{m:g}σ':>7}" for m in (1, 2, 3, 4, 6))
-          + f"  {'80 % at':>9}")
+    print(f"{'factor':<8} {'levels':>6} " + " ".join(f"{f'{m:g}σ':>7}" for m in (1, 2, 3, 4, 6)) + f"  {'80 % at':>9}")
     for name, levels in (("w", (args.w, args.s)), ("s", (args.s, args.w))):
-        powers = [st.anova_power(levels, args.seeds, m * sigma, sigma, alpha, args.simulations) for m in (1, 2, 3, 4, 6)]
+        powers = [
+            st.anova_power(levels, args.seeds, m * sigma, sigma, alpha, args.simulations) for m in (1, 2, 3, 4, 6)
+        ]
         detectable = minimum_detectable_spread(levels, args.seeds, sigma)
-        print(f"{name:<8} {levels[0]:>6} " + " ".join(f"{p:>7.2f}" for p in powers)
-              + f"  {detectable:>6.2f} pts ({detectable / sigma:.1f}σ)")
+        print(
+            f"{name:<8} {levels[0]:>6} "
+            + " ".join(f"{p:>7.2f}" for p in powers)
+            + f"  {detectable:>6.2f} pts ({detectable / sigma:.1f}σ)"
+        )
     print("\nSpearman ρ over cell means, permutation test (the paper's form):")
-    print(f"{'points':>6} {'smallest p':>11} {'after Holm':>10} " + " ".join(f"{f'ρ={r:g}':>7}"
-                                                                          for r in (0.5, 0.6, 0.7, 0.8, 0.9)))
+    print(
+        f"{'points':>6} {'smallest p':>11} {'after Holm':>10} "
+        + " ".join(f"{f'ρ={r:g}':>7}" for r in (0.5, 0.6, 0.7, 0.8, 0.9))
+    )
     for label, points in ((f"this grid ({cells} cells)", cells), ("old default (5 variants)", 5)):
         bound = st.smallest_permutation_p(points)
         powers = [st.spearman_power(points, r, alpha, args.simulations // 2) for r in (0.5, 0.6, 0.7, 0.8, 0.9)]
-        print(f"{points:>6} {bound['p']:>11.2g} {min(1.0, 2 * bound['p']):>10.2g} "
-              + " ".join(f"{p:>7.2f}" for p in powers) + f"   {label}")
+        print(
+            f"{points:>6} {bound['p']:>11.2g} {min(1.0, 2 * bound['p']):>10.2g} "
+            + " ".join(f"{p:>7.2f}" for p in powers)
+            + f"   {label}"
+        )
     return 0
 
 

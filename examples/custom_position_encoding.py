@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> dict:
     out = Path(args.out)
 
     import datasets
-    import pe_bert
     from datasets import Dataset
     from transformers import (
         AutoModelForMaskedLM,
@@ -64,6 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
         set_seed,
     )
 
+    import pe_bert
     from pe_bert.data import generate_sentences
     from pe_bert.training.tokenizer import train_wordpiece_tokenizer
 
@@ -79,8 +79,14 @@ def main(argv: list[str] | None = None) -> dict:
     texts = [sentence.text for sentence in generate_sentences(4000, seed=0)]
     tokenizer = train_wordpiece_tokenizer(texts, vocab_size=1000, model_max_length=64)
     config = pe_bert.PEBertConfig(
-        position_encoding="decay", decay_slope=args.slope, vocab_size=len(tokenizer), hidden_size=64,
-        num_hidden_layers=2, num_attention_heads=4, intermediate_size=128, max_position_embeddings=64,
+        position_encoding="decay",
+        decay_slope=args.slope,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
     )
     model = AutoModelForMaskedLM.from_config(config)
     dataset = Dataset.from_dict({"text": texts}).map(
@@ -88,9 +94,18 @@ def main(argv: list[str] | None = None) -> dict:
     )
     trainer = Trainer(
         model=model,
-        args=TrainingArguments(output_dir=str(out / "trainer"), max_steps=args.steps, per_device_train_batch_size=32,
-                               learning_rate=2e-3, warmup_steps=args.steps // 10, logging_steps=max(1, args.steps // 5),
-                               save_strategy="no", report_to="none", seed=0, disable_tqdm=True),
+        args=TrainingArguments(
+            output_dir=str(out / "trainer"),
+            max_steps=args.steps,
+            per_device_train_batch_size=32,
+            learning_rate=2e-3,
+            warmup_steps=args.steps // 10,
+            logging_steps=max(1, args.steps // 5),
+            save_strategy="no",
+            report_to="none",
+            seed=0,
+            disable_tqdm=True,
+        ),
         train_dataset=dataset,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=0),
     )
@@ -109,12 +124,21 @@ def main(argv: list[str] | None = None) -> dict:
     # 4. Reload where pe_bert cannot be imported, with trust_remote_code=True: same outputs.
     batch = tokenizer(texts[:8], padding=True, return_tensors="pt")
     with torch.no_grad():
-        hidden = model.bert.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    torch.save({"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "hidden": hidden},
-               checkpoint / "expected_outputs.pt")
+        hidden = model.bert.eval()(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+    torch.save(
+        {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "hidden": hidden},
+        checkpoint / "expected_outputs.pt",
+    )
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    remote = subprocess.run([sys.executable, "-c", REMOTE_CHECK, str(checkpoint.resolve())], capture_output=True,
-                            text=True, env=environment, cwd=out)
+    remote = subprocess.run(
+        [sys.executable, "-c", REMOTE_CHECK, str(checkpoint.resolve())],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=out,
+    )
     if remote.returncode != 0:
         raise RuntimeError(f"Loading with trust_remote_code failed:\n{remote.stderr[-3000:]}")
     module, position_encoding, difference = remote.stdout.split()
@@ -124,13 +148,22 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 5. What the PE does to attention, on held-out sentences.
     held_out = [sentence.text for sentence in generate_sentences(200, seed=1)]
-    scores = pe_bert.analysis.score_attention(model.bert, tokenizer, held_out, batch_size=50, max_length=48,
-                                              progress=False)
-    summary = {"train_loss": train_loss, "locality": scores.mean_locality, "symmetry": scores.mean_symmetry,
-               "symmetry_mass": scores.mean_symmetry_mass, "slopes_left": slopes[0].tolist(),
-               "slopes_right": slopes[-1].tolist(), "remote_max_difference": float(difference)}
-    print(f"locality {scores.mean_locality:.3f}, symmetry (published) {scores.mean_symmetry:.3f}, "
-          f"symmetry (mass) {scores.mean_symmetry_mass:.3f}")
+    scores = pe_bert.analysis.score_attention(
+        model.bert, tokenizer, held_out, batch_size=50, max_length=48, progress=False
+    )
+    summary = {
+        "train_loss": train_loss,
+        "locality": scores.mean_locality,
+        "symmetry": scores.mean_symmetry,
+        "symmetry_mass": scores.mean_symmetry_mass,
+        "slopes_left": slopes[0].tolist(),
+        "slopes_right": slopes[-1].tolist(),
+        "remote_max_difference": float(difference),
+    }
+    print(
+        f"locality {scores.mean_locality:.3f}, symmetry (published) {scores.mean_symmetry:.3f}, "
+        f"symmetry (mass) {scores.mean_symmetry_mass:.3f}"
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 

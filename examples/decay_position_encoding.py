@@ -6,7 +6,8 @@ slopes and the paper's symmetry knob. This file is all it takes: importing it re
 `PEBertConfig(position_encoding="decay", decay_slope=0.3)` builds a model that trains, analyses and studies like a
 built-in one, and `save_pretrained` ships this file with the checkpoint (so it loads with `trust_remote_code=True`
 where pe_bert is not installed). Use it from the command line with
-`examples/run_mlm.py --pe_module examples/decay_position_encoding.py --position_encoding decay --pe_args decay_slope=0.3`.
+`examples/run_mlm.py --pe_module examples/decay_position_encoding.py --position_encoding decay
+--pe_args decay_slope=0.3`.
 """
 
 import math

@@ -9,7 +9,8 @@ from that text:
         --config_overrides "hidden_size=64,num_hidden_layers=2,num_attention_heads=2,intermediate_size=256" \
         --max_steps 300 --per_device_train_batch_size 32 --learning_rate 1e-3
 
-Works under `accelerate launch` (see examples/README_train.md). `--help` lists every option, including one flag
+Works under `accelerate launch` (see README.md, "Several GPUs (or CPU processes) with accelerate launch").
+`--help` lists every option, including one flag
 per PE hyper-parameter.
 """
 

@@ -56,12 +56,20 @@ def fine_tune_demo_model(position_encoding: str, tokenizer, epochs: int, seed: i
 
     For real checkpoints use examples/run_mlm.py (pretraining) and examples/run_glue.py (fine-tuning)."""
     torch.manual_seed(seed)
-    config = pe_bert.PEBertConfig(position_encoding=position_encoding, vocab_size=tokenizer.vocab_size,
-                                  hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
-                                  max_position_embeddings=128, num_labels=3, hidden_dropout_prob=0.0,
-                                  attention_probs_dropout_prob=0.0,
-                                  id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
-                                  label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
+    config = pe_bert.PEBertConfig(
+        position_encoding=position_encoding,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=256,
+        max_position_embeddings=128,
+        num_labels=3,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
+        label2id={"entailment": 0, "neutral": 1, "contradiction": 2},
+    )
     model = transformers.AutoModelForSequenceClassification.from_config(config)
     train = load_nli_examples("builtin_nli", split="train", seed=seed, **DEMO_DATA)
     encoded = tokenizer([e.premise for e in train], [e.hypothesis for e in train], truncation=True, max_length=64)
@@ -73,8 +81,9 @@ def fine_tune_demo_model(position_encoding: str, tokenizer, epochs: int, seed: i
     model.train()
     for _ in range(epochs):
         for batch_index in torch.randperm(len(train), generator=generator).split(32):
-            batch = tokenizer.pad([{k: encoded[k][i] for k in encoded.keys()} for i in batch_index.tolist()],
-                                  return_tensors="pt")
+            batch = tokenizer.pad(
+                [{k: encoded[k][i] for k in encoded.keys()} for i in batch_index.tolist()], return_tensors="pt"
+            )
             model(**batch, labels=labels[batch_index]).loss.backward()
             optimizer.step()
             schedule.step()
@@ -93,8 +102,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--demo", default=None, help="comma-separated PEs to fine-tune from scratch and probe")
     parser.add_argument("--demo-epochs", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (1 is much faster on a machine shared with other jobs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 is much faster on a machine shared with other jobs)",
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     if args.threads:
@@ -124,11 +137,25 @@ def main() -> None:
         sentences = generate_sentences(args.num_examples, seed=args.seed)
     for name, model, tokenizer, trained_head in candidates:
         if args.task == "nli":
-            report = nli_probe(model, tokenizer, examples, field=args.field, seed=args.seed,
-                               n_resamples=args.bootstrap, model_name=name)
+            report = nli_probe(
+                model,
+                tokenizer,
+                examples,
+                field=args.field,
+                seed=args.seed,
+                n_resamples=args.bootstrap,
+                model_name=name,
+            )
         else:
-            report = zero_shot_probe(model, tokenizer, sentences, metrics=("pll", "drift") if trained_head else
-                                     ("drift",), seed=args.seed, n_resamples=args.bootstrap, model_name=name)
+            report = zero_shot_probe(
+                model,
+                tokenizer,
+                sentences,
+                metrics=("pll", "drift") if trained_head else ("drift",),
+                seed=args.seed,
+                n_resamples=args.bootstrap,
+                model_name=name,
+            )
         plot_deltas(report, out / f"{name.split(' ')[0].replace('/', '_')}.png")
         reports.append(report)
     table = markdown_table(reports)

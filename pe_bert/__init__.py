@@ -8,8 +8,8 @@ weights and a checkpoint loads where pe_bert is not installed.
 import transformers
 from transformers import AutoConfig
 
-from .configuration import PEBertConfig, describe_position_encoding
 from . import modeling
+from .configuration import PEBertConfig, describe_position_encoding
 from .modeling import (
     PEBertForMaskedLM,
     PEBertForSequenceClassification,
@@ -33,7 +33,6 @@ from .pe_base import (
 from .pe_plugins import import_position_encoding_module, import_position_encoding_modules
 
 __version__ = "0.1.0"
-
 
 
 def _register() -> None:

@@ -24,9 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module_name).register(subparsers)
     for subparser in subparsers.choices.values():
         subparser.add_argument(
-            "--pe-module", action="append", default=[], metavar="FILE_OR_MODULE",
+            "--pe-module",
+            action="append",
+            default=[],
+            metavar="FILE_OR_MODULE",
             help="import a module that registers positional encodings of your own (@pe_bert.register_position_"
-                 "encoding) before anything else, so models and variants can use them; repeat for several",
+            "encoding) before anything else, so models and variants can use them; repeat for several",
         )
     return parser
 

@@ -13,8 +13,6 @@ from . import pe_base
 from .errors import InvalidInputError
 from .pe_base import get_position_encoding_class, hyperparameter_specs, owners_of
 from .pe_shipping import ship_position_encoding
-from .pe_zoo import position_encoding_names
-
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +27,51 @@ def _check_positive(field: str, value, allow_zero: bool = False) -> None:
         raise InvalidInputError(f"`{field}` must be {bound}, got {value!r}.")
 
 
-def _check_real(field: str, value, low: float, high: float | None = None, low_open: bool = False,
-                high_open: bool = True) -> None:
+def _check_real(
+    field: str, value, low: float, high: float | None = None, low_open: bool = False, high_open: bool = True
+) -> None:
     """`value` is a finite real number in the interval [low, high) (or as `low_open`/`high_open` say)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidInputError(f"`{field}` must be a finite number, got {value!r}.")
     too_low = value <= low if low_open else value < low
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low:g}, {'∞)' if high is None else f'{high:g}' + (')' if high_open else ']')}"
+        interval = (
+            f"{'(' if low_open else '['}{low:g}, {'∞)' if high is None else f'{high:g}' + (')' if high_open else ']')}"
+        )
         raise InvalidInputError(f"`{field}` must be in {interval}, got {value!r}.")
 
 
 # Keys that stock BERT / transformers configs carry and PEBertConfig accepts as plain attributes (never reported as
 # misspellings of our own fields).
 _FOREIGN_KEYS = {
-    "use_cache", "is_decoder", "add_cross_attention", "bos_token_id", "eos_token_id", "sep_token_id",
-    "cls_token_id", "mask_token_id", "unk_token_id", "decoder_start_token_id", "gradient_checkpointing",
-    "auto_map", "name_or_path", "_name_or_path", "torch_dtype", "attn_implementation", "output_attentions",
-    "experts_implementation", "tokenizer_class", "prefix", "task_specific_params", "finetuning_task",
-    "num_labels", "torchscript", "pruned_heads", "tie_encoder_decoder", "cross_attention_hidden_size",
+    "use_cache",
+    "is_decoder",
+    "add_cross_attention",
+    "bos_token_id",
+    "eos_token_id",
+    "sep_token_id",
+    "cls_token_id",
+    "mask_token_id",
+    "unk_token_id",
+    "decoder_start_token_id",
+    "gradient_checkpointing",
+    "auto_map",
+    "name_or_path",
+    "_name_or_path",
+    "torch_dtype",
+    "attn_implementation",
+    "output_attentions",
+    "experts_implementation",
+    "tokenizer_class",
+    "prefix",
+    "task_specific_params",
+    "finetuning_task",
+    "num_labels",
+    "torchscript",
+    "pruned_heads",
+    "tie_encoder_decoder",
+    "cross_attention_hidden_size",
 }
 
 
@@ -166,8 +189,12 @@ class PEBertConfig(PreTrainedConfig):
             if not close:
                 continue
             if _LOADING.get():
-                logger.warning("This config carries the unknown key %r (kept as an attribute; pe_bert does not use "
-                               "it). If it was meant as %r, rename it in config.json.", key, close[0])
+                logger.warning(
+                    "This config carries the unknown key %r (kept as an attribute; pe_bert does not use "
+                    "it). If it was meant as %r, rename it in config.json.",
+                    key,
+                    close[0],
+                )
                 continue
             raise InvalidInputError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
 
@@ -195,11 +222,15 @@ class PEBertConfig(PreTrainedConfig):
         _check_real("initializer_range", self.initializer_range, 0.0)
         _check_positive("type_vocab_size", self.type_vocab_size)
         if isinstance(self.hidden_act, str) and self.hidden_act not in ACT2FN:
-            raise InvalidInputError(f"`hidden_act` {self.hidden_act!r} is not an activation transformers knows; use "
-                                    f"one of {', '.join(sorted(ACT2FN))}.")
+            raise InvalidInputError(
+                f"`hidden_act` {self.hidden_act!r} is not an activation transformers knows; use "
+                f"one of {', '.join(sorted(ACT2FN))}."
+            )
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
-            raise InvalidInputError(f"`pad_token_id` {self.pad_token_id} is outside the vocabulary (vocab_size "
-                                    f"{self.vocab_size}): give an id below vocab_size, or None.")
+            raise InvalidInputError(
+                f"`pad_token_id` {self.pad_token_id} is outside the vocabulary (vocab_size "
+                f"{self.vocab_size}): give an id below vocab_size, or None."
+            )
 
     def check_position_encoding(self):
         """The PE name and its hyper-parameters (missing ones get their defaults), then the PE's own cross-field
@@ -252,6 +283,28 @@ class PEBertConfig(PreTrainedConfig):
 pe_base.RESERVED_CONFIG_NAMES.update(f.name for f in dataclasses.fields(PEBertConfig))
 
 
+def config_position_encoding(config) -> str | None:
+    """The PE a (loaded) config uses: its `position_encoding` for pe_bert, "learned" for stock BERT (transformers 5
+    has only BERT's absolute table), None for an architecture pe_bert does not know."""
+    if getattr(config, "model_type", None) == PEBertConfig.model_type or isinstance(config, PEBertConfig):
+        return config.position_encoding
+    if getattr(config, "model_type", None) == "bert":
+        return "learned"
+    return None
+
+
+def position_table_limit(config) -> tuple[int, str] | None:
+    """`(positions, position_encoding)` when a model's inputs must fit a table of `max_position_embeddings` rows (an
+    absolute PE: `PositionEncoding.bounded`; stock BERT), else None (relative PEs take any length; an architecture
+    pe_bert does not know is None too: the caller decides how careful to be). The one answer to "does this input
+    fit?" that the model, the training scripts, the analysis and the study all ask."""
+    encoding = config_position_encoding(config)
+    limit = getattr(config, "max_position_embeddings", None)
+    if encoding is None or limit is None or not get_position_encoding_class(encoding).bounded:
+        return None
+    return int(limit), encoding
+
+
 def describe_position_encoding(name: str) -> str:
     """A PE's description, reference and hyper-parameters (defaults, meaning, valid values), as text."""
     pe_class = get_position_encoding_class(name)
@@ -266,4 +319,4 @@ def __getattr__(name: str):
     return base.__getattr__(name)
 
 
-__all__ = ["PEBertConfig", "describe_position_encoding"]
+__all__ = ["PEBertConfig", "config_position_encoding", "describe_position_encoding", "position_table_limit"]

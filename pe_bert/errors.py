@@ -70,5 +70,12 @@ def exit_on_usage_error(prog: str, function, *args, **kwargs):
         raise SystemExit(1) from None
 
 
-__all__ = ["HubUnavailableError", "InvalidInputError", "MissingInputError", "UsageError", "environment_fault",
-           "exit_on_usage_error", "one_line"]
+__all__ = [
+    "HubUnavailableError",
+    "InvalidInputError",
+    "MissingInputError",
+    "UsageError",
+    "environment_fault",
+    "exit_on_usage_error",
+    "one_line",
+]

@@ -72,8 +72,10 @@ def locate_json_error(path: str | Path) -> str | None:
             try:
                 json.loads(line)
             except ValueError as error:
-                return (f"line {number} is not valid JSON ({error.msg}, column {error.colno}); each line of a "
-                        "JSON Lines file must be one complete object")
+                return (
+                    f"line {number} is not valid JSON ({error.msg}, column {error.colno}); each line of a "
+                    "JSON Lines file must be one complete object"
+                )
     return None
 
 
@@ -101,22 +103,23 @@ def load_pretrained(loader, source: str, what: str = "model", **kwargs):
         ) from error
 
 
-def position_limit(model) -> tuple[int, str] | None:
-    """`(positions, position_encoding)` when the model's positions come from a table of fixed size (pe_bert's
-    learned/sinusoidal, stock BERT), else None (relative PEs take any length; other architectures are not known)."""
-    from .training.loading import checkpoint_position_encoding, is_bounded
-
-    config = model.config
-    encoding = checkpoint_position_encoding(config)
-    limit = getattr(config, "max_position_embeddings", None)
-    if encoding is None or limit is None or not is_bounded(encoding):
-        return None
-    return int(limit), encoding
+def check_vocabulary(tokenizer, model, source: str, fix: str = "Use the tokenizer the model was trained with.") -> None:
+    """Every token id of `tokenizer` must index a row of the model's embedding table (else: an index error deep
+    inside the forward pass, or on CUDA a device-side assert)."""
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None) or embeddings.weight.shape[0]
+    if len(tokenizer) > rows:
+        raise InvalidInputError(
+            f"The tokenizer of {source} has {len(tokenizer)} entries but the model's embedding table has {rows} rows: "
+            f"token ids {rows} and above have no embedding. {fix}"
+        )
 
 
 def check_length(model, length: int, flag: str) -> None:
-    """`length` tokens must fit the model's position table (see `position_limit`)."""
-    bound = position_limit(model)
+    """`length` tokens must fit the model's position table (`position_table_limit`)."""
+    from .configuration import position_table_limit
+
+    bound = position_table_limit(model.config)
     if bound is not None and length > bound[0]:
         limit, encoding = bound
         raise InvalidInputError(
@@ -125,5 +128,14 @@ def check_length(model, length: int, flag: str) -> None:
         )
 
 
-__all__ = ["check_length", "load_pretrained", "check_data_file_content", "locate_json_error", "non_negative_int", "position_limit", "positive_int", "read_lines",
-           "read_utf8"]
+__all__ = [
+    "check_length",
+    "check_vocabulary",
+    "load_pretrained",
+    "check_data_file_content",
+    "locate_json_error",
+    "non_negative_int",
+    "positive_int",
+    "read_lines",
+    "read_utf8",
+]

@@ -21,16 +21,31 @@ DEFAULT_TEMPLATE = "pe_bert_model_card.md"
 
 # Config fields shown in the card's architecture table.
 ARCHITECTURE_FIELDS = (
-    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
-    "max_position_embeddings", "hidden_dropout_prob", "attention_probs_dropout_prob",
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "hidden_act",
+    "max_position_embeddings",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
 )
-# Trainer metrics that describe the run's speed or size, not the model's quality: kept out of the results.
-_NOT_QUALITY = ("runtime", "samples_per_second", "steps_per_second", "_samples", "flos", "epoch", "_mm_samples")
+# Trainer metrics (name endings) that measure the machine, not the model: they differ from run to run whatever the
+# inputs (kept out of model cards, and out of the study's stage results so that results.json is reproducible).
+MACHINE_METRICS = ("runtime", "samples_per_second", "steps_per_second", "flos")
+# ... and with the data sizes, what a card leaves out of the model's results.
+_NOT_QUALITY = (*MACHINE_METRICS, "_samples", "epoch", "_mm_samples")
 
 # Readable names for the model-index (the Hub shows `name`; `type` is the metric id).
-_METRIC_NAMES = {
-    "loss": "Loss", "perplexity": "Perplexity", "accuracy": "Accuracy", "f1": "F1",
-    "matthews_correlation": "Matthews correlation", "pearson": "Pearson", "spearmanr": "Spearman",
+_METRIC_DISPLAY_NAMES = {
+    "loss": "Loss",
+    "perplexity": "Perplexity",
+    "accuracy": "Accuracy",
+    "f1": "F1",
+    "matthews_correlation": "Matthews correlation",
+    "pearson": "Pearson",
+    "spearmanr": "Spearman",
     "combined_score": "Combined score",
 }
 _TASK_TYPES = {"fill-mask": "fill-mask", "text-classification": "text-classification"}
@@ -101,7 +116,8 @@ def build_card_data(
                 dataset_config=dataset_config,
                 dataset_split=split,
                 metric_type=metric_id,
-                metric_name=_METRIC_NAMES.get(metric_id, metric_id) + (" (mismatched)" if metric.endswith("_mm") else ""),
+                metric_name=_METRIC_DISPLAY_NAMES.get(metric_id, metric_id)
+                + (" (mismatched)" if metric.endswith("_mm") else ""),
                 metric_value=round(value, 6),
             )
         )
@@ -153,7 +169,7 @@ def render_model_card(
     results = []
     for metric, value in quality.items():
         name, split = _split_of(metric)
-        results.append({"name": _METRIC_NAMES.get(name, name), "value": _format(value), "split": split})
+        results.append({"name": _METRIC_DISPLAY_NAMES.get(name, name), "value": _format(value), "split": split})
     card = ModelCard.from_template(
         card_data,
         template_path=str(template_path or find_template()),

@@ -31,7 +31,7 @@ from transformers.utils.generic import can_return_tuple, merge_with_config_defau
 from transformers.utils.import_utils import is_torchdynamo_exporting, is_tracing
 from transformers.utils.output_capturing import capture_outputs
 
-from .configuration import PEBertConfig
+from .configuration import PEBertConfig, position_table_limit
 from .errors import InvalidInputError
 from .pe_base import LayerPosition, PositionEncoding, PositionState
 from .pe_zoo import get_position_encoding_class
@@ -152,7 +152,9 @@ class PEBertIntermediate(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.intermediate_act_fn = ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+        self.intermediate_act_fn = (
+            ACT2FN[config.hidden_act] if isinstance(config.hidden_act, str) else config.hidden_act
+        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.intermediate_act_fn(self.dense(hidden_states))
@@ -185,8 +187,10 @@ class PEBertEncoder(nn.Module):
     def __init__(self, config, position_encoding: PositionEncoding):
         super().__init__()
         self.layer = nn.ModuleList(
-            [PEBertLayer(config, position_encoding.layer_class(config, i), position_encoding.state_class, i)
-             for i in range(config.num_hidden_layers)]
+            [
+                PEBertLayer(config, position_encoding.layer_class(config, i), position_encoding.state_class, i)
+                for i in range(config.num_hidden_layers)
+            ]
         )
 
     def forward(
@@ -339,16 +343,16 @@ class PEBertModel(PEBertPreTrainedModel):
     def _check_length(self, seq_length: int, position_ids: torch.Tensor) -> None:
         if seq_length == 0:
             raise ValueError("The input has no tokens (sequence length 0); give at least one token per sequence.")
-        pe = self.position_encoding
-        if not pe.bounded:
+        bound = position_table_limit(self.config)
+        if bound is None:
             return
-        limit = self.config.max_position_embeddings
+        limit, encoding = bound
         # Reading the positions' values would be a data-dependent branch, which torch.export and torch.compile
         # cannot trace: there, the embedding lookup itself bounds them.
         too_far = not is_tracing(position_ids) and int(position_ids.max()) >= limit
         if seq_length > limit or too_far:
             raise ValueError(
-                f"Input length {seq_length} exceeds the {limit} positions of the {pe.name!r} position table "
+                f"Input length {seq_length} exceeds the {limit} positions of the {encoding!r} position table "
                 f"(max_position_embeddings={limit}). Truncate the inputs to at most {limit} tokens (e.g. "
                 f"tokenizer(..., truncation=True, max_length={limit})), or use a relative or rotary position_encoding "
                 "that extrapolates."
@@ -457,8 +461,15 @@ class PEBertForMaskedLM(PEBertPreTrainedModel):
             positions, e.g. 0), as `MaskedOnlyHeadCollator` gives them: in training, the MLM head then runs at these
             k positions only (`logits` is `[batch, k, vocab]`), with the same loss and gradients as on every position,
             and static shapes (torch.compile, export). Ignored in eval and inference (full logits)."""
-        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
         sequence_output = outputs.last_hidden_state
         # Only ~15% of positions carry a label: running the vocab-sized head on the rest is wasted work.
         if labels is not None and self.training and masked_positions is not None:
@@ -492,7 +503,6 @@ class _PEBertClassifier(PEBertPreTrainedModel):
 
 
 class PEBertForSequenceClassification(_PEBertClassifier):
-
     @can_return_tuple
     def forward(
         self,
@@ -506,8 +516,15 @@ class PEBertForSequenceClassification(_PEBertClassifier):
     ) -> SequenceClassifierOutput:
         r"""labels: class ids `[batch]`, floats `[batch]` for regression (num_labels == 1), or multi-hot
         `[batch, num_labels]` for multi-label classification (as in transformers' BERT)."""
-        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
         logits = self.classifier(self.dropout(outputs.pooler_output))
         loss = None
         if labels is not None:
@@ -519,8 +536,11 @@ class PEBertForSequenceClassification(_PEBertClassifier):
                 else:
                     self.config.problem_type = "multi_label_classification"
             if self.config.problem_type == "regression":
-                loss = MSELoss()(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype)) if self.num_labels == 1 \
+                loss = (
+                    MSELoss()(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
+                    if self.num_labels == 1
                     else MSELoss()(logits, labels)
+                )
             elif self.config.problem_type == "single_label_classification":
                 loss = CrossEntropyLoss()(logits.view(-1, self.num_labels), labels.view(-1))
             else:
@@ -545,8 +565,15 @@ class PEBertForTokenClassification(_PEBertClassifier):
         **kwargs: Unpack[TransformersKwargs],
     ) -> TokenClassifierOutput:
         r"""labels: `[batch, seq]` class ids, -100 where no loss is taken."""
-        outputs = self.bert(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs)
+        outputs = self.bert(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            inputs_embeds=inputs_embeds,
+            return_dict=True,
+            **kwargs,
+        )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
         loss = None
         if labels is not None:

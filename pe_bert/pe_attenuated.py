@@ -85,12 +85,25 @@ class AttenuatedPositionEncoding(PositionEncoding):
     hyperparameters = (
         LOCALITY_W,
         HyperParameter("symmetry_s", 1.0, "scale of the exponent right of the query (d >= 0); 1 = symmetric", ge=0),
-        HyperParameter("attenuated_bias", "prob", "'prob': add softmax_j of the exponent (published code); 'log': "
-                       "add the exponent itself", choices=("prob", "log")),
-        HyperParameter("attenuated_learnable", "none", "'per_head' or 'shared': a learnable per-layer table "
-                       "initialised from the Gaussian", choices=("none", "per_head", "shared")),
-        HyperParameter("attenuated_table", "signed", "form of the learnable table: 'signed' exponent (ours) or "
-                       "'absolute' added values over |i-j| (published code)", choices=("signed", "absolute")),
+        HyperParameter(
+            "attenuated_bias",
+            "prob",
+            "'prob': add softmax_j of the exponent (published code); 'log': add the exponent itself",
+            choices=("prob", "log"),
+        ),
+        HyperParameter(
+            "attenuated_learnable",
+            "none",
+            "'per_head' or 'shared': a learnable per-layer table initialised from the Gaussian",
+            choices=("none", "per_head", "shared"),
+        ),
+        HyperParameter(
+            "attenuated_table",
+            "signed",
+            "form of the learnable table: 'signed' exponent (ours) or "
+            "'absolute' added values over |i-j| (published code)",
+            choices=("signed", "absolute"),
+        ),
     )
     layer_class = AttenuationLayer
     state_class = AttenuationState
@@ -115,8 +128,9 @@ class AttenuatedPositionEncoding(PositionEncoding):
 
     def _initial_table(self, device) -> torch.Tensor:
         if self.signed:
-            return gaussian_exponent(torch.arange(-(self.max_positions - 1), self.max_positions, device=device),
-                                     self.w, self.s)
+            return gaussian_exponent(
+                torch.arange(-(self.max_positions - 1), self.max_positions, device=device), self.w, self.s
+            )
         return torch.softmax(gaussian_exponent(torch.arange(self.max_positions, device=device), self.w, 1.0), dim=-1)
 
     def shared_bias(self, state):
@@ -128,8 +142,9 @@ class AttenuatedPositionEncoding(PositionEncoding):
     def extend_state(self, state):
         if self.learnable == "none":
             return AttenuationState.extend(state, distance_table=None, table_index=None)
-        return AttenuationState.extend(state, distance_table=self.distance_bias,
-                                       table_index=self.table_index(state.position_ids))
+        return AttenuationState.extend(
+            state, distance_table=self.distance_bias, table_index=self.table_index(state.position_ids)
+        )
 
     def position_bias(self, seq_len):
         if self.learnable == "none":

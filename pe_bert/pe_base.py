@@ -33,7 +33,6 @@ from torch import nn
 
 from .errors import InvalidInputError
 
-
 # ---------------------------------------------------------------------------------------------------------------
 # Hyper-parameters
 
@@ -61,8 +60,10 @@ class HyperParameter:
         if not self.name.isidentifier():
             raise ValueError(f"Hyper-parameter name {self.name!r} must be a Python identifier.")
         if type(self.default) not in (bool, int, float, str):
-            raise TypeError(f"Hyper-parameter {self.name!r}: the default must be a bool, int, float or str, "
-                            f"got {type(self.default).__name__}.")
+            raise TypeError(
+                f"Hyper-parameter {self.name!r}: the default must be a bool, int, float or str, "
+                f"got {type(self.default).__name__}."
+            )
         self.validate(self.default)  # a declaration whose own default is invalid is a bug in the PE
 
     @property
@@ -75,31 +76,42 @@ class HyperParameter:
         if kind is float and type(value) is int:
             value = float(value)
         if type(value) is not kind:
-            raise InvalidInputError(f"`{self.name}` must be of type {kind.__name__}, got {value!r} "
-                                    f"({type(value).__name__}).")
+            raise InvalidInputError(
+                f"`{self.name}` must be of type {kind.__name__}, got {value!r} ({type(value).__name__})."
+            )
         if kind in (int, float):
             if not math.isfinite(value):
                 raise InvalidInputError(f"`{self.name}` must be a finite number, got {value!r}.")
-            violated = ((self.gt is not None and value <= self.gt) or (self.ge is not None and value < self.ge)
-                        or (self.lt is not None and value >= self.lt) or (self.le is not None and value > self.le))
+            violated = (
+                (self.gt is not None and value <= self.gt)
+                or (self.ge is not None and value < self.ge)
+                or (self.lt is not None and value >= self.lt)
+                or (self.le is not None and value > self.le)
+            )
             if violated:
                 raise InvalidInputError(f"`{self.name}` must be {self.range_text()}, got {value!r}.")
         if self.choices is not None and value not in self.choices:
-            raise InvalidInputError(f"`{self.name}`={value!r} is not valid; choose one of "
-                                    f"{', '.join(map(repr, self.choices))}.")
+            raise InvalidInputError(
+                f"`{self.name}`={value!r} is not valid; choose one of {', '.join(map(repr, self.choices))}."
+            )
         if self.check is not None and (problem := self.check(value)) is not None:
             raise InvalidInputError(f"`{self.name}`={value!r}: {problem}")
         return value
 
     def range_text(self) -> str:
-        parts = [f"{word} {bound:g}" for bound, word in ((self.gt, ">"), (self.ge, ">="), (self.lt, "<"),
-                                                          (self.le, "<=")) if bound is not None]
+        parts = [
+            f"{word} {bound:g}"
+            for bound, word in ((self.gt, ">"), (self.ge, ">="), (self.lt, "<"), (self.le, "<="))
+            if bound is not None
+        ]
         return " and ".join(parts)
 
     def describe(self) -> str:
         """One line for docs, `--help` and model cards."""
         valid = f"one of {', '.join(self.choices)}" if self.choices else self.range_text()
-        return f"{self.name} ({self.type.__name__}, default {self.default!r}{'; ' + valid if valid else ''}): {self.doc}"
+        return (
+            f"{self.name} ({self.type.__name__}, default {self.default!r}{'; ' + valid if valid else ''}): {self.doc}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -200,8 +212,9 @@ class PositionEncoding(nn.Module):
         """Add what the layers read besides the mask: return a `state_class` built with `state_class.extend`."""
         return state
 
-    def prepare(self, position_ids: torch.Tensor, key_padding: torch.Tensor, use_padding_mask: bool,
-                consecutive: bool) -> PositionState:
+    def prepare(
+        self, position_ids: torch.Tensor, key_padding: torch.Tensor, use_padding_mask: bool, consecutive: bool
+    ) -> PositionState:
         """The state of one forward pass (the model calls this; PEs customise the hooks, not this method)."""
         state = PositionState(None, key_padding, position_ids, consecutive)
         bias = self.shared_bias(state)
@@ -222,8 +235,9 @@ class PositionEncoding(nn.Module):
         device = next((p.device for p in self.parameters()), None) or next(
             (b.device for b in self.buffers()), torch.device("cpu")
         )
-        return PositionState(None, torch.zeros(1, 1, 1, seq_len, device=device),
-                             torch.arange(seq_len, device=device)[None], True)
+        return PositionState(
+            None, torch.zeros(1, 1, 1, seq_len, device=device), torch.arange(seq_len, device=device)[None], True
+        )
 
     @torch.no_grad()
     def init_position_weights(self, initializer_range: float) -> None:
@@ -264,8 +278,10 @@ def register_position_encoding(cls: type[PositionEncoding]) -> type[PositionEnco
         if not isinstance(spec, HyperParameter):
             raise TypeError(f"{cls.__qualname__}.hyperparameters must hold HyperParameter objects, got {spec!r}.")
         if spec.name in RESERVED_CONFIG_NAMES or spec.name == "position_encoding":
-            raise ValueError(f"{cls.__qualname__}: hyper-parameter {spec.name!r} would shadow a PEBertConfig field; "
-                             "rename it (a prefix with the PE's name is customary, e.g. 'rope_theta').")
+            raise ValueError(
+                f"{cls.__qualname__}: hyper-parameter {spec.name!r} would shadow a PEBertConfig field; "
+                "rename it (a prefix with the PE's name is customary, e.g. 'rope_theta')."
+            )
         for other_name, other in POSITION_ENCODING_CLASSES.items():
             same = next((s for s in other.hyperparameters if s.name == spec.name), None)
             if other_name != name and same is not None and (same.type, same.default) != (spec.type, spec.default):
@@ -311,8 +327,11 @@ def hyperparameter_specs() -> dict[str, HyperParameter]:
 
 def owners_of(hyperparameter: str) -> list[str]:
     """The PEs that declare a hyper-parameter."""
-    return [name for name, cls in POSITION_ENCODING_CLASSES.items()
-            if any(spec.name == hyperparameter for spec in cls.hyperparameters)]
+    return [
+        name
+        for name, cls in POSITION_ENCODING_CLASSES.items()
+        if any(spec.name == hyperparameter for spec in cls.hyperparameters)
+    ]
 
 
 def __getattr__(name: str):

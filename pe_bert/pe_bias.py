@@ -73,8 +73,9 @@ class T5PositionEncoding(PositionEncoding):
     description = "learned bias per log-bucketed relative distance and head, shared across layers"
     reference = "Raffel et al. 2020"
     hyperparameters = (
-        HyperParameter("t5_num_buckets", 32, "relative-distance buckets (half per direction, half of those exact)",
-                       ge=4),
+        HyperParameter(
+            "t5_num_buckets", 32, "relative-distance buckets (half per direction, half of those exact)", ge=4
+        ),
         HyperParameter("t5_max_distance", 128, "distance of the last log-spaced bucket", gt=0),
     )
 
@@ -91,8 +92,9 @@ class T5PositionEncoding(PositionEncoding):
         super().__init__(config)
         self.num_buckets = config.t5_num_buckets
         self.max_distance = config.t5_max_distance
-        self.relative_attention_bias = T5BiasTable(config.t5_num_buckets, config.num_attention_heads,
-                                                   config.hidden_size)
+        self.relative_attention_bias = T5BiasTable(
+            config.t5_num_buckets, config.num_attention_heads, config.hidden_size
+        )
 
     def shared_bias(self, state):
         buckets = t5_relative_bucket(relative_positions(state.position_ids), self.num_buckets, self.max_distance)

@@ -79,7 +79,11 @@ class ContextualPositionEncoding(PositionEncoding):
     description = "contextual positions: signed counts of gated tokens sigmoid(q.k) on each side, interpolated table"
     reference = "Golovneva et al. 2024 (CoPE)"
     hyperparameters = (
-        HyperParameter("cope_max_positions", 64, "largest |contextual position| with its own row (table over "
-                       "[-P, P]); larger counts share the last row", gt=0),
+        HyperParameter(
+            "cope_max_positions",
+            64,
+            "largest |contextual position| with its own row (table over [-P, P]); larger counts share the last row",
+            gt=0,
+        ),
     )
     layer_class = ContextualPositionLayer

@@ -95,14 +95,20 @@ class FirePositionEncoding(PositionEncoding):
     hyperparameters = (
         HyperParameter("fire_hidden_size", 32, "width of the MLP over the normalised distance", gt=0),
         HyperParameter("fire_init_c", 0.1, "initial c of psi(x) = log(c x + 1) (learnable)", gt=0),
-        HyperParameter("fire_init_L", 512.0, "initial threshold L (learnable): queries whose extent on a side is "
-                       "below L divide by psi(L), so shorter inputs get a plain relative bias", gt=0),
+        HyperParameter(
+            "fire_init_L",
+            512.0,
+            "initial threshold L (learnable): queries whose extent on a side is "
+            "below L divide by psi(L), so shorter inputs get a plain relative bias",
+            gt=0,
+        ),
     )
 
     def __init__(self, config):
         super().__init__(config)
-        self.fire = FireBias(config.num_attention_heads, config.fire_hidden_size, float(config.fire_init_c),
-                             float(config.fire_init_L))
+        self.fire = FireBias(
+            config.num_attention_heads, config.fire_hidden_size, float(config.fire_init_c), float(config.fire_init_L)
+        )
 
     def shared_bias(self, state):
         left, right = farthest_distances(state.position_ids, state.key_padding)

@@ -43,7 +43,8 @@ SMALLEST_INITIAL_VALUE = 0.01
 
 
 def kerple_bias(distance: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, kernel: str) -> torch.Tensor:
-    """The kernel's bias `[..., heads, q, k]` for distances |i - j| `[..., q, k]` (float) and per-head r1, r2 `[heads]`."""
+    """The kernel's bias `[..., heads, q, k]` for distances |i - j| `[..., q, k]` (float) and per-head r1, r2
+    `[heads]`."""
     distance = distance[..., None, :, :]
     r1, r2 = r1[:, None, None], r2[:, None, None]
     if kernel == "log":
@@ -84,8 +85,12 @@ class KerplePositionEncoding(PositionEncoding):
     description = "kernelized relative bias -r1*log(1+r2*|i-j|) or -r1*|i-j|^r2, learnable per layer and head"
     reference = "Chi et al. 2022 (KERPLE)"
     hyperparameters = (
-        HyperParameter("kerple_kernel", "log", "'log': -r1 log(1 + r2 |i-j|); 'power': -r1 |i-j|^r2 with r2 <= 2",
-                       choices=("log", "power")),
+        HyperParameter(
+            "kerple_kernel",
+            "log",
+            "'log': -r1 log(1 + r2 |i-j|); 'power': -r1 |i-j|^r2 with r2 <= 2",
+            choices=("log", "power"),
+        ),
     )
     layer_class = KerpleLayer
     state_class = KerpleState
@@ -123,4 +128,3 @@ class KerplePositionEncoding(PositionEncoding):
         init.copy_(self.raw_r1, _inverse_softplus(r1))
         # power: r2 = 2 sigmoid(raw), so raw = logit(r2 / 2); log: raw = softplus^-1(r2).
         init.copy_(self.raw_r2, torch.logit(r2 / 2.0) if self.kernel == "power" else _inverse_softplus(r2))
-

@@ -51,12 +51,21 @@ class PositionalAttentionEncoding(PositionEncoding):
     description = "fixed position-only attention branch beside content attention, merged linearly"
     reference = "Chen, Varoquaux, Suchanek 2023"
     hyperparameters = (
-        HyperParameter("pam_kernel", "window", "position-only attention: 'window' (1/3 on i-1, i, i+1), "
-                       "'gaussian' (softmax of -locality_w d^2) or 'sinusoidal' (softmax of P P^T / "
-                       "D^pam_temperature_power)", choices=("window", "gaussian", "sinusoidal")),
+        HyperParameter(
+            "pam_kernel",
+            "window",
+            "position-only attention: 'window' (1/3 on i-1, i, i+1), "
+            "'gaussian' (softmax of -locality_w d^2) or 'sinusoidal' (softmax of P P^T / "
+            "D^pam_temperature_power)",
+            choices=("window", "gaussian", "sinusoidal"),
+        ),
         LOCALITY_W,
-        HyperParameter("pam_temperature_power", 0.5, "sinusoidal kernel: logits P P^T / hidden_size^power (0.5 ours, "
-                       "0.25 the published code)", gt=0),
+        HyperParameter(
+            "pam_temperature_power",
+            0.5,
+            "sinusoidal kernel: logits P P^T / hidden_size^power (0.5 ours, 0.25 the published code)",
+            gt=0,
+        ),
     )
     layer_class = PositionalAttentionBranch
     state_class = PositionalAttentionState
@@ -81,11 +90,12 @@ class PositionalAttentionEncoding(PositionEncoding):
         return masked_softmax(table @ table.transpose(-1, -2) / self.temperature, key_padding)
 
     def extend_state(self, state):
-        return PositionalAttentionState.extend(state, kernel=self.kernel_matrix(state.position_ids,
-                                                                                state.key_padding))
+        return PositionalAttentionState.extend(state, kernel=self.kernel_matrix(state.position_ids, state.key_padding))
 
     def position_bias(self, seq_len):
-        """For PAM the PE-only matrix is the positional attention P itself (probabilities, not a logits bias)."""
+        """The logits of PAM's positional attention: log P, whose row softmax is the kernel P the branch applies
+        (zeros of P, outside a window, become the most negative finite logit), as the contract asks of every PE."""
         state = self.analysis_state(seq_len)
-        kernel = self.kernel_matrix(state.position_ids, state.key_padding)
-        return kernel[:, None].expand(1, self.num_heads, seq_len, seq_len)
+        kernel = self.kernel_matrix(state.position_ids, state.key_padding).float()
+        logits = torch.log(kernel.clamp_min(torch.finfo(kernel.dtype).tiny))
+        return logits[:, None].expand(1, self.num_heads, seq_len, seq_len)

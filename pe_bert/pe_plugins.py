@@ -21,14 +21,18 @@ def import_position_encoding_module(spec: str) -> ModuleType:
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
-            raise MissingInputError(f"PE module {spec!r} does not exist (give a .py file or an importable module name).")
+            raise MissingInputError(
+                f"PE module {spec!r} does not exist (give a .py file or an importable module name)."
+            )
         name = path.stem
         loaded = sys.modules.get(name)
         if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == path:
             return loaded
         if loaded is not None:
-            raise InvalidInputError(f"PE module {spec!r} would be imported as {name!r}, but another module of that name is "
-                             f"already loaded ({loaded.__file__}); rename the file.")
+            raise InvalidInputError(
+                f"PE module {spec!r} would be imported as {name!r}, but another module of that name is "
+                f"already loaded ({loaded.__file__}); rename the file."
+            )
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[name] = module  # registered first, so the module's own classes can be inspected and pickled
@@ -42,8 +46,9 @@ def import_position_encoding_module(spec: str) -> ModuleType:
         return importlib.import_module(spec)
     except ModuleNotFoundError as error:
         if error.name and spec.startswith(error.name):
-            raise MissingInputError(f"PE module {spec!r} cannot be imported ({error}); give a .py file or a module "
-                                    "name on the Python path.") from error
+            raise MissingInputError(
+                f"PE module {spec!r} cannot be imported ({error}); give a .py file or a module name on the Python path."
+            ) from error
         _raise_import_failure(spec, error)
     except Exception as error:
         _raise_import_failure(spec, error)
@@ -56,13 +61,15 @@ def _raise_import_failure(spec: str, error: BaseException):
         raise error
     if isinstance(error, SyntaxError):
         where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
-        raise InvalidInputError(f"PE module {spec!r} has a syntax error at {where}: {error.msg}. Fix the file.") \
-            from error
+        raise InvalidInputError(
+            f"PE module {spec!r} has a syntax error at {where}: {error.msg}. Fix the file."
+        ) from error
     frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename.endswith(".py")]
     own = [frame for frame in frames if Path(frame.filename).name == Path(spec).name] or frames
     where = f" (line {own[-1].lineno})" if own else ""
-    raise InvalidInputError(f"PE module {spec!r} failed while importing{where}: {type(error).__name__}: {error}") \
-        from error
+    raise InvalidInputError(
+        f"PE module {spec!r} failed while importing{where}: {type(error).__name__}: {error}"
+    ) from error
 
 
 def import_position_encoding_modules(specs) -> list[ModuleType]:
@@ -104,8 +111,10 @@ def parse_pe_args(text: str | None, position_encoding: str | None = None) -> dic
 
             close = difflib.get_close_matches(name, specs, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise InvalidInputError(f"--pe_args: {name!r} is not a hyper-parameter of {position_encoding!r}; {hint}"
-                             f"valid: {', '.join(specs) or 'none'}.")
+            raise InvalidInputError(
+                f"--pe_args: {name!r} is not a hyper-parameter of {position_encoding!r}; {hint}"
+                f"valid: {', '.join(specs) or 'none'}."
+            )
         kind = specs[name].type
         try:
             if kind is bool:

@@ -61,8 +61,9 @@ class ShawPositionEncoding(PositionEncoding):
     reference = "Shaw et al. 2018; Huang et al. 2020"
     hyperparameters = (
         HyperParameter("shaw_max_distance", 16, "relative distances are clipped to +- this", gt=0),
-        HyperParameter("shaw_mode", "key", "'key': q_i . r_(j-i); 'key_query': also k_j . r_(j-i)",
-                       choices=("key", "key_query")),
+        HyperParameter(
+            "shaw_mode", "key", "'key': q_i . r_(j-i); 'key_query': also k_j . r_(j-i)", choices=("key", "key_query")
+        ),
     )
     layer_class = ShawLayer
     state_class = ShawState
@@ -119,11 +120,15 @@ class DisentangledPositionEncoding(PositionEncoding):
     description = "DeBERTa disentangled attention: content-to-position and position-to-content terms"
     reference = "He et al. 2021 (DeBERTa)"
     hyperparameters = (
-        HyperParameter("disentangled_position_buckets", 256, "log-bucket size: distances within +- half of it are "
-                       "exact", ge=2),
-        HyperParameter("disentangled_max_relative_positions", -1, "largest relative distance the buckets span; -1: "
-                       "max_position_embeddings", check=lambda v: None if v == -1 or v > 0 else
-                       "use a positive distance, or -1 for max_position_embeddings"),
+        HyperParameter(
+            "disentangled_position_buckets", 256, "log-bucket size: distances within +- half of it are exact", ge=2
+        ),
+        HyperParameter(
+            "disentangled_max_relative_positions",
+            -1,
+            "largest relative distance the buckets span; -1: max_position_embeddings",
+            check=lambda v: None if v == -1 or v > 0 else "use a positive distance, or -1 for max_position_embeddings",
+        ),
     )
     layer_class = DisentangledLayer
     state_class = DisentangledState

@@ -40,7 +40,9 @@ def ship_position_encoding(pe_class: type, config_class: type, save_directory: s
         logger.warning(
             "The positional encoding %r is defined in %s, not in a module of its own, so it cannot be saved with the "
             "checkpoint: loading needs the class registered again, and trust_remote_code=True will not find it. "
-            "Move the class into its own .py file and import it.", pe_class.name, pe_class.__module__,
+            "Move the class into its own .py file and import it.",
+            pe_class.name,
+            pe_class.__module__,
         )
         return None
     source_file = Path(inspect.getsourcefile(pe_class))
@@ -52,8 +54,9 @@ def ship_position_encoding(pe_class: type, config_class: type, save_directory: s
             "own model files; rename it so both can be saved with the checkpoint."
         )
     target = save_directory / f"{name}.py"
-    target.write_text(relative_source(source_file.read_text(encoding="utf-8"), source_file, own_modules),
-                      encoding="utf-8")
+    target.write_text(
+        relative_source(source_file.read_text(encoding="utf-8"), source_file, own_modules), encoding="utf-8"
+    )
     _import_from_zoo(save_directory / ZOO_FILE, name, pe_class.__name__)
     return target
 
@@ -66,25 +69,31 @@ def relative_source(source: str, path: Path, own_modules: set[str]) -> str:
         if isinstance(node, ast.ImportFrom):
             submodule = node.module.partition(".")[2]
             if submodule and submodule not in own_modules:
-                raise ValueError(f"{path.name}, line {node.lineno}: `from {node.module} import ...` names a part of "
-                                 "pe_bert that does not travel with checkpoints; import the PE authoring API from "
-                                 "pe_bert itself (PositionEncoding, HyperParameter, register_position_encoding, ...).")
+                raise ValueError(
+                    f"{path.name}, line {node.lineno}: `from {node.module} import ...` names a part of "
+                    "pe_bert that does not travel with checkpoints; import the PE authoring API from "
+                    "pe_bert itself (PositionEncoding, HyperParameter, register_position_encoding, ...)."
+                )
             missing = [alias.name for alias in node.names if not submodule and alias.name not in authoring_api]
             if missing:
-                raise ValueError(f"{path.name}, line {node.lineno}: {', '.join(missing)} is not part of the PE "
-                                 "authoring API that travels with checkpoints (what pe_bert.pe_base defines); import "
-                                 "it inside a function, or compute it in the module itself.")
+                raise ValueError(
+                    f"{path.name}, line {node.lineno}: {', '.join(missing)} is not part of the PE "
+                    "authoring API that travels with checkpoints (what pe_bert.pe_base defines); import "
+                    "it inside a function, or compute it in the module itself."
+                )
             names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
             replacement = f"from .{submodule or 'pe_base'} import {names}"
         else:
             aliases = [a for a in node.names if a.name.partition(".")[0] == "pe_bert"]
             if len(node.names) > 1 or "." in aliases[0].name:
-                raise ValueError(f"{path.name}, line {node.lineno}: write `import pe_bert` (or `from pe_bert import "
-                                 "...`) on a line of its own, so it can be made relative in the saved checkpoint.")
+                raise ValueError(
+                    f"{path.name}, line {node.lineno}: write `import pe_bert` (or `from pe_bert import "
+                    "...`) on a line of its own, so it can be made relative in the saved checkpoint."
+                )
             replacement = f"from . import pe_base as {aliases[0].asname or 'pe_bert'}"
         first, last = node.lineno - 1, node.end_lineno
         indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
-        rest = lines[last - 1][node.end_col_offset:].strip()
+        rest = lines[last - 1][node.end_col_offset :].strip()
         if node.col_offset != len(indent) or (rest and not rest.startswith("#")):
             raise ValueError(f"{path.name}, line {node.lineno}: put the pe_bert import on lines of its own.")
         lines[first:last] = [f"{indent}{replacement}  # made relative by pe_bert's save_pretrained\n"]
@@ -94,8 +103,12 @@ def relative_source(source: str, path: Path, own_modules: set[str]) -> str:
 def _pe_bert_imports(tree: ast.AST) -> list[ast.stmt]:
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
-                node.module.partition(".")[0] == "pe_bert":
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.partition(".")[0] == "pe_bert"
+        ):
             found.append(node)
         elif isinstance(node, ast.Import) and any(a.name.partition(".")[0] == "pe_bert" for a in node.names):
             found.append(node)

@@ -2,6 +2,8 @@
 tables and reports use. A new built-in PE is one `@register_position_encoding` class in a `pe_*.py` family module
 (imported here); a PE of your own is the same class in your own module (see README, "Add your own PE")."""
 
+from .pe_absolute import LearnedPositionEncoding, NoPositionEncoding, SinusoidalPositionEncoding
+from .pe_attenuated import AttenuatedPositionEncoding
 from .pe_base import (
     HyperParameter,
     LayerPosition,
@@ -13,15 +15,13 @@ from .pe_base import (
     position_encoding_names,
     register_position_encoding,
 )
-from .pe_absolute import LearnedPositionEncoding, NoPositionEncoding, SinusoidalPositionEncoding
-from .pe_rotary import RotaryPositionEncoding
 from .pe_bias import AlibiPositionEncoding, DynamicPositionEncoding, T5PositionEncoding, WindowPositionEncoding
-from .pe_relative import DisentangledPositionEncoding, ShawPositionEncoding
-from .pe_attenuated import AttenuatedPositionEncoding
-from .pe_pam import PositionalAttentionEncoding
-from .pe_kerple import KerplePositionEncoding
-from .pe_fire import FirePositionEncoding
 from .pe_cope import ContextualPositionEncoding
+from .pe_fire import FirePositionEncoding
+from .pe_kerple import KerplePositionEncoding
+from .pe_pam import PositionalAttentionEncoding
+from .pe_relative import DisentangledPositionEncoding, ShawPositionEncoding
+from .pe_rotary import RotaryPositionEncoding
 
 
 def __getattr__(name: str):
@@ -32,10 +32,28 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "HyperParameter", "LayerPosition", "PositionEncoding", "PositionState", "get_position_encoding_class",
-    "hyperparameter_specs", "owners_of", "position_encoding_names", "register_position_encoding",
-    "LearnedPositionEncoding", "SinusoidalPositionEncoding", "NoPositionEncoding", "RotaryPositionEncoding",
-    "AlibiPositionEncoding", "T5PositionEncoding", "WindowPositionEncoding", "DynamicPositionEncoding",
-    "ShawPositionEncoding", "DisentangledPositionEncoding", "AttenuatedPositionEncoding",
-    "PositionalAttentionEncoding", "KerplePositionEncoding", "FirePositionEncoding", "ContextualPositionEncoding",
+    "HyperParameter",
+    "LayerPosition",
+    "PositionEncoding",
+    "PositionState",
+    "get_position_encoding_class",
+    "hyperparameter_specs",
+    "owners_of",
+    "position_encoding_names",
+    "register_position_encoding",
+    "LearnedPositionEncoding",
+    "SinusoidalPositionEncoding",
+    "NoPositionEncoding",
+    "RotaryPositionEncoding",
+    "AlibiPositionEncoding",
+    "T5PositionEncoding",
+    "WindowPositionEncoding",
+    "DynamicPositionEncoding",
+    "ShawPositionEncoding",
+    "DisentangledPositionEncoding",
+    "AttenuatedPositionEncoding",
+    "PositionalAttentionEncoding",
+    "KerplePositionEncoding",
+    "FirePositionEncoding",
+    "ContextualPositionEncoding",
 ]

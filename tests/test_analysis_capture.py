@@ -10,7 +10,6 @@ from transformers import AutoModel, AutoTokenizer
 
 from pe_bert.analysis import AttentionScores, UndefinedScoreWarning, locality, score_attention, symmetry
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TEXTS = [
@@ -88,7 +87,12 @@ def test_matches_functions_applied_to_each_sentence_separately(minilm, drop_spec
     )
     expected, counts = _per_sentence_eager_means(model, tokenizer, TEXTS, drop_special_tokens)
     generator = torch.Generator().manual_seed(0)
-    sample = [(int(layer), int(head)) for layer, head in zip(torch.randint(6, (10,), generator=generator), torch.randint(12, (10,), generator=generator))]
+    sample = [
+        (int(layer), int(head))
+        for layer, head in zip(
+            torch.randint(6, (10,), generator=generator), torch.randint(12, (10,), generator=generator)
+        )
+    ]
     for name in ("locality", "symmetry", "symmetry_mass"):
         assert torch.equal(result.counts[name], counts[name]), name
         for layer, head in sample:
@@ -110,7 +114,9 @@ def test_scores_are_invariant_to_extra_padding(minilm):
     long_only = score_attention(model, tokenizer, [long_sentence] * len(short), batch_size=2, progress=False)
     for name in ("locality", "symmetry", "symmetry_mass"):
         count_alone, count_long = alone.counts[name], long_only.counts[name]
-        combined = (getattr(alone, name) * count_alone + getattr(long_only, name) * count_long) / (count_alone + count_long)
+        combined = (getattr(alone, name) * count_alone + getattr(long_only, name) * count_long) / (
+            count_alone + count_long
+        )
         torch.testing.assert_close(getattr(padded, name), combined, rtol=0, atol=1e-5)
 
 
@@ -176,7 +182,10 @@ def test_undefined_everywhere_serialises_as_null():
         locality=torch.full((1, 2), 0.5, dtype=torch.float64),
         symmetry=torch.full((1, 2), math.nan, dtype=torch.float64),
         symmetry_mass=torch.full((1, 2), math.nan, dtype=torch.float64),
-        counts={name: torch.tensor([[1, 1]]) if name == "locality" else torch.zeros(1, 2, dtype=torch.long) for name in ("locality", "symmetry", "symmetry_mass")},
+        counts={
+            name: torch.tensor([[1, 1]]) if name == "locality" else torch.zeros(1, 2, dtype=torch.long)
+            for name in ("locality", "symmetry", "symmetry_mass")
+        },
         layers=[0],
         num_sentences=1,
     )

@@ -3,10 +3,8 @@
 import json
 
 import pytest
-import torch
 
 from pe_bert.cli import main
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,10 +27,22 @@ def test_analyze_text_file(minilm_path, tmp_path, capsys):
     text_file = tmp_path / "sentences.txt"
     text_file.write_text("The cat sat on the mat.\n\nA dog barked at the mailman.\nok\n")
     out = tmp_path / "report"
-    code = main([
-        "analyze", str(minilm_path), "--text-file", str(text_file), "--out", str(out),
-        "--max-length", "16", "--position-length", "8", "--no-progress", "--drop-special-tokens",
-    ])
+    code = main(
+        [
+            "analyze",
+            str(minilm_path),
+            "--text-file",
+            str(text_file),
+            "--out",
+            str(out),
+            "--max-length",
+            "16",
+            "--position-length",
+            "8",
+            "--no-progress",
+            "--drop-special-tokens",
+        ]
+    )
     assert code == 0
     attention = _check_outputs(out, num_sentences=3)  # blank line skipped
     assert attention["options"]["drop_special_tokens"] is True and attention["options"]["max_length"] == 16
@@ -42,7 +52,22 @@ def test_analyze_text_file(minilm_path, tmp_path, capsys):
 def test_analyze_builtin_corpus(minilm_path, tmp_path):
     pytest.importorskip("pe_bert.data")
     out = tmp_path / "builtin"
-    assert main(["analyze", str(minilm_path), "--builtin", "12", "--out", str(out), "--position-length", "8", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(minilm_path),
+                "--builtin",
+                "12",
+                "--out",
+                str(out),
+                "--position-length",
+                "8",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     _check_outputs(out, num_sentences=12)
 
 
@@ -62,18 +87,58 @@ def test_analyze_reports_the_length_it_used(tmp_path, capsys):
 
     model_dir = tmp_path / "rope"
     tokenizer = word_level_tokenizer(compact_language().vocabulary, model_max_length=256)
-    AutoModel.from_config(PEBertConfig(position_encoding="rope", vocab_size=len(tokenizer), hidden_size=16,
-                                       num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                                       max_position_embeddings=8)).save_pretrained(model_dir)
+    AutoModel.from_config(
+        PEBertConfig(
+            position_encoding="rope",
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=8,
+        )
+    ).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     text = tmp_path / "long.txt"
     text.write_text("the hungry fox chased a small rabbit quickly across the old zoo .\n")
     out = tmp_path / "report"
-    assert main(["analyze", str(model_dir), "--text-file", str(text), "--out", str(out), "--max-length", "128",
-                 "--position-length", "0", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(model_dir),
+                "--text-file",
+                str(text),
+                "--out",
+                str(out),
+                "--max-length",
+                "128",
+                "--position-length",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     scores = json.loads((out / "scores.json").read_text())["attention"]
     assert scores["options"]["max_length"] == 128 and "max length 128 tokens" in (out / "summary.md").read_text()
-    assert main(["analyze", str(model_dir), "--text-file", str(text), "--out", str(out), "--max-length", "1",
-                 "--no-progress"]) == 2
-    assert "--max-length 1 leaves no room for two words beside the 2 special tokens: give --max-length 4" in \
-        capsys.readouterr().err
+    assert (
+        main(
+            [
+                "analyze",
+                str(model_dir),
+                "--text-file",
+                str(text),
+                "--out",
+                str(out),
+                "--max-length",
+                "1",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert (
+        "--max-length 1 leaves no room for two words beside the 2 special tokens: give --max-length 4"
+        in capsys.readouterr().err
+    )

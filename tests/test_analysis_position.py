@@ -9,7 +9,6 @@ from transformers import AutoModel
 import pe_bert
 from pe_bert.analysis import PositionAttention, neutral_token_id, position_attention
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SMALL = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
@@ -50,7 +49,9 @@ def test_alibi_gives_symmetric_monotone_rows_and_exposes_its_bias():
 
 
 def test_locality_grows_with_alibi_compared_to_no_encoding():
-    assert position_attention(_model("alibi"), 16).mean("locality") > position_attention(_model("none"), 16).mean("locality")
+    assert position_attention(_model("alibi"), 16).mean("locality") > position_attention(_model("none"), 16).mean(
+        "locality"
+    )
 
 
 def test_stock_bert_and_outputs(minilm_path, tmp_path):
@@ -60,7 +61,13 @@ def test_stock_bert_and_outputs(minilm_path, tmp_path):
     assert model.config._attn_implementation == "sdpa"
     assert result.attentions.shape == (6, 12, 8, 8) and result.position_bias is None
     torch.testing.assert_close(result.attentions.sum(-1), torch.ones(6, 12, 8), rtol=0, atol=1e-5)
-    assert set(result.scores) >= {"locality", "symmetry", "symmetry_mass", "monotonicity_left", "translation_invariance"}
+    assert set(result.scores) >= {
+        "locality",
+        "symmetry",
+        "symmetry_mass",
+        "monotonicity_left",
+        "translation_invariance",
+    }
     data = json.loads(result.to_json(tmp_path / "position.json").read_text())
     assert data["seq_len"] == 8 and len(data["per_head"]["locality"]) == 6
     image = result.plot(tmp_path / "position.png")

@@ -23,7 +23,6 @@ from pe_bert.analysis import (
     transpose_symmetry,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CASES = json.loads((Path(__file__).parent / "data" / "locality_symmetry_vectors.json").read_text())["cases"]
@@ -73,7 +72,7 @@ def test_reference_vectors_batched_in_one_call():
     by_size = {}
     for case in CASES:
         by_size.setdefault(len(case["matrix"]), []).append(case)
-    for n, cases in by_size.items():
+    for cases in by_size.values():
         stacked = torch.tensor([c["matrix"] for c in cases], dtype=torch.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedScoreWarning)
@@ -106,12 +105,22 @@ def test_reference_symmetry_is_a_mean_over_values_not_of_row_means():
 
 def test_reference_degeneracies_documented_in_the_paper():
     generator = torch.Generator().manual_seed(0)
-    small = torch.cat([random_attention(5, 3, 3, generator=generator).flatten(1), random_attention(5, 4, 4, generator=generator).flatten(1)], 1)
+    small = torch.cat(
+        [
+            random_attention(5, 3, 3, generator=generator).flatten(1),
+            random_attention(5, 4, 4, generator=generator).flatten(1),
+        ],
+        1,
+    )
     assert torch.all(symmetry(small[:, :9].reshape(5, 3, 3)) == 1.0)
     assert torch.all(symmetry(small[:, 9:].reshape(5, 4, 4)) == 1.0)
     # Only the middle rows of 5x5 and 6x6 matrices have two pairs, scaled to 0 and 1: the score is fixed.
-    assert torch.allclose(symmetry(random_attention(50, 5, 5, generator=generator)), torch.tensor(0.75, dtype=torch.float64))
-    assert torch.allclose(symmetry(random_attention(50, 6, 6, generator=generator)), torch.tensor(2 / 3, dtype=torch.float64))
+    assert torch.allclose(
+        symmetry(random_attention(50, 5, 5, generator=generator)), torch.tensor(0.75, dtype=torch.float64)
+    )
+    assert torch.allclose(
+        symmetry(random_attention(50, 6, 6, generator=generator)), torch.tensor(2 / 3, dtype=torch.float64)
+    )
     varied = symmetry(random_attention(50, 7, 7, generator=generator))
     assert 0.5 < varied.min() < varied.max() < 0.7
     # One-sided attention scores 1 only with uniform rows (equal differences within each row)...
@@ -176,7 +185,13 @@ def test_mass_symmetry_is_one_on_mirror_symmetric_rows_and_zero_on_one_sided_row
 def test_leading_dimensions_are_kept_and_match_per_matrix_results():
     generator = torch.Generator().manual_seed(1)
     batch = random_attention(2, 3, 4, 10, 10, generator=generator)
-    for function in (locality, symmetry, lambda a: symmetry(a, variant="mass"), translation_invariance, transpose_symmetry):
+    for function in (
+        locality,
+        symmetry,
+        lambda a: symmetry(a, variant="mass"),
+        translation_invariance,
+        transpose_symmetry,
+    ):
         values = function(batch)
         assert values.shape == (2, 3, 4)
         singles = torch.stack([function(m) for m in batch.reshape(-1, 10, 10)]).reshape(2, 3, 4)
@@ -282,7 +297,9 @@ def row_stochastic(draw):
     sparsity = draw(st.floats(0.0, 0.9))
     generator = torch.Generator().manual_seed(seed)
     logits = torch.randn(batch, n, n, generator=generator, dtype=torch.float64) * temperature
-    logits = logits.masked_fill(torch.rand(batch, n, n, generator=generator, dtype=torch.float64) < sparsity, -torch.inf)
+    logits = logits.masked_fill(
+        torch.rand(batch, n, n, generator=generator, dtype=torch.float64) < sparsity, -torch.inf
+    )
     logits[..., 0] = logits[..., 0].nan_to_num(neginf=0.0)  # every row keeps at least one entry
     return torch.softmax(logits, -1)
 

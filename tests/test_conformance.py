@@ -48,7 +48,7 @@ def padded_batch(batch: int, seq: int, seed: int = 1):
     generator = torch.Generator().manual_seed(seed)
     input_ids = torch.randint(1, 100, (batch, seq), generator=generator)
     attention_mask = torch.ones_like(input_ids)
-    attention_mask[0, seq - 3:] = 0
+    attention_mask[0, seq - 3 :] = 0
     return input_ids.masked_fill(attention_mask == 0, 0), attention_mask
 
 
@@ -65,8 +65,13 @@ def _export(model, input_ids, attention_mask, dynamic: bool):
         # Absolute tables bound the sequence length; every other PE takes any length.
         batch, seq = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("seq", min=2, max=64)
         dynamic_shapes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    return torch.export.export(model, (), kwargs=dict(input_ids=input_ids, attention_mask=attention_mask),
-                               dynamic_shapes=dynamic_shapes, strict=False)
+    return torch.export.export(
+        model,
+        (),
+        kwargs=dict(input_ids=input_ids, attention_mask=attention_mask),
+        dynamic_shapes=dynamic_shapes,
+        strict=False,
+    )
 
 
 @pytest.mark.slow
@@ -103,8 +108,9 @@ def test_dynamic_bias_with_explicit_positions_matches_the_table_path():
     input_ids, attention_mask = padded_batch(2, 11)
     with torch.no_grad():
         default = model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        explicit = model(input_ids=input_ids, attention_mask=attention_mask,
-                         position_ids=torch.arange(11)[None]).last_hidden_state
+        explicit = model(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=torch.arange(11)[None]
+        ).last_hidden_state
         # Gaps between positions: distances beyond n - 1 still get their own MLP value (no clamping).
         gapped = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=3 * torch.arange(11)[None])
     torch.testing.assert_close(explicit, default, atol=1e-6, rtol=0)
@@ -119,11 +125,17 @@ def test_onnx_dynamo_export_runs_in_onnxruntime(name, tmp_path):
     model = build(name).eval()
     batch, seq = torch.export.Dim("batch", min=1, max=64), torch.export.Dim("seq", min=2, max=64)
     path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(model, (), str(path), kwargs=dict(zip(("input_ids", "attention_mask"), padded_batch(2, 7))),
-                      input_names=["input_ids", "attention_mask"],
-                      output_names=["last_hidden_state", "pooler_output"],
-                      dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
-                      dynamo=True, verbose=False)
+    torch.onnx.export(
+        model,
+        (),
+        str(path),
+        kwargs=dict(zip(("input_ids", "attention_mask"), padded_batch(2, 7))),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["last_hidden_state", "pooler_output"],
+        dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
+        dynamo=True,
+        verbose=False,
+    )
     input_ids, attention_mask = padded_batch(3, 12, seed=3)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     hidden, pooled = session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
@@ -219,7 +231,8 @@ def test_typed_kwargs_reach_the_attention_of_every_head():
     for model_class in HEADS:
         model = build("rope", model_class, num_labels=3).eval()
         model.set_attn_implementation("eager")
-        out = model(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True,
-                    output_hidden_states=True)
+        out = model(
+            input_ids=input_ids, attention_mask=attention_mask, output_attentions=True, output_hidden_states=True
+        )
         assert len(out.attentions) == 2 and out.attentions[0].shape == (2, 4, 8, 8)
         assert len(out.hidden_states) == 3

@@ -141,7 +141,7 @@ def test_bayes_masked_loss_at_a_masking_rate_equals_the_brute_force_expectation(
             k = sum(mask)
             if not k:
                 continue
-            weight = prob * rate ** k * (1 - rate) ** (len(words) - k)
+            weight = prob * rate**k * (1 - rate) ** (len(words) - k)
             visible = [None if m else w for w, m in zip(words, mask)]
             posterior = brute_force_posterior(sentences, visible, automaton.vocabulary)
             loss_sum += weight * sum(-math.log(posterior[i][automaton.word_ids[words[i]]]) for i in posterior)
@@ -153,7 +153,7 @@ def test_bayes_masked_loss_at_a_masking_rate_equals_the_brute_force_expectation(
     per_segment, i = [], 0
     for visible, _, _ in segments:
         k = sum(v is None for v in visible)
-        per_segment.append(sum(exact[i:i + k]))
+        per_segment.append(sum(exact[i : i + k]))
         i += k
     assert np.dot(weights, per_segment) / masked == pytest.approx(loss_sum / masked, rel=1e-12)
     # and the floors are ordered: Bayes <= unigram entropy
@@ -168,8 +168,9 @@ def test_sampling_follows_the_distribution(tiny):
     sentence = automaton.sample(1, seed=3)[0]
     assert sentence.topic in ("a", "b") and sentence.structure in ("short", "object", "adjective")
     assert automaton.sample(5, seed=7) == automaton.sample(5, seed=7)
-    conditioned = [automaton.sample_one(iter(np.random.default_rng(i).random(10)).__next__, topic="b")
-                   for i in range(200)]
+    conditioned = [
+        automaton.sample_one(iter(np.random.default_rng(i).random(10)).__next__, topic="b") for i in range(200)
+    ]
     assert {s.topic for s in conditioned} == {"b"}
 
 

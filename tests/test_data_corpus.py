@@ -112,7 +112,9 @@ def test_role_annotation_matches_the_text(sentences):
         for span in s.spans:  # verbs are verbs, nouns are nouns
             if span.role == "predicate":
                 assert s.words[span.end - 1] in vocabulary()
-            elif span.role in ("patient", "recipient", "location", "instrument") or (span.role == "agent" and len(span) > 1):
+            elif span.role in ("patient", "recipient", "location", "instrument") or (
+                span.role == "agent" and len(span) > 1
+            ):
                 assert any(w in lx.NOUN_TO_CLASS for w in s.words[span.start : span.end]), (s.text, span)
 
 
@@ -149,8 +151,12 @@ def test_swap_agent_patient_exchanges_exactly_the_two_spans(sentences):
 
 
 def test_swap_example_and_passive():
-    s = Sentence(tuple("the dog chased the cat .".split()),
-                 (RoleSpan("agent", 0, 2), RoleSpan("predicate", 2, 3), RoleSpan("patient", 3, 5)), "transitive", "animals")
+    s = Sentence(
+        tuple("the dog chased the cat .".split()),
+        (RoleSpan("agent", 0, 2), RoleSpan("predicate", 2, 3), RoleSpan("patient", 3, 5)),
+        "transitive",
+        "animals",
+    )
     assert swap_agent_patient(s).text == "the cat chased the dog."
     passive = next(x for x in generate_sentences(300, seed=2) if x.structure == "passive")
     swapped = swap_agent_patient(passive)

@@ -21,9 +21,17 @@ from pe_bert.data import (
 
 # What evaluate.load("glue", config).compute(...) returns: the keys of evaluate's glue module.
 EVALUATE_GLUE_KEYS = {
-    "cola": {"matthews_correlation"}, "stsb": {"pearson", "spearmanr"}, "mrpc": {"accuracy", "f1"},
-    "qqp": {"accuracy", "f1"}, "sst2": {"accuracy"}, "mnli": {"accuracy"}, "mnli_matched": {"accuracy"},
-    "mnli_mismatched": {"accuracy"}, "qnli": {"accuracy"}, "rte": {"accuracy"}, "wnli": {"accuracy"},
+    "cola": {"matthews_correlation"},
+    "stsb": {"pearson", "spearmanr"},
+    "mrpc": {"accuracy", "f1"},
+    "qqp": {"accuracy", "f1"},
+    "sst2": {"accuracy"},
+    "mnli": {"accuracy"},
+    "mnli_matched": {"accuracy"},
+    "mnli_mismatched": {"accuracy"},
+    "qnli": {"accuracy"},
+    "rte": {"accuracy"},
+    "wnli": {"accuracy"},
     "hans": {"accuracy"},
 }
 PRED = [1, 0, 1, 1, 0, 1, 0, 0, 1, 1]
@@ -55,15 +63,19 @@ def test_metric_keys_match_evaluate_glue():
 
 
 def test_metric_values_equal_sklearn_and_scipy():
-    assert glue_compute_metrics("cola", PRED, REF) == {"matthews_correlation": pytest.approx(matthews_corrcoef(REF, PRED))}
+    assert glue_compute_metrics("cola", PRED, REF) == {
+        "matthews_correlation": pytest.approx(matthews_corrcoef(REF, PRED))
+    }
     assert glue_compute_metrics("mrpc", PRED, REF) == {"accuracy": 0.7, "f1": pytest.approx(f1_score(REF, PRED))}
     assert glue_compute_metrics("rte", PRED, REF) == {"accuracy": 0.7}
     assert glue_compute_metrics("mnli", [0, 1, 2, 2], [0, 1, 1, 2]) == {"accuracy": 0.75}
     scores = [0.1, 2.5, 3.3, 4.8, 1.0, 2.0]
     gold = [0.0, 3.0, 3.0, 5.0, 1.5, 1.0]
     result = glue_compute_metrics("stsb", scores, gold)
-    assert result == {"pearson": pytest.approx(pearsonr(scores, gold)[0]),
-                      "spearmanr": pytest.approx(spearmanr(scores, gold)[0])}
+    assert result == {
+        "pearson": pytest.approx(pearsonr(scores, gold)[0]),
+        "spearmanr": pytest.approx(spearmanr(scores, gold)[0]),
+    }
     assert all(type(v) is float for v in result.values()), "plain floats, JSON-serialisable"
     json.dumps(result)
 
@@ -114,12 +126,16 @@ def _write(path, text):
 
 
 def test_local_csv_json_and_tsv(tmp_path):
-    train = _write(tmp_path / "train.csv", "premise,hypothesis,label\na man sleeps,a person sleeps,entailment\n"
-                                            "a dog runs,a cat sleeps,contradiction\nx,y,-1\n")
+    train = _write(
+        tmp_path / "train.csv",
+        "premise,hypothesis,label\na man sleeps,a person sleeps,entailment\n"
+        "a dog runs,a cat sleeps,contradiction\nx,y,-1\n",
+    )
     validation = _write(tmp_path / "dev.jsonl", json.dumps({"premise": "a", "hypothesis": "b", "label": 1}) + "\n")
     test = _write(tmp_path / "test.txt", 'premise\thypothesis\na "quoted" man\tsomeone\n')
-    dataset = load_task("snli", train_file=train, validation_file=validation, test_file=test,
-                        cache_dir=str(tmp_path / "cache"))
+    dataset = load_task(
+        "snli", train_file=train, validation_file=validation, test_file=test, cache_dir=str(tmp_path / "cache")
+    )
     assert dataset["train"]["label"] == [0, 2], "label names mapped to ids, the unlabelled row dropped"
     assert dataset["validation"]["label"] == [1]
     assert dataset["test"]["label"] == [-1] and dataset["test"]["premise"] == ['a "quoted" man']
@@ -165,11 +181,17 @@ def test_empty_and_header_only_files(tmp_path):
 
 def test_bad_labels_and_file_types(tmp_path):
     with pytest.raises(ValueError, match="unknown label"):
-        load_task("rte", train_file=_write(tmp_path / "a.csv", "sentence1,sentence2,label\na,b,maybe\n"),
-                  cache_dir=str(tmp_path / "c"))
+        load_task(
+            "rte",
+            train_file=_write(tmp_path / "a.csv", "sentence1,sentence2,label\na,b,maybe\n"),
+            cache_dir=str(tmp_path / "c"),
+        )
     with pytest.raises(ValueError, match="out of range"):
-        load_task("rte", train_file=_write(tmp_path / "b.csv", "sentence1,sentence2,label\na,b,7\n"),
-                  cache_dir=str(tmp_path / "c"))
+        load_task(
+            "rte",
+            train_file=_write(tmp_path / "b.csv", "sentence1,sentence2,label\na,b,7\n"),
+            cache_dir=str(tmp_path / "c"),
+        )
     with pytest.raises(ValueError, match="unsupported file type"):
         load_task("rte", train_file=_write(tmp_path / "a.parquetx", "x"))
     with pytest.raises(FileNotFoundError, match="does not exist"):

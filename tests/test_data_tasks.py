@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from pe_bert.data import BUILTIN_TASKS, NLI_LABELS, Sentence, TOPICS, load_builtin_task
+from pe_bert.data import BUILTIN_TASKS, NLI_LABELS, TOPICS, Sentence, load_builtin_task
 from pe_bert.data import lexicon as lx
 
 SIZES = dict(num_train=600, num_validation=90, num_test=60)
@@ -42,7 +42,10 @@ def test_deterministic_per_seed(tasks):
         assert again["train"][:] == tasks[name]["train"][:]
         other = load_builtin_task(name, seed=1, **SIZES)
         assert other["train"]["idx"] == tasks[name]["train"]["idx"]
-        assert other["train"][BUILTIN_TASKS[name].text_columns[0]] != tasks[name]["train"][BUILTIN_TASKS[name].text_columns[0]]
+        assert (
+            other["train"][BUILTIN_TASKS[name].text_columns[0]]
+            != tasks[name]["train"][BUILTIN_TASKS[name].text_columns[0]]
+        )
 
 
 def test_no_example_repeats_within_or_across_splits(tasks):
@@ -87,8 +90,16 @@ def _content(sentence: Sentence) -> set[str]:
 
 
 def test_nli_pair_types_match_labels(tasks):
-    expected = {"drop_modifiers": 0, "voice": 0, "dative": 0, "reorder": 0, "add_modifiers": 1,
-                "role_swap": 2, "verb_change": 2, "object_change": 2}
+    expected = {
+        "drop_modifiers": 0,
+        "voice": 0,
+        "dative": 0,
+        "reorder": 0,
+        "add_modifiers": 1,
+        "role_swap": 2,
+        "verb_change": 2,
+        "object_change": 2,
+    }
     rows = tasks["builtin_nli"]["train"]
     assert set(rows["pair_type"]) == set(expected)
     for row in rows:

@@ -99,7 +99,9 @@ def test_right_padding_does_not_change_real_tokens(variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_save_load_round_trip(variant, tmp_path):
-    model = tiny_model(variant, PEBertForMaskedLM, attenuated_learnable="per_head" if variant == "attenuated" else "none")
+    model = tiny_model(
+        variant, PEBertForMaskedLM, attenuated_learnable="per_head" if variant == "attenuated" else "none"
+    )
     input_ids, attention_mask = random_batch()
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("*.bin"))
@@ -124,8 +126,10 @@ def test_remote_code_reload_without_pe_bert(tmp_path):
         model.save_pretrained(tmp_path / variant)
         with torch.no_grad():
             hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        torch.save({"input_ids": input_ids, "attention_mask": attention_mask, "hidden": hidden},
-                   tmp_path / variant / "expected.pt")
+        torch.save(
+            {"input_ids": input_ids, "attention_mask": attention_mask, "hidden": hidden},
+            tmp_path / variant / "expected.pt",
+        )
     script = textwrap.dedent(
         f"""
         import builtins, sys
@@ -144,14 +148,20 @@ def test_remote_code_reload_without_pe_bert(tmp_path):
             assert "transformers_modules" in type(model).__module__, type(model).__module__
             expected = torch.load(path + "/expected.pt", weights_only=True)
             with torch.no_grad():
-                hidden = model(input_ids=expected["input_ids"], attention_mask=expected["attention_mask"]).last_hidden_state
+                output = model(input_ids=expected["input_ids"], attention_mask=expected["attention_mask"])
+                hidden = output.last_hidden_state
             diff = (hidden - expected["hidden"]).abs().max().item()
             assert model.config.position_encoding == variant and diff == 0.0, (variant, diff)
             print("OK", variant)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                            env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("OK") == len(VARIANTS)
 
@@ -262,11 +272,12 @@ def test_window_gives_zero_probability_outside_the_window():
 
 
 def test_pam_kernel_window_weights():
-    kernel = tiny_model("pam", pam_kernel="window").position_bias(5)[0, 0]
+    """PAM's position_bias is logits, like every PE's: their row softmax is the kernel the branch applies."""
+    kernel = torch.softmax(tiny_model("pam", pam_kernel="window").position_bias(5)[0, 0], dim=-1)
     expected = (torch.arange(5)[None] - torch.arange(5)[:, None]).abs().le(1).float() / 3
     torch.testing.assert_close(kernel, expected)
     for name in ("gaussian", "sinusoidal"):
-        rows = tiny_model("pam", pam_kernel=name).position_bias(6)[0, 0].sum(-1)
+        rows = torch.softmax(tiny_model("pam", pam_kernel=name).position_bias(6)[0, 0], dim=-1).sum(-1)
         torch.testing.assert_close(rows, torch.ones(6))
 
 
@@ -334,7 +345,10 @@ def test_config_round_trip_and_hyperparameters(tmp_path):
     loaded = AutoConfig.from_pretrained(tmp_path)
     assert isinstance(loaded, PEBertConfig) and loaded.model_type == "pe_bert"
     assert loaded.position_hyperparameters() == {
-        "locality_w": 0.3, "symmetry_s": 0.5, "attenuated_bias": "prob", "attenuated_learnable": "none",
+        "locality_w": 0.3,
+        "symmetry_s": 0.5,
+        "attenuated_bias": "prob",
+        "attenuated_learnable": "none",
         "attenuated_table": "signed",
     }
     assert set(pe_bert.PE_HYPERPARAMETERS) == set(VARIANTS)
@@ -349,8 +363,9 @@ def test_stock_bert_checkpoint_loads_as_learned_variant(minilm_path):
     model, info = PEBertModel.from_pretrained(minilm_path, output_loading_info=True)
     assert model.config.position_encoding == "learned" and model.config.model_type == "pe_bert"
     assert not info["missing_keys"] and not info["mismatched_keys"]
-    batch = tokenizer(["The dog chased the cat across the yard.", "Positions matter."], padding=True,
-                      return_tensors="pt")
+    batch = tokenizer(
+        ["The dog chased the cat across the yard.", "Positions matter."], padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
         expected = reference(**batch).last_hidden_state
         actual = model.eval()(**batch).last_hidden_state
@@ -358,8 +373,9 @@ def test_stock_bert_checkpoint_loads_as_learned_variant(minilm_path):
 
     mlm, info = PEBertForMaskedLM.from_pretrained(minilm_path, output_loading_info=True)
     assert all(key.startswith("cls.") for key in info["missing_keys"])  # only the (absent) MLM head is new
-    torch.testing.assert_close(mlm.bert.embeddings.position_embeddings.weight,
-                               reference.embeddings.position_embeddings.weight)
+    torch.testing.assert_close(
+        mlm.bert.embeddings.position_embeddings.weight, reference.embeddings.position_embeddings.weight
+    )
 
 
 def test_masked_lm_ties_embeddings(tmp_path):
@@ -453,8 +469,10 @@ def test_trainer_averages_the_loss_itself(tmp_path):
     """Heads compute a mean loss: the Trainer must not treat them as normalising by num_items_in_batch."""
     from transformers import Trainer, TrainingArguments
 
-    trainer = Trainer(model=tiny_model("rope", PEBertForMaskedLM),
-                      args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True))
+    trainer = Trainer(
+        model=tiny_model("rope", PEBertForMaskedLM),
+        args=TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True),
+    )
     assert trainer.model_accepts_loss_kwargs is False
 
 
@@ -462,8 +480,10 @@ def test_subpackages_load_lazily_from_the_top_level():
     import subprocess
     import sys
 
-    code = ("import sys, pe_bert; assert 'pe_bert.analysis' not in sys.modules; "
-            "assert callable(pe_bert.analysis.score_attention); assert callable(pe_bert.study.run_study)")
+    code = (
+        "import sys, pe_bert; assert 'pe_bert.analysis' not in sys.modules; "
+        "assert callable(pe_bert.analysis.score_attention); assert callable(pe_bert.study.run_study)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -530,8 +550,9 @@ def test_the_masked_only_head_gives_the_same_loss_and_gradients_as_every_positio
 def test_published_learnable_attenuation_is_symmetric_and_starts_at_the_published_values():
     """attenuated_table="absolute": the published code's table over |i - j|, initialised to softmax over d >= 0 of
     -w d^2 and added to the logits as is (so it stays symmetric whatever it learns)."""
-    model = tiny_model("attenuated", PEBertForMaskedLM, attenuated_learnable="per_head", attenuated_table="absolute",
-                       locality_w=0.5)
+    model = tiny_model(
+        "attenuated", PEBertForMaskedLM, attenuated_learnable="per_head", attenuated_table="absolute", locality_w=0.5
+    )
     table = model.bert.embeddings.position_embeddings.distance_bias
     assert table.shape == (2, 4, 64)
     d = torch.arange(64).float()
@@ -548,5 +569,5 @@ def test_pam_temperature_power_reproduces_the_published_kernel():
 
     table = sinusoidal_table(torch.arange(7), 32)
     for power in (0.5, 0.25):
-        kernel = tiny_model("pam", pam_kernel="sinusoidal", pam_temperature_power=power).position_bias(7)[0, 0]
-        torch.testing.assert_close(kernel, torch.softmax(table @ table.T / 32**power, dim=-1))
+        logits = tiny_model("pam", pam_kernel="sinusoidal", pam_temperature_power=power).position_bias(7)[0, 0]
+        torch.testing.assert_close(torch.softmax(logits, -1), torch.softmax(table @ table.T / 32**power, dim=-1))

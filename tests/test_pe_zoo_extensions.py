@@ -28,12 +28,15 @@ def _is_toeplitz(matrix: torch.Tensor) -> bool:
     return torch.allclose(matrix[..., 1:, 1:], matrix[..., :-1, :-1], atol=1e-6)
 
 
-@pytest.mark.parametrize("variant, overrides", [
-    ("kerple", {}),
-    ("kerple", dict(kerple_kernel="power")),
-    ("fire", dict(fire_init_L=4.0)),  # a threshold the input exceeds: the divisor follows the extents
-    ("cope", {}),
-])
+@pytest.mark.parametrize(
+    "variant, overrides",
+    [
+        ("kerple", {}),
+        ("kerple", dict(kerple_kernel="power")),
+        ("fire", dict(fire_init_L=4.0)),  # a threshold the input exceeds: the divisor follows the extents
+        ("cope", {}),
+    ],
+)
 def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, overrides):
     """At 4x max_position_embeddings, with padding: finite, and both attention backends agree."""
     input_ids = torch.randint(1, 100, (2, 256), generator=torch.Generator().manual_seed(4))
@@ -49,11 +52,14 @@ def test_beyond_the_training_length_sdpa_equals_eager_with_padding(variant, over
     torch.testing.assert_close(outputs[0][real], outputs[1][real], atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("variant, overrides", [
-    ("kerple", {}),  # shift-invariant
-    ("fire", dict(fire_init_L=3.0)),  # shift-invariant, and its extents are measured over real tokens
-    ("cope", dict(cope_max_positions=4)),  # counts only tokens between query and key
-])
+@pytest.mark.parametrize(
+    "variant, overrides",
+    [
+        ("kerple", {}),  # shift-invariant
+        ("fire", dict(fire_init_L=3.0)),  # shift-invariant, and its extents are measured over real tokens
+        ("cope", dict(cope_max_positions=4)),  # counts only tokens between query and key
+    ],
+)
 def test_left_and_right_padding_do_not_change_real_tokens(variant, overrides):
     """Padding before the tokens shifts their positions; padding on either side must not change the result."""
     model = tiny_model(variant, **overrides)
@@ -76,23 +82,29 @@ def test_bfloat16_model_runs_beyond_the_training_length(variant):
     assert hidden.dtype == torch.bfloat16 and torch.isfinite(hidden).all()
 
 
-@pytest.mark.parametrize("variant, overrides, fragment", [
-    ("kerple", dict(kerple_kernel="exp"), "choose one of 'log', 'power'"),
-    ("fire", dict(fire_init_L=0.0), "`fire_init_L` must be > 0"),
-    ("fire", dict(fire_hidden_size=0), "`fire_hidden_size` must be > 0"),
-    ("fire", dict(fire_init_c=float("nan")), "must be a finite number"),
-    ("cope", dict(cope_max_positions=0), "`cope_max_positions` must be > 0"),
-])
+@pytest.mark.parametrize(
+    "variant, overrides, fragment",
+    [
+        ("kerple", dict(kerple_kernel="exp"), "choose one of 'log', 'power'"),
+        ("fire", dict(fire_init_L=0.0), "`fire_init_L` must be > 0"),
+        ("fire", dict(fire_hidden_size=0), "`fire_hidden_size` must be > 0"),
+        ("fire", dict(fire_init_c=float("nan")), "must be a finite number"),
+        ("cope", dict(cope_max_positions=0), "`cope_max_positions` must be > 0"),
+    ],
+)
 def test_hyperparameters_are_validated(variant, overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
         tiny_config(variant, **overrides)
 
 
-@pytest.mark.parametrize("variant, reference", [
-    ("kerple", "Chi et al. 2022"),
-    ("fire", "Li et al. 2023"),
-    ("cope", "Golovneva et al. 2024"),
-])
+@pytest.mark.parametrize(
+    "variant, reference",
+    [
+        ("kerple", "Chi et al. 2022"),
+        ("fire", "Li et al. 2023"),
+        ("cope", "Golovneva et al. 2024"),
+    ],
+)
 def test_registered_with_description_and_reference(variant, reference):
     encoding = PEBertModel(tiny_config(variant)).position_encoding
     assert reference in encoding.reference and encoding.description
@@ -212,7 +224,9 @@ def test_fire_bias_is_the_mlp_of_the_normalised_signed_log_distance(threshold):
 
 def test_fire_extents_count_real_tokens_on_each_side():
     attention_mask = torch.tensor([[1, 1, 1, 1, 1], [0, 1, 1, 1, 0]])
-    left, right = farthest_distances(torch.arange(5)[None], state_for(torch.arange(5)[None], attention_mask).key_padding)
+    left, right = farthest_distances(
+        torch.arange(5)[None], state_for(torch.arange(5)[None], attention_mask).key_padding
+    )
     assert left.tolist() == [[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]]
     assert right.tolist() == [[4, 3, 2, 1, 0], [3, 2, 1, 0, 0]]
 
@@ -235,8 +249,9 @@ def test_fire_is_toeplitz_below_its_threshold_and_interpolates_beyond():
         position_ids = torch.arange(n)[None]
         state = state_for(position_ids, torch.ones(1, n, dtype=torch.long))
         with torch.no_grad():
-            x = pe.fire.inputs(torch.arange(n)[None] - torch.arange(n)[:, None],
-                               *farthest_distances(position_ids, state.key_padding))[0]
+            x = pe.fire.inputs(
+                torch.arange(n)[None] - torch.arange(n)[:, None], *farthest_distances(position_ids, state.key_padding)
+            )[0]
         assert x.abs().max() <= 1.0
         far = torch.arange(n) >= 4  # queries with at least L keys on the left
         torch.testing.assert_close(x[far, 0], torch.full((int(far.sum()),), -1.0), atol=1e-5, rtol=0)
@@ -286,12 +301,14 @@ def slow_cope_bias(layer, query, key, attention_mask, scaling):
     for b in range(batch):
         for h in range(heads):
             for i in range(n):
-                gates = [float(torch.sigmoid(query[b, h, i] @ key[b, h, t] * scaling)) * int(attention_mask[b, t])
-                         for t in range(n)]
+                gates = [
+                    float(torch.sigmoid(query[b, h, i] @ key[b, h, t] * scaling)) * int(attention_mask[b, t])
+                    for t in range(n)
+                ]
                 for j in range(n):
                     if not attention_mask[b, j]:
                         continue
-                    p = sum(gates[i + 1:j + 1]) if j > i else -sum(gates[j:i])
+                    p = sum(gates[i + 1 : j + 1]) if j > i else -sum(gates[j:i])
                     p = min(max(p, -big), big)
                     low, high = math.floor(p), math.ceil(p)
                     embedding = (p - low) * table[high + big] + (1 - p + low) * table[low + big]
@@ -366,9 +383,10 @@ def test_cope_counts_only_the_tokens_the_query_finds_important():
     flags = important.tolist()
     for i in range(10):
         for j in range(10):
-            p = sum(flags[i + 1:j + 1]) if j > i else -sum(flags[j:i])
-            torch.testing.assert_close(mask[0, :, i, j], (logits[p + 8] * attention.scaling).expand(4),
-                                       atol=1e-5, rtol=0)
+            p = sum(flags[i + 1 : j + 1]) if j > i else -sum(flags[j:i])
+            torch.testing.assert_close(
+                mask[0, :, i, j], (logits[p + 8] * attention.scaling).expand(4), atol=1e-5, rtol=0
+            )
 
 
 def test_cope_masked_tokens_inside_a_sequence_never_count():

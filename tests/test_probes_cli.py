@@ -5,10 +5,9 @@ import json
 import evaluate
 import numpy as np
 import pytest
-
-from conftest import assert_results_close
 import torch
 import transformers
+from conftest import assert_results_close
 
 import pe_bert
 from pe_bert.analysis.probes import (
@@ -47,10 +46,16 @@ def test_accuracy_shift_counts_flips_and_uses_separate_original_references():
 def test_word_order_metric_loads_offline_in_both_configs():
     metric = evaluate.load(str(metric_path("word_order")))
     assert metric.compute(predictions=[0, 1, 2, 2], references=[0, 1, 1, 2], original_predictions=[0, 1, 1, 2]) == {
-        "accuracy_original": 1.0, "accuracy_perturbed": 0.75, "delta": -0.25, "flip_rate": 0.25, "n": 4}
+        "accuracy_original": 1.0,
+        "accuracy_perturbed": 0.75,
+        "delta": -0.25,
+        "flip_rate": 0.25,
+        "n": 4,
+    }
     preference = evaluate.load(str(metric_path("word_order")), config_name="preference")
     assert preference.compute(original_scores=[-1.0, -2.0, -3.0], perturbed_scores=[-2.0, -1.0, -4.0])[
-        "preference"] == pytest.approx(2 / 3)
+        "preference"
+    ] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="config_name"):
         evaluate.load(str(metric_path("word_order")), config_name="bleu")
 
@@ -58,32 +63,48 @@ def test_word_order_metric_loads_offline_in_both_configs():
 def test_preference_metric_agrees_with_the_zero_shot_runner(minilm_path):
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path)
     torch.manual_seed(0)
-    config = pe_bert.PEBertConfig(position_encoding="alibi", vocab_size=tokenizer.vocab_size, hidden_size=32,
-                                  num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                                  max_position_embeddings=128)
+    config = pe_bert.PEBertConfig(
+        position_encoding="alibi",
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     model = transformers.AutoModelForMaskedLM.from_config(config).eval()
     sentences = generate_sentences(16, seed=2)
-    report = zero_shot_probe(model, tokenizer, sentences, perturbations=("random",), metrics=("pll",),
-                             n_resamples=300, seed=5)
+    report = zero_shot_probe(
+        model, tokenizer, sentences, perturbations=("random",), metrics=("pll",), n_resamples=300, seed=5
+    )
     perturbed = [perturb("random", s, derive_seed(5, i)) for i, s in enumerate(sentences)]
     kept = [i for i, p in enumerate(perturbed) if p.changed]
     original_scores = pseudo_log_likelihood(model, tokenizer, [sentences[i].text for i in kept])
     perturbed_scores = pseudo_log_likelihood(model, tokenizer, [perturbed[i].text for i in kept])
     metric = evaluate.load(str(metric_path("word_order")), config_name="preference")
-    scores = metric.compute(original_scores=original_scores, perturbed_scores=perturbed_scores, n_resamples=300,
-                            seed=5)
+    scores = metric.compute(original_scores=original_scores, perturbed_scores=perturbed_scores, n_resamples=300, seed=5)
     assert_results_close(scores, report.results["random"]["pll"])
 
 
 def _nli_report(model, accuracy, deltas):
-    return {"kind": "nli", "model": model, "settings": {"field": "hypothesis"},
-            "original": {"accuracy": accuracy, "n": 100},
-            "results": {name: {"delta": d, "delta_ci": [d - 0.02, d + 0.01]} for name, d in deltas.items()}}
+    return {
+        "kind": "nli",
+        "model": model,
+        "settings": {"field": "hypothesis"},
+        "original": {"accuracy": accuracy, "n": 100},
+        "results": {name: {"delta": d, "delta_ci": [d - 0.02, d + 0.01]} for name, d in deltas.items()},
+    }
 
 
 def test_nli_table_has_the_papers_layout_and_chart_is_written(tmp_path):
-    deltas = {"shuffle-3": -0.004, "shuffle-4": -0.006, "shuffle-5": -0.003, "shuffle-6": -0.005, "random": -0.027,
-              "shuffle-sr": -0.639}
+    deltas = {
+        "shuffle-3": -0.004,
+        "shuffle-4": -0.006,
+        "shuffle-5": -0.003,
+        "shuffle-6": -0.005,
+        "random": -0.027,
+        "shuffle-sr": -0.639,
+    }
     table = markdown_table([_nli_report("BERT", 0.898, deltas), _nli_report("ALBERT", 0.88, deltas)])
     lines = table.splitlines()
     assert lines[0] == "| Model | Original | Shuffle-3 | Shuffle-4 | Shuffle-5 | Shuffle-6 | Random | Shuffle-SR |"
@@ -96,9 +117,25 @@ def test_nli_table_has_the_papers_layout_and_chart_is_written(tmp_path):
 @pytest.mark.slow
 def test_cli_zero_shot_on_minilm_writes_json_and_png(minilm_path, tmp_path, capsys):
     out = tmp_path / "zero-shot"
-    code = pe_bert_main(["probe", str(minilm_path), "--task", "zero-shot", "--num-examples", "24",
-                         "--perturbations", "shuffle-3,random,shuffle-sr", "--bootstrap", "200", "--quiet",
-                         "--model-name", "all-MiniLM-L6-v2", "--out", str(out)])
+    code = pe_bert_main(
+        [
+            "probe",
+            str(minilm_path),
+            "--task",
+            "zero-shot",
+            "--num-examples",
+            "24",
+            "--perturbations",
+            "shuffle-3,random,shuffle-sr",
+            "--bootstrap",
+            "200",
+            "--quiet",
+            "--model-name",
+            "all-MiniLM-L6-v2",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["kind"] == "zero-shot" and results["settings"]["metrics"] == ["drift"]  # no trained MLM head

@@ -70,8 +70,9 @@ def test_roles_have_an_animal_and_a_person_a_reversible_verb_and_alternate_voice
     # the label: is the animal the agent? In an active sentence the agent comes first, in a passive after "by".
     for e in examples:
         words = e["words"]
-        animal_first = next(lx.NOUN_TO_CLASS.get(w) == "animals" for w in words
-                            if lx.NOUN_TO_CLASS.get(w) in lx.ANIMATE_CLASSES)
+        animal_first = next(
+            lx.NOUN_TO_CLASS.get(w) == "animals" for w in words if lx.NOUN_TO_CLASS.get(w) in lx.ANIMATE_CLASSES
+        )
         assert e["label"] == int(animal_first != ("was" in words))
 
 
@@ -116,9 +117,16 @@ def _model(position_encoding):
     from pe_bert.training.tokenizer import word_level_tokenizer
 
     tokenizer = word_level_tokenizer(compact_language().vocabulary, model_max_length=32)
-    config = PEBertConfig(position_encoding=position_encoding, vocab_size=len(tokenizer), hidden_size=32,
-                          num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=32,
-                          initializer_range=0.5)  # a large init: positions matter even untrained
+    config = PEBertConfig(
+        position_encoding=position_encoding,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        initializer_range=0.5,
+    )  # a large init: positions matter even untrained
     return AutoModel.from_config(config).eval(), tokenizer
 
 

@@ -26,7 +26,7 @@ words_strategy = st.lists(st.sampled_from(["the", "dog", "cat", "saw", "a", "big
 
 
 def windows(sequence, n):
-    return [sequence[i:i + n] for i in range(0, len(sequence), n)]
+    return [sequence[i : i + n] for i in range(0, len(sequence), n)]
 
 
 @settings(max_examples=200, deadline=None)
@@ -90,8 +90,11 @@ def test_swap_adjacent_swaps_exactly_one_adjacent_pair(words, seed):
 
 
 def test_unchangeable_input_is_reported_not_silently_returned():
-    for make in (lambda **kw: shuffle_windows(["la"] * 6, 3, 0, **kw), lambda **kw: random_shuffle(["solo"], 0, **kw),
-                 lambda **kw: swap_adjacent(["a", "a"], 0, **kw)):
+    for make in (
+        lambda **kw: shuffle_windows(["la"] * 6, 3, 0, **kw),
+        lambda **kw: random_shuffle(["solo"], 0, **kw),
+        lambda **kw: swap_adjacent(["a", "a"], 0, **kw),
+    ):
         result = make()
         assert not result.changed and result.frozen_windows
         with pytest.warns(UserWarning, match="cannot change"):
@@ -139,8 +142,13 @@ def test_swap_roles_exchanges_exactly_the_agent_and_patient_spans():
         agent, patient = sentence.span("agent"), sentence.span("patient")
         first, second = sorted([agent, patient], key=lambda span: span.start)
         w = sentence.words
-        expected = (w[:first.start] + w[second.start:second.end] + w[first.end:second.start]
-                    + w[first.start:first.end] + w[second.end:])
+        expected = (
+            w[: first.start]
+            + w[second.start : second.end]
+            + w[first.end : second.start]
+            + w[first.start : first.end]
+            + w[second.end :]
+        )
         result = swap_roles(sentence)
         assert result.words == expected and result.changed
         assert Counter(result.words) == Counter(w)
@@ -197,6 +205,7 @@ class _Token:
 
 def _fake_nlp(parses):
     """A stand-in for a spaCy pipeline: text -> tokens with (dep, head index) from a fixed table."""
+
     def nlp(text):
         doc, idx = [], 0
         for i, (word, dep, head) in enumerate(parses[text]):
@@ -204,18 +213,31 @@ def _fake_nlp(parses):
             doc.append(_Token(doc, i, word, idx, dep, head, pos="VERB" if dep == "ROOT" else "NOUN"))
             idx += len(word)
         return doc
+
     return nlp
 
 
 def test_swap_roles_on_parsed_text_swaps_subject_and_object_subtrees():
     text = "The big dog chased a small cat."
-    parse = [("The", "det", 2), ("big", "amod", 2), ("dog", "nsubj", 3), ("chased", "ROOT", 3),
-             ("a", "det", 6), ("small", "amod", 6), ("cat", "dobj", 3), (".", "punct", 3)]
+    parse = [
+        ("The", "det", 2),
+        ("big", "amod", 2),
+        ("dog", "nsubj", 3),
+        ("chased", "ROOT", 3),
+        ("a", "det", 6),
+        ("small", "amod", 6),
+        ("cat", "dobj", 3),
+        (".", "punct", 3),
+    ]
     result = swap_roles(text, nlp=_fake_nlp({text: parse}))
     assert result.changed and result.text == "A small cat chased the big dog."
     intransitive = "The dog slept."
-    unchanged = swap_roles(intransitive, nlp=_fake_nlp({intransitive: [("The", "det", 1), ("dog", "nsubj", 2),
-                                                                       ("slept", "ROOT", 2), (".", "punct", 2)]}))
+    unchanged = swap_roles(
+        intransitive,
+        nlp=_fake_nlp(
+            {intransitive: [("The", "det", 1), ("dog", "nsubj", 2), ("slept", "ROOT", 2), (".", "punct", 2)]}
+        ),
+    )
     assert not unchanged.changed
 
 
@@ -238,7 +260,7 @@ def test_subword_pieces_stay_together_when_perturbing_tokenised_text(minilm_path
             groups.setdefault(word_id, []).append(token)
     assert any(len(pieces) > 1 for pieces in groups.values()), "the test text should contain multi-piece words"
     for seed in range(5):
-        for perturbation in (lambda w: shuffle_windows(w, 3, seed), lambda w: random_shuffle(w, seed)):
+        for perturbation in (lambda w, s=seed: shuffle_windows(w, 3, s), lambda w, s=seed: random_shuffle(w, s)):
             new_tokens, result = perturb_tokenized(tokens, word_ids, perturbation)
             assert result.changed
             assert new_tokens[0] == tokenizer.cls_token and new_tokens[-1] == tokenizer.sep_token

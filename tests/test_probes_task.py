@@ -6,10 +6,9 @@ import json
 import evaluate
 import numpy as np
 import pytest
-
-from conftest import assert_results_close
 import torch
 import transformers
+from conftest import assert_results_close
 
 import pe_bert
 from pe_bert.analysis.probes import (
@@ -52,8 +51,11 @@ def test_role_swap_set_turns_entailments_into_contradictions(validation):
         agent = " ".join(example.hypothesis_sentence.role_words("agent"))
         patient = " ".join(example.hypothesis_sentence.role_words("patient"))
         assert hypothesis != example.hypothesis
-        assert hypothesis.index(patient) < hypothesis.index(agent) if example.hypothesis.index(agent) < \
-            example.hypothesis.index(patient) else hypothesis.index(agent) < hypothesis.index(patient)
+        assert (
+            hypothesis.index(patient) < hypothesis.index(agent)
+            if example.hypothesis.index(agent) < example.hypothesis.index(patient)
+            else hypothesis.index(agent) < hypothesis.index(patient)
+        )
         assert not {"met", "meet"} & set(example.hypothesis_sentence.words)
     # Swapping both sides keeps the relation: the expected label stays entailment.
     (both,) = build_perturbed_sets(validation, ["shuffle-sr"], field="both").values()
@@ -71,11 +73,18 @@ def test_role_swap_set_turns_entailments_into_contradictions(validation):
 def fine_tune_tiny_nli(tokenizer, epochs: int = 3) -> transformers.PreTrainedModel:
     """A 2-layer, 32-wide RoPE PE-BERT trained for a few seconds on the built-in NLI task (plain torch loop)."""
     torch.manual_seed(0)
-    config = pe_bert.PEBertConfig(position_encoding="rope", vocab_size=tokenizer.vocab_size, hidden_size=32,
-                                  num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                                  max_position_embeddings=128, num_labels=3,
-                                  id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
-                                  label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
+    config = pe_bert.PEBertConfig(
+        position_encoding="rope",
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=3,
+        id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
+        label2id={"entailment": 0, "neutral": 1, "contradiction": 2},
+    )
     model = transformers.AutoModelForSequenceClassification.from_config(config)
     train = load_nli_examples("builtin_nli", split="train", **BUILTIN)
     encoded = tokenizer([e.premise for e in train], [e.hypothesis for e in train], truncation=True, max_length=64)
@@ -85,8 +94,9 @@ def fine_tune_tiny_nli(tokenizer, epochs: int = 3) -> transformers.PreTrainedMod
     model.train()
     for _ in range(epochs):
         for batch_index in torch.randperm(len(train), generator=generator).split(32):
-            batch = tokenizer.pad([{k: encoded[k][i] for k in encoded.keys()} for i in batch_index.tolist()],
-                                  return_tensors="pt")
+            batch = tokenizer.pad(
+                [{k: encoded[k][i] for k in encoded.keys()} for i in batch_index.tolist()], return_tensors="pt"
+            )
             model(**batch, labels=labels[batch_index]).loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -117,23 +127,28 @@ def test_nli_probe_end_to_end(tiny_nli, validation):
             assert entry["accuracy_original"] == pytest.approx(report.original["accuracy"])
     assert report.results["shuffle-sr"]["n"] < len(validation)
     table = markdown_table([report])
-    assert table.splitlines()[0] == ("| Model | Original | Shuffle-3 | Shuffle-4 | Shuffle-5 | Shuffle-6 | Random | "
-                                     "Shuffle-SR |")
+    assert table.splitlines()[0] == (
+        "| Model | Original | Shuffle-3 | Shuffle-4 | Shuffle-5 | Shuffle-6 | Random | Shuffle-SR |"
+    )
     assert table.splitlines()[2].startswith("| tiny-rope | ")
 
 
 @pytest.mark.slow
 def test_word_order_metric_agrees_with_the_runner(tiny_nli, validation):
     model, tokenizer, _ = tiny_nli
-    report = nli_probe(model, tokenizer, validation, perturbations=("shuffle-4", "shuffle-sr"), n_resamples=200,
-                       seed=3)
+    report = nli_probe(model, tokenizer, validation, perturbations=("shuffle-4", "shuffle-sr"), n_resamples=200, seed=3)
     metric = evaluate.load(str(metric_path("word_order")))
     original = predict_pairs(model, tokenizer, [e.premise for e in validation], [e.hypothesis for e in validation])
     for name, perturbed in build_perturbed_sets(validation, ["shuffle-4", "shuffle-sr"], seed=3).items():
         predictions = predict_pairs(model, tokenizer, perturbed.premises, perturbed.hypotheses)
-        scores = metric.compute(predictions=predictions, references=perturbed.references,
-                                original_predictions=original[perturbed.indices],
-                                original_references=perturbed.original_references, n_resamples=200, seed=3)
+        scores = metric.compute(
+            predictions=predictions,
+            references=perturbed.references,
+            original_predictions=original[perturbed.indices],
+            original_references=perturbed.original_references,
+            n_resamples=200,
+            seed=3,
+        )
         expected = {k: v for k, v in report.results[name].items() if k != "n_changed"}
         assert_results_close(scores, expected)
 
@@ -142,8 +157,23 @@ def test_word_order_metric_agrees_with_the_runner(tiny_nli, validation):
 def test_cli_nli_writes_json_table_and_chart(tiny_nli, tmp_path):
     model, tokenizer, folder = tiny_nli
     out = tmp_path / "probe"
-    code = pe_bert_main(["probe", str(folder), "--task", "nli", "--num-train", str(BUILTIN["num_train"]),
-                         "--num-examples", "150", "--bootstrap", "200", "--quiet", "--out", str(out)])
+    code = pe_bert_main(
+        [
+            "probe",
+            str(folder),
+            "--task",
+            "nli",
+            "--num-train",
+            str(BUILTIN["num_train"]),
+            "--num-examples",
+            "150",
+            "--bootstrap",
+            "200",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     assert results["kind"] == "nli" and set(results["results"]) >= {"shuffle-3", "random", "shuffle-sr"}

@@ -26,14 +26,24 @@ def tokenizer(minilm_path):
 @pytest.fixture(scope="module")
 def tiny_mlm(tokenizer):
     torch.manual_seed(0)
-    config = pe_bert.PEBertConfig(position_encoding="rope", vocab_size=tokenizer.vocab_size, hidden_size=32,
-                                  num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                                  max_position_embeddings=128)
+    config = pe_bert.PEBertConfig(
+        position_encoding="rope",
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     return transformers.AutoModelForMaskedLM.from_config(config).eval()
 
 
-TEXTS = ["the dog chased the cat.", "hi", "unbelievably meticulous archaeologists catalogued hieroglyphs.",
-         "a b c d e f g h i j k l m n o p"]
+TEXTS = [
+    "the dog chased the cat.",
+    "hi",
+    "unbelievably meticulous archaeologists catalogued hieroglyphs.",
+    "a b c d e f g h i j k l m n o p",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +64,15 @@ def brute_force_pll(tiny_mlm, tokenizer):
 
 
 def test_reference_pll_is_the_definition(tiny_mlm, tokenizer, brute_force_pll):
-    np.testing.assert_allclose(pseudo_log_likelihood_reference(tiny_mlm, tokenizer, TEXTS), brute_force_pll,
-                               atol=1e-4)
+    np.testing.assert_allclose(pseudo_log_likelihood_reference(tiny_mlm, tokenizer, TEXTS), brute_force_pll, atol=1e-4)
 
 
 @pytest.mark.parametrize("head_only", [None, False])
 @pytest.mark.parametrize("max_tokens_per_batch", [1, 37, 100_000])
 def test_batched_pll_equals_brute_force(tiny_mlm, tokenizer, brute_force_pll, head_only, max_tokens_per_batch):
-    got = pseudo_log_likelihood(tiny_mlm, tokenizer, TEXTS, max_tokens_per_batch=max_tokens_per_batch,
-                                head_only=head_only)
+    got = pseudo_log_likelihood(
+        tiny_mlm, tokenizer, TEXTS, max_tokens_per_batch=max_tokens_per_batch, head_only=head_only
+    )
     np.testing.assert_allclose(got, brute_force_pll, atol=1e-4)
     assert got.shape == (len(TEXTS),) and np.all(got < 0)
 
@@ -87,16 +97,16 @@ def test_pll_needs_an_mlm_head(minilm_path, tokenizer):
 
 
 def test_drift_is_zero_for_identical_sentences_and_positive_otherwise(tiny_mlm, tokenizer):
-    drift = representation_drift(tiny_mlm, tokenizer, ["the dog chased the cat.", "a b c"],
-                                 ["the dog chased the cat.", "c a b"])
+    drift = representation_drift(
+        tiny_mlm, tokenizer, ["the dog chased the cat.", "a b c"], ["the dog chased the cat.", "c a b"]
+    )
     assert abs(drift[0]) < 1e-5 and drift[1] > 0
 
 
 def test_zero_shot_probe_reports_pll_preference_and_drift(tiny_mlm, tokenizer):
     sentences = generate_sentences(12, seed=0)
-    report = zero_shot_probe(tiny_mlm, tokenizer, sentences, perturbations=("shuffle-3", "shuffle-sr"),
-                             n_resamples=200)
-    for name, entry in report.results.items():
+    report = zero_shot_probe(tiny_mlm, tokenizer, sentences, perturbations=("shuffle-3", "shuffle-sr"), n_resamples=200)
+    for entry in report.results.values():
         assert entry["n"] == 12 and 0 < entry["n_changed"] <= 12
         assert 0.0 <= entry["pll"]["preference"] <= 1.0
         low, high = entry["pll"]["preference_ci"]
@@ -115,8 +125,14 @@ def test_raw_text_role_swap_without_spacy_is_skipped_not_fatal(tiny_mlm, tokeniz
     load_spacy.cache_clear()
     monkeypatch.setitem(sys.modules, "spacy", None)
     with pytest.warns(UserWarning, match="shuffle-sr skipped"):
-        report = zero_shot_probe(tiny_mlm, tokenizer, ["the dog chased the cat.", "a cat saw the bird."],
-                                 perturbations=("shuffle-sr", "random"), metrics=("drift",), n_resamples=0)
+        report = zero_shot_probe(
+            tiny_mlm,
+            tokenizer,
+            ["the dog chased the cat.", "a cat saw the bird."],
+            perturbations=("shuffle-sr", "random"),
+            metrics=("drift",),
+            n_resamples=0,
+        )
     load_spacy.cache_clear()
     assert list(report.results) == ["shuffle-sr", "random"]
     assert "pe_bert[spacy]" in report.results["shuffle-sr"]["skipped"]
@@ -130,8 +146,9 @@ def test_minilm_drifts_more_under_random_than_under_shuffle_3(minilm_path):
     with pytest.warns(UserWarning, match="no trained MLM head"):
         zero_shot_probe(model, tokenizer, generate_sentences(2, seed=0), perturbations=("random",), n_resamples=0)
     sentences = generate_sentences(60, seed=0)
-    report = zero_shot_probe(model, tokenizer, sentences, perturbations=("shuffle-3", "random"),
-                             metrics=("drift",), n_resamples=500)
+    report = zero_shot_probe(
+        model, tokenizer, sentences, perturbations=("shuffle-3", "random"), metrics=("drift",), n_resamples=500
+    )
     shuffle3, random = report.results["shuffle-3"]["drift"], report.results["random"]["drift"]
     assert 0 < shuffle3["mean"] < random["mean"]
     assert "pll" not in report.results["random"]
@@ -146,9 +163,16 @@ def test_a_perturbation_that_changes_no_sentence_measures_nothing(tmp_path):
     from pe_bert.training.tokenizer import word_level_tokenizer
 
     tokenizer = word_level_tokenizer(compact_language().vocabulary)
-    model = AutoModelForMaskedLM.from_config(PEBertConfig(position_encoding="rope", vocab_size=len(tokenizer),
-                                                          hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                                          intermediate_size=32)).eval()
+    model = AutoModelForMaskedLM.from_config(
+        PEBertConfig(
+            position_encoding="rope",
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+        )
+    ).eval()
     report = zero_shot_probe(model, tokenizer, compact_sentences(2, 20000), seed=0)  # two intransitive sentences
     assert all(r["drift"]["n"] == r["pll"]["n"] == r["n_changed"] for r in report.results.values())
     swap = report.results["shuffle-sr"]  # no agent and patient to swap: nothing changed, nothing measured

@@ -36,10 +36,17 @@ def tiny_model(tmp_path_factory):
     from pe_bert.training.tokenizer import train_wordpiece_tokenizer
 
     path = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = train_wordpiece_tokenizer([s.text for s in generate_sentences(200, seed=0)], vocab_size=200,
-                                          model_max_length=32)
-    config = pe_bert.PEBertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
-                                  num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    tokenizer = train_wordpiece_tokenizer(
+        [s.text for s in generate_sentences(200, seed=0)], vocab_size=200, model_max_length=32
+    )
+    config = pe_bert.PEBertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     pe_bert.PEBertForMaskedLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -71,21 +78,28 @@ def text_files(tmp_path_factory):
 def test_analyze_bad_inputs(capsys, tmp_path, tiny_model, text_files):
     out = ["--out", str(tmp_path / "out")]
     assert "model 'no/such-model' is not a local folder, and not a Hub model" in fails(
-        capsys, ["analyze", "no/such-model", "--builtin", "3", *out])
+        capsys, ["analyze", "no/such-model", "--builtin", "3", *out]
+    )
     assert f"model {tmp_path} cannot be loaded" in fails(capsys, ["analyze", str(tmp_path), "--builtin", "3", *out])
     assert "--text-file missing.txt does not exist" in fails(
-        capsys, ["analyze", str(tiny_model), "--text-file", "missing.txt", *out])
+        capsys, ["analyze", str(tiny_model), "--text-file", "missing.txt", *out]
+    )
     assert "latin1.txt is not UTF-8: byte 0xe9 at byte offset 19 (line 2)" in fails(
-        capsys, ["analyze", str(tiny_model), "--text-file", str(text_files / "latin1.txt"), *out])
+        capsys, ["analyze", str(tiny_model), "--text-file", str(text_files / "latin1.txt"), *out]
+    )
     assert "blank.txt has no non-empty line" in fails(
-        capsys, ["analyze", str(tiny_model), "--text-file", str(text_files / "blank.txt"), *out])
+        capsys, ["analyze", str(tiny_model), "--text-file", str(text_files / "blank.txt"), *out]
+    )
     for flag in ("--max-length", "--batch-size", "--builtin"):
         assert f"argument {flag}: must be at least 1, got 0" in fails(
-            capsys, ["analyze", str(tiny_model), "--builtin", "3", *out, flag, "0"])
+            capsys, ["analyze", str(tiny_model), "--builtin", "3", *out, flag, "0"]
+        )
     assert "--position-length 40 is longer than the model's 32 positions (its 'learned' position encoding" in fails(
-        capsys, ["analyze", str(tiny_model), "--builtin", "3", *out, "--max-length", "32", "--position-length", "40"])
+        capsys, ["analyze", str(tiny_model), "--builtin", "3", *out, "--max-length", "32", "--position-length", "40"]
+    )
     assert "--max-length 128 is longer than the model's 32 positions" in fails(
-        capsys, ["analyze", str(tiny_model), "--builtin", "3", *out])
+        capsys, ["analyze", str(tiny_model), "--builtin", "3", *out]
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -111,9 +125,11 @@ def test_probe_bad_inputs(capsys, tmp_path, tiny_model, text_files):
     assert "--dataset 'missing.txt' does not exist" in fails(capsys, [*zero_shot, "--dataset", "missing.txt"])
     assert "blank.txt has no non-empty line" in fails(capsys, [*zero_shot, "--dataset", str(text_files / "blank.txt")])
     assert "byte 0xe9 at byte offset 19 (line 2)" in fails(
-        capsys, [*zero_shot, "--dataset", str(text_files / "latin1.txt")])
-    assert "--perturbations: Unknown perturbation 'shuffle-x'" in fails(capsys, [*zero_shot, "--perturbations",
-                                                                                   "shuffle-x"])
+        capsys, [*zero_shot, "--dataset", str(text_files / "latin1.txt")]
+    )
+    assert "--perturbations: Unknown perturbation 'shuffle-x'" in fails(
+        capsys, [*zero_shot, "--perturbations", "shuffle-x"]
+    )
     assert "model 'no/such-model' is not a local folder" in fails(capsys, ["probe", "no/such-model", *out])
 
 
@@ -129,8 +145,10 @@ def test_probe_nli_bad_datasets(capsys, tmp_path, classifier):
 
 
 def test_probe_nli_refuses_a_newly_initialised_classification_head(capsys, tmp_path, minilm_path):
-    line = fails(capsys, ["probe", str(minilm_path), "--task", "nli", "--num-examples", "20", "--out",
-                          str(tmp_path / "out"), "--quiet"])
+    line = fails(
+        capsys,
+        ["probe", str(minilm_path), "--task", "nli", "--num-examples", "20", "--out", str(tmp_path / "out"), "--quiet"],
+    )
     assert "has no trained classification head: classifier.bias, classifier.weight were newly initialised" in line
     assert "--task zero-shot" in line and not (tmp_path / "out").exists()
 
@@ -138,10 +156,32 @@ def test_probe_nli_refuses_a_newly_initialised_classification_head(capsys, tmp_p
 def test_probe_nli_accepts_a_trained_classifier(capsys, tmp_path, classifier):
     # Saved with its head: nothing is initialised on load, so the probe runs.
     assert "--max-length 128 is longer than the model's 32 positions" in fails(
-        capsys, ["probe", str(classifier), "--task", "nli", "--out", str(tmp_path / "out")])
-    assert cli.main(["probe", str(classifier), "--task", "nli", "--num-examples", "12", "--bootstrap", "10",
-                     "--max-length", "32", "--num-train", "50", "--perturbations", "shuffle-3", "--out", str(tmp_path / "out"),
-                     "--quiet"]) == 0
+        capsys, ["probe", str(classifier), "--task", "nli", "--out", str(tmp_path / "out")]
+    )
+    assert (
+        cli.main(
+            [
+                "probe",
+                str(classifier),
+                "--task",
+                "nli",
+                "--num-examples",
+                "12",
+                "--bootstrap",
+                "10",
+                "--max-length",
+                "32",
+                "--num-train",
+                "50",
+                "--perturbations",
+                "shuffle-3",
+                "--out",
+                str(tmp_path / "out"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "out" / "results.json").is_file()
 
 
@@ -152,20 +192,25 @@ def test_study_settings_are_checked_before_anything_runs(capsys, tmp_path):
     out = tmp_path / "study"
     study = ["study", "--out", str(out), "--quiet"]
     assert "Unknown task(s) ['glu'] in --tasks; valid tasks: cola" in fails(capsys, [*study, "--tasks", "glu"])
-    assert "`pretrain_steps` (--pretrain-steps) is 0: it must be at least 1" in fails(capsys, [*study, "--max-steps",
-                                                                                               "0"])
+    assert "`pretrain_steps` (--pretrain-steps) is 0: it must be at least 1" in fails(
+        capsys, [*study, "--max-steps", "0"]
+    )
     assert "`finetune_learning_rate` (--finetune-learning-rate) is nan" in fails(
-        capsys, [*study, "--finetune-learning-rate", "nan"])
+        capsys, [*study, "--finetune-learning-rate", "nan"]
+    )
     assert "no variant to train" in fails(capsys, [*study, "--variants", "", "--attenuated-w", ""])
     assert "`variants` (--variants) repeats ['rope']" in fails(capsys, [*study, "--variants", "rope,rope"])
     assert "Variant 'attenuated-w-1-s1'" in fails(capsys, [*study, "--attenuated-w", "-1"])
     assert "hidden_size (30) must be a multiple of num_attention_heads (4)" in fails(
-        capsys, [*study, "--hidden-size", "30", "--num-attention-heads", "4"])
+        capsys, [*study, "--hidden-size", "30", "--num-attention-heads", "4"]
+    )
     assert "Variants ['attenuated-w0.5-s1'] would share a label" in fails(
-        capsys, [*study, "--attenuated-w", "0.5,0.5000001", "--attenuated-s", "1"])
+        capsys, [*study, "--attenuated-w", "0.5,0.5000001", "--attenuated-s", "1"]
+    )
     assert "`seeds` (--seeds) holds [-1]: seeds are whole numbers from 0" in fails(capsys, [*study, "--seeds", "-1"])
     assert "`eval_sentences` (--eval-sentences) is 1: it must be at least 20" in fails(
-        capsys, [*study, "--eval-sentences", "1"])
+        capsys, [*study, "--eval-sentences", "1"]
+    )
     with pytest.raises(SystemExit):
         cli.main([*study, "--length-multiples", "1.5"])
     assert "'1.5' is not a whole number" in capsys.readouterr().err
@@ -173,7 +218,8 @@ def test_study_settings_are_checked_before_anything_runs(capsys, tmp_path):
 
     word_level_tokenizer(["the", "dog", "."]).save_pretrained(tmp_path / "tiny-tokenizer")
     assert "does not know 588 of the built-in language's 591 words" in fails(
-        capsys, [*study, "--tokenizer-name", str(tmp_path / "tiny-tokenizer")])
+        capsys, [*study, "--tokenizer-name", str(tmp_path / "tiny-tokenizer")]
+    )
     file = tmp_path / "a-file"
     file.write_text("")
     assert f"--out {file} is a file, not a folder" in fails(capsys, ["study", "--out", str(file)])
@@ -181,15 +227,20 @@ def test_study_settings_are_checked_before_anything_runs(capsys, tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("variants: learned\n", "`variants` (--variants) must be a list, got 'learned' (str): in YAML write "
-                            "`variants: [learned]`"),
-    ("seeds: [0, one]\n", "`seeds` (--seeds) must be a list of int, but holds 'one' (str)"),
-    ("pretrain_steps: 1.5\n", "`pretrain_steps` (--pretrain-steps) must be int, got 1.5 (float)"),
-    ("variants: [learned\n", "is not valid YAML"),
-    ("- learned\n", "must hold a mapping of settings"),
-    ("varients: [none]\n", "Unknown study setting(s) ['varients']"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "variants: learned\n",
+            "`variants` (--variants) must be a list, got 'learned' (str): in YAML write `variants: [learned]`",
+        ),
+        ("seeds: [0, one]\n", "`seeds` (--seeds) must be a list of int, but holds 'one' (str)"),
+        ("pretrain_steps: 1.5\n", "`pretrain_steps` (--pretrain-steps) must be int, got 1.5 (float)"),
+        ("variants: [learned\n", "is not valid YAML"),
+        ("- learned\n", "must hold a mapping of settings"),
+        ("varients: [none]\n", "Unknown study setting(s) ['varients']"),
+    ],
+)
 def test_study_yaml_values_of_the_wrong_type(capsys, tmp_path, text, message):
     config = tmp_path / "study.yaml"
     config.write_text(text)
@@ -215,8 +266,10 @@ def test_example_scripts_print_one_line_and_exit_2(capsys, tmp_path, minilm_path
         finetune.cli(["--output_dir", str(tmp_path), "--task_name", "glu", "--model_name_or_path", str(minilm_path)])
     assert exit_.value.code == 2
     assert "error: unknown task 'glu'; valid tasks: cola" in capsys.readouterr().err
-    for argv, message in ((["--position_encoding", "rope", "--rope_theta", "nan"], "`rope_theta` must be a finite"),
-                          (["--model_name_or_path", "no/such-model"], "Cannot load the config of no/such-model: ")):
+    for argv, message in (
+        (["--position_encoding", "rope", "--rope_theta", "nan"], "`rope_theta` must be a finite"),
+        (["--model_name_or_path", "no/such-model"], "Cannot load the config of no/such-model: "),
+    ):
         with pytest.raises(SystemExit) as exit_:
             pretrain.cli(["--output_dir", str(tmp_path), "--report_to", "none", *argv])
         error = capsys.readouterr().err.strip().splitlines()[-1]
@@ -227,15 +280,39 @@ def test_example_scripts_print_one_line_and_exit_2(capsys, tmp_path, minilm_path
 def test_run_glue_data_error_as_a_command(tmp_path, minilm_path):
     train = tmp_path / "train.jsonl"
     train.write_text('{"sentence": "good", "label": 1}\n{"sentence": "bad" "label": 0}\n')
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "examples/run_glue.py", "--task_name", "sst2", "--train_file", str(train),
-                             "--model_name_or_path", str(minilm_path), "--output_dir", str(tmp_path / "out"),
-                             "--report_to", "none"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "examples/run_glue.py",
+            "--task_name",
+            "sst2",
+            "--train_file",
+            str(train),
+            "--model_name_or_path",
+            str(minilm_path),
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--report_to",
+            "none",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         f"run_glue.py: error: train file {train}: line 2 is not valid JSON (Expecting ',' delimiter, column 20); "
-        "each line of a JSON Lines file must be one complete object.")
+        "each line of a JSON Lines file must be one complete object."
+    )
 
 
 # ----------------------------------------------------------------------------------------------- faults
@@ -247,19 +324,32 @@ def test_user_pe_modules_that_do_not_import_are_one_line_errors(capsys, tmp_path
     raises = tmp_path / "raising_pe.py"
     raises.write_text("import pe_bert\nraise RuntimeError('no GPU here')\n")
     taken = tmp_path / "taken_pe.py"
-    taken.write_text("import pe_bert\n\n@pe_bert.register_position_encoding\nclass Mine(pe_bert.PositionEncoding):\n"
-                     "    name = 'rope'\n")
+    taken.write_text(
+        "import pe_bert\n\n@pe_bert.register_position_encoding\nclass Mine(pe_bert.PositionEncoding):\n"
+        "    name = 'rope'\n"
+    )
     analyze = ["analyze", str(minilm_path), "--builtin", "2", "--out", str(tmp_path / "out")]
     assert "has a syntax error at line 3" in fails(capsys, [*analyze, "--pe-module", str(syntax)])
     assert "failed while importing (line 2): RuntimeError: no GPU here" in fails(
-        capsys, [*analyze, "--pe-module", str(raises)])
+        capsys, [*analyze, "--pe-module", str(raises)]
+    )
     assert "Two positional encodings are registered as 'rope'" in fails(capsys, [*analyze, "--pe-module", str(taken)])
 
 
 def test_a_window_of_fewer_than_two_words_is_refused(capsys, tmp_path, minilm_path):
     assert "shuffles windows of 0 word(s), which changes nothing" in fails(
-        capsys, ["probe", str(minilm_path), "--task", "zero-shot", "--perturbations", "shuffle-0", "--out",
-                 str(tmp_path / "out")])
+        capsys,
+        [
+            "probe",
+            str(minilm_path),
+            "--task",
+            "zero-shot",
+            "--perturbations",
+            "shuffle-0",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
 
 
 def test_study_files_that_are_not_utf8_or_are_folders(capsys, tmp_path):
@@ -267,16 +357,22 @@ def test_study_files_that_are_not_utf8_or_are_folders(capsys, tmp_path):
     config.write_bytes(b"seeds: [0]\nout: caf\xe9\n")
     assert "--config" in fails(capsys, ["study", "--config", str(config)])
     assert "byte 0xe9" in fails(capsys, ["study", "--config", str(config)])
-    assert f"--config {tmp_path} is a folder: give the study file" in fails(capsys, ["study", "--config",
-                                                                                      str(tmp_path)])
+    assert f"--config {tmp_path} is a folder: give the study file" in fails(
+        capsys, ["study", "--config", str(tmp_path)]
+    )
 
 
-@pytest.mark.parametrize("fault, expected", [
-    (OSError(28, "No space left on device", "study/runs/x/model.safetensors"),
-     "cannot use study/runs/x/model.safetensors: No space left on device; the disk is full: free space"),
-    (OSError(30, "Read-only file system", "study/.study.lock"), "the file system is read-only"),
-    (IsADirectoryError(21, "Is a directory", "study/results.json"), "a folder stands where a file belongs"),
-])
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        (
+            OSError(28, "No space left on device", "study/runs/x/model.safetensors"),
+            "cannot use study/runs/x/model.safetensors: No space left on device; the disk is full: free space",
+        ),
+        (OSError(30, "Read-only file system", "study/.study.lock"), "the file system is read-only"),
+        (IsADirectoryError(21, "Is a directory", "study/results.json"), "a folder stands where a file belongs"),
+    ],
+)
 def test_faults_of_the_environment_are_one_line_with_exit_status_1(capsys, tmp_path, monkeypatch, fault, expected):
     from pe_bert.study import Study
 

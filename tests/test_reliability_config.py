@@ -12,8 +12,12 @@ from pe_bert import PEBertConfig, PEBertForMaskedLM, PEBertModel
 
 from test_models import tiny_config
 
-FLOAT_HYPERPARAMETERS = [(pe, spec.name) for pe, cls in pe_bert.POSITION_ENCODING_CLASSES.items()
-                         for spec in cls.hyperparameters if spec.type is float]
+FLOAT_HYPERPARAMETERS = [
+    (pe, spec.name)
+    for pe, cls in pe_bert.POSITION_ENCODING_CLASSES.items()
+    for spec in cls.hyperparameters
+    if spec.type is float
+]
 
 
 @pytest.mark.parametrize("variant, name", FLOAT_HYPERPARAMETERS)
@@ -34,12 +38,15 @@ def test_non_finite_hyperparameter_in_a_saved_config_is_rejected(tmp_path):
         PEBertConfig.from_pretrained(tmp_path / "valid", rope_theta=float("inf"))  # an override on load
 
 
-@pytest.mark.parametrize("keyword, suggestion", [
-    ("positon_encoding", "position_encoding"),
-    ("rope_thta", "rope_theta"),
-    ("num_hiden_layers", "num_hidden_layers"),
-    ("hiden_size", "hidden_size"),
-])
+@pytest.mark.parametrize(
+    "keyword, suggestion",
+    [
+        ("positon_encoding", "position_encoding"),
+        ("rope_thta", "rope_theta"),
+        ("num_hiden_layers", "num_hidden_layers"),
+        ("hiden_size", "hidden_size"),
+    ],
+)
 def test_misspelt_keywords_suggest_the_close_match(keyword, suggestion):
     with pytest.raises(ValueError, match=f"unknown keyword '{keyword}'; did you mean '{suggestion}'"):
         PEBertConfig(**{keyword: "rope" if "encoding" in keyword else 3})
@@ -64,17 +71,20 @@ def test_an_attribute_a_library_sets_saves_and_loads_again_with_a_warning(tmp_pa
     assert json.loads((tmp_path / "again" / "config.json").read_text())["layer_norm_epsilon"] == 1.0
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(hidden_dropout_prob=math.nan), "`hidden_dropout_prob` must be a finite number, got nan"),
-    (dict(hidden_dropout_prob=1.5), r"`hidden_dropout_prob` must be in \[0, 1\), got 1.5"),
-    (dict(attention_probs_dropout_prob=-0.1), r"`attention_probs_dropout_prob` must be in \[0, 1\)"),
-    (dict(classifier_dropout=1.0), r"`classifier_dropout` must be in \[0, 1\)"),
-    (dict(layer_norm_eps=-1.0), r"`layer_norm_eps` must be in \(0, ∞\), got -1.0"),
-    (dict(initializer_range=math.nan), "`initializer_range` must be a finite number"),
-    (dict(type_vocab_size=0), "`type_vocab_size` must be > 0, got 0"),
-    (dict(hidden_act="bogus"), "`hidden_act` 'bogus' is not an activation transformers knows; use one of .*gelu"),
-    (dict(pad_token_id=100), "`pad_token_id` 100 is outside the vocabulary"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(hidden_dropout_prob=math.nan), "`hidden_dropout_prob` must be a finite number, got nan"),
+        (dict(hidden_dropout_prob=1.5), r"`hidden_dropout_prob` must be in \[0, 1\), got 1.5"),
+        (dict(attention_probs_dropout_prob=-0.1), r"`attention_probs_dropout_prob` must be in \[0, 1\)"),
+        (dict(classifier_dropout=1.0), r"`classifier_dropout` must be in \[0, 1\)"),
+        (dict(layer_norm_eps=-1.0), r"`layer_norm_eps` must be in \(0, ∞\), got -1.0"),
+        (dict(initializer_range=math.nan), "`initializer_range` must be a finite number"),
+        (dict(type_vocab_size=0), "`type_vocab_size` must be > 0, got 0"),
+        (dict(hidden_act="bogus"), "`hidden_act` 'bogus' is not an activation transformers knows; use one of .*gelu"),
+        (dict(pad_token_id=100), "`pad_token_id` 100 is outside the vocabulary"),
+    ],
+)
 def test_every_numeric_and_categorical_field_is_checked_at_creation(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config("rope", **overrides)
@@ -87,8 +97,11 @@ def test_weights_that_do_not_fit_the_configs_pe_are_refused_naming_both(tmp_path
     AutoModel.from_pretrained(tmp_path)  # fits: loads
     path = tmp_path / "config.json"
     path.write_text(path.read_text().replace('"position_encoding": "learned"', '"position_encoding": "rope"'))
-    with pytest.raises(ValueError, match=r"says position_encoding='rope', but its weights hold positional weights "
-                                         r"it does not use \(bert.embeddings.position_embeddings.weight\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"says position_encoding='rope', but its weights hold positional weights "
+        r"it does not use \(bert.embeddings.position_embeddings.weight\)",
+    ):
         AutoModel.from_pretrained(tmp_path)
     path.write_text(path.read_text().replace('"position_encoding": "rope"', '"position_encoding": "t5"'))
     with pytest.raises(ValueError, match="none of the positional weights it needs"):
@@ -100,13 +113,16 @@ def test_unrelated_extra_keys_stay_accepted_like_transformers_configs():
     assert config.my_project_note == "kept" and config.num_labels == 3
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(num_attention_heads=0), "`num_attention_heads` must be > 0, got 0"),
-    (dict(hidden_size=0), "`hidden_size` must be > 0"),
-    (dict(vocab_size=-5), "`vocab_size` must be > 0"),
-    (dict(max_position_embeddings=0), "`max_position_embeddings` must be > 0"),
-    (dict(hidden_size=30, num_attention_heads=4), r"hidden_size \(30\) must be a multiple of num_attention_heads"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(num_attention_heads=0), "`num_attention_heads` must be > 0, got 0"),
+        (dict(hidden_size=0), "`hidden_size` must be > 0"),
+        (dict(vocab_size=-5), "`vocab_size` must be > 0"),
+        (dict(max_position_embeddings=0), "`max_position_embeddings` must be > 0"),
+        (dict(hidden_size=30, num_attention_heads=4), r"hidden_size \(30\) must be a multiple of num_attention_heads"),
+    ],
+)
 def test_bad_shapes_are_rejected_when_the_config_is_created(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny_config("learned", **overrides)
@@ -148,11 +164,22 @@ def test_changing_the_pe_after_creation_fills_and_drops_hyperparameters():
     assert "rope_theta" not in config.to_dict()
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("attenuated", {"locality_w": 2.0, "symmetry_s": 0.25, "attenuated_bias": "log", "attenuated_learnable": "none",
-                    "attenuated_table": "signed"}),
-    ("rope", {"rope_theta": 500.0, "rope_fraction": 1.0}),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "attenuated",
+            {
+                "locality_w": 2.0,
+                "symmetry_s": 0.25,
+                "attenuated_bias": "log",
+                "attenuated_learnable": "none",
+                "attenuated_table": "signed",
+            },
+        ),
+        ("rope", {"rope_theta": 500.0, "rope_fraction": 1.0}),
+    ],
+)
 def test_config_json_of_the_previous_release_loads_unchanged(name, expected, tmp_path):
     """Configs written before PEs declared their own hyper-parameters stored every PE's fields: they load as the same
     model, and the other PEs' (default) values are dropped."""

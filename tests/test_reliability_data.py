@@ -6,33 +6,36 @@ import pytest
 import pe_bert
 from pe_bert.errors import InvalidInputError, UsageError
 from pe_bert.inputs import locate_json_error, read_utf8
-from pe_bert.training import finetune, pretrain
-from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments
-from pe_bert.training.common import parse_args
+from pe_bert.training.arguments import GlueDataArguments
+
+from helpers import TINY, glue, mlm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TINY = "hidden_size=16,num_hidden_layers=1,num_attention_heads=2,intermediate_size=32,max_position_embeddings=64"
-COMMON = ["--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true", "--max_steps", "1"]
 
-
-def mlm(tmp_path, *argv):
-    return pretrain.main(*parse_args(MLMDataArguments, ["--output_dir", str(tmp_path / "out"), *COMMON, *argv]))
-
-
-def glue(tmp_path, *argv):
-    return finetune.main(*parse_args(GlueDataArguments, ["--output_dir", str(tmp_path / "out"), *COMMON, *argv]))
-
-
-@pytest.mark.parametrize("name, content, message", [
-    ("object.json", '{"a": {"b": 1}}', r"object.json: Cannot tell which column holds the text: no 'text' column "
-                                       r"among \['a'\]"),
-    ("numbers.json", "[1, 2, 3]", r"numbers.json: column 'text' does not hold text \(example 1: 1\)"),
-    ("records.jsonl", '{"text": "the cat"}\n{"text": 7}\n', r"records.jsonl: column 'text' does not hold text \(example 2: 7\)"),
-    ("torn.jsonl", '{"text": "the cat sat"}\n{"text": "the dog\n{"text": "ok"}\n',
-     r"torn.jsonl: line 2 is not valid JSON \(Unterminated string starting at, column 10\); each line"),
-    ("array.json", '[\n  {"text": "a b"},\n  {"text": "c d"\n]', r"array.json: line 4 is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        (
+            "object.json",
+            '{"a": {"b": 1}}',
+            r"object.json: Cannot tell which column holds the text: no 'text' column "
+            r"among \['a'\]",
+        ),
+        ("numbers.json", "[1, 2, 3]", r"numbers.json: column 'text' does not hold text \(example 1: 1\)"),
+        (
+            "records.jsonl",
+            '{"text": "the cat"}\n{"text": 7}\n',
+            r"records.jsonl: column 'text' does not hold text \(example 2: 7\)",
+        ),
+        (
+            "torn.jsonl",
+            '{"text": "the cat sat"}\n{"text": "the dog\n{"text": "ok"}\n',
+            r"torn.jsonl: line 2 is not valid JSON \(Unterminated string starting at, column 10\); each line",
+        ),
+        ("array.json", '[\n  {"text": "a b"},\n  {"text": "c d"\n]', r"array.json: line 4 is not valid JSON"),
+    ],
+)
 def test_mlm_training_files_of_the_wrong_structure(tmp_path, name, content, message):
     path = tmp_path / name
     path.write_text(content)
@@ -57,9 +60,13 @@ def test_reading_helpers_locate_the_fault(tmp_path):
     assert locate_json_error(lines) is None
 
 
-@pytest.mark.parametrize("suffix, rows", [(".csv", "sentence,label\ngood movie,1\nbad movie,0.5\n"),
-                                          (".jsonl", '{"sentence": "good", "label": 1}\n'
-                                                     '{"sentence": "bad", "label": 0.5}\n')])
+@pytest.mark.parametrize(
+    "suffix, rows",
+    [
+        (".csv", "sentence,label\ngood movie,1\nbad movie,0.5\n"),
+        (".jsonl", '{"sentence": "good", "label": 1}\n{"sentence": "bad", "label": 0.5}\n'),
+    ],
+)
 def test_a_float_label_in_a_classification_task(tmp_path, minilm_path, suffix, rows):
     path = tmp_path / f"train{suffix}"
     path.write_text(rows)
@@ -70,10 +77,20 @@ def test_a_float_label_in_a_classification_task(tmp_path, minilm_path, suffix, r
 def test_a_boolean_label_is_not_a_class(tmp_path, minilm_path):
     path = tmp_path / "train.jsonl"
     path.write_text('{"sentence": "the dog slept .", "label": true}\n{"sentence": "a cat ran .", "label": false}\n')
-    with pytest.raises(InvalidInputError, match=r"train.jsonl, row 1: label true is a boolean, not a class of task "
-                                                r"'builtin_topic' .*ids 0..6"):
-        glue(tmp_path, "--task_name", "builtin_topic", "--train_file", str(path), "--model_name_or_path",
-             str(minilm_path))
+    with pytest.raises(
+        InvalidInputError,
+        match=r"train.jsonl, row 1: label true is a boolean, not a class of task "
+        r"'builtin_topic' .*ids 0..6",
+    ):
+        glue(
+            tmp_path,
+            "--task_name",
+            "builtin_topic",
+            "--train_file",
+            str(path),
+            "--model_name_or_path",
+            str(minilm_path),
+        )
 
 
 def test_a_glue_jsonl_file_with_a_torn_line(tmp_path, minilm_path):
@@ -88,8 +105,17 @@ def test_a_validation_file_with_no_gold_label_is_an_error_not_zero_examples(tmp_
     train.write_text("sentence,label\ngood movie,1\nbad movie,0\n")
     validation.write_text("sentence,label\nfine movie,-1\nodd movie,-1\n")
     with pytest.raises(InvalidInputError, match=r"validation file .*dev.csv: all 2 rows are labelled -1"):
-        glue(tmp_path, "--task_name", "sst2", "--train_file", str(train), "--validation_file", str(validation),
-             "--model_name_or_path", str(minilm_path))
+        glue(
+            tmp_path,
+            "--task_name",
+            "sst2",
+            "--train_file",
+            str(train),
+            "--validation_file",
+            str(validation),
+            "--model_name_or_path",
+            str(minilm_path),
+        )
 
 
 def test_max_seq_length_must_leave_room_for_text(tmp_path, minilm_path):
@@ -97,21 +123,53 @@ def test_max_seq_length_must_leave_room_for_text(tmp_path, minilm_path):
         mlm(tmp_path, "--config_overrides", TINY, "--max_seq_length", "0")
     with pytest.raises(InvalidInputError, match="--max_seq_length must be at least 1, got 0"):
         GlueDataArguments(task_name="rte", max_seq_length=0)
-    with pytest.raises(InvalidInputError, match=r"--max_seq_length 3 leaves no room for text: the tokenizer adds 3 "
-                                                r"special tokens to each pair"):
-        glue(tmp_path, "--task_name", "builtin_nli", "--builtin_num_examples", "20", "--max_seq_length", "3",
-             "--model_name_or_path", str(minilm_path))
+    with pytest.raises(
+        InvalidInputError,
+        match=r"--max_seq_length 3 leaves no room for text: the tokenizer adds 3 "
+        r"special tokens to each pair",
+    ):
+        glue(
+            tmp_path,
+            "--task_name",
+            "builtin_nli",
+            "--builtin_num_examples",
+            "20",
+            "--max_seq_length",
+            "3",
+            "--model_name_or_path",
+            str(minilm_path),
+        )
 
 
 def test_a_tokenizer_larger_than_the_embedding_table(tmp_path, minilm_path):
     small = tmp_path / "small"
-    config = pe_bert.PEBertConfig(vocab_size=500, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                  intermediate_size=32, max_position_embeddings=64)
+    config = pe_bert.PEBertConfig(
+        vocab_size=500,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+    )
     pe_bert.PEBertForMaskedLM(config).save_pretrained(small)
-    with pytest.raises(InvalidInputError, match=r"The tokenizer of .* has 30522 entries but the model's embedding "
-                                                r"table has 500 rows: .*drop --tokenizer_name"):
-        glue(tmp_path, "--task_name", "builtin_nli", "--builtin_num_examples", "20", "--max_seq_length", "32",
-             "--model_name_or_path", str(small), "--tokenizer_name", str(minilm_path))
+    with pytest.raises(
+        InvalidInputError,
+        match=r"The tokenizer of .* has 30522 entries but the model's embedding "
+        r"table has 500 rows: .*drop --tokenizer_name",
+    ):
+        glue(
+            tmp_path,
+            "--task_name",
+            "builtin_nli",
+            "--builtin_num_examples",
+            "20",
+            "--max_seq_length",
+            "32",
+            "--model_name_or_path",
+            str(small),
+            "--tokenizer_name",
+            str(minilm_path),
+        )
 
 
 def test_data_errors_are_usage_errors_and_keep_their_builtin_types():

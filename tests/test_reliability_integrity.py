@@ -33,8 +33,14 @@ def _store(path) -> StageStore:
 
 
 def _env(**extra):
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-            "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **extra}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        **extra,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- checksums
@@ -105,8 +111,9 @@ def test_downstream_stages_are_invalidated_by_content_not_by_path(tmp_path):
 
 def test_timing_files_are_verified_but_do_not_change_the_content_digest(tmp_path):
     store = _store(tmp_path)
+    clock = iter(range(100))
 
-    def work(folder, clock=iter(range(100))):
+    def work(folder):
         (folder / "model.bin").write_bytes(b"same weights")
         (folder / "trainer_state.json").write_text(f'{{"train_runtime": {next(clock)}}}')
         return {"loss": 1.0}
@@ -300,15 +307,34 @@ def _slow_stage(root: str, index: int) -> dict:
     return _store(root).run("u", "s", {}, work)
 
 
-
 def _tiny_config(out, **overrides) -> StudyConfig:
     settings = dict(
-        out=str(out), variants=["none"], attenuated_w=[], tasks=["builtin_nli"], hidden_size=16,
-        num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_position_embeddings=32,
-        max_seq_length=32, builtin_num_sentences=300, tokenizer_vocab_size=300, pretrain_steps=3,
-        pretrain_batch_size=16, finetune_steps=2, finetune_batch_size=16, builtin_task_size=64, analysis_sentences=8,
-        position_seq_len=8, probe_examples=16, probe_zero_shot_sentences=4, seeds=[0], eval_sentences=20,
-        probing_train_sentences=40, probing_test_sentences=20, workers=1,
+        out=str(out),
+        variants=["none"],
+        attenuated_w=[],
+        tasks=["builtin_nli"],
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+        max_seq_length=32,
+        builtin_num_sentences=300,
+        tokenizer_vocab_size=300,
+        pretrain_steps=3,
+        pretrain_batch_size=16,
+        finetune_steps=2,
+        finetune_batch_size=16,
+        builtin_task_size=64,
+        analysis_sentences=8,
+        position_seq_len=8,
+        probe_examples=16,
+        probe_zero_shot_sentences=4,
+        seeds=[0],
+        eval_sentences=20,
+        probing_train_sentences=40,
+        probing_test_sentences=20,
+        workers=1,
     )
     settings.update(overrides)
     return StudyConfig(**settings)
@@ -385,8 +411,7 @@ def test_a_moved_or_copied_study_skips_every_stage_and_writes_into_itself(tiny_s
 
 
 @pytest.mark.slow
-def test_a_truncated_pretrained_model_is_redone_and_identical_weights_keep_everything_downstream(tiny_study,
-                                                                                                 tmp_path):
+def test_a_truncated_pretrained_model_is_redone_and_identical_weights_keep_everything_downstream(tiny_study, tmp_path):
     """The redone pretraining gives the same weights (its timing files differ): the content downstream stages
     depend on is unchanged, so they are kept."""
     out = tmp_path / "study"
@@ -430,14 +455,25 @@ def test_study_killed_before_sealing_a_stage_redoes_only_that_stage(tmp_path):
     out = tmp_path / "study"
     config = _tiny_config(out)
     command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"]
-    killed = subprocess.run(command, env=_env(**{KILL_HOOK: "before-done@none/seed0/finetune:builtin_nli"}),
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        command,
+        env=_env(**{KILL_HOOK: "before-done@none/seed0/finetune:builtin_nli"}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert (out / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "model.safetensors").exists()
     summary, statuses = _rerun(out)  # the dead run's lock is taken over
     assert not summary["failures"]
-    assert statuses == {("_shared", "data"): "skipped", ("_shared", "probing"): "skipped",
-                        ("_shared/seed0", "tasks"): "skipped", ("none/seed0", "pretrain"): "skipped",
-                        ("none/seed0", "mlm"): "skipped", ("none/seed0", "probing"): "skipped",
-                        ("none/seed0", "finetune:builtin_nli"): "ran", ("none/seed0", "score"): "ran",
-                        ("none/seed0", "probe"): "ran"}
+    assert statuses == {
+        ("_shared", "data"): "skipped",
+        ("_shared", "probing"): "skipped",
+        ("_shared/seed0", "tasks"): "skipped",
+        ("none/seed0", "pretrain"): "skipped",
+        ("none/seed0", "mlm"): "skipped",
+        ("none/seed0", "probing"): "skipped",
+        ("none/seed0", "finetune:builtin_nli"): "ran",
+        ("none/seed0", "score"): "ran",
+        ("none/seed0", "probe"): "ran",
+    }

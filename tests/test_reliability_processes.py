@@ -2,7 +2,6 @@
 and no stage lease left behind (exit 130/143), and a worker that dies does not take the study with it."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -50,17 +49,26 @@ def _alive(pids) -> set[int]:
 
 
 def _start(out, **overrides):
-    config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, pretrain_steps=400, tasks=[],
-                          **overrides)
-    return subprocess.Popen([sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config = _tiny_config(
+        out, variants=["none", "rope"], seeds=[0, 1], workers=2, pretrain_steps=400, tasks=[], **overrides
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_workers(process, count=2, timeout=120) -> set[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = {pid for pid in _descendants(process.pid)
-                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
+        workers = {
+            pid
+            for pid in _descendants(process.pid)
+            if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+        }
         if len(workers) >= count:
             time.sleep(3)  # let them import and start a unit
             return _descendants(process.pid)
@@ -122,8 +130,9 @@ def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(
     config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, tasks=[])
     command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"]
     hook = {KILL_HOOK: "before-done@rope/seed0/score"}
-    once = subprocess.run(command, env=_env(**hook, **{KILL_ONCE: str(tmp_path / "killed")}), capture_output=True,
-                          text=True, timeout=600)
+    once = subprocess.run(
+        command, env=_env(**hook, **{KILL_ONCE: str(tmp_path / "killed")}), capture_output=True, text=True, timeout=600
+    )
     assert once.returncode == 0, once.stderr[-3000:]
     assert (tmp_path / "killed").exists()  # the worker did die
     results = json.loads((out / "results.json").read_text())
@@ -131,8 +140,13 @@ def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(
 
     out = tmp_path / "always"
     config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, tasks=[])
-    always = subprocess.run([sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
-                            env=_env(**hook), capture_output=True, text=True, timeout=600)
+    always = subprocess.run(
+        [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
+        env=_env(**hook),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert always.returncode == 0, always.stderr[-3000:]  # not every unit failed
     results = json.loads((out / "results.json").read_text())
     assert [f["run"] for f in results["failures"]] == ["rope/seed0"]

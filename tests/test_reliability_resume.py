@@ -20,10 +20,11 @@ from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments
 from pe_bert.training.common import parse_args
 from pe_bert.training.resume import ResumableMaskingCollator, checkpoint_problem, last_complete_checkpoint
 
+from helpers import TINY
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
 
 
 def _checkpoint(folder: Path, complete=True, weights=True):
@@ -57,8 +58,17 @@ def test_incomplete_checkpoints_are_skipped_with_a_warning(tmp_path, caplog):
 
 def test_resume_from_an_incomplete_checkpoint_is_refused(tmp_path):
     folder = _checkpoint(tmp_path / "checkpoint-3", complete=False)
-    argv = ["--output_dir", str(tmp_path / "out"), "--config_overrides", TINY, "--do_train",
-            "--resume_from_checkpoint", str(folder), "--report_to", "none"]
+    argv = [
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--config_overrides",
+        TINY,
+        "--do_train",
+        "--resume_from_checkpoint",
+        str(folder),
+        "--report_to",
+        "none",
+    ]
     with pytest.raises(ValueError, match=r"checkpoint-3 is incomplete: no trainer_state.json .*earlier checkpoint"):
         pretrain.main(*parse_args(MLMDataArguments, argv))
 
@@ -86,8 +96,9 @@ def test_blocks_of_one_length_are_stacked_exactly_as_padding_would(minilm_path):
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
-    rows = [tokenizer("the cat sat on the mat and looked at the dog", return_special_tokens_mask=True)
-            for _ in range(4)]
+    rows = [
+        tokenizer("the cat sat on the mat and looked at the dog", return_special_tokens_mask=True) for _ in range(4)
+    ]
     collator = ResumableMaskingCollator(tokenizer=tokenizer, mask_seed=3)
     fast = collator(rows)
     slow = DataCollatorForLanguageModeling.torch_call(collator, rows)  # the tokenizer's padding path
@@ -132,11 +143,36 @@ def fixed_tokenizer(tmp_path_factory):
 
 def _mlm_argv(output_dir, tokenizer, steps=12, save_steps=4):
     # 300 sentences give 13 batches of 8 per epoch: the run crosses an epoch and the kill falls mid-epoch.
-    return ["--output_dir", str(output_dir), "--tokenizer_name", str(tokenizer), "--config_overrides", TINY,
-            "--max_seq_length", "32", "--builtin_num_sentences", "300", "--per_device_train_batch_size", "8",
-            "--max_steps", str(steps), "--save_steps", str(save_steps), "--learning_rate", "2e-3",
-            "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true", "--dataloader_pin_memory", "false",
-            "--do_train", "--do_eval"]
+    return [
+        "--output_dir",
+        str(output_dir),
+        "--tokenizer_name",
+        str(tokenizer),
+        "--config_overrides",
+        TINY,
+        "--max_seq_length",
+        "32",
+        "--builtin_num_sentences",
+        "300",
+        "--per_device_train_batch_size",
+        "8",
+        "--max_steps",
+        str(steps),
+        "--save_steps",
+        str(save_steps),
+        "--learning_rate",
+        "2e-3",
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+        "--use_cpu",
+        "true",
+        "--dataloader_pin_memory",
+        "false",
+        "--do_train",
+        "--do_eval",
+    ]
 
 
 def _same_weights(a: Path, b: Path) -> bool:
@@ -146,16 +182,27 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 @pytest.mark.slow
 def test_mlm_killed_while_saving_resumes_from_the_last_complete_checkpoint_bit_identically(
-        tmp_path, fixed_tokenizer, caplog):
+    tmp_path, fixed_tokenizer, caplog
+):
     uninterrupted = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(tmp_path / "a", fixed_tokenizer, 16)))
 
     killed = tmp_path / "b"
     script = tmp_path / "killer.py"
     script.write_text(KILLER.format(step=8))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, str(script), *_mlm_argv(killed, fixed_tokenizer, 16)], env=env,
-                            capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, str(script), *_mlm_argv(killed, fixed_tokenizer, 16)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
     assert (killed / "checkpoint-4" / "trainer_state.json").is_file()
     assert (killed / "checkpoint-8" / "model.safetensors").is_file()
@@ -163,8 +210,10 @@ def test_mlm_killed_while_saving_resumes_from_the_last_complete_checkpoint_bit_i
 
     with caplog.at_level(logging.WARNING, logger="pe_bert.training"):
         resumed = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(killed, fixed_tokenizer, 16)))
-    assert any("Skipping the incomplete checkpoint" in r.getMessage() and "checkpoint-8" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "Skipping the incomplete checkpoint" in r.getMessage() and "checkpoint-8" in r.getMessage()
+        for r in caplog.records
+    )
     state = json.loads((killed / "trainer_state.json").read_text())
     assert state["global_step"] == 16
     assert resumed["eval_loss"] == uninterrupted["eval_loss"]
@@ -186,11 +235,36 @@ def test_glue_stopped_then_resumed_matches_the_uninterrupted_run(tmp_path, fixed
     pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(model, fixed_tokenizer, 2, 100)))
 
     def argv(output_dir):
-        return ["--output_dir", str(output_dir), "--model_name_or_path", str(model), "--task_name", "builtin_nli",
-                "--builtin_num_examples", "120", "--max_eval_samples", "40", "--max_seq_length", "32",
-                "--per_device_train_batch_size", "8", "--max_steps", "20", "--save_steps", "9",
-                "--learning_rate", "3e-3", "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true",
-                "--dataloader_pin_memory", "false"]
+        return [
+            "--output_dir",
+            str(output_dir),
+            "--model_name_or_path",
+            str(model),
+            "--task_name",
+            "builtin_nli",
+            "--builtin_num_examples",
+            "120",
+            "--max_eval_samples",
+            "40",
+            "--max_seq_length",
+            "32",
+            "--per_device_train_batch_size",
+            "8",
+            "--max_steps",
+            "20",
+            "--save_steps",
+            "9",
+            "--learning_rate",
+            "3e-3",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--use_cpu",
+            "true",
+            "--dataloader_pin_memory",
+            "false",
+        ]
 
     uninterrupted = finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "a")))
     finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "b")), callbacks=[_StopAt(9)])
@@ -211,12 +285,13 @@ def test_checkpoints_carry_checksums_and_a_corrupt_one_is_skipped_naming_it(tmp_
     (last / "model.safetensors").write_bytes(bytes(weights))
     with caplog.at_level(logging.WARNING, logger="pe_bert.training"):
         assert last_complete_checkpoint(out) == str(out / "checkpoint-2")
-    assert any("checkpoint-4: model.safetensors does not match the checksum" in r.getMessage()
-               for r in caplog.records)
+    assert any("checkpoint-4: model.safetensors does not match the checksum" in r.getMessage() for r in caplog.records)
     optimizer = out / "checkpoint-2" / "optimizer.pt"
     optimizer.write_bytes(optimizer.read_bytes()[:100])  # a truncated optimizer would crash the relaunch
-    assert checkpoint_problem(out / "checkpoint-2") == "optimizer.pt does not match the checksum written when it " \
-                                                       "was saved (corrupt)"
+    assert (
+        checkpoint_problem(out / "checkpoint-2") == "optimizer.pt does not match the checksum written when it "
+        "was saved (corrupt)"
+    )
 
 
 def test_a_finished_run_relaunched_does_nothing_and_says_so(tmp_path, fixed_tokenizer, caplog):
@@ -227,19 +302,31 @@ def test_a_finished_run_relaunched_does_nothing_and_says_so(tmp_path, fixed_toke
         again = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(out, fixed_tokenizer, 4, 2)))
     assert again == json.loads((out / "all_results.json").read_text()) and again["train_loss"] == first["train_loss"]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == stored  # nothing trained or written
-    assert any("already holds this run, trained to step 4 of 4: nothing to train" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "already holds this run, trained to step 4 of 4: nothing to train" in r.getMessage() for r in caplog.records
+    )
     longer = pretrain.main(*parse_args(MLMDataArguments, _mlm_argv(out, fixed_tokenizer, 6, 2)))  # a new plan
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 6 and longer
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--max_steps", "0"], "--max_steps 0: give a positive number of steps"),
-    (["--max_steps", "-3"], "--max_steps -3: give a positive number of steps"),
-    (["--num_train_epochs", "0"], "--num_train_epochs 0.0: give a positive number of epochs"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max_steps", "0"], "--max_steps 0: give a positive number of steps"),
+        (["--max_steps", "-3"], "--max_steps -3: give a positive number of steps"),
+        (["--num_train_epochs", "0"], "--num_train_epochs 0.0: give a positive number of epochs"),
+    ],
+)
 def test_non_positive_training_lengths_are_refused(tmp_path, flags, message):
-    argv = ["--output_dir", str(tmp_path / "out"), "--config_overrides", TINY, "--do_train", "--report_to", "none",
-            *flags]
+    argv = [
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--config_overrides",
+        TINY,
+        "--do_train",
+        "--report_to",
+        "none",
+        *flags,
+    ]
     with pytest.raises(ValueError, match=message):
         pretrain.main(*parse_args(MLMDataArguments, argv))

@@ -18,22 +18,35 @@ def _softmax(*shape, seed=0, dtype=torch.float64):
 
 BAD_INPUTS = {
     "twice_identity": (2 * torch.eye(4, dtype=torch.float64), "4 of 4 rows not summing to 1 (one sums to 2)"),
-    "logits": (torch.randn(2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64),
-               "negative entries"),
-    "nan": (_softmax(5, 5).index_put_((torch.tensor([2]), torch.tensor([3])), torch.tensor(float("nan"),
-                                                                                            dtype=torch.float64)),
-            "1 rows with NaN or infinite entries"),
-    "inf": (_softmax(5, 5).index_put_((torch.tensor([0]), torch.tensor([0])), torch.tensor(float("inf"),
-                                                                                            dtype=torch.float64)),
-            "1 rows with NaN or infinite entries"),
-    "padded_row": (torch.cat([_softmax(4, 5), torch.zeros(1, 5, dtype=torch.float64)]),
-                   "1 of 5 rows not summing to 1 (one sums to 0)"),
+    "logits": (
+        torch.randn(2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64),
+        "negative entries",
+    ),
+    "nan": (
+        _softmax(5, 5).index_put_(
+            (torch.tensor([2]), torch.tensor([3])), torch.tensor(float("nan"), dtype=torch.float64)
+        ),
+        "1 rows with NaN or infinite entries",
+    ),
+    "inf": (
+        _softmax(5, 5).index_put_(
+            (torch.tensor([0]), torch.tensor([0])), torch.tensor(float("inf"), dtype=torch.float64)
+        ),
+        "1 rows with NaN or infinite entries",
+    ),
+    "padded_row": (
+        torch.cat([_softmax(4, 5), torch.zeros(1, 5, dtype=torch.float64)]),
+        "1 of 5 rows not summing to 1 (one sums to 0)",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
-@pytest.mark.parametrize("score", [locality, symmetry, lambda a, **kw: symmetry(a, variant="mass", **kw)],
-                         ids=["locality", "symmetry", "symmetry_mass"])
+@pytest.mark.parametrize(
+    "score",
+    [locality, symmetry, lambda a, **kw: symmetry(a, variant="mass", **kw)],
+    ids=["locality", "symmetry", "symmetry_mass"],
+)
 def test_bad_input_warns_by_default_and_raises_under_strict(name, score):
     matrix, problem = BAD_INPUTS[name]
     with pytest.warns(AttentionInputWarning, match="not attention probabilities") as caught:
@@ -62,8 +75,9 @@ def test_softmax_output_passes_in_every_precision(dtype):
 
 
 def test_inputs_that_require_grad_are_scored_without_autograd():
-    logits = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(4), dtype=torch.float64,
-                         requires_grad=True)
+    logits = torch.randn(
+        2, 3, 9, 9, generator=torch.Generator().manual_seed(4), dtype=torch.float64, requires_grad=True
+    )
     attention = logits.softmax(-1)
     detached = attention.detach()
     for score in (locality, symmetry, lambda a: symmetry(a, variant="mass")):

@@ -11,7 +11,6 @@ from huggingface_hub import ModelCard
 from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
 from pe_bert.study.report import fmt, fmt_summary
 
-
 # ----------------------------------------------------------------------------------------------- stage store
 
 
@@ -72,8 +71,14 @@ def test_failing_stage_raises_with_context_and_stores_nothing(tmp_path):
 def test_study_config_validation_and_variants(tmp_path):
     config = StudyConfig(variants=["learned", "rope"], attenuated_w=[0.1, 1.0], attenuated_s=[1.0, 0.5])
     labels = [spec.label for spec in config.variant_specs()]
-    assert labels == ["learned", "rope", "attenuated-w0.1-s1", "attenuated-w0.1-s0.5", "attenuated-w1-s1",
-                      "attenuated-w1-s0.5"]
+    assert labels == [
+        "learned",
+        "rope",
+        "attenuated-w0.1-s1",
+        "attenuated-w0.1-s0.5",
+        "attenuated-w1-s1",
+        "attenuated-w1-s0.5",
+    ]
     with pytest.raises(ValueError, match="Unknown variant.*rotary"):
         StudyConfig(variants=["rotary"])
     with pytest.raises(ValueError, match="--hub_org"):
@@ -96,8 +101,12 @@ def test_variants_run_exactly_as_named_and_the_attenuated_grid_only_when_asked()
         return [spec.label for spec in StudyConfig(**settings).variant_specs()]
 
     assert labels(variants=["learned", "rope"]) == ["learned", "rope"]
-    assert labels(variants=["rope", "attenuated"], attenuated_w=[0.5]) == ["rope", "attenuated-w0.5-s1",
-                                                                          "attenuated-w0.5-s0.3", "attenuated-w0.5-s0"]
+    assert labels(variants=["rope", "attenuated"], attenuated_w=[0.5]) == [
+        "rope",
+        "attenuated-w0.5-s1",
+        "attenuated-w0.5-s0.3",
+        "attenuated-w0.5-s0",
+    ]
     assert labels(variants=["rope"], attenuated_w=[0.5], attenuated_s=[1.0]) == ["rope", "attenuated-w0.5-s1"]
     assert len(labels(variants=["rope"], attenuated_s=[1.0])) == 5  # a grid flag adds the grid: 4 w x 1 s
     assert labels(variants=["rope", "attenuated"], attenuated_w=[]) == ["rope"]  # an empty grid removes it
@@ -122,8 +131,26 @@ def test_cli_flags_reach_the_config_and_help_documents_the_variant_semantics(mon
 
     seen = {}
     monkeypatch.setattr(Study, "run", lambda self: seen.setdefault("study", self) and {"failures": [], "runs": []})
-    assert cli.main(["study", "--variants", "rope,alibi", "--out", str(tmp_path), "--seeds", "3,4",
-                     "--max-steps", "12", "--attenuated-w", "", "--quiet", "--verbose"]) == 0
+    assert (
+        cli.main(
+            [
+                "study",
+                "--variants",
+                "rope,alibi",
+                "--out",
+                str(tmp_path),
+                "--seeds",
+                "3,4",
+                "--max-steps",
+                "12",
+                "--attenuated-w",
+                "",
+                "--quiet",
+                "--verbose",
+            ]
+        )
+        == 0
+    )
     config = seen["study"].config
     assert config.variants == ["rope", "alibi"] and config.seeds == [3, 4] and config.pretrain_steps == 12
     assert config.attenuated_w == [] and config.out == str(tmp_path) and seen["study"].verbose
@@ -139,12 +166,32 @@ def test_cli_flags_reach_the_config_and_help_documents_the_variant_semantics(mon
 
 def _mini_config(out, **overrides) -> StudyConfig:
     settings = dict(
-        out=str(out), variants=["none", "learned"], attenuated_w=[0.3, 1.5], attenuated_s=[1.0, 0.2], seeds=[0, 1],
-        tasks=["builtin_order"], hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=16, max_seq_length=16, builtin_num_sentences=600,
-        pretrain_steps=30, pretrain_batch_size=16, pretrain_learning_rate=1e-2, finetune_steps=6,
-        finetune_batch_size=16, builtin_task_size=64, eval_sentences=40, analysis_sentences=12, position_seq_len=8,
-        probe_examples=16, probe_zero_shot_sentences=8, probing_train_sentences=80, probing_test_sentences=40,
+        out=str(out),
+        variants=["none", "learned"],
+        attenuated_w=[0.3, 1.5],
+        attenuated_s=[1.0, 0.2],
+        seeds=[0, 1],
+        tasks=["builtin_order"],
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=16,
+        max_seq_length=16,
+        builtin_num_sentences=600,
+        pretrain_steps=30,
+        pretrain_batch_size=16,
+        pretrain_learning_rate=1e-2,
+        finetune_steps=6,
+        finetune_batch_size=16,
+        builtin_task_size=64,
+        eval_sentences=40,
+        analysis_sentences=12,
+        position_seq_len=8,
+        probe_examples=16,
+        probe_zero_shot_sentences=8,
+        probing_train_sentences=80,
+        probing_test_sentences=40,
         workers=2,
     )
     settings.update(overrides)
@@ -168,8 +215,16 @@ def _without_metadata(path):
 def test_mini_study_writes_report_results_and_plots(mini_study):
     out, summary = mini_study
     assert not summary["failures"]
-    for name in ("report.md", "results.json", "grid_heatmaps.png", "scatter_properties.png",
-                 "position_attention.png", "probe_zero_shot.png", "length_generalisation.png", "stage_log.jsonl"):
+    for name in (
+        "report.md",
+        "results.json",
+        "grid_heatmaps.png",
+        "scatter_properties.png",
+        "position_attention.png",
+        "probe_zero_shot.png",
+        "length_generalisation.png",
+        "stage_log.jsonl",
+    ):
         assert (out / name).exists() and (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
     grid = {f"attenuated-w{w}-s{s}" for w in ("0.3", "1.5") for s in ("1", "0.2")}
@@ -228,8 +283,11 @@ def test_report_numbers_equal_results_json(mini_study):
     results = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
     table, tasks = report.split("## Every variant")[1].split("\n## ")[0].split("Fine-tuned task scores")
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
-            for line in table.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| variant")
+    }
     for label, variant in results["variants"].items():
         row = rows[label]
         assert row[1:4] == [fmt_summary(variant["probing"][t], 1, False) for t in ("topic", "order", "roles")]
@@ -304,7 +362,9 @@ def test_model_card_has_measured_numbers_and_hub_metadata(mini_study):
     record = next(r for r in summary["runs"] if r["variant"] == "none" and r["seed"] == 0)
     assert f"| Locality | {fmt(record['pretrained_scores']['locality'])} |" in card.text
     assert f"{fmt(record['tasks']['builtin_order']['score'])}" in card.text
-    assert f"| frozen-feature probe: roles accuracy (%) | {fmt(record['probing']['roles']['accuracy'], 1)} |" in card.text
+    assert (
+        f"| frozen-feature probe: roles accuracy (%) | {fmt(record['probing']['roles']['accuracy'], 1)} |" in card.text
+    )
 
 
 @pytest.mark.slow
@@ -313,8 +373,9 @@ def test_push_to_hub_is_a_step_after_the_report(mini_study, monkeypatch):
     calls = []
     import huggingface_hub
 
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo",
-                        lambda self, repo_id, **kw: calls.append(("create", repo_id, kw)))
+    monkeypatch.setattr(
+        huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
+    )
 
     def upload(self, **kw):
         assert (out / "report.md").exists() and "| Locality |" in (Path(kw["folder_path"]) / "README.md").read_text()
@@ -346,9 +407,18 @@ def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
         return real_main(model_args, data_args, training_args, *args, **kwargs)
 
     monkeypatch.setattr(pretrain, "main", flaky_main)
-    config = _mini_config(tmp_path, tasks=[], seeds=[0], variants=["none"], attenuated_w=[0.3], attenuated_s=[1.0],
-                          pretrain_steps=3, analysis_sentences=6,
-                          probe_zero_shot_sentences=4, workers=1)
+    config = _mini_config(
+        tmp_path,
+        tasks=[],
+        seeds=[0],
+        variants=["none"],
+        attenuated_w=[0.3],
+        attenuated_s=[1.0],
+        pretrain_steps=3,
+        analysis_sentences=6,
+        probe_zero_shot_sentences=4,
+        workers=1,
+    )
     summary = Study(config, progress=False).run()
     assert [f["run"] for f in summary["failures"]] == ["none/seed0"]
     assert "simulated crash" in summary["failures"][0]["error"]
@@ -368,12 +438,38 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "ddp-study"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(port), "-m", "pe_bert.cli", "study", "--quiet", "--out", str(out),
-               "--variants", "rope", "--attenuated-w", "", "--max-steps", "4", *TINY_STUDY_FLAGS]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(port),
+        "-m",
+        "pe_bert.cli",
+        "study",
+        "--quiet",
+        "--out",
+        str(out),
+        "--variants",
+        "rope",
+        "--attenuated-w",
+        "",
+        "--max-steps",
+        "4",
+        *TINY_STUDY_FLAGS,
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     results = json.loads((out / "results.json").read_text())
     assert not results["failures"] and "rope" in results["variants"]
@@ -386,12 +482,42 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
 
 
 # A study of one seed and one task, small enough for a subprocess in a test.
-TINY_STUDY_FLAGS = ["--tasks", "builtin_topic", "--seeds", "0", "--hidden-size", "32", "--num-hidden-layers", "1",
-                    "--num-attention-heads", "2", "--intermediate-size", "64", "--max-position-embeddings", "32",
-                    "--max-seq-length", "32", "--builtin-num-sentences", "600", "--tokenizer-vocab-size", "400",
-                    "--finetune-steps", "2", "--builtin-task-size", "64", "--eval-sentences", "40",
-                    "--analysis-sentences", "8", "--probe-zero-shot-sentences", "4", "--probing-train-sentences", "40",
-                    "--probing-test-sentences", "20"]
+TINY_STUDY_FLAGS = [
+    "--tasks",
+    "builtin_topic",
+    "--seeds",
+    "0",
+    "--hidden-size",
+    "32",
+    "--num-hidden-layers",
+    "1",
+    "--num-attention-heads",
+    "2",
+    "--intermediate-size",
+    "64",
+    "--max-position-embeddings",
+    "32",
+    "--max-seq-length",
+    "32",
+    "--builtin-num-sentences",
+    "600",
+    "--tokenizer-vocab-size",
+    "400",
+    "--finetune-steps",
+    "2",
+    "--builtin-task-size",
+    "64",
+    "--eval-sentences",
+    "40",
+    "--analysis-sentences",
+    "8",
+    "--probe-zero-shot-sentences",
+    "4",
+    "--probing-train-sentences",
+    "40",
+    "--probing-test-sentences",
+    "20",
+]
 
 
 class _SingleProcess:
@@ -411,8 +537,26 @@ def test_study_runs_a_pe_of_ones_own_from_pe_module_in_worker_processes(tmp_path
     module = tmp_path / "study_decay_pe.py"
     module.write_text((Path(__file__).parents[1] / "examples" / "decay_position_encoding.py").read_text())
     out = tmp_path / "study"
-    command = [sys.executable, "-m", "pe_bert.cli", "study", "--quiet", "--pe-module", str(module), "--out", str(out),
-               "--variants", "decay,none", "--workers", "2", "--max-steps", "3", *TINY_STUDY_FLAGS, "--tasks", ""]
+    command = [
+        sys.executable,
+        "-m",
+        "pe_bert.cli",
+        "study",
+        "--quiet",
+        "--pe-module",
+        str(module),
+        "--out",
+        str(out),
+        "--variants",
+        "decay,none",
+        "--workers",
+        "2",
+        "--max-steps",
+        "3",
+        *TINY_STUDY_FLAGS,
+        "--tasks",
+        "",
+    ]
 
     def run_study():
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -428,5 +572,5 @@ def test_study_runs_a_pe_of_ones_own_from_pe_module_in_worker_processes(tmp_path
     assert "decay" in (out / "runs" / "decay" / "seed0" / "pretrain" / "config.json").read_text()
 
     module.write_text(module.read_text() + "\n# edited\n")
-    second = run_study()[len(first):]
+    second = run_study()[len(first) :]
     assert ("decay/seed0", "pretrain", "ran") in second and ("none/seed0", "pretrain", "skipped") in second

@@ -9,15 +9,27 @@ from pe_bert.study import hypotheses as hy
 WS, SS = (0.02, 0.1, 0.5, 2.0), (1.0, 0.3, 0.1)
 
 
-def _run(variant, seed, order, roles, locality=0.4, symmetry=0.5, overrides=None, pe="attenuated", topic=60.0,
-         tied=0, n=1000):
-    probing = {"order": {"accuracy": order, "tied": tied, "n_test": n, "converged": True},
-               "roles": {"accuracy": roles, "tied": tied, "n_test": n, "converged": True},
-               "topic": {"accuracy": topic, "tied": 0, "n_test": n, "converged": True}}
-    return {"variant": variant, "position_encoding": pe, "overrides": overrides or {}, "seed": seed, "failure": None,
-            "probing": probing, "outcome": hy.outcome(probing),
-            "pretrained_scores": {"locality": locality, "symmetry": 0.6, "symmetry_mass": symmetry},
-            "position": {"locality": locality, "symmetry_mass": symmetry}, "mlm": {}, "probe_zero_shot": {}}
+def _run(
+    variant, seed, order, roles, locality=0.4, symmetry=0.5, overrides=None, pe="attenuated", topic=60.0, tied=0, n=1000
+):
+    probing = {
+        "order": {"accuracy": order, "tied": tied, "n_test": n, "converged": True},
+        "roles": {"accuracy": roles, "tied": tied, "n_test": n, "converged": True},
+        "topic": {"accuracy": topic, "tied": 0, "n_test": n, "converged": True},
+    }
+    return {
+        "variant": variant,
+        "position_encoding": pe,
+        "overrides": overrides or {},
+        "seed": seed,
+        "failure": None,
+        "probing": probing,
+        "outcome": hy.outcome(probing),
+        "pretrained_scores": {"locality": locality, "symmetry": 0.6, "symmetry_mass": symmetry},
+        "position": {"locality": locality, "symmetry_mass": symmetry},
+        "mlm": {},
+        "probe_zero_shot": {},
+    }
 
 
 def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0):
@@ -29,8 +41,17 @@ def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0):
         for j, s in enumerate(SS):
             for k in range(seeds):
                 score = 70 + effect_w * i - effect_s * j + rng.normal(0, noise)
-                runs.append(_run(f"attenuated-w{w:g}-s{s:g}", k, score, score, locality=0.2 + 0.2 * i,
-                                 symmetry=1.0 - 0.3 * j, overrides={"locality_w": w, "symmetry_s": s}))
+                runs.append(
+                    _run(
+                        f"attenuated-w{w:g}-s{s:g}",
+                        k,
+                        score,
+                        score,
+                        locality=0.2 + 0.2 * i,
+                        symmetry=1.0 - 0.3 * j,
+                        overrides={"locality_w": w, "symmetry_s": s},
+                    )
+                )
     return runs
 
 
@@ -62,8 +83,11 @@ def test_designs_that_cannot_decide_say_so():
     assert all(t["verdict"] == "not testable" for t in one_seed)
     assert "2 seeds per cell" in one_seed[0]["statement"]
     # 4 cells: the smallest permutation p is 2/4! = 0.083, 0.17 after Holm, whatever the models do
-    small = [r for r in grid(effect_w=3.0) if r["overrides"]["locality_w"] in (0.02, 2.0)
-             and r["overrides"]["symmetry_s"] in (1.0, 0.1)]
+    small = [
+        r
+        for r in grid(effect_w=3.0)
+        if r["overrides"]["locality_w"] in (0.02, 2.0) and r["overrides"]["symmetry_s"] in (1.0, 0.1)
+    ]
     correlation = hy.paper_form_tests(small)[0]
     assert correlation["verdict"] == "not testable" and "0.0833" in correlation["statement"]
     constant = hy.primary_tests(grid(effect_w=0.0, noise=0.0))

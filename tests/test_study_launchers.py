@@ -52,10 +52,17 @@ def test_one_job_per_unit_gives_the_results_of_the_local_pool(local_study, tmp_p
 @pytest.mark.slow
 def test_a_job_killed_mid_stage_is_resubmitted_and_resumes(local_study, tmp_path):
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(_config(out, launcher="submitit-local")),
-               "--quiet"]
-    killed = subprocess.run(command, env=_env(**{KILL_HOOK: "before-done@rope/seed0/probing"}), capture_output=True,
-                            text=True, timeout=600)
+    command = [
+        sys.executable,
+        "-m",
+        "pe_bert.cli",
+        "study",
+        *_flags(_config(out, launcher="submitit-local")),
+        "--quiet",
+    ]
+    killed = subprocess.run(
+        command, env=_env(**{KILL_HOOK: "before-done@rope/seed0/probing"}), capture_output=True, text=True, timeout=600
+    )
     assert killed.returncode == 0, killed.stderr[-3000:]  # one unit failed, the other finished
     failures = json.loads((out / "results.json").read_text())["failures"]
     assert [f["run"] for f in failures] == ["rope/seed0"] and "job" in failures[0]["error"]
@@ -72,10 +79,14 @@ def test_a_job_killed_mid_stage_is_resubmitted_and_resumes(local_study, tmp_path
 @pytest.mark.slow
 def test_two_launchers_at_once_on_one_folder_compute_each_stage_once(local_study, tmp_path):
     out = tmp_path / "shared"
-    commands = [[sys.executable, "-m", "pe_bert.cli", "study", *_flags(_config(out, launcher=launcher)), "--quiet"]
-                for launcher in ("local", "submitit-local")]
-    processes = [subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for command in commands]
+    commands = [
+        [sys.executable, "-m", "pe_bert.cli", "study", *_flags(_config(out, launcher=launcher)), "--quiet"]
+        for launcher in ("local", "submitit-local")
+    ]
+    processes = [
+        subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command in commands
+    ]
     for process in processes:
         _, stderr = process.communicate(timeout=900)
         assert process.returncode == 0, stderr[-3000:]
@@ -107,7 +118,9 @@ def test_dry_run_plans_without_training_and_report_only_names_what_is_missing(lo
     rows = {tuple(line.split()[:3]) for line in plan.splitlines() if line.startswith(("_shared", "none", "rope"))}
     assert ("rope/seed0", "score", "to") in rows and ("rope/seed0", "probe", "to") in rows
     assert ("rope/seed0", "pretrain", "stored") in rows and ("none/seed0", "probe", "stored") in rows
-    assert "To run: 2 stages (10 stored)" in plan and "GPU-hours at 100 TFLOP/s" in plan and "Nothing was trained" in plan
+    assert (
+        "To run: 2 stages (10 stored)" in plan and "GPU-hours at 100 TFLOP/s" in plan and "Nothing was trained" in plan
+    )
     assert not (partial / "report.md").exists() and not (partial / "runs" / "rope" / "seed0" / "score").exists()
 
     assert cli.main(["study", *_flags(_config(partial)), "--report-only"]) == 0

@@ -33,8 +33,10 @@ def test_holm_matches_its_definition():
 def test_spearman_permutation_test_is_exact_for_few_points_and_never_zero_when_randomised():
     x, y = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
     rho = stats.spearmanr(x, y).statistic
-    count = sum(abs(stats.spearmanr(x, [y[i] for i in order]).statistic) >= abs(rho) - 1e-12
-                for order in itertools.permutations(range(5)))
+    count = sum(
+        abs(stats.spearmanr(x, [y[i] for i in order]).statistic) >= abs(rho) - 1e-12
+        for order in itertools.permutations(range(5))
+    )
     exact = st.spearman_test(x, y)
     assert exact["exact"] and exact["rho"] == pytest.approx(rho) and exact["p"] == pytest.approx(count / 120)
     assert exact["smallest_p"] == pytest.approx(2 / 120)
@@ -50,7 +52,7 @@ def test_spearman_permutation_test_is_exact_for_few_points_and_never_zero_when_r
 def test_sign_test_drops_ties_and_counts_them():
     result = st.sign_test(20, 0, 80)
     assert result["n"] == 20 and result["ties"] == 80
-    assert result["p"] == pytest.approx(2 * 0.5 ** 20) == pytest.approx(stats.binomtest(20, 20).pvalue)
+    assert result["p"] == pytest.approx(2 * 0.5**20) == pytest.approx(stats.binomtest(20, 20).pvalue)
     assert st.sign_test(0, 0, 100)["p"] is None  # only ties: nothing to test
 
 
@@ -78,7 +80,9 @@ def test_two_way_anova_matches_the_sums_of_squares_and_bounds_the_spread():
 
 def test_design_power_is_alpha_without_effect_and_grows_with_it():
     assert st.anova_power((4, 3), 2, 0.0, 1.0, alpha=0.05, simulations=4000) == pytest.approx(0.05, abs=0.015)
-    assert st.anova_power((4, 3), 2, 2.0, 1.0) < st.anova_power((4, 3), 2, 4.0, 1.0) < st.anova_power((4, 3), 3, 4.0, 1.0)
+    assert (
+        st.anova_power((4, 3), 2, 2.0, 1.0) < st.anova_power((4, 3), 2, 4.0, 1.0) < st.anova_power((4, 3), 3, 4.0, 1.0)
+    )
     assert st.spearman_power(12, 0.0, alpha=0.05) == pytest.approx(0.05, abs=0.02)
     # 4 points: p >= 2/24 > 0.025 always, so the first Holm step of two tests can never pass; 5 points: only the
     # perfect order reaches 2/120
@@ -150,11 +154,20 @@ def test_model_loss_on_blocks_and_the_share_of_signal(tokenizer):
     from pe_bert.study.mlm_eval import masked_token_losses, pack_blocks, share_captured
 
     torch.manual_seed(0)
-    model = AutoModelForMaskedLM.from_config(PEBertConfig(
-        position_encoding="rope", vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1,
-        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32))
-    blocks = pack_blocks([list(s.words) for s in compact_sentences(20, seed=2)], tokenizer, 16, 0.3, 1,
-                         compact_language())
+    model = AutoModelForMaskedLM.from_config(
+        PEBertConfig(
+            position_encoding="rope",
+            vocab_size=len(tokenizer),
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=32,
+        )
+    )
+    blocks = pack_blocks(
+        [list(s.words) for s in compact_sentences(20, seed=2)], tokenizer, 16, 0.3, 1, compact_language()
+    )
     losses = masked_token_losses(model, blocks, batch_size=4)
     assert losses.shape == (blocks.num_masked,) and np.isfinite(losses).all()
     assert losses.mean() == pytest.approx(math.log(len(tokenizer)), rel=0.2)  # an untrained model: ~uniform

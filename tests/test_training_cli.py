@@ -12,12 +12,28 @@ import pytest
 
 import pe_bert
 
+from helpers import TINY
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
 FAST = [
-    "--config_overrides", TINY, "--max_seq_length", "32", "--builtin_num_sentences", "300",
-    "--tokenizer_vocab_size", "500", "--per_device_train_batch_size", "8", "--report_to", "none",
-    "--disable_tqdm", "true", "--dataloader_pin_memory", "false", "--logging_steps", "2",
+    "--config_overrides",
+    TINY,
+    "--max_seq_length",
+    "32",
+    "--builtin_num_sentences",
+    "300",
+    "--tokenizer_vocab_size",
+    "500",
+    "--per_device_train_batch_size",
+    "8",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--dataloader_pin_memory",
+    "false",
+    "--logging_steps",
+    "2",
 ]
 
 
@@ -25,8 +41,13 @@ def env():
     """The scripts import pe_bert from this checkout, offline, one thread per process (2-core CI)."""
     variables = dict(os.environ)
     variables["PYTHONPATH"] = os.pathsep.join([str(ROOT), variables.get("PYTHONPATH", "")])
-    variables.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1",
-                     TOKENIZERS_PARALLELISM="false")
+    variables.update(
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     return variables
 
 
@@ -52,9 +73,20 @@ def test_help_lists_every_pe_hyperparameter():
     for names in pe_bert.PE_HYPERPARAMETERS.values():
         for name in names:
             assert f"--{name}" in output, name
-    for flag in ("--position_encoding", "--config_overrides", "--tokenizer_name", "--line_by_line",
-                 "--mlm_probability", "--validation_split_percentage", "--push_to_hub", "--resume_from_checkpoint",
-                 "--dataset_name", "--dataset_config_name", "--train_file", "--max_train_samples"):
+    for flag in (
+        "--position_encoding",
+        "--config_overrides",
+        "--tokenizer_name",
+        "--line_by_line",
+        "--mlm_probability",
+        "--validation_split_percentage",
+        "--push_to_hub",
+        "--resume_from_checkpoint",
+        "--dataset_name",
+        "--dataset_config_name",
+        "--train_file",
+        "--max_train_samples",
+    ):
         assert flag in output
     glue_help = HfArgumentParser((ModelArguments, GlueDataArguments, TrainingArguments)).format_help()
     assert "--learning_rate_grid" in glue_help and "--task_name" in glue_help and "--rope_theta" in glue_help
@@ -65,26 +97,74 @@ def test_pe_flags_parse_to_config_types():
     from pe_bert.training.common import parse_args
 
     model_args, _, _ = parse_args(
-        MLMDataArguments, ["--output_dir", "x", "--position_encoding", "rope", "--rope_theta", "500000",
-                           "--window_size", "16", "--shaw_mode", "key_query"],
+        MLMDataArguments,
+        [
+            "--output_dir",
+            "x",
+            "--position_encoding",
+            "rope",
+            "--rope_theta",
+            "500000",
+            "--window_size",
+            "16",
+            "--shaw_mode",
+            "key_query",
+        ],
     )
-    assert pe_overrides(model_args) == {"position_encoding": "rope", "rope_theta": 500000.0, "window_size": 16,
-                                        "shaw_mode": "key_query"}
+    assert pe_overrides(model_args) == {
+        "position_encoding": "rope",
+        "rope_theta": 500000.0,
+        "window_size": 16,
+        "shaw_mode": "key_query",
+    }
     assert isinstance(model_args.rope_theta, float) and isinstance(model_args.window_size, int)
 
 
 @pytest.mark.slow
 def test_scripts_run_as_python_commands(tmp_path):
     mlm_dir, nli_dir = tmp_path / "mlm", tmp_path / "nli"
-    run([sys.executable, "examples/run_mlm.py", "--output_dir", str(mlm_dir), "--position_encoding", "alibi",
-         "--max_steps", "4", *FAST])
+    run(
+        [
+            sys.executable,
+            "examples/run_mlm.py",
+            "--output_dir",
+            str(mlm_dir),
+            "--position_encoding",
+            "alibi",
+            "--max_steps",
+            "4",
+            *FAST,
+        ]
+    )
     results = json.loads((mlm_dir / "all_results.json").read_text())
     assert {"eval_loss", "perplexity", "train_loss"} <= set(results)
     assert json.loads((mlm_dir / "config.json").read_text())["position_encoding"] == "alibi"
-    run([sys.executable, "examples/run_glue.py", "--model_name_or_path", str(mlm_dir), "--task_name", "builtin_order",
-         "--output_dir", str(nli_dir), "--builtin_num_examples", "64", "--max_eval_samples", "32",
-         "--max_seq_length", "32", "--max_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
-         "--dataloader_pin_memory", "false"])
+    run(
+        [
+            sys.executable,
+            "examples/run_glue.py",
+            "--model_name_or_path",
+            str(mlm_dir),
+            "--task_name",
+            "builtin_order",
+            "--output_dir",
+            str(nli_dir),
+            "--builtin_num_examples",
+            "64",
+            "--max_eval_samples",
+            "32",
+            "--max_seq_length",
+            "32",
+            "--max_steps",
+            "2",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--dataloader_pin_memory",
+            "false",
+        ]
+    )
     assert "eval_accuracy" in json.loads((nli_dir / "eval_results.json").read_text())
 
 
@@ -93,11 +173,35 @@ def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
     # accelerate 1.15: `--cpu` always runs ONE process (its simple launcher); `--multi_gpu --num_processes 2`
     # starts two through torchrun, and on a machine without GPUs the script selects the CPU/gloo backend.
     output_dir = tmp_path / "ddp"
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(free_port())]
-    result = run([*launch, "examples/run_mlm.py", "--output_dir", str(output_dir), "--max_steps", "4",
-                  "--save_steps", "4", *FAST])
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+    ]
+    result = run(
+        [
+            *launch,
+            "examples/run_mlm.py",
+            "--output_dir",
+            str(output_dir),
+            "--max_steps",
+            "4",
+            "--save_steps",
+            "4",
+            *FAST,
+        ]
+    )
     log = result.stdout + result.stderr
     assert "world size 2" in log, log[-3000:]
     assert (output_dir / "model.safetensors").is_file() and (output_dir / "tokenizer.json").is_file()
@@ -111,10 +215,37 @@ def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
 
     # Fine-tuning that checkpoint the same way, with a 2-point learning-rate grid.
     glue_dir = tmp_path / "glue"
-    run([*launch[:-1], str(free_port()), "examples/run_glue.py", "--model_name_or_path", str(output_dir),
-         "--task_name", "builtin_topic", "--output_dir", str(glue_dir), "--builtin_num_examples", "64",
-         "--max_eval_samples", "32", "--max_seq_length", "32", "--max_steps", "2", "--learning_rate_grid", "1e-4,1e-3",
-         "--report_to", "none", "--disable_tqdm", "true", "--dataloader_pin_memory", "false", "--save_strategy", "no"])
+    run(
+        [
+            *launch[:-1],
+            str(free_port()),
+            "examples/run_glue.py",
+            "--model_name_or_path",
+            str(output_dir),
+            "--task_name",
+            "builtin_topic",
+            "--output_dir",
+            str(glue_dir),
+            "--builtin_num_examples",
+            "64",
+            "--max_eval_samples",
+            "32",
+            "--max_seq_length",
+            "32",
+            "--max_steps",
+            "2",
+            "--learning_rate_grid",
+            "1e-4,1e-3",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--dataloader_pin_memory",
+            "false",
+            "--save_strategy",
+            "no",
+        ]
+    )
     grid = json.loads((glue_dir / "grid_results.json").read_text())
     assert len(grid["runs"]) == 2 and all(run["eval_samples"] == 32 for run in grid["runs"])
     assert (glue_dir / "model.safetensors").is_file() and "world_size | `2`" in (glue_dir / "README.md").read_text()

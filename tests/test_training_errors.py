@@ -3,20 +3,9 @@
 import pytest
 
 import pe_bert
-from pe_bert.training import finetune, pretrain
 from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments
-from pe_bert.training.common import parse_args
 
-TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
-COMMON = ["--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true", "--max_steps", "1"]
-
-
-def mlm(tmp_path, *argv):
-    return pretrain.main(*parse_args(MLMDataArguments, ["--output_dir", str(tmp_path / "out"), *COMMON, *argv]))
-
-
-def glue(tmp_path, *argv):
-    return finetune.main(*parse_args(GlueDataArguments, ["--output_dir", str(tmp_path / "out"), *COMMON, *argv]))
+from helpers import TINY, glue, mlm
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +13,14 @@ def rope_checkpoint(tmp_path_factory):
     """A (untrained) saved pe_bert rope checkpoint with the MiniLM tokenizer's vocabulary size."""
     path = tmp_path_factory.mktemp("rope")
     config = pe_bert.PEBertConfig(
-        position_encoding="rope", rope_theta=500.0, vocab_size=30522, hidden_size=32, num_hidden_layers=1,
-        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+        position_encoding="rope",
+        rope_theta=500.0,
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     pe_bert.PEBertForMaskedLM(config).save_pretrained(path)
     return path
@@ -87,25 +82,64 @@ def test_too_little_text_for_one_block(tmp_path):
     tiny = tmp_path / "train.txt"
     tiny.write_text("one line only\nand another\n")
     with pytest.raises(ValueError, match="fewer than one block of --max_seq_length 64"):
-        mlm(tmp_path, "--train_file", str(tiny), "--config_overrides", TINY, "--max_seq_length", "64",
-            "--tokenizer_vocab_size", "50")
+        mlm(
+            tmp_path,
+            "--train_file",
+            str(tiny),
+            "--config_overrides",
+            TINY,
+            "--max_seq_length",
+            "64",
+            "--tokenizer_vocab_size",
+            "50",
+        )
 
 
 def test_checkpoint_pe_mismatch_names_both(tmp_path, rope_checkpoint, minilm_path):
     with pytest.raises(ValueError, match="uses position_encoding='rope' but --position_encoding 'alibi'"):
-        mlm(tmp_path, "--model_name_or_path", str(rope_checkpoint), "--position_encoding", "alibi",
-            "--tokenizer_name", str(minilm_path))
+        mlm(
+            tmp_path,
+            "--model_name_or_path",
+            str(rope_checkpoint),
+            "--position_encoding",
+            "alibi",
+            "--tokenizer_name",
+            str(minilm_path),
+        )
     with pytest.raises(ValueError, match="uses position_encoding='rope' but --position_encoding 'learned'"):
-        glue(tmp_path, "--task_name", "builtin_nli", "--model_name_or_path", str(rope_checkpoint),
-             "--position_encoding", "learned", "--tokenizer_name", str(minilm_path))
+        glue(
+            tmp_path,
+            "--task_name",
+            "builtin_nli",
+            "--model_name_or_path",
+            str(rope_checkpoint),
+            "--position_encoding",
+            "learned",
+            "--tokenizer_name",
+            str(minilm_path),
+        )
     # A stock BERT checkpoint has learned absolute positions.
     with pytest.raises(ValueError, match="uses position_encoding='learned' but --position_encoding 'rope'"):
-        glue(tmp_path, "--task_name", "builtin_nli", "--model_name_or_path", str(minilm_path),
-             "--position_encoding", "rope")
+        glue(
+            tmp_path,
+            "--task_name",
+            "builtin_nli",
+            "--model_name_or_path",
+            str(minilm_path),
+            "--position_encoding",
+            "rope",
+        )
     # PE hyper-parameters are fixed by training too.
     with pytest.raises(ValueError, match="has rope_theta=500.0 but --rope_theta 10000.0"):
-        mlm(tmp_path, "--model_name_or_path", str(rope_checkpoint), "--rope_theta", "10000",
-            "--tokenizer_name", str(minilm_path))
+        mlm(
+            tmp_path,
+            "--model_name_or_path",
+            str(rope_checkpoint),
+            "--rope_theta",
+            "10000",
+            "--tokenizer_name",
+            str(minilm_path),
+        )
 
 
 def test_max_seq_length_above_an_absolute_table_names_both_numbers(tmp_path, minilm_path):
@@ -115,8 +149,9 @@ def test_max_seq_length_above_an_absolute_table_names_both_numbers(tmp_path, min
         mlm(tmp_path, "--config_overrides", TINY, "--position_encoding", "sinusoidal", "--max_seq_length", "128")
     # MiniLM (stock BERT) has a 512-row table.
     with pytest.raises(ValueError, match=r"--max_seq_length 1024 is longer than the 512 positions of the 'learned'"):
-        glue(tmp_path, "--task_name", "builtin_nli", "--model_name_or_path", str(minilm_path),
-             "--max_seq_length", "1024")
+        glue(
+            tmp_path, "--task_name", "builtin_nli", "--model_name_or_path", str(minilm_path), "--max_seq_length", "1024"
+        )
 
 
 def test_relative_pes_take_longer_inputs_than_the_table(tmp_path):

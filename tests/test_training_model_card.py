@@ -14,28 +14,55 @@ from pe_bert import model_card
 @pytest.fixture
 def rope_config():
     return pe_bert.PEBertConfig(
-        position_encoding="rope", rope_theta=500.0, rope_fraction=0.5, vocab_size=1000, hidden_size=64,
-        num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, max_position_embeddings=128,
+        position_encoding="rope",
+        rope_theta=500.0,
+        rope_fraction=0.5,
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
     )
 
 
 METRICS = {
-    "eval_loss": 2.5, "perplexity": 12.182494, "eval_accuracy": 0.4321, "eval_runtime": 1.2,
-    "eval_samples_per_second": 100.0, "eval_samples": 50, "train_loss": 3.0, "epoch": 2.0,
+    "eval_loss": 2.5,
+    "perplexity": 12.182494,
+    "eval_accuracy": 0.4321,
+    "eval_runtime": 1.2,
+    "eval_samples_per_second": 100.0,
+    "eval_samples": 50,
+    "train_loss": 3.0,
+    "epoch": 2.0,
 }
 
 
 def test_card_renders_config_pe_and_numbers_as_valid_hub_metadata(tmp_path, rope_config):
     card = model_card.write_model_card(
-        tmp_path / "mlm-rope", rope_config, task="fill-mask", metrics=METRICS, dataset_name="wikitext",
-        dataset_id="wikitext", dataset_config="wikitext-103-raw-v1", extra={"max_seq_length": 128},
+        tmp_path / "mlm-rope",
+        rope_config,
+        task="fill-mask",
+        metrics=METRICS,
+        dataset_name="wikitext",
+        dataset_id="wikitext",
+        dataset_config="wikitext-103-raw-v1",
+        extra={"max_seq_length": 128},
     )
     text = (tmp_path / "mlm-rope" / "README.md").read_text()
     assert text == str(card) + "\n" or text.rstrip() == str(card).rstrip()
     # Body: the PE, its hyper-parameters, the architecture and the numbers.
-    for expected in ("**rope**", "`rope_theta` | `500`", "`rope_fraction` | `0.5`", "`hidden_size` | `64`",
-                     "`num_hidden_layers` | `2`", "| Perplexity | 12.18 | validation |", "| Accuracy | 0.4321 |",
-                     "max_seq_length | `128`", "AutoModelForMaskedLM"):
+    for expected in (
+        "**rope**",
+        "`rope_theta` | `500`",
+        "`rope_fraction` | `0.5`",
+        "`hidden_size` | `64`",
+        "`num_hidden_layers` | `2`",
+        "| Perplexity | 12.18 | validation |",
+        "| Accuracy | 0.4321 |",
+        "max_seq_length | `128`",
+        "AutoModelForMaskedLM",
+    ):
         assert expected in text, expected
     # Speed numbers and counts are not presented as results.
     assert "samples_per_second" not in text.split("## Training")[0]
@@ -59,13 +86,24 @@ def test_card_renders_config_pe_and_numbers_as_valid_hub_metadata(tmp_path, rope
 
 
 def test_classification_card_with_grid_and_mnli_mismatched(tmp_path):
-    config = pe_bert.PEBertConfig(position_encoding="attenuated", locality_w=0.5, hidden_size=32,
-                                  num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    config = pe_bert.PEBertConfig(
+        position_encoding="attenuated",
+        locality_w=0.5,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
     card = model_card.render_model_card(
-        config, task="text-classification",
+        config,
+        task="text-classification",
         metrics={"eval_accuracy": 0.8, "eval_accuracy_mm": 0.79, "eval_loss": 0.5, "eval_loss_mm": 0.6},
-        dataset_name="mnli", dataset_id="nyu-mll/glue", dataset_config="mnli", model_name="nli-attenuated",
-        grid=[{"learning_rate": 1e-5, "value": 0.7}, {"learning_rate": 3e-5, "value": 0.8}], grid_metric="accuracy",
+        dataset_name="mnli",
+        dataset_id="nyu-mll/glue",
+        dataset_config="mnli",
+        model_name="nli-attenuated",
+        grid=[{"learning_rate": 1e-5, "value": 0.7}, {"learning_rate": 3e-5, "value": 0.8}],
+        grid_metric="accuracy",
         base_model="org/bert-attenuated",
     )
     text = str(card)
@@ -81,8 +119,11 @@ def test_classification_card_with_grid_and_mnli_mismatched(tmp_path):
 
 def test_non_finite_metrics_stay_out_of_the_metadata(rope_config):
     card = model_card.render_model_card(
-        rope_config, task="fill-mask", metrics={"eval_loss": 800.0, "perplexity": float("inf")},
-        dataset_name="pe_bert built-in corpus", model_name="m",
+        rope_config,
+        task="fill-mask",
+        metrics={"eval_loss": 800.0, "perplexity": float("inf")},
+        dataset_name="pe_bert built-in corpus",
+        model_name="m",
     )
     data = ModelCard(str(card)).data
     assert data.datasets is None  # the built-in corpus is not a Hub dataset

@@ -26,11 +26,38 @@ def mlm_args(output_dir, *extra):
     return parse_args(
         MLMDataArguments,
         [
-            "--output_dir", str(output_dir), "--config_overrides", TINY, "--max_seq_length", "32",
-            "--builtin_num_sentences", "1500", "--tokenizer_vocab_size", "1000",
-            "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32", "--learning_rate", "2e-3",
-            "--warmup_steps", "10", "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true",
-            "--logging_steps", "50", "--save_strategy", "no", "--seed", "0", "--dataloader_pin_memory", "false",
+            "--output_dir",
+            str(output_dir),
+            "--config_overrides",
+            TINY,
+            "--max_seq_length",
+            "32",
+            "--builtin_num_sentences",
+            "1500",
+            "--tokenizer_vocab_size",
+            "1000",
+            "--per_device_train_batch_size",
+            "16",
+            "--per_device_eval_batch_size",
+            "32",
+            "--learning_rate",
+            "2e-3",
+            "--warmup_steps",
+            "10",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--use_cpu",
+            "true",
+            "--logging_steps",
+            "50",
+            "--save_strategy",
+            "no",
+            "--seed",
+            "0",
+            "--dataloader_pin_memory",
+            "false",
             *extra,
         ],
     )
@@ -55,7 +82,9 @@ def test_pretraining_lowers_eval_loss(pretrained):
     assert after["eval_accuracy"] > before["eval_accuracy"] + 0.08
     written = json.loads((output_dir / "all_results.json").read_text())
     assert written["eval_loss"] == pytest.approx(after["eval_loss"])
-    assert json.loads((output_dir / "eval_results.json").read_text())["perplexity"] == pytest.approx(after["perplexity"])
+    assert json.loads((output_dir / "eval_results.json").read_text())["perplexity"] == pytest.approx(
+        after["perplexity"]
+    )
 
 
 @pytest.mark.slow
@@ -152,8 +181,16 @@ def test_line_by_line_and_held_out_validation(tmp_path):
     train = tmp_path / "train.txt"
     train.write_text("\n".join(f"the cat number {i} sat on the mat ." for i in range(60)) + "\n\n\n")
     metrics = pretrain.main(
-        *mlm_args(tmp_path / "out", "--max_steps", "2", "--train_file", str(train), "--line_by_line",
-                  "--validation_split_percentage", "10")
+        *mlm_args(
+            tmp_path / "out",
+            "--max_steps",
+            "2",
+            "--train_file",
+            str(train),
+            "--line_by_line",
+            "--validation_split_percentage",
+            "10",
+        )
     )
     # 60 non-empty lines: 10 % held out for validation, the 3 empty lines skipped (and logged).
     assert metrics["train_samples"] + metrics["eval_samples"] == 60
@@ -176,11 +213,37 @@ def test_finetuning_the_pretrained_model_beats_the_majority_class(pretrained, tm
     args = parse_args(
         GlueDataArguments,
         [
-            "--model_name_or_path", str(output_dir), "--task_name", "builtin_nli", "--output_dir", str(tmp_path / "nli"),
-            "--builtin_num_examples", "2000", "--max_seq_length", "64", "--max_eval_samples", "300",
-            "--per_device_train_batch_size", "32", "--max_steps", "120", "--learning_rate_grid", "1e-3,3e-3",
-            "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true", "--save_strategy", "no",
-            "--dataloader_pin_memory", "false", "--do_train", "--do_eval", "--do_predict",
+            "--model_name_or_path",
+            str(output_dir),
+            "--task_name",
+            "builtin_nli",
+            "--output_dir",
+            str(tmp_path / "nli"),
+            "--builtin_num_examples",
+            "2000",
+            "--max_seq_length",
+            "64",
+            "--max_eval_samples",
+            "300",
+            "--per_device_train_batch_size",
+            "32",
+            "--max_steps",
+            "120",
+            "--learning_rate_grid",
+            "1e-3,3e-3",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--use_cpu",
+            "true",
+            "--save_strategy",
+            "no",
+            "--dataloader_pin_memory",
+            "false",
+            "--do_train",
+            "--do_eval",
+            "--do_predict",
         ],
     )
     metrics = finetune.main(*args)
@@ -193,7 +256,10 @@ def test_finetuning_the_pretrained_model_beats_the_majority_class(pretrained, tm
     grid = json.loads((tmp_path / "nli" / "grid_results.json").read_text())
     assert [run["learning_rate"] for run in grid["runs"]] == [1e-3, 3e-3]
     assert grid["best_score"] == max(run["eval_accuracy"] for run in grid["runs"]) == metrics["eval_accuracy"]
-    assert json.loads((tmp_path / "nli" / "all_results.json").read_text())["best_learning_rate"] == grid["best_learning_rate"]
+    assert (
+        json.loads((tmp_path / "nli" / "all_results.json").read_text())["best_learning_rate"]
+        == grid["best_learning_rate"]
+    )
     assert json.loads((tmp_path / "nli" / "eval_results.json").read_text())["eval_accuracy"] == metrics["eval_accuracy"]
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "nli")
     assert model.config.id2label == {0: "entailment", 1: "neutral", 2: "contradiction"}
@@ -205,8 +271,11 @@ def test_finetuning_the_pretrained_model_beats_the_majority_class(pretrained, tm
 @pytest.mark.slow
 def test_gradient_accumulation_keeps_the_loss_a_mean(tmp_path):
     # The Trainer must average over accumulation steps (pe_bert heads return a mean loss per batch).
-    metrics = pretrain.main(*mlm_args(tmp_path, "--do_train", "--max_steps", "2", "--gradient_accumulation_steps", "3",
-                                      "--learning_rate", "1e-6"))
+    metrics = pretrain.main(
+        *mlm_args(
+            tmp_path, "--do_train", "--max_steps", "2", "--gradient_accumulation_steps", "3", "--learning_rate", "1e-6"
+        )
+    )
     assert metrics["train_loss"] == pytest.approx(math.log(1000), abs=0.5)
 
 
@@ -243,8 +312,9 @@ def test_push_to_hub_uploads_our_model_card(tmp_path, monkeypatch):
 def test_relative_pe_trains_beyond_the_position_table(tmp_path):
     # rope has no position table: a --max_seq_length above max_position_embeddings (32 here) is fine.
     small_table = TINY.replace("max_position_embeddings=64", "max_position_embeddings=32")
-    model_args, data_args, training_args = mlm_args(tmp_path, "--max_steps", "1", "--position_encoding", "rope",
-                                                    "--rope_theta", "1000")
+    model_args, data_args, training_args = mlm_args(
+        tmp_path, "--max_steps", "1", "--position_encoding", "rope", "--rope_theta", "1000"
+    )
     model_args.config_overrides, data_args.max_seq_length = small_table, 48
     metrics = pretrain.main(model_args, data_args, training_args)
     assert math.isfinite(metrics["eval_loss"])
@@ -262,8 +332,11 @@ def test_dataset_name_path_without_validation_split(tmp_path):
     folder.mkdir()
     rows = builtin_corpus(num_sentences=400, seed=2)["train"]["text"]
     (folder / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
-    metrics = pretrain.main(*mlm_args(tmp_path / "out", "--max_steps", "1", "--dataset_name", str(folder),
-                                      "--validation_split_percentage", "20"))
+    metrics = pretrain.main(
+        *mlm_args(
+            tmp_path / "out", "--max_steps", "1", "--dataset_name", str(folder), "--validation_split_percentage", "20"
+        )
+    )
     assert metrics["eval_samples"] > 0
 
 
@@ -272,9 +345,13 @@ def test_trained_wordpiece_tokenizer_is_the_same_in_every_process():
     import subprocess
     import sys
 
-    code = ("from pe_bert.training.tokenizer import train_wordpiece_tokenizer; from pe_bert.data import "
-            "generate_sentences; import json; t = train_wordpiece_tokenizer([s.text for s in "
-            "generate_sentences(1500, seed=0)], vocab_size=400); print(json.dumps(sorted(t.get_vocab().items())))")
-    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-            for _ in range(3)}
+    code = (
+        "from pe_bert.training.tokenizer import train_wordpiece_tokenizer; from pe_bert.data import "
+        "generate_sentences; import json; t = train_wordpiece_tokenizer([s.text for s in "
+        "generate_sentences(1500, seed=0)], vocab_size=400); print(json.dumps(sorted(t.get_vocab().items())))"
+    )
+    runs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        for _ in range(3)
+    }
     assert len(runs) == 1

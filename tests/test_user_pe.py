@@ -32,32 +32,47 @@ def decay():
 
 
 def decay_config(**overrides):
-    values = dict(position_encoding="decay", vocab_size=100, hidden_size=32, num_hidden_layers=2,
-                  num_attention_heads=4, intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                  attention_probs_dropout_prob=0.0)
+    values = dict(
+        position_encoding="decay",
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     return PEBertConfig(**{**values, **overrides})
 
 
 def test_registered_pe_is_listed_configured_and_round_trips(decay, tmp_path):
     assert "decay" in pe_bert.POSITION_ENCODINGS and pe_bert.PE_HYPERPARAMETERS["decay"] == (
-        "decay_slope", "decay_symmetric")
+        "decay_slope",
+        "decay_symmetric",
+    )
     config = decay_config(decay_slope=0.3)
     assert config.decay_slope == 0.3 and config.decay_symmetric is False
     config.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["decay_slope"] == 0.3 and "rope_theta" not in saved  # only the chosen PE's hyper-parameters
     assert PEBertConfig.from_pretrained(tmp_path).position_hyperparameters() == {
-        "decay_slope": 0.3, "decay_symmetric": False}
+        "decay_slope": 0.3,
+        "decay_symmetric": False,
+    }
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(decay_slpe=0.3), "unknown keyword 'decay_slpe'; did you mean 'decay_slope'"),
-    (dict(decay_slope=float("nan")), "`decay_slope` must be a finite number, got nan"),
-    (dict(decay_slope=float("inf")), "`decay_slope` must be a finite number, got inf"),
-    (dict(decay_slope=-1.0), "`decay_slope` must be > 0, got -1.0"),
-    (dict(decay_symmetric="yes"), "`decay_symmetric` must be of type bool"),
-    (dict(rope_theta=5.0), "`rope_theta` is a hyper-parameter of 'rope', not of position_encoding='decay'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(decay_slpe=0.3), "unknown keyword 'decay_slpe'; did you mean 'decay_slope'"),
+        (dict(decay_slope=float("nan")), "`decay_slope` must be a finite number, got nan"),
+        (dict(decay_slope=float("inf")), "`decay_slope` must be a finite number, got inf"),
+        (dict(decay_slope=-1.0), "`decay_slope` must be > 0, got -1.0"),
+        (dict(decay_symmetric="yes"), "`decay_symmetric` must be of type bool"),
+        (dict(rope_theta=5.0), "`rope_theta` is a hyper-parameter of 'rope', not of position_encoding='decay'"),
+    ],
+)
 def test_bad_user_hyperparameters_give_clear_errors(decay, overrides, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         decay_config(**overrides)
@@ -146,10 +161,16 @@ def test_save_ships_the_module_and_reloads_without_pe_bert(decay, tmp_path):
         with torch.no_grad():
             logits = model(input_ids=expected["input_ids"]).logits
         assert "transformers_modules" in type(model).__module__
-        print(model.config.position_encoding, model.config.decay_slope, float((logits - expected["logits"]).abs().max()))
+        difference = float((logits - expected["logits"]).abs().max())
+        print(model.config.position_encoding, model.config.decay_slope, difference)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     position_encoding, slope, difference = result.stdout.split()
     assert (position_encoding, slope) == ("decay", "0.3") and float(difference) < 1e-6  # thread counts differ
@@ -173,7 +194,9 @@ def test_shipping_rewrites_imports_or_explains_why_not(tmp_path):
     rewritten = relative_source(source, Path("m.py"), own)
     assert "from . import pe_base as pe_bert  #" in rewritten and "from . import pe_base as pb  #" in rewritten
     assert "from .pe_base import PositionEncoding, relative_positions as rel  #" in rewritten
-    assert "from .pe_bias import alibi_slopes  #" in rewritten and rewritten.endswith("x = 1  # from pe_bert import nothing\n")
+    assert "from .pe_bias import alibi_slopes  #" in rewritten and rewritten.endswith(
+        "x = 1  # from pe_bert import nothing\n"
+    )
     compile(rewritten, "m.py", "exec")
     with pytest.raises(ValueError, match="PEBertConfig is not part of the PE authoring API"):
         relative_source("from pe_bert import PEBertConfig\n", Path("m.py"), own)
@@ -200,14 +223,36 @@ def test_user_pe_in_the_analysis(decay):
 
 
 TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
-FAST = ["--config_overrides", TINY, "--max_seq_length", "32", "--builtin_num_sentences", "300",
-        "--tokenizer_vocab_size", "500", "--per_device_train_batch_size", "8", "--report_to", "none",
-        "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
+FAST = [
+    "--config_overrides",
+    TINY,
+    "--max_seq_length",
+    "32",
+    "--builtin_num_sentences",
+    "300",
+    "--tokenizer_vocab_size",
+    "500",
+    "--per_device_train_batch_size",
+    "8",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+    "--dataloader_pin_memory",
+    "false",
+]
 
 
 def _run(command):
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                   "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     return result
@@ -216,16 +261,54 @@ def _run(command):
 @pytest.mark.slow
 def test_training_scripts_with_pe_module_and_pe_args(tmp_path):
     mlm, glue = tmp_path / "mlm", tmp_path / "glue"
-    _run([sys.executable, "examples/run_mlm.py", "--output_dir", str(mlm), "--position_encoding", "decay",
-          "--pe_module", str(DECAY_MODULE), "--pe_args", "decay_slope=0.25,decay_symmetric=true", "--max_steps", "3",
-          *FAST])
+    _run(
+        [
+            sys.executable,
+            "examples/run_mlm.py",
+            "--output_dir",
+            str(mlm),
+            "--position_encoding",
+            "decay",
+            "--pe_module",
+            str(DECAY_MODULE),
+            "--pe_args",
+            "decay_slope=0.25,decay_symmetric=true",
+            "--max_steps",
+            "3",
+            *FAST,
+        ]
+    )
     config = json.loads((mlm / "config.json").read_text())
     assert (config["position_encoding"], config["decay_slope"], config["decay_symmetric"]) == ("decay", 0.25, True)
     assert (mlm / "decay_position_encoding.py").is_file()
-    _run([sys.executable, "examples/run_glue.py", "--model_name_or_path", str(mlm), "--pe_module", str(DECAY_MODULE),
-          "--task_name", "builtin_order", "--output_dir", str(glue), "--builtin_num_examples", "64",
-          "--max_eval_samples", "32", "--max_seq_length", "32", "--max_steps", "2", "--report_to", "none",
-          "--disable_tqdm", "true", "--dataloader_pin_memory", "false"])
+    _run(
+        [
+            sys.executable,
+            "examples/run_glue.py",
+            "--model_name_or_path",
+            str(mlm),
+            "--pe_module",
+            str(DECAY_MODULE),
+            "--task_name",
+            "builtin_order",
+            "--output_dir",
+            str(glue),
+            "--builtin_num_examples",
+            "64",
+            "--max_eval_samples",
+            "32",
+            "--max_seq_length",
+            "32",
+            "--max_steps",
+            "2",
+            "--report_to",
+            "none",
+            "--disable_tqdm",
+            "true",
+            "--dataloader_pin_memory",
+            "false",
+        ]
+    )
     assert "eval_accuracy" in json.loads((glue / "eval_results.json").read_text())
     assert (glue / "decay_position_encoding.py").is_file()
 
@@ -235,10 +318,36 @@ def test_pe_module_under_two_process_accelerate_launch(tmp_path):
     from test_training_cli import free_port
 
     output = tmp_path / "ddp"
-    result = _run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
-                   str(free_port()), "examples/run_mlm.py", "--output_dir", str(output), "--position_encoding", "decay",
-                   "--pe_module", str(DECAY_MODULE), "--pe_args", "decay_slope=0.2", "--max_steps", "2", *FAST])
+    result = _run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(free_port()),
+            "examples/run_mlm.py",
+            "--output_dir",
+            str(output),
+            "--position_encoding",
+            "decay",
+            "--pe_module",
+            str(DECAY_MODULE),
+            "--pe_args",
+            "decay_slope=0.2",
+            "--max_steps",
+            "2",
+            *FAST,
+        ]
+    )
     assert "world size 2" in result.stdout + result.stderr
     assert json.loads((output / "config.json").read_text())["decay_slope"] == 0.2
 
@@ -247,8 +356,12 @@ def test_pe_args_are_typed_by_the_declaration(decay):
     from pe_bert.pe_plugins import parse_pe_args
 
     assert parse_pe_args("decay_slope=0.25, decay_symmetric=true", "decay") == {
-        "decay_slope": 0.25, "decay_symmetric": True}
-    with pytest.raises(ValueError, match="'decay_slop' is not a hyper-parameter of 'decay'; did you mean 'decay_slope'"):
+        "decay_slope": 0.25,
+        "decay_symmetric": True,
+    }
+    with pytest.raises(
+        ValueError, match="'decay_slop' is not a hyper-parameter of 'decay'; did you mean 'decay_slope'"
+    ):
         parse_pe_args("decay_slop=1", "decay")
     with pytest.raises(ValueError, match="decay_symmetric='maybe' is not a bool"):
         parse_pe_args("decay_symmetric=maybe", "decay")
@@ -260,8 +373,9 @@ def test_pe_args_are_typed_by_the_declaration(decay):
 
 @pytest.mark.slow
 def test_worked_example_runs_offline(tmp_path):
-    result = _run([sys.executable, "examples/custom_position_encoding.py", "--out", str(tmp_path / "out"),
-                   "--steps", "30"])
+    result = _run(
+        [sys.executable, "examples/custom_position_encoding.py", "--out", str(tmp_path / "out"), "--steps", "30"]
+    )
     assert "reloaded without pe_bert" in result.stdout and "max |difference| = 0.0" in result.stdout
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert 0 < summary["locality"] <= 1 and summary["remote_max_difference"] == 0.0
@@ -281,12 +395,28 @@ def test_pe_bert_commands_take_pe_module(tmp_path, capsys):
         POSITION_ENCODING_CLASSES.pop("decay", None)
         sys.modules.pop("decay_position_encoding", None)
     # Without the module: one line naming the fix, exit status 2.
-    assert main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"),
-                 "--no-progress"]) == 2
+    assert (
+        main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"), "--no-progress"])
+        == 2
+    )
     assert "import the module that registers it" in capsys.readouterr().err
     try:
-        assert main(["analyze", str(tmp_path / "model"), "--builtin", "10", "--out", str(tmp_path / "a"),
-                     "--no-progress", "--pe-module", str(DECAY_MODULE)]) == 0
+        assert (
+            main(
+                [
+                    "analyze",
+                    str(tmp_path / "model"),
+                    "--builtin",
+                    "10",
+                    "--out",
+                    str(tmp_path / "a"),
+                    "--no-progress",
+                    "--pe-module",
+                    str(DECAY_MODULE),
+                ]
+            )
+            == 0
+        )
     finally:
         POSITION_ENCODING_CLASSES.pop("decay", None)
         sys.modules.pop("decay_position_encoding", None)

@@ -21,9 +21,9 @@ import torch
 from ..jsonable import jsonable
 from .properties import locality, symmetry_statistics
 
-__all__ = ["AttentionScores", "score_attention", "eager_attention", "METRIC_NAMES"]
+__all__ = ["AttentionScores", "score_attention", "eager_attention", "ATTENTION_SCORES"]
 
-METRIC_NAMES: tuple[str, ...] = ("locality", "symmetry", "symmetry_mass")
+ATTENTION_SCORES: tuple[str, ...] = ("locality", "symmetry", "symmetry_mass")
 METRIC_TITLES = {
     "locality": "Locality",
     "symmetry": "Symmetry (reference)",
@@ -89,11 +89,10 @@ def effective_max_length(model, max_length: int | None) -> int | None:
     """The length sentences are truncated to: `max_length`, lowered to the model's position table when positions
     come from one (pe_bert's absolute PEs, stock BERT) or when the architecture is not known; pe_bert's relative
     PEs take any length. What is used is what `AttentionScores.options["max_length"]` records."""
-    from ..inputs import position_limit
-    from ..training.loading import checkpoint_position_encoding
+    from ..configuration import config_position_encoding, position_table_limit
 
-    bound = position_limit(model)
-    if bound is None and checkpoint_position_encoding(model.config) is None:  # unknown architecture: be careful
+    bound = position_table_limit(model.config)
+    if bound is None and config_position_encoding(model.config) is None:  # unknown architecture: be careful
         table = getattr(model.config, "max_position_embeddings", None)
         bound = (table, None) if table else None
     if max_length is not None and bound is not None and max_length > bound[0]:
@@ -154,9 +153,9 @@ class AttentionScores:
             "num_matrices": self.num_matrices,
             "num_empty": self.num_empty,
             "num_degenerate": self.num_degenerate,
-            "overall": {name: jsonable(self.overall(name)) for name in METRIC_NAMES},
-            "per_head": {name: jsonable(getattr(self, name).tolist()) for name in METRIC_NAMES},
-            "counts": {name: self.counts[name].tolist() for name in METRIC_NAMES},
+            "overall": {name: jsonable(self.overall(name)) for name in ATTENTION_SCORES},
+            "per_head": {name: jsonable(getattr(self, name).tolist()) for name in ATTENTION_SCORES},
+            "counts": {name: self.counts[name].tolist() for name in ATTENTION_SCORES},
             "options": dict(self.options),
         }
 
@@ -171,7 +170,7 @@ class AttentionScores:
         from .plots import score_heatmaps
 
         return score_heatmaps(
-            {METRIC_TITLES[name]: getattr(self, name) for name in METRIC_NAMES},
+            {METRIC_TITLES[name]: getattr(self, name) for name in ATTENTION_SCORES},
             self.layers,
             path,
             title=title or f"Attention scores over {self.num_sentences} sentences",
@@ -179,7 +178,7 @@ class AttentionScores:
 
     def __repr__(self) -> str:
         shape = tuple(self.locality.shape)
-        means = ", ".join(f"{name}={self.overall(name):.4f}" for name in METRIC_NAMES)
+        means = ", ".join(f"{name}={self.overall(name):.4f}" for name in ATTENTION_SCORES)
         return f"AttentionScores(layers x heads={shape}, sentences={self.num_sentences}, {means})"
 
 
@@ -192,8 +191,8 @@ class _Accumulator:
     """Running sums and counts per ``[layer, head]`` of scores that may be NaN (skipped)."""
 
     def __init__(self, num_layers: int, num_heads: int):
-        self.sums = {name: torch.zeros(num_layers, num_heads, dtype=torch.float64) for name in METRIC_NAMES}
-        self.counts = {name: torch.zeros(num_layers, num_heads, dtype=torch.int64) for name in METRIC_NAMES}
+        self.sums = {name: torch.zeros(num_layers, num_heads, dtype=torch.float64) for name in ATTENTION_SCORES}
+        self.counts = {name: torch.zeros(num_layers, num_heads, dtype=torch.int64) for name in ATTENTION_SCORES}
 
     def add(self, name: str, scores: torch.Tensor) -> None:
         """``scores``: ``[layers, sentences, heads]``."""
@@ -202,7 +201,7 @@ class _Accumulator:
         self.counts[name] += defined.sum(1)
 
     def means(self) -> dict[str, torch.Tensor]:
-        return {name: self.sums[name] / self.counts[name] for name in METRIC_NAMES}  # 0/0 -> NaN
+        return {name: self.sums[name] / self.counts[name] for name in ATTENTION_SCORES}  # 0/0 -> NaN
 
 
 def _batches(texts: Iterable[str], batch_size: int) -> Iterator[list[str]]:
@@ -279,7 +278,10 @@ def score_attention(
     layer_index: list[int] = []
     num_sentences = num_empty = num_degenerate = 0
 
-    with eager_attention(model), tqdm(total=total, desc="Scoring attention", unit="sentence", disable=not progress) as bar:
+    with (
+        eager_attention(model),
+        tqdm(total=total, desc="Scoring attention", unit="sentence", disable=not progress) as bar,
+    ):
         device = next(model.parameters()).device
         for batch in _batches(texts, batch_size):
             encoded = tokenizer(

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from ..errors import InvalidInputError
-from ..inputs import check_length, load_pretrained, non_negative_int, positive_int, read_lines
+from ..inputs import check_length, check_vocabulary, load_pretrained, non_negative_int, positive_int, read_lines
 
 __all__ = ["register", "run_analyze"]
 
@@ -30,14 +30,23 @@ def register(subparsers) -> None:
     parser.add_argument("model", help="model directory or Hub id (loaded with AutoModel / AutoTokenizer)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text-file", type=Path, help="UTF-8 text file, one sentence per line (blank lines skipped)")
-    source.add_argument("--builtin", type=positive_int, metavar="N", help="use N sentences of pe_bert's built-in generated corpus")
+    source.add_argument(
+        "--builtin", type=positive_int, metavar="N", help="use N sentences of pe_bert's built-in generated corpus"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output directory (created if needed)")
-    parser.add_argument("--drop-special-tokens", action="store_true", help="score without [CLS]/[SEP] (rows renormalised)")
-    parser.add_argument("--max-length", type=positive_int, default=128, help="truncate sentences to L tokens (default 128)")
+    parser.add_argument(
+        "--drop-special-tokens", action="store_true", help="score without [CLS]/[SEP] (rows renormalised)"
+    )
+    parser.add_argument(
+        "--max-length", type=positive_int, default=128, help="truncate sentences to L tokens (default 128)"
+    )
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="seed of the --builtin corpus")
     parser.add_argument(
-        "--position-length", type=non_negative_int, default=32, help="length of the identical-token probe (0 to skip; default 32)"
+        "--position-length",
+        type=non_negative_int,
+        default=32,
+        help="length of the identical-token probe (0 to skip; default 32)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run_analyze)
@@ -67,15 +76,22 @@ def _summary(model_name: str, scores, probe, args) -> str:
         "| metric | mean | min head | max head |",
         "|---|---|---|---|",
     ]
-    for name, label in (("locality", "locality"), ("symmetry", "symmetry (published)"), ("symmetry_mass", "symmetry (mass)")):
+    for name, label in (
+        ("locality", "locality"),
+        ("symmetry", "symmetry (published)"),
+        ("symmetry_mass", "symmetry (mass)"),
+    ):
         values = getattr(scores, name)
         finite = values[~values.isnan()]
         low = float(finite.min()) if finite.numel() else float("nan")
         high = float(finite.max()) if finite.numel() else float("nan")
         lines.append(f"| {label} | {_format(scores.overall(name))} | {_format(low)} | {_format(high)} |")
     if scores.num_degenerate or scores.num_empty:
-        lines += ["", f"{scores.num_degenerate} sentences of <= 2 tokens have no symmetry and were left out of its means; "
-                      f"{scores.num_empty} empty sentences were skipped."]
+        lines += [
+            "",
+            f"{scores.num_degenerate} sentences of <= 2 tokens have no symmetry and were left out of its means; "
+            f"{scores.num_empty} empty sentences were skipped.",
+        ]
     if probe is not None:
         lines += [
             "",
@@ -85,15 +101,18 @@ def _summary(model_name: str, scores, probe, args) -> str:
             "|---|---|",
         ]
         lines += [f"| {name} | {_format(probe.mean(name))} |" for name in probe.scores]
-    lines += ["", "Files: `scores.json`, `heatmaps.png`" + (", `position_attention.png`" if probe is not None else "") + "."]
+    lines += [
+        "",
+        "Files: `scores.json`, `heatmaps.png`" + (", `position_attention.png`" if probe is not None else "") + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def run_analyze(args) -> int:
-    import pe_bert  # noqa: F401  (registers pe_bert models with the Auto classes)
     from transformers import AutoModel, AutoTokenizer
 
-    from ..training.loading import check_vocabulary
+    import pe_bert  # noqa: F401  (registers pe_bert models with the Auto classes)
+
     from . import position_attention, score_attention
 
     texts = _read_texts(args)
@@ -103,8 +122,10 @@ def run_analyze(args) -> int:
     check_length(model, args.max_length, "--max-length")
     shortest = tokenizer.num_special_tokens_to_add() + 2
     if args.max_length < shortest:  # below it the tokenizer cannot truncate and would score whole sentences
-        raise InvalidInputError(f"--max-length {args.max_length} leaves no room for two words beside the "
-                                f"{shortest - 2} special tokens: give --max-length {shortest} or more.")
+        raise InvalidInputError(
+            f"--max-length {args.max_length} leaves no room for two words beside the "
+            f"{shortest - 2} special tokens: give --max-length {shortest} or more."
+        )
     check_length(model, args.position_length, "--position-length")
     scores = score_attention(
         model,

@@ -19,9 +19,7 @@ def _save(figure: Figure, path) -> Path:
     return path
 
 
-def score_heatmaps(
-    panels: Mapping[str, torch.Tensor], layers: Sequence[int], path, title: str = ""
-) -> Path:
+def score_heatmaps(panels: Mapping[str, torch.Tensor], layers: Sequence[int], path, title: str = "") -> Path:
     """One layer x head heatmap per panel (``{title: [layers, heads]}``), side by side, with colourbars.
 
     Every panel shares the ``[0, 1]`` colour scale of the scores; undefined (NaN) cells are grey.

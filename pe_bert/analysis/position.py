@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..jsonable import jsonable
-from .capture import eager_attention, _forward_attentions, _model_input_names
+from .capture import _forward_attentions, _model_input_names, eager_attention
 from .properties import (
     locality,
     monotonicity,
@@ -54,9 +54,7 @@ def neutral_token_id(config) -> int:
     same with or without a tokenizer.
     """
     special = {
-        value
-        for name in _SPECIAL_ID_ATTRIBUTES
-        if isinstance(value := getattr(config, name, None), int) and value >= 0
+        value for name in _SPECIAL_ID_ATTRIBUTES if isinstance(value := getattr(config, name, None), int) and value >= 0
     }
     vocab_size = getattr(config, "vocab_size", None)
     candidate = 0

@@ -14,7 +14,7 @@ matrices rounded to a few decimals, half precision), or 4 epsilons of the input'
 (bfloat16). Inputs that require grad are accepted: the scores are measurements, computed without
 autograd and returned detached (they are not differentiable losses).
 
-Definitions (see ``docs/PAPER.md``):
+Definitions (Chen, Varoquaux, Suchanek, "The Locality and Symmetry of Positional Encodings", EMNLP Findings 2023):
 
 * :func:`locality` -- ``Loc(A) = 1/n * sum_ij A[i,j] * 2**-|i-j|`` (Chen et al. 2023).
 * :func:`symmetry` -- ``variant="reference"`` reproduces the published ``calculate.py`` exactly,
@@ -111,8 +111,9 @@ def _gather_check(block: torch.Tensor, n: int, check: InputCheck, start: int, st
 
 
 def _new_check(num_matrices: int, n: int, dtype, device) -> InputCheck:
-    return InputCheck(torch.empty(num_matrices, n, dtype=dtype, device=device),
-                      torch.empty(num_matrices, dtype=dtype, device=device))
+    return InputCheck(
+        torch.empty(num_matrices, n, dtype=dtype, device=device), torch.empty(num_matrices, dtype=dtype, device=device)
+    )
 
 
 def _check_probabilities(check: InputCheck, input_dtype: torch.dtype, strict: bool, score: str) -> None:
@@ -133,13 +134,16 @@ def _check_probabilities(check: InputCheck, input_dtype: torch.dtype, strict: bo
     deviation = (sums[finite] - 1).abs()
     if deviation.numel() and float(deviation.amax()) > tolerance:
         worst = float(sums[finite].flatten()[deviation.flatten().argmax()])
-        problems.append(f"{int((deviation > tolerance).sum())} of {sums.numel()} rows not summing to 1 (one sums to "
-                        f"{worst:.6g})")
+        problems.append(
+            f"{int((deviation > tolerance).sum())} of {sums.numel()} rows not summing to 1 (one sums to {worst:.6g})"
+        )
     if not problems:
         return
-    message = (f"{score}: the input is not attention probabilities: {'; '.join(problems)}. Expected rows of "
-               "non-negative, finite probabilities summing to 1 over the real tokens (softmax output, padding "
-               "removed); the score of anything else has no meaning.")
+    message = (
+        f"{score}: the input is not attention probabilities: {'; '.join(problems)}. Expected rows of "
+        "non-negative, finite probabilities summing to 1 over the real tokens (softmax output, padding "
+        "removed); the score of anything else has no meaning."
+    )
     if strict:
         raise ValueError(message)
     warnings.warn(message + " Pass strict=True to make this an error.", AttentionInputWarning, stacklevel=3)

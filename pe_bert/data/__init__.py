@@ -13,9 +13,9 @@ Core API (stable; other modules code against it)::
 
 from .corpus import builtin_corpus, generate_documents, generate_plans, generate_sentences
 from .glue import GLUE_TASKS, TASKS, TaskInfo, get_task_info, load_task
+from .glue_scores import OfflineGlueMetric, glue_compute_metrics, load_glue_metric
 from .grammar import STRUCTURES
 from .lexicon import TOPICS, vocabulary
-from .glue_scores import OfflineGlueMetric, glue_compute_metrics, load_glue_metric
 from .sentence import ROLES, RoleSpan, Sentence, detokenize, swap_agent_patient, swap_spans
 from .tasks import BUILTIN_TASKS, NLI_LABELS, BuiltinTask, load_builtin_task
 

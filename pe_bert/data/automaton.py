@@ -18,9 +18,9 @@ over arcs:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Sequence
+from functools import cache
 
 import numpy as np
 
@@ -38,11 +38,11 @@ class Pool:
     probs: tuple[float, ...]
 
     @classmethod
-    def uniform(cls, words: Sequence[str]) -> "Pool":
+    def uniform(cls, words: Sequence[str]) -> Pool:
         return _uniform_pool(tuple(words))
 
     @classmethod
-    def weighted(cls, weights: dict[str, float]) -> "Pool":
+    def weighted(cls, weights: dict[str, float]) -> Pool:
         """Words with positive weights, normalised; repeated words would have been summed by the caller."""
         total = sum(weights.values())
         if not weights or total <= 0:
@@ -51,7 +51,7 @@ class Pool:
         return cls(words, tuple(weights[w] / total for w in words))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _uniform_pool(words: tuple[str, ...]) -> Pool:
     return Pool.weighted({word: 1.0 for word in words})
 
@@ -81,8 +81,9 @@ class AutomatonBuilder:
         self.num_states += 1
         return self.num_states - 1
 
-    def emit(self, src: int, dst: int, prob: float, pool: Pool, role: str | None = None,
-             context: Context = Context()) -> None:
+    def emit(
+        self, src: int, dst: int, prob: float, pool: Pool, role: str | None = None, context: Context = Context()
+    ) -> None:
         if prob > 0:
             self.arcs.append((src, dst, float(prob), pool, role, context))
 
@@ -90,7 +91,7 @@ class AutomatonBuilder:
         if prob > 0:
             self.epsilons.setdefault(src, []).append((dst, float(prob)))
 
-    def build(self) -> "SentenceAutomaton":
+    def build(self) -> SentenceAutomaton:
         emitting = {}
         for arc in self.arcs:
             emitting.setdefault(arc[0], []).append(arc)
@@ -249,9 +250,10 @@ class SentenceAutomaton:
         if self._cumulative is None:
             self._cumulative = np.cumsum(self.pool_matrix, axis=1)
             # per state: its arcs and their cumulative probabilities (drawing an arc is one binary search)
-            self._arc_table = [(arcs, np.cumsum(self.prob[arcs]))
-                               for arcs in (self._order[self._first_arc[s]: self._first_arc[s + 1]]
-                                            for s in range(self.num_states))]
+            self._arc_table = [
+                (arcs, np.cumsum(self.prob[arcs]))
+                for arcs in (self._order[self._first_arc[s] : self._first_arc[s + 1]] for s in range(self.num_states))
+            ]
             self._topic_tables = {}
         state, words, roles, context = START, [], [], None
         while state != FINAL:
@@ -355,8 +357,9 @@ def _spans(roles: list[str | None]) -> tuple[RoleSpan, ...]:
     return tuple(spans)
 
 
-def bayes_masked_losses(automaton: SentenceAutomaton, segments: Sequence[tuple[Sequence[str | None], Sequence[str],
-                                                                              bool]]) -> list[float]:
+def bayes_masked_losses(
+    automaton: SentenceAutomaton, segments: Sequence[tuple[Sequence[str | None], Sequence[str], bool]]
+) -> list[float]:
     """Bayes-optimal loss (nats) of every masked token of every segment.
 
     Each segment is `(visible, truth, complete)`: the words with masked positions as None, the true words, and

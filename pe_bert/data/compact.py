@@ -20,12 +20,16 @@ computed, not estimated.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 from . import lexicon as lx
 from .automaton import FINAL, START, AutomatonBuilder, Context, Pool, SentenceAutomaton
 from .grammar import SentenceSampler, _topic_tables
 from .sentence import Sentence
+
+if TYPE_CHECKING:
+    from .grammar import NP, Plan
 
 #: sentence structures of the compact language, with their sampling weights
 STRUCTURE_WEIGHTS: dict[str, float] = {"transitive": 0.35, "passive": 0.2, "intransitive": 0.15, "prepositional": 0.3}
@@ -59,8 +63,11 @@ def _class_choices(class_names, topic: str) -> list[tuple[float, lx.NounClass]]:
     classes = [lx.NOUN_CLASS_BY_NAME[name] for name in sorted(class_names)]
     specific = [c for c in classes if c.topic == topic]
     general = [c for c in classes if c.topic is None]
-    pools = [(P_TOPICAL_ANIMATE, specific), (1 - P_TOPICAL_ANIMATE, general)] if specific and general else \
-        [(1.0, specific or general)]
+    pools = (
+        [(P_TOPICAL_ANIMATE, specific), (1 - P_TOPICAL_ANIMATE, general)]
+        if specific and general
+        else [(1.0, specific or general)]
+    )
     choices = []
     for weight, pool in pools:
         size = sum(len(c.nouns) for c in pool)
@@ -132,7 +139,10 @@ class _Language:
         if passive:
             placements.append(("after", P_ADVERB))
         else:
-            placements += [("before", P_ADVERB * P_ADVERB_BEFORE_VERB), ("after", P_ADVERB * (1 - P_ADVERB_BEFORE_VERB))]
+            placements += [
+                ("before", P_ADVERB * P_ADVERB_BEFORE_VERB),
+                ("after", P_ADVERB * (1 - P_ADVERB_BEFORE_VERB)),
+            ]
         for placement, p_placement in placements:
             start = self.builder.state()
             self.builder.epsilon(src, start, p_placement)
@@ -142,8 +152,7 @@ class _Language:
                 was = self.builder.state()
                 self.word(subject_end, was, 1.0, ["was"], "predicate", context)
                 participle = self.builder.state()
-                self.word(was, participle, 1.0, Pool.weighted(_form_weights(verbs, "participle")), "predicate",
-                          context)
+                self.word(was, participle, 1.0, Pool.weighted(_form_weights(verbs, "participle")), "predicate", context)
                 by = self.builder.state()
                 self.word(participle, by, 1.0, ["by"], None, context)
                 last = self.builder.state()
@@ -193,12 +202,17 @@ class _Language:
                 end = self.builder.state()
                 if structure == "prepositional":
                     clause_end = self.builder.state()
-                    kinds = [("transitive", P_PREPOSITIONAL_TRANSITIVE), ("intransitive", 1 - P_PREPOSITIONAL_TRANSITIVE)]
+                    kinds = [
+                        ("transitive", P_PREPOSITIONAL_TRANSITIVE),
+                        ("intransitive", 1 - P_PREPOSITIONAL_TRANSITIVE),
+                    ]
                 else:
                     clause_end = end
                     kinds = [(structure, 1.0)]
                 for kind, p_kind in kinds:
-                    for p_group, verbs in self.verb_groups(topic, "intransitive" if kind == "intransitive" else "transitive"):
+                    for p_group, verbs in self.verb_groups(
+                        topic, "intransitive" if kind == "intransitive" else "transitive"
+                    ):
                         group_entry = self.builder.state()
                         self.builder.epsilon(entry, group_entry, p_kind * p_group)
                         self.clause(group_entry, clause_end, verbs, kind, topic, context)
@@ -235,17 +249,14 @@ def compact_sentences(n: int, seed: int = 0) -> list[Sentence]:
     return compact_language().sample(n, seed)
 
 
-
-
-
-def _noun_phrase(words: tuple[str, ...]) -> "NP":
+def _noun_phrase(words: tuple[str, ...]) -> NP:
     from .grammar import NP
 
     determiner = "a" if words[0] in ("a", "an") else words[0]  # realize() writes "a" or "an" by the next word
     return NP(determiner, tuple(words[1:-1]), words[-1])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _verbs_by_form(kind: str) -> dict[str, lx.Verb]:
     verbs = lx.INTRANSITIVE_VERBS if kind == "intransitive" else lx.TRANSITIVE_VERBS
     forms = {verb.past: verb for verb in verbs}
@@ -253,7 +264,7 @@ def _verbs_by_form(kind: str) -> dict[str, lx.Verb]:
     return forms
 
 
-def compact_plan(sentence: Sentence) -> "Plan":
+def compact_plan(sentence: Sentence) -> Plan:
     """The plan (:mod:`pe_bert.data.grammar`) of a compact-language sentence, so tasks can edit its meaning.
 
     `realize(compact_plan(s))` gives `s` back, words and spans.
@@ -268,12 +279,23 @@ def compact_plan(sentence: Sentence) -> "Plan":
     passive = predicate.end - predicate.start == 2 and words[predicate.start] == "was"
     kind = "transitive" if patient is not None else "intransitive"
     verb = _verbs_by_form(kind)[words[predicate.end - 1]]
-    pps = (PP("location", words[location.start - 1], _noun_phrase(words[location.start : location.end])),) \
-        if location is not None else ()
-    clause = Clause(kind, _noun_phrase(words[agent.start : agent.end]), verb,
-                    _noun_phrase(words[patient.start : patient.end]) if patient is not None else None, None,
-                    "passive" if passive else "active", words[manner.start] if manner is not None else None,
-                    manner is not None and manner.start < predicate.start, pps)
+    pps = (
+        (PP("location", words[location.start - 1], _noun_phrase(words[location.start : location.end])),)
+        if location is not None
+        else ()
+    )
+    clause = Clause(
+        kind,
+        _noun_phrase(words[agent.start : agent.end]),
+        verb,
+        _noun_phrase(words[patient.start : patient.end]) if patient is not None else None,
+        None,
+        "passive" if passive else "active",
+        words[manner.start] if manner is not None else None,
+        manner is not None and manner.start < predicate.start,
+        pps,
+    )
     return Plan(sentence.structure, sentence.topic, (clause,))
+
 
 __all__ = ["STRUCTURE_WEIGHTS", "compact_language", "compact_plan", "compact_sentences"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def builtin_corpus(
     sentences_per_document: int = 8,
     granularity: str = "document",
     validation_fraction: float = 0.05,
-) -> "datasets.DatasetDict":
+) -> datasets.DatasetDict:
     """The built-in pretraining corpus as a ``DatasetDict`` with ``train`` and ``validation`` splits.
 
     ``granularity="document"``: one row per document, ``text`` = its sentences joined by spaces,
@@ -126,10 +127,19 @@ def builtin_corpus(
     num_documents = max(2, -(-num_sentences // sentences_per_document))
     documents = generate_documents(num_documents, sentences_per_document, seed)
     num_validation = max(1, round(num_documents * validation_fraction))
-    splits = {"train": range(num_documents - num_validation), "validation": range(num_documents - num_validation, num_documents)}
+    splits = {
+        "train": range(num_documents - num_validation),
+        "validation": range(num_documents - num_validation, num_documents),
+    }
 
-    span_feature = [{"role": datasets.Value("string"), "start": datasets.Value("int32"),
-                     "end": datasets.Value("int32"), "clause": datasets.Value("int32")}]
+    span_feature = [
+        {
+            "role": datasets.Value("string"),
+            "start": datasets.Value("int32"),
+            "end": datasets.Value("int32"),
+            "clause": datasets.Value("int32"),
+        }
+    ]
     result = {}
     for split, doc_ids in splits.items():
         if granularity == "document":
@@ -138,23 +148,35 @@ def builtin_corpus(
                 "topic": [documents[i][0].topic for i in doc_ids],
                 "document_id": list(doc_ids),
             }
-            features = datasets.Features({"text": datasets.Value("string"), "topic": datasets.Value("string"),
-                                          "document_id": datasets.Value("int32")})
+            features = datasets.Features(
+                {
+                    "text": datasets.Value("string"),
+                    "topic": datasets.Value("string"),
+                    "document_id": datasets.Value("int32"),
+                }
+            )
         else:
             sentences = [(i, s) for i in doc_ids for s in documents[i]]
             rows = {
                 "text": [s.text for _, s in sentences],
                 "words": [list(s.words) for _, s in sentences],
-                "spans": [[{"role": r.role, "start": r.start, "end": r.end, "clause": r.clause} for r in s.spans]
-                          for _, s in sentences],
+                "spans": [
+                    [{"role": r.role, "start": r.start, "end": r.end, "clause": r.clause} for r in s.spans]
+                    for _, s in sentences
+                ],
                 "structure": [s.structure for _, s in sentences],
                 "topic": [s.topic for _, s in sentences],
                 "document_id": [i for i, _ in sentences],
             }
-            features = datasets.Features({
-                "text": datasets.Value("string"), "words": [datasets.Value("string")], "spans": span_feature,
-                "structure": datasets.Value("string"), "topic": datasets.Value("string"),
-                "document_id": datasets.Value("int32"),
-            })
+            features = datasets.Features(
+                {
+                    "text": datasets.Value("string"),
+                    "words": [datasets.Value("string")],
+                    "spans": span_feature,
+                    "structure": datasets.Value("string"),
+                    "topic": datasets.Value("string"),
+                    "document_id": datasets.Value("int32"),
+                }
+            )
         result[split] = datasets.Dataset.from_dict(rows, features=features)
     return datasets.DatasetDict(result)

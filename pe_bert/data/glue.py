@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import HubUnavailableError, InvalidInputError, MissingInputError, one_line
 from ..inputs import check_data_file_content
-from .glue_scores import METRIC_KEYS
 from .tasks import BUILTIN_TASKS, load_builtin_task
 
 if TYPE_CHECKING:
@@ -36,22 +35,15 @@ class TaskInfo:
     eval_splits: tuple[str, ...] = ("validation",)
     test_splits: tuple[str, ...] = ("test",)
     main_metric: str = "accuracy"  # the score to select models by (as the paper reports GLUE)
+    metric_keys: tuple[str, ...] = ("accuracy",)  # what its metric returns (evaluate's "glue" module, or accuracy)
 
     @property
     def num_labels(self) -> int:
         return 1 if self.is_regression else len(self.label_names)
 
     @property
-    def metric_keys(self) -> tuple[str, ...]:
-        return METRIC_KEYS[self.name]
-
-    @property
     def is_pair(self) -> bool:
         return len(self.text_columns) == 2
-
-    @property
-    def train_split(self) -> str:
-        return "train"
 
 
 def _glue(name: str, columns: tuple[str, ...], labels: tuple[str, ...], **kwargs) -> TaskInfo:
@@ -59,19 +51,37 @@ def _glue(name: str, columns: tuple[str, ...], labels: tuple[str, ...], **kwargs
 
 
 TASKS: dict[str, TaskInfo] = {
-    "cola": _glue("cola", ("sentence",), ("unacceptable", "acceptable"), main_metric="matthews_correlation"),
+    "cola": _glue(
+        "cola",
+        ("sentence",),
+        ("unacceptable", "acceptable"),
+        main_metric="matthews_correlation",
+        metric_keys=("matthews_correlation",),
+    ),
     "sst2": _glue("sst2", ("sentence",), ("negative", "positive")),
-    "mrpc": _glue("mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent")),
-    "qqp": _glue("qqp", ("question1", "question2"), ("not_duplicate", "duplicate")),
-    "stsb": _glue("stsb", ("sentence1", "sentence2"), (), is_regression=True, main_metric="spearmanr"),
-    "mnli": _glue("mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
-                  eval_splits=("validation_matched", "validation_mismatched"),
-                  test_splits=("test_matched", "test_mismatched")),
+    "mrpc": _glue("mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), metric_keys=("accuracy", "f1")),
+    "qqp": _glue("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), metric_keys=("accuracy", "f1")),
+    "stsb": _glue(
+        "stsb",
+        ("sentence1", "sentence2"),
+        (),
+        is_regression=True,
+        main_metric="spearmanr",
+        metric_keys=("pearson", "spearmanr"),
+    ),
+    "mnli": _glue(
+        "mnli",
+        ("premise", "hypothesis"),
+        ("entailment", "neutral", "contradiction"),
+        eval_splits=("validation_matched", "validation_mismatched"),
+        test_splits=("test_matched", "test_mismatched"),
+    ),
     "qnli": _glue("qnli", ("question", "sentence"), ("entailment", "not_entailment")),
     "rte": _glue("rte", ("sentence1", "sentence2"), ("entailment", "not_entailment")),
     "wnli": _glue("wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment")),
-    "snli": TaskInfo("snli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
-                     hub_path="stanfordnlp/snli"),
+    "snli": TaskInfo(
+        "snli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"), hub_path="stanfordnlp/snli"
+    ),
     **{name: TaskInfo(name, task.text_columns, task.label_names) for name, task in BUILTIN_TASKS.items()},
 }
 GLUE_TASKS: tuple[str, ...] = ("cola", "sst2", "mrpc", "qqp", "stsb", "mnli", "qnli", "rte", "wnli")
@@ -88,8 +98,13 @@ def get_task_info(task_name: str) -> TaskInfo:
 # ---------------------------------------------------------------------------------------------------
 # loading
 # ---------------------------------------------------------------------------------------------------
-_FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"delimiter": "\t", "quoting": 3}),
-            ".txt": ("csv", {"delimiter": "\t", "quoting": 3}), ".json": ("json", {}), ".jsonl": ("json", {})}
+_FORMATS = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"delimiter": "\t", "quoting": 3}),
+    ".txt": ("csv", {"delimiter": "\t", "quoting": 3}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+}
 
 
 def load_task(
@@ -99,7 +114,7 @@ def load_task(
     test_file: str | os.PathLike | None = None,
     cache_dir: str | None = None,
     **builtin_options,
-) -> "datasets.DatasetDict":
+) -> datasets.DatasetDict:
     """Load ``task_name`` as a ``DatasetDict``.
 
     * built-in tasks (``builtin_*``): generated; ``builtin_options`` (seed, num_train, ...) are passed on;
@@ -124,7 +139,7 @@ def load_task(
     return _load_hub(info, cache_dir)
 
 
-def _load_hub(info: TaskInfo, cache_dir: str | None) -> "datasets.DatasetDict":
+def _load_hub(info: TaskInfo, cache_dir: str | None) -> datasets.DatasetDict:
     import datasets
 
     try:
@@ -142,8 +157,9 @@ def _load_hub(info: TaskInfo, cache_dir: str | None) -> "datasets.DatasetDict":
     return _drop_unlabelled(dataset, labelled, info.name)
 
 
-def _drop_unlabelled(dataset: "datasets.DatasetDict", splits, task_name: str,
-                     files: dict[str, str] | None = None) -> "datasets.DatasetDict":
+def _drop_unlabelled(
+    dataset: datasets.DatasetDict, splits, task_name: str, files: dict[str, str] | None = None
+) -> datasets.DatasetDict:
     """Remove rows labelled -1 from ``splits`` and say how many went; a split left empty is an error (training or
     evaluating on nothing would "succeed" with no number)."""
     for split in splits:
@@ -159,11 +175,13 @@ def _drop_unlabelled(dataset: "datasets.DatasetDict", splits, task_name: str,
                 f"{'train on' if split == 'train' else 'evaluate'}. Give labelled rows (label ids or names)."
             )
         if dropped:
-            logger.warning("%s/%s: dropped %d of %d rows labelled -1 (no gold label)", task_name, split, dropped, before)
+            logger.warning(
+                "%s/%s: dropped %d of %d rows labelled -1 (no gold label)", task_name, split, dropped, before
+            )
     return dataset
 
 
-def _load_local(info: TaskInfo, files: dict[str, str], cache_dir: str | None) -> "datasets.DatasetDict":
+def _load_local(info: TaskInfo, files: dict[str, str], cache_dir: str | None) -> datasets.DatasetDict:
     import datasets
 
     splits = {}
@@ -173,7 +191,7 @@ def _load_local(info: TaskInfo, files: dict[str, str], cache_dir: str | None) ->
     return _drop_unlabelled(dataset, [s for s in files if s not in info.test_splits], info.name, files)
 
 
-def _load_file(info: TaskInfo, split: str, path: str, cache_dir: str | None) -> "datasets.Dataset":
+def _load_file(info: TaskInfo, split: str, path: str, cache_dir: str | None) -> datasets.Dataset:
     import datasets
 
     extension = os.path.splitext(path)[1].lower()
@@ -182,8 +200,10 @@ def _load_file(info: TaskInfo, split: str, path: str, cache_dir: str | None) -> 
     if not os.path.isfile(path):
         raise MissingInputError(f"{split} file {path} does not exist")
     if os.path.getsize(path) == 0:
-        raise InvalidInputError(f"{split} file {path} is empty; it needs a header/keys with the columns "
-                         f"{', '.join(info.text_columns)}, label")
+        raise InvalidInputError(
+            f"{split} file {path} is empty; it needs a header/keys with the columns "
+            f"{', '.join(info.text_columns)}, label"
+        )
     builder, options = _FORMATS[extension]
     try:
         dataset = datasets.load_dataset(builder, data_files={split: path}, cache_dir=cache_dir, **options)[split]
@@ -211,7 +231,7 @@ def _load_file(info: TaskInfo, split: str, path: str, cache_dir: str | None) -> 
     return dataset
 
 
-def _normalise_labels(info: TaskInfo, dataset: "datasets.Dataset", path: str) -> "datasets.Dataset":
+def _normalise_labels(info: TaskInfo, dataset: datasets.Dataset, path: str) -> datasets.Dataset:
     """Label names -> ids; float labels for regression; a clear error for labels out of range."""
     import datasets
 
@@ -234,12 +254,17 @@ def _normalise_labels(info: TaskInfo, dataset: "datasets.Dataset", path: str) ->
         ids = {name: i for i, name in enumerate(info.label_names)}
         unknown = sorted({label for label in labels if str(label) not in ids and str(label) != "-1"})
         if unknown:
-            raise InvalidInputError(f"{path}: unknown label(s) {unknown[:5]} for task {info.name!r}; "
-                             f"expected ids 0..{info.num_labels - 1} or names {list(info.label_names)}")
-        dataset = dataset.map(lambda row: {"label": ids.get(str(row["label"]), -1)},
-                              features=None).cast_column("label", datasets.Value("int64"))
+            raise InvalidInputError(
+                f"{path}: unknown label(s) {unknown[:5]} for task {info.name!r}; "
+                f"expected ids 0..{info.num_labels - 1} or names {list(info.label_names)}"
+            )
+        dataset = dataset.map(lambda row: {"label": ids.get(str(row["label"]), -1)}, features=None).cast_column(
+            "label", datasets.Value("int64")
+        )
     bad = sorted({int(label) for label in dataset["label"] if not -1 <= int(label) < info.num_labels})
     if bad:
-        raise InvalidInputError(f"{path}: label(s) {bad[:5]} out of range for task {info.name!r} "
-                         f"({info.num_labels} labels: {list(info.label_names)}; -1 = no label)")
+        raise InvalidInputError(
+            f"{path}: label(s) {bad[:5]} out of range for task {info.name!r} "
+            f"({info.num_labels} labels: {list(info.label_names)}; -1 = no label)"
+        )
     return dataset.cast_column("label", datasets.ClassLabel(names=list(info.label_names)))

@@ -13,24 +13,36 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .glue import TASKS
+
 logger = logging.getLogger(__name__)
 
-#: metric keys per task, as returned by evaluate's "glue" module (and by accuracy for the others)
+#: metric keys per task, as returned by evaluate's "glue" module (and by accuracy for the others): the task
+#: registry's, plus evaluate's configurations that are evaluation sets of a task rather than tasks of their own
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
-    "cola": ("matthews_correlation",),
-    "stsb": ("pearson", "spearmanr"),
-    "mrpc": ("accuracy", "f1"),
-    "qqp": ("accuracy", "f1"),
-    **{task: ("accuracy",) for task in ("sst2", "mnli", "mnli_matched", "mnli_mismatched", "qnli", "rte",
-                                         "wnli", "hans", "snli", "builtin_nli", "builtin_order", "builtin_topic")},
+    **{name: info.metric_keys for name, info in TASKS.items()},
+    **{name: ("accuracy",) for name in ("mnli_matched", "mnli_mismatched", "hans")},
 }
 #: configurations of evaluate's "glue" module (the tasks :func:`load_glue_metric` asks the Hub for)
-EVALUATE_GLUE_CONFIGS: tuple[str, ...] = ("sst2", "mnli", "mnli_mismatched", "mnli_matched", "cola", "stsb",
-                                          "mrpc", "qqp", "qnli", "rte", "wnli", "hans")
+EVALUATE_GLUE_CONFIGS: tuple[str, ...] = (
+    "sst2",
+    "mnli",
+    "mnli_mismatched",
+    "mnli_matched",
+    "cola",
+    "stsb",
+    "mrpc",
+    "qqp",
+    "qnli",
+    "rte",
+    "wnli",
+    "hans",
+)
 
 
 def _accuracy(predictions: np.ndarray, references: np.ndarray) -> float:
@@ -55,13 +67,17 @@ def glue_compute_metrics(task_name: str, predictions: Sequence[Any], references:
     if task_name == "stsb":
         from scipy.stats import pearsonr, spearmanr
 
-        return {"pearson": float(pearsonr(predictions, references)[0]),
-                "spearmanr": float(spearmanr(predictions, references)[0])}
+        return {
+            "pearson": float(pearsonr(predictions, references)[0]),
+            "spearmanr": float(spearmanr(predictions, references)[0]),
+        }
     if task_name in ("mrpc", "qqp"):
         from sklearn.metrics import f1_score
 
-        return {"accuracy": _accuracy(predictions, references),
-                "f1": float(f1_score(y_true=references, y_pred=predictions))}
+        return {
+            "accuracy": _accuracy(predictions, references),
+            "f1": float(f1_score(y_true=references, y_pred=predictions)),
+        }
     return {"accuracy": _accuracy(predictions, references)}
 
 
@@ -123,6 +139,10 @@ def load_glue_metric(task_name: str):
 
         return evaluate.load("glue", task_name)
     except Exception as error:  # noqa: BLE001 — any Hub/network failure means: use the offline metric
-        logger.warning("evaluate.load('glue', %r) failed (%s: %s); using the offline GLUE metric",
-                       task_name, type(error).__name__, error)
+        logger.warning(
+            "evaluate.load('glue', %r) failed (%s: %s); using the offline GLUE metric",
+            task_name,
+            type(error).__name__,
+            error,
+        )
         return OfflineGlueMetric(task_name)

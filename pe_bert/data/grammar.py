@@ -13,8 +13,9 @@ again, so premise and hypothesis annotations are always exact.
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from functools import cache
+from typing import NamedTuple
 
 from . import lexicon as lx
 from .sentence import RoleSpan, Sentence
@@ -44,7 +45,7 @@ class NP(NamedTuple):
     det: str
     adjectives: tuple[str, ...]
     noun: str
-    relative: "Clause | None" = None
+    relative: Clause | None = None
 
 
 class PP(NamedTuple):
@@ -197,12 +198,15 @@ class _VerbChoice(NamedTuple):
     instruments: tuple[str, ...]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _topic_tables(topic: str) -> dict[str, tuple[_VerbChoice, ...]]:
     """Verbs usable in ``topic`` with their admissible agents/patients/instruments, by kind."""
     tables: dict[str, list[_VerbChoice]] = {"topical": [], "reversible": [], "intransitive": [], "ditransitive": []}
-    for kind, verbs in (("transitive", lx.TRANSITIVE_VERBS), ("intransitive", lx.INTRANSITIVE_VERBS),
-                        ("ditransitive", lx.DITRANSITIVE_VERBS)):
+    for kind, verbs in (
+        ("transitive", lx.TRANSITIVE_VERBS),
+        ("intransitive", lx.INTRANSITIVE_VERBS),
+        ("ditransitive", lx.DITRANSITIVE_VERBS),
+    ):
         for verb in verbs:
             agents = _nouns(verb.agents, topic)
             patients = _nouns(verb.patients, topic)
@@ -218,12 +222,12 @@ def _topic_tables(topic: str) -> dict[str, tuple[_VerbChoice, ...]]:
     return {k: tuple(v) for k, v in tables.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _places(topic: str) -> tuple[str, ...]:
     return tuple(n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic for n in c.nouns)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adjective_pool(class_name: str) -> tuple[str, ...]:
     groups = lx.NOUN_CLASS_BY_NAME[class_name].adjective_groups
     return tuple(dict.fromkeys(a for g in groups for a in lx.ADJECTIVES[g]))
@@ -289,16 +293,27 @@ class SentenceSampler:
     def intransitive(self) -> Clause:
         choice = self.d.choice(self.tables["intransitive"])
         adverb, before = self.adverb()
-        return Clause("intransitive", self.np(self.noun(choice.agents)), choice.verb, None, None, "active",
-                      adverb, before)
+        return Clause(
+            "intransitive", self.np(self.noun(choice.agents)), choice.verb, None, None, "active", adverb, before
+        )
 
     def ditransitive(self) -> Clause:
         choice = self.d.choice(self.tables["ditransitive"])
         agent = self.noun(choice.agents)
         recipient = self.noun(self.recipients, avoid=agent)
         adverb, before = self.adverb()
-        return Clause("ditransitive", self.np(agent), choice.verb, self.np(self.noun(choice.patients)),
-                      self.np(recipient), "active", adverb, before, (), self.d.chance(0.3))
+        return Clause(
+            "ditransitive",
+            self.np(agent),
+            choice.verb,
+            self.np(self.noun(choice.patients)),
+            self.np(recipient),
+            "active",
+            adverb,
+            before,
+            (),
+            self.d.chance(0.3),
+        )
 
     def with_pps(self, clause: Clause) -> Clause:
         """Add an instrument PP (when the verb takes one in this topic) and/or a location PP (at least one)."""

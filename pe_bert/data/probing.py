@@ -22,8 +22,8 @@ counts twins with indistinguishable representations as one right and one wrong).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -51,12 +51,21 @@ class ProbingTask:
 
 
 PROBING_TASKS: dict[str, ProbingTask] = {
-    "topic": ProbingTask("topic", "topic of a sentence, decided by its nouns (control: order plays no role)",
-                         lx.TOPICS, False),
-    "order": ProbingTask("order", "original sentence or two adjacent words swapped (BShift); twins are paired",
-                         ("swapped", "original"), True),
-    "roles": ProbingTask("roles", "who did it, the animal or the person? reversible verbs, role-swapped twins",
-                         ("person is the agent", "animal is the agent"), True),
+    "topic": ProbingTask(
+        "topic", "topic of a sentence, decided by its nouns (control: order plays no role)", lx.TOPICS, False
+    ),
+    "order": ProbingTask(
+        "order",
+        "original sentence or two adjacent words swapped (BShift); twins are paired",
+        ("swapped", "original"),
+        True,
+    ),
+    "roles": ProbingTask(
+        "roles",
+        "who did it, the animal or the person? reversible verbs, role-swapped twins",
+        ("person is the agent", "animal is the agent"),
+        True,
+    ),
 }
 _TASK_CODES = {"topic": 31, "order": 32, "roles": 33}
 ANIMALS = "animals"  # the noun class of the `roles` task's animals (sentences are drawn from that topic)
@@ -109,7 +118,10 @@ def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
 # builder(sentence, rng, turn) -> the sentence's examples, or None to draw another; `turn` counts the groups kept so
 # far, so that a builder can balance its split exactly (topics in turn, voices in turn).
 _BUILDERS: dict[str, Callable[[Sentence, np.random.Generator, int], list[dict] | None]] = {
-    "topic": _topic_examples, "order": _order_examples, "roles": _roles_examples}
+    "topic": _topic_examples,
+    "order": _order_examples,
+    "roles": _roles_examples,
+}
 
 
 def _texts(group: list[dict]) -> set[tuple[str, ...]]:
@@ -140,7 +152,7 @@ def probing_task(name: str, num_train: int, num_test: int, seed: int = 0) -> dic
         sentences = 0
         while sentences < size:
             topic = {"roles": ANIMALS, "topic": lx.TOPICS[len(groups) % len(lx.TOPICS)]}.get(name)
-            sentence = automaton.sample_one(lambda: float(rng.random()), topic)
+            sentence = automaton.sample_one(lambda draw=rng.random: float(draw()), topic)
             group = build(sentence, rng, len(groups))
             if group is None or _texts(group) & seen:
                 continue

@@ -13,7 +13,8 @@ Every task has ``train``/``validation``/``test`` splits with GLUE columns (``sen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -49,13 +50,21 @@ BUILTIN_TASKS: dict[str, BuiltinTask] = {
     "builtin_nli": BuiltinTask(
         "builtin_nli",
         "3-way NLI on generated sentences; half the contradictions are agent/patient role swaps",
-        ("sentence1", "sentence2"), NLI_LABELS),
+        ("sentence1", "sentence2"),
+        NLI_LABELS,
+    ),
     "builtin_order": BuiltinTask(
-        "builtin_order", "binary acceptability: original sentence (1) vs locally shuffled or bigram-swapped (0)",
-        ("sentence",), ORDER_LABELS),
+        "builtin_order",
+        "binary acceptability: original sentence (1) vs locally shuffled or bigram-swapped (0)",
+        ("sentence",),
+        ORDER_LABELS,
+    ),
     "builtin_topic": BuiltinTask(
-        "builtin_topic", "topic of a generated sentence, decided by its nouns (a control: order does not matter)",
-        ("sentence",), lx.TOPICS),
+        "builtin_topic",
+        "topic of a generated sentence, decided by its nouns (a control: order does not matter)",
+        ("sentence",),
+        lx.TOPICS,
+    ),
 }
 
 
@@ -86,7 +95,9 @@ def strip_modifiers(clause: Clause) -> Clause:
         agent=_bare_np(clause.agent),
         patient=_bare_np(clause.patient) if clause.patient else None,
         recipient=_bare_np(clause.recipient) if clause.recipient else None,
-        adverb=None, adverb_before_verb=False, pps=(),
+        adverb=None,
+        adverb_before_verb=False,
+        pps=(),
     )
 
 
@@ -102,7 +113,9 @@ def add_modifier(clause: Clause, sampler: SentenceSampler) -> Clause:
     if kind == "adverb" and not clause.adverb:
         return clause._replace(adverb=d.choice(lx.ADVERBS), adverb_before_verb=d.chance(0.5))
     if kind == "location" and not any(pp.role == "location" for pp in clause.pps):
-        pp = PP("location", d.choice(lx.LOCATION_PREPOSITIONS), sampler.np(d.choice(sampler.places))._replace(adjectives=()))
+        pp = PP(
+            "location", d.choice(lx.LOCATION_PREPOSITIONS), sampler.np(d.choice(sampler.places))._replace(adjectives=())
+        )
         return clause._replace(pps=clause.pps + (pp,))
     field = "patient" if clause.patient is not None and d.chance(0.5) else "agent"
     target: NP = getattr(clause, field)
@@ -188,8 +201,10 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
     # contradiction
     kind = d.choice(("role_swap", "role_swap", "verb_change", "object_change"))
     if kind == "role_swap":
-        clause = _voice(_rich_transitive(sampler, reversible=True) if d.chance(0.5) else sampler.transitive(reversible=True),
-                        passive)
+        clause = _voice(
+            _rich_transitive(sampler, reversible=True) if d.chance(0.5) else sampler.transitive(reversible=True),
+            passive,
+        )
         hypothesis = swap_roles(clause)
         # mirror the entailment kinds (same words, fewer words, other voice) so that only order tells them apart
         if d.chance(0.4):
@@ -201,8 +216,11 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
     patient_class = lx.NOUN_TO_CLASS[clause.patient.noun]
     agent_class = lx.NOUN_TO_CLASS[clause.agent.noun]
     if kind == "verb_change":
-        same_kind = [c.verb for c in sampler.tables["topical"] + sampler.tables["reversible"]
-                     if c.verb.past != clause.verb.past and patient_class in c.verb.patients and agent_class in c.verb.agents]
+        same_kind = [
+            c.verb
+            for c in sampler.tables["topical"] + sampler.tables["reversible"]
+            if c.verb.past != clause.verb.past and patient_class in c.verb.patients and agent_class in c.verb.agents
+        ]
         if same_kind:
             hypothesis = clause._replace(verb=d.choice(same_kind))
         else:
@@ -212,7 +230,9 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
         others = [n for n in specific + general if n != clause.patient.noun and n != clause.agent.noun]
         # prefer a noun of another class (a different kind of thing) when the verb accepts one
         other_class = [n for n in others if lx.NOUN_TO_CLASS[n] != patient_class]
-        hypothesis = clause._replace(patient=clause.patient._replace(noun=d.choice(other_class or others), adjectives=()))
+        hypothesis = clause._replace(
+            patient=clause.patient._replace(noun=d.choice(other_class or others), adjectives=())
+        )
     if d.chance(0.5):
         hypothesis = strip_modifiers(hypothesis)
     return _plan(clause, sampler), _plan(hypothesis, sampler), kind
@@ -269,20 +289,28 @@ def _compact_nli_pair(label: int, d: Draws, draws) -> tuple[Sentence, Sentence, 
         else:
             agent_class, patient_class = lx.NOUN_TO_CLASS[clause.agent.noun], lx.NOUN_TO_CLASS[clause.patient.noun]
             if kind == "verb_change":
-                verbs = [v for v in lx.TRANSITIVE_VERBS
-                         if v != clause.verb and agent_class in v.agents and patient_class in v.patients]
+                verbs = [
+                    v
+                    for v in lx.TRANSITIVE_VERBS
+                    if v != clause.verb and agent_class in v.agents and patient_class in v.patients
+                ]
                 if not verbs:
                     return None
                 hypothesis = clause._replace(verb=d.choice(verbs))
             else:
-                nouns = [n for c in sorted(clause.verb.patients) for n in lx.NOUN_CLASS_BY_NAME[c].nouns
-                         if lx.NOUN_CLASS_BY_NAME[c].topic in (None, plan.topic)
-                         and n not in (clause.patient.noun, clause.agent.noun)]
+                nouns = [
+                    n
+                    for c in sorted(clause.verb.patients)
+                    for n in lx.NOUN_CLASS_BY_NAME[c].nouns
+                    if lx.NOUN_CLASS_BY_NAME[c].topic in (None, plan.topic)
+                    and n not in (clause.patient.noun, clause.agent.noun)
+                ]
                 other_class = [n for n in nouns if lx.NOUN_TO_CLASS[n] != patient_class]
                 if not nouns:
                     return None
-                hypothesis = clause._replace(patient=clause.patient._replace(noun=d.choice(other_class or nouns),
-                                                                            adjectives=()))
+                hypothesis = clause._replace(
+                    patient=clause.patient._replace(noun=d.choice(other_class or nouns), adjectives=())
+                )
             if d.chance(0.5):
                 hypothesis = strip_modifiers(hypothesis)
     realized = realize(Plan(_structure(hypothesis), plan.topic, (hypothesis,)))
@@ -299,7 +327,9 @@ def _structure(clause: Clause) -> str:
 
 def _add_compact_modifier(clause: Clause, d: Draws, topic: str) -> Clause | None:
     """One more piece of information, within the compact language (at most one adjective per noun phrase)."""
-    options = [field for field in ("agent", "patient") if getattr(clause, field) and not getattr(clause, field).adjectives]
+    options = [
+        field for field in ("agent", "patient") if getattr(clause, field) and not getattr(clause, field).adjectives
+    ]
     if clause.adverb is None:
         options.append("adverb")
     if not clause.pps and clause.voice == "active":
@@ -308,8 +338,9 @@ def _add_compact_modifier(clause: Clause, d: Draws, topic: str) -> Clause | None
         return None
     kind = d.choice(options)
     if kind == "adverb":
-        return clause._replace(adverb=d.choice(lx.ADVERBS),
-                               adverb_before_verb=clause.voice == "active" and d.chance(0.5))
+        return clause._replace(
+            adverb=d.choice(lx.ADVERBS), adverb_before_verb=clause.voice == "active" and d.chance(0.5)
+        )
     if kind == "location":
         places = [n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic for n in c.nouns]
         place = NP(d.choice(lx.DETERMINERS), (), d.choice(places))
@@ -327,10 +358,10 @@ def _meaning_preserving_reorder(sampler: SentenceSampler) -> tuple[Plan, Plan]:
     d = sampler.d
     way = d.choice(("conjuncts", "adverb", "pps"))
     if way == "conjuncts":
-        clauses = tuple(strip_modifiers(sampler.transitive()) if d.chance(0.6) else sampler.intransitive()
-                        for _ in range(2))
-        return (Plan("coordination", sampler.topic, clauses),
-                Plan("coordination", sampler.topic, clauses[::-1]))
+        clauses = tuple(
+            strip_modifiers(sampler.transitive()) if d.chance(0.6) else sampler.intransitive() for _ in range(2)
+        )
+        return (Plan("coordination", sampler.topic, clauses), Plan("coordination", sampler.topic, clauses[::-1]))
     if way == "pps":
         clause = sampler.with_pps(sampler.transitive(reversible=d.chance(0.5)))
         if len(clause.pps) == 2:
@@ -348,8 +379,9 @@ def _annotation(sentence: Sentence) -> dict:
 
 
 def _nli_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str, list]:
-    rows: dict[str, list] = {k: [] for k in ("sentence1", "sentence2", "label", "pair_type",
-                                             "premise_annotation", "hypothesis_annotation")}
+    rows: dict[str, list] = {
+        k: [] for k in ("sentence1", "sentence2", "label", "pair_type", "premise_annotation", "hypothesis_annotation")
+    }
     samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
     i = 0
     while len(rows["label"]) < n:
@@ -370,9 +402,14 @@ def _nli_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str,
             continue  # a degenerate or repeated pair (possible in tiny topics): draw another
         used.add(key)
         i += 1
-        for column, value in (("sentence1", premise.text), ("sentence2", hypothesis.text), ("label", label),
-                              ("pair_type", pair_type), ("premise_annotation", _annotation(premise)),
-                              ("hypothesis_annotation", _annotation(hypothesis))):
+        for column, value in (
+            ("sentence1", premise.text),
+            ("sentence2", hypothesis.text),
+            ("label", label),
+            ("pair_type", pair_type),
+            ("premise_annotation", _annotation(premise)),
+            ("hypothesis_annotation", _annotation(hypothesis)),
+        ):
             rows[column].append(value)
     return rows
 
@@ -390,8 +427,11 @@ def perturb_order(words: tuple[str, ...], d: Draws, kind: str) -> tuple[str, ...
     if kind == "bigram_swap":
         adjectives = _all_adjectives()
         # swapping two identical words changes nothing, and two adjectives ("big red") stay acceptable
-        candidates = [i for i in range(len(body) - 1)
-                      if body[i] != body[i + 1] and not (body[i] in adjectives and body[i + 1] in adjectives)]
+        candidates = [
+            i
+            for i in range(len(body) - 1)
+            if body[i] != body[i + 1] and not (body[i] in adjectives and body[i + 1] in adjectives)
+        ]
         i = d.choice(candidates)
         body[i], body[i + 1] = body[i + 1], body[i]
         return tuple(body + end)
@@ -466,26 +506,44 @@ def _topic_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[st
     return rows
 
 
-_ROW_BUILDERS: dict[str, Callable] = {"builtin_nli": _nli_rows, "builtin_order": _order_rows,
-                                      "builtin_topic": _topic_rows}
+_ROW_BUILDERS: dict[str, Callable] = {
+    "builtin_nli": _nli_rows,
+    "builtin_order": _order_rows,
+    "builtin_topic": _topic_rows,
+}
 
 
 # ---------------------------------------------------------------------------------------------------
 # public loader
 # ---------------------------------------------------------------------------------------------------
-def _features(task: BuiltinTask, columns: list[str]) -> "datasets.Features":
+def _features(task: BuiltinTask, columns: list[str]) -> datasets.Features:
     import datasets
 
     string = datasets.Value("string")
     annotation = {
         "words": [string],
-        "spans": [{"role": string, "start": datasets.Value("int32"), "end": datasets.Value("int32"),
-                   "clause": datasets.Value("int32")}],
-        "structure": string, "topic": string,
+        "spans": [
+            {
+                "role": string,
+                "start": datasets.Value("int32"),
+                "end": datasets.Value("int32"),
+                "clause": datasets.Value("int32"),
+            }
+        ],
+        "structure": string,
+        "topic": string,
     }
-    known = {"sentence": string, "sentence1": string, "sentence2": string, "pair_type": string,
-             "perturbation": string, "premise_annotation": annotation, "hypothesis_annotation": annotation,
-             "label": datasets.ClassLabel(names=list(task.label_names)), "idx": datasets.Value("int32")}
+    known = {
+        "sentence": string,
+        "sentence1": string,
+        "sentence2": string,
+        "pair_type": string,
+        "perturbation": string,
+        "premise_annotation": annotation,
+        "hypothesis_annotation": annotation,
+        "label": datasets.ClassLabel(names=list(task.label_names)),
+        "idx": datasets.Value("int32"),
+    }
     return datasets.Features({c: known[c] for c in columns})
 
 
@@ -496,7 +554,7 @@ def load_builtin_task(
     num_validation: int = 600,
     num_test: int = 600,
     grammar: str = "rich",
-) -> "datasets.DatasetDict":
+) -> datasets.DatasetDict:
     """Generate built-in task ``name`` (one of :data:`BUILTIN_TASKS`) as a GLUE-format ``DatasetDict``.
 
     Deterministic per ``seed``; labels are balanced exactly (up to one example) in every split; no
@@ -527,6 +585,10 @@ def load_builtin_task(
                 if column in rows:
                     rows[column] = [""] * size
         rows["idx"] = list(range(size))
-        columns = list(task.text_columns) + ["label", "idx"] + [c for c in rows if c not in task.text_columns + ("label", "idx")]
+        columns = (
+            list(task.text_columns)
+            + ["label", "idx"]
+            + [c for c in rows if c not in task.text_columns + ("label", "idx")]
+        )
         splits[split] = datasets.Dataset.from_dict({c: rows[c] for c in columns}, features=_features(task, columns))
     return datasets.DatasetDict(splits)

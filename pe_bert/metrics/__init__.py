@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["METRICS_DIR", "PAPER_CITATION", "attention_matrix_features", "available_metrics", "metric_path",
-           "score_matrix_list"]
+__all__ = [
+    "METRICS_DIR",
+    "PAPER_CITATION",
+    "attention_matrix_features",
+    "available_metrics",
+    "metric_path",
+    "score_matrix_list",
+]
 
 METRICS_DIR = Path(__file__).resolve().parent
 

@@ -13,7 +13,6 @@ import dataclasses
 import sys
 import typing
 
-from ..errors import InvalidInputError
 from .config import StudyConfig
 
 # Short names users reach for first.
@@ -37,32 +36,45 @@ def _list_parser(item_type):
     return parse
 
 
+# What each flag means; its default is added from StudyConfig (one place says what the defaults are).
 HELP = {
-    "variants": "comma-separated PE names, run exactly as given (default: learned,none,rope,attenuated). "
-                "`attenuated` adds the attenuated grid, attenuated_w x attenuated_s. PEs of your own: --pe-module.",
-    "attenuated_w": "locality values w of the attenuated grid (default 0.02,0.1,0.5,2). Giving it (or --attenuated-s) "
-                    "adds the grid even when `attenuated` is not among --variants; an empty value removes it.",
-    "attenuated_s": "symmetry values s of the attenuated grid (default 1,0.3,0; 1 = symmetric, 0 = one-sided).",
-    "seeds": "comma-separated seeds (default 0,1): each seed is one pretraining of every variant.",
-    "tasks": "comma-separated tasks to fine-tune every model on (default none; builtin_topic, builtin_order, "
-             "builtin_nli, GLUE tasks, snli).",
-    "probing_tasks": "frozen-feature probing tasks (default topic,order,roles): a logistic regression on each "
-                     "pretrained model's frozen representations, one fixed split for every model.",
-    "builtin_grammar": "language of the built-in corpus and tasks: compact (exact floors; default) or rich.",
-    "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length (default 1,2,4).",
+    "variants": "comma-separated PE names, run exactly as given; `attenuated` adds the attenuated grid, "
+    "attenuated_w x attenuated_s. PEs of your own: --pe-module.",
+    "attenuated_w": "locality values w of the attenuated grid. Giving it (or --attenuated-s) adds the grid even when "
+    "`attenuated` is not among --variants; an empty value removes it.",
+    "attenuated_s": "symmetry values s of the attenuated grid (1 = symmetric, 0 = one-sided).",
+    "seeds": "comma-separated seeds: each seed is one pretraining of every variant.",
+    "tasks": "comma-separated tasks to fine-tune every model on (builtin_topic, builtin_order, builtin_nli, GLUE "
+    "tasks, snli).",
+    "probing_tasks": "frozen-feature probing tasks: a logistic regression on each pretrained model's frozen "
+    "representations, one fixed split for every model.",
+    "builtin_grammar": "language of the built-in corpus and tasks: compact (exact floors) or rich.",
+    "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length.",
     "workers": "units run in parallel processes (0 = one per CPU core; 1 = in this process).",
     "pretrain_steps": "pretraining steps per variant and seed (alias --max-steps).",
-    "launcher": "where units run: local (worker processes, default), slurm (one SLURM job per unit through submitit; "
-                'pip install "pe_bert[slurm]"), submitit-local (the same jobs on this machine).',
+    "launcher": "where units run: local (worker processes), slurm (one SLURM job per unit through submitit; "
+    'pip install "pe_bert[slurm]"), submitit-local (the same jobs on this machine).',
     "job_gpus": "GPUs per job (launcher slurm); more than 1: data-parallel inside the job, one task per GPU.",
     "job_cpus": "CPUs (torch threads) per job.",
-    "assumed_tflops": "--dry-run's assumed throughput, TFLOP/s per GPU, to turn FLOPs into GPU-hours (default 100).",
+    "assumed_tflops": "--dry-run's assumed throughput, TFLOP/s per GPU, to turn FLOPs into GPU-hours.",
 }
+
+
+def _help(field: dataclasses.Field) -> str:
+    """HELP's text for a setting, with its default as StudyConfig declares it."""
+    from .config import DEFAULT_ATTENUATED_S, DEFAULT_ATTENUATED_W
+
+    default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+    default = {"attenuated_w": DEFAULT_ATTENUATED_W, "attenuated_s": DEFAULT_ATTENUATED_S}.get(field.name, default)
+    if isinstance(default, (list, tuple)):
+        default = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default) or "none"
+    return f"{HELP.get(field.name, '')} (default: {default})".strip()
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "study", help="Run the paper's study end to end (default: offline, built-in data, tiny models).",
+        "study",
+        help="Run the paper's study end to end (default: offline, built-in data, tiny models).",
         description=__doc__,
     )
     parser.add_argument("--config", help="YAML or JSON file of study settings (flags override it).")
@@ -76,39 +88,48 @@ def register(subparsers) -> None:
         flags = [f"--{f.name}", f"--{f.name.replace('_', '-')}"] + ALIASES.get(f.name, [])
         flags = list(dict.fromkeys(flags))
         if kind is bool:
-            parser.add_argument(*flags, dest=f.name, action="store_true", default=None, help=HELP.get(f.name))
+            parser.add_argument(*flags, dest=f.name, action="store_true", default=None, help=_help(f))
             continue
         args = typing.get_args(kind)
         if typing.get_origin(kind) is list:
-            parser.add_argument(*flags, dest=f.name, type=_list_parser(args[0]), default=None,
-                                help=HELP.get(f.name, "comma-separated"))
+            parser.add_argument(*flags, dest=f.name, type=_list_parser(args[0]), default=None, help=_help(f))
         else:
             base = next((a for a in args if a is not type(None)), kind) if args else kind
-            parser.add_argument(*flags, dest=f.name, type=base, default=None, help=HELP.get(f.name))
+            parser.add_argument(*flags, dest=f.name, type=base, default=None, help=_help(f))
     parser.add_argument("--quiet", action="store_true", help="Nothing on the console but errors and the report's path.")
-    parser.add_argument("--verbose", action="store_true",
-                        help="Also show the full training and library logs on the console (always in OUT/logs/).")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Also show the full training and library logs on the console (always in OUT/logs/).",
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true",
-                      help="Print the units and stages that would run (and which are stored), their size and an "
-                           "estimate of their compute and memory; train nothing.")
-    mode.add_argument("--report-only", action="store_true",
-                      help="Rebuild report.md, results.json, plots and model cards from the stored stages alone, "
-                           "naming the units that are missing; compute nothing.")
+    mode.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="Print the units and stages that would run (and which are stored), their size and an "
+        "estimate of their compute and memory; train nothing.",
+    )
+    mode.add_argument(
+        "--report-only",
+        action="store_true",
+        help="Rebuild report.md, results.json, plots and model cards from the stored stages alone, "
+        "naming the units that are missing; compute nothing.",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from . import Study
 
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(StudyConfig)
-                 if getattr(args, f.name, None) is not None}
+    overrides = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(StudyConfig)
+        if getattr(args, f.name, None) is not None
+    }
     if getattr(args, "pe_module", None):  # already imported by pe-bert; the config carries them to the workers
         overrides["pe_modules"] = list(args.pe_module)
-    try:  # every setting is checked here, before anything trains
-        config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
-    except ValueError as error:
-        raise InvalidInputError(str(error)) from error
+    # every setting is checked here, before anything trains (InvalidInputError: one line, exit 2)
+    config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
     from .report import verdict_lines
     from .runner import StudyInterrupted, raise_on_termination
 
@@ -121,8 +142,10 @@ def run(args) -> int:
     if args.report_only:
         summary = study.report_only()
         missing = [f["run"] for f in summary["failures"] if "not in the store yet" in f["error"]]
-        print(f"Report: {config.out}/report.md, from the stored stages"
-              + (f"; {len(missing)} unit(s) missing: {', '.join(missing)}" if missing else "; every unit stored."))
+        print(
+            f"Report: {config.out}/report.md, from the stored stages"
+            + (f"; {len(missing)} unit(s) missing: {', '.join(missing)}" if missing else "; every unit stored.")
+        )
         for line in verdict_lines(summary):
             print(line)
         return 0
@@ -130,8 +153,11 @@ def run(args) -> int:
     try:
         summary = study.run()
     except StudyInterrupted as interruption:  # its workers are dead and their leases released by now
-        print(f"pe-bert study: {interruption}; finished stages are kept in {config.out}: run the same command again "
-              "to resume.", file=sys.stderr)
+        print(
+            f"pe-bert study: {interruption}; finished stages are kept in {config.out}: run the same command again "
+            "to resume.",
+            file=sys.stderr,
+        )
         return interruption.exit_status
     finally:
         restore()

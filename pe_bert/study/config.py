@@ -35,8 +35,18 @@ ATTENUATED = "attenuated"
 LAUNCHERS = ("local", "slurm", "submitit-local")
 # Settings that say where and how a study runs, not what it computes: results.json keeps them in its metadata, so
 # that the same study run by another launcher or number of workers gives the same results.
-EXECUTION_SETTINGS = ("out", "workers", "launcher", "job_gpus", "job_cpus", "job_mem_gb", "job_time_min",
-                      "slurm_partition", "slurm_account", "assumed_tflops")
+EXECUTION_SETTINGS = (
+    "out",
+    "workers",
+    "launcher",
+    "job_gpus",
+    "job_cpus",
+    "job_mem_gb",
+    "job_time_min",
+    "slurm_partition",
+    "slurm_account",
+    "assumed_tflops",
+)
 
 
 @dataclass(frozen=True)
@@ -148,11 +158,13 @@ class StudyConfig:
         import_position_encoding_modules(self.pe_modules)  # their PEs are valid variants
         unknown = [v for v in self.variants if v not in position_encoding_names()]
         if unknown:
-            raise ValueError(f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}.")
+            raise InvalidInputError(
+                f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}."
+            )
         if not self.seeds:
-            raise ValueError("`seeds` is empty: give at least one seed.")
+            raise InvalidInputError("`seeds` is empty: give at least one seed.")
         if self.push_to_hub and not self.hub_org:
-            raise ValueError("--push_to_hub needs --hub_org ORG (checkpoints are pushed as ORG/bert-<variant>).")
+            raise InvalidInputError("--push_to_hub needs --hub_org ORG (checkpoints are pushed as ORG/bert-<variant>).")
         from ..data.tasks import GRAMMARS
 
         if self.builtin_grammar not in GRAMMARS:
@@ -168,16 +180,20 @@ class StudyConfig:
         if self.workers < 0:
             raise InvalidInputError(f"--workers is {self.workers}: give 0 (one per CPU core) or a positive number.")
         if not self.length_multiples or any(m < 1 for m in self.length_multiples):
-            raise InvalidInputError(f"--length-multiples {self.length_multiples}: give positive whole multiples of "
-                                    "the pretraining length, e.g. 1,2,4.")
+            raise InvalidInputError(
+                f"--length-multiples {self.length_multiples}: give positive whole multiples of "
+                "the pretraining length, e.g. 1,2,4."
+            )
         if self.max_seq_length > self.max_position_embeddings:
-            raise ValueError(
+            raise InvalidInputError(
                 f"max_seq_length {self.max_seq_length} exceeds max_position_embeddings "
                 f"{self.max_position_embeddings}: absolute PEs could not encode it. Lower max_seq_length."
             )
         if self.position_seq_len > self.max_position_embeddings:
-            raise InvalidInputError(f"--position-seq-len {self.position_seq_len} exceeds --max-position-embeddings "
-                                    f"{self.max_position_embeddings}: absolute PEs could not encode it.")
+            raise InvalidInputError(
+                f"--position-seq-len {self.position_seq_len} exceeds --max-position-embeddings "
+                f"{self.max_position_embeddings}: absolute PEs could not encode it."
+            )
         check_values(self)
 
     @property
@@ -221,7 +237,7 @@ class StudyConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_file(cls, path: str | Path, **overrides) -> "StudyConfig":
+    def from_file(cls, path: str | Path, **overrides) -> StudyConfig:
         """Read a YAML or JSON study file; keyword `overrides` (e.g. from flags) win over it."""
         path = Path(path)
         if path.is_dir():
@@ -240,14 +256,17 @@ class StudyConfig:
         try:
             values = parse(text) or {}
         except errors as error:
-            raise InvalidInputError(f"--config {path} is not valid {path.suffix.lstrip('.').upper()}: {error}") from error
+            raise InvalidInputError(
+                f"--config {path} is not valid {path.suffix.lstrip('.').upper()}: {error}"
+            ) from error
         if not isinstance(values, dict):
-            raise InvalidInputError(f"--config {path} must hold a mapping of settings (`name: value` lines), got "
-                                    f"{type(values).__name__}.")
+            raise InvalidInputError(
+                f"--config {path} must hold a mapping of settings (`name: value` lines), got {type(values).__name__}."
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Unknown study setting(s) {unknown} in {path}; valid settings: {sorted(known)}.")
+            raise InvalidInputError(f"Unknown study setting(s) {unknown} in {path}; valid settings: {sorted(known)}.")
         if "pe_modules" in overrides:  # modules of the file and of the flags are all needed
             overrides["pe_modules"] = list(dict.fromkeys([*(values.get("pe_modules") or []), *overrides["pe_modules"]]))
         return cls(**{**values, **overrides})

@@ -36,8 +36,7 @@ class _Tee(io.TextIOBase):
 
 def _is_console(handler: logging.Handler) -> bool:
     stream = getattr(handler, "stream", None)
-    return type(handler) is logging.StreamHandler and stream in (sys.stdout, sys.stderr, sys.__stdout__,
-                                                                 sys.__stderr__)
+    return type(handler) is logging.StreamHandler and stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
 
 
 @contextlib.contextmanager

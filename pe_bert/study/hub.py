@@ -6,7 +6,7 @@ weights, the tokenizer, the model code that `save_pretrained` wrote for `trust_r
 
 from __future__ import annotations
 
-from ..analysis.capture import METRIC_NAMES, METRIC_TITLES
+from ..analysis.capture import ATTENTION_SCORES, METRIC_TITLES
 from .report import fmt
 
 # Training by-products that do not belong in a published model repo.
@@ -20,15 +20,21 @@ def repo_name(study, variant: str, seed: int) -> str:
 
 def analysis_section(record: dict) -> str:
     """Markdown with the measured positional properties, task scores and probes of one checkpoint."""
-    lines = ["", "## Positional analysis (pe_bert study)", "",
-             "Measured by `pe-bert study` on held-out built-in sentences (attention of this pretrained model, all "
-             "layers and heads, special tokens kept), after fine-tuning copies of it on each task.", "",
-             "| measure | value |", "|---|---|"]
-    for key in METRIC_NAMES:
+    lines = [
+        "",
+        "## Positional analysis (pe_bert study)",
+        "",
+        "Measured by `pe-bert study` on held-out built-in sentences (attention of this pretrained model, all "
+        "layers and heads, special tokens kept), after fine-tuning copies of it on each task.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
+    for key in ATTENTION_SCORES:
         lines.append(f"| {METRIC_TITLES[key]} | {fmt(record['pretrained_scores'][key])} |")
     for task, entry in record["probing"].items():
         lines.append(f"| frozen-feature probe: {task} accuracy (%) | {fmt(entry['accuracy'], 1)} |")
-    for multiple, entry in record["mlm"].items():
+    for entry in record["mlm"].values():
         if entry.get("applicable"):
             lines.append(f"| masked-token loss at {entry['length']} tokens (nats) | {fmt(entry['loss'])} |")
     for task, entry in record["tasks"].items():
@@ -38,8 +44,9 @@ def analysis_section(record: dict) -> str:
         for name, delta in record["probe_nli"]["deltas"].items():
             lines.append(f"| NLI probe: Δ accuracy, {name} (points) | {fmt(delta, 1)} |")
     for name, entry in record["probe_zero_shot"].items():
-        lines.append(f"| zero-shot PLL preference for the original over {name} (%) | "
-                     f"{fmt(entry['pll_preference'], 1)} |")
+        lines.append(
+            f"| zero-shot PLL preference for the original over {name} (%) | {fmt(entry['pll_preference'], 1)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -61,9 +68,14 @@ def write_model_cards(study, results, summary: dict) -> dict:
             if entry["score"] is not None:
                 metrics[f"eval_{task}_{entry['metric']}"] = entry["score"]
         card = render_model_card(
-            AutoConfig.from_pretrained(folder), task="fill-mask", metrics=metrics,
-            dataset_name=study.config.dataset_name or "pe_bert built-in corpus", model_name=name,
-            dataset_id=study.config.dataset_name, dataset_config=study.config.dataset_config_name, repo_id=repo_id,
+            AutoConfig.from_pretrained(folder),
+            task="fill-mask",
+            metrics=metrics,
+            dataset_name=study.config.dataset_name or "pe_bert built-in corpus",
+            model_name=name,
+            dataset_id=study.config.dataset_name,
+            dataset_config=study.config.dataset_config_name,
+            repo_id=repo_id,
             training={"pretrain_steps": study.config.pretrain_steps, "seed": record["seed"]},
         )
         card.text = card.text.rstrip() + "\n" + analysis_section(record)
@@ -74,7 +86,7 @@ def write_model_cards(study, results, summary: dict) -> dict:
 
 def push_checkpoints(study, results, summary: dict) -> list[str]:
     """Create `ORG/bert-<variant>` repos and upload each checkpoint folder with its card (needs a Hub token): the
-study's last step, after the report and the model cards."""
+    study's last step, after the report and the model cards."""
     from huggingface_hub import HfApi
 
     api = HfApi()
@@ -84,8 +96,11 @@ study's last step, after the report and the model cards."""
             continue
         repo_id = f"{study.config.hub_org}/{repo_name(study, record['variant'], record['seed'])}"
         api.create_repo(repo_id, exist_ok=True)
-        api.upload_folder(folder_path=str(study.store.resolve(result.stages["pretrain"]["path"])), repo_id=repo_id,
-                          commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
-                          ignore_patterns=UPLOAD_IGNORE)
+        api.upload_folder(
+            folder_path=str(study.store.resolve(result.stages["pretrain"]["path"])),
+            repo_id=repo_id,
+            commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
+            ignore_patterns=UPLOAD_IGNORE,
+        )
         pushed.append(repo_id)
     return pushed

@@ -14,7 +14,6 @@ trusted, and the next submission (the same command again) redoes that stage, kee
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,8 +30,10 @@ def _submitit():
     try:
         import submitit
     except ImportError:
-        raise UsageError('--launcher slurm needs submitit, which is not installed: pip install "pe_bert[slurm]" '
-                         "(or pip install submitit).") from None
+        raise UsageError(
+            '--launcher slurm needs submitit, which is not installed: pip install "pe_bert[slurm]" '
+            "(or pip install submitit)."
+        ) from None
     return submitit
 
 
@@ -60,13 +61,24 @@ def executor(config, out: Path):
     submitit = _submitit()
     executor = submitit.AutoExecutor(folder=str(out / JOBS_FOLDER / "%j"), cluster=CLUSTERS[config.launcher])
     tasks = max(1, config.job_gpus)
-    parameters = {"name": f"pe-bert-{Path(config.out).name}", "timeout_min": config.job_time_min, "nodes": 1,
-                  "tasks_per_node": tasks, "cpus_per_task": config.job_cpus, "mem_gb": config.job_mem_gb}
+    parameters = {
+        "name": f"pe-bert-{Path(config.out).name}",
+        "timeout_min": config.job_time_min,
+        "nodes": 1,
+        "tasks_per_node": tasks,
+        "cpus_per_task": config.job_cpus,
+        "mem_gb": config.job_mem_gb,
+    }
     if config.job_gpus:
         parameters["gpus_per_node"] = config.job_gpus
     if config.launcher == "slurm":
-        parameters.update({f"slurm_{key}": value for key, value in (("partition", config.slurm_partition),
-                                                                    ("account", config.slurm_account)) if value})
+        parameters.update(
+            {
+                f"slurm_{key}": value
+                for key, value in (("partition", config.slurm_partition), ("account", config.slurm_account))
+                if value
+            }
+        )
     executor.update_parameters(**parameters)
     return executor
 
@@ -82,9 +94,13 @@ def run_jobs(study, units: list, on_result) -> list:
     with pool.batch():
         for unit, spec, seed in units:
             submitted.append(pool.submit(run_unit_job, config_dict, unit, spec, seed))
-    print(f"Submitted {len(submitted)} jobs ({study.config.launcher}): " + ", ".join(job.job_id for job in submitted[:5])
-          + (" ..." if len(submitted) > 5 else "") + f"; their logs are in {study.out / JOBS_FOLDER}/.",
-          file=sys.stderr)
+    print(
+        f"Submitted {len(submitted)} jobs ({study.config.launcher}): "
+        + ", ".join(job.job_id for job in submitted[:5])
+        + (" ..." if len(submitted) > 5 else "")
+        + f"; their logs are in {study.out / JOBS_FOLDER}/.",
+        file=sys.stderr,
+    )
     results: dict[int, UnitResult] = {}
     seen = len(study.store.log_entries())
     while len(results) < len(submitted):
@@ -96,15 +112,26 @@ def run_jobs(study, units: list, on_result) -> list:
             except Exception as error:  # noqa: BLE001 - whatever ended the job, the unit failed and the others go on
                 unit, spec, seed = units[index]
                 results[index] = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
-                results[index].failure = {"stage": "(job)", "error": f"job {job.job_id} failed: "
-                                          f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}; its "
-                                          f"log is {Path(job.paths.stderr)}", "traceback": str(error)[-4000:]}
+                results[index].failure = {
+                    "stage": "(job)",
+                    "error": f"job {job.job_id} failed: "
+                    f"{type(error).__name__}: {str(error).strip().splitlines()[-1:]}; its "
+                    f"log is {Path(job.paths.stderr)}",
+                    "traceback": str(error)[-4000:],
+                }
             on_result(results[index])
         entries = study.store.log_entries()
         for entry in entries[seen:]:  # the stages jobs finished since the last look: one line each
             if entry["status"] in ("ran", "failed"):
-                study._show({"unit": entry["unit"], "stage": entry["stage"], "status": entry["status"],
-                             "text": entry.get("error", ""), "wall_s": entry["seconds"]})
+                study._show(
+                    {
+                        "unit": entry["unit"],
+                        "stage": entry["stage"],
+                        "status": entry["status"],
+                        "text": entry.get("error", ""),
+                        "wall_s": entry["seconds"],
+                    }
+                )
         seen = len(entries)
         if len(results) < len(submitted):
             time.sleep(POLL_SECONDS)

@@ -49,19 +49,31 @@ class MaskedBlocks:
         return int((self.labels != IGNORE).sum())
 
     def save(self, path: str | Path) -> None:
-        np.savez_compressed(path, input_ids=self.input_ids, attention_mask=self.attention_mask, labels=self.labels,
-                            unigram_loss=self.unigram_loss, bayes_loss=self.bayes_loss)
+        np.savez_compressed(
+            path,
+            input_ids=self.input_ids,
+            attention_mask=self.attention_mask,
+            labels=self.labels,
+            unigram_loss=self.unigram_loss,
+            bayes_loss=self.bayes_loss,
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "MaskedBlocks":
+    def load(cls, path: str | Path) -> MaskedBlocks:
         with np.load(path) as data:
             return cls(**{name: data[name] for name in data.files})
 
     def floors(self) -> dict:
         """Mean unigram and Bayes losses over the masked tokens, with standard errors (None if unknown)."""
-        return {"unigram_loss": _mean(self.unigram_loss), "bayes_loss": _mean(self.bayes_loss),
-                "unigram_loss_se": _standard_error(self.unigram_loss), "bayes_loss_se": _standard_error(self.bayes_loss),
-                "masked_tokens": self.num_masked, "blocks": int(self.input_ids.shape[0]), "length": self.length}
+        return {
+            "unigram_loss": _mean(self.unigram_loss),
+            "bayes_loss": _mean(self.bayes_loss),
+            "unigram_loss_se": _standard_error(self.unigram_loss),
+            "bayes_loss_se": _standard_error(self.bayes_loss),
+            "masked_tokens": self.num_masked,
+            "blocks": int(self.input_ids.shape[0]),
+            "length": self.length,
+        }
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -74,8 +86,9 @@ def _standard_error(values: np.ndarray) -> float | None:
     return float(values.std(ddof=1) / math.sqrt(values.size))
 
 
-def pack_blocks(sentences: list[list[str]], tokenizer, length: int, mask_rate: float, seed: int, automaton=None
-                ) -> MaskedBlocks:
+def pack_blocks(
+    sentences: list[list[str]], tokenizer, length: int, mask_rate: float, seed: int, automaton=None
+) -> MaskedBlocks:
     """Pack `sentences` (word lists) into blocks of `length` tokens, mask `mask_rate` of the words, compute floors.
 
     Every block starts at a sentence boundary; a sentence that does not fit is cut at the end of the block (and its
@@ -84,13 +97,19 @@ def pack_blocks(sentences: list[list[str]], tokenizer, length: int, mask_rate: f
     """
     if length < 3:
         raise ValueError(f"Blocks of {length} tokens cannot hold a sentence; use at least 3.")
-    cls_id, sep_id, pad_id, mask_id = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id,
-                                       tokenizer.mask_token_id)
+    cls_id, sep_id, pad_id, mask_id = (
+        tokenizer.cls_token_id,
+        tokenizer.sep_token_id,
+        tokenizer.pad_token_id,
+        tokenizer.mask_token_id,
+    )
     vocab = tokenizer.get_vocab()
     unknown = sorted({w for words in sentences for w in words if w not in vocab})
     if unknown:
-        raise ValueError(f"Words {unknown[:5]} are not single tokens of the tokenizer; the masked evaluation needs a "
-                         "word-level vocabulary that covers the sentences.")
+        raise ValueError(
+            f"Words {unknown[:5]} are not single tokens of the tokenizer; the masked evaluation needs a "
+            "word-level vocabulary that covers the sentences."
+        )
     rng = np.random.default_rng(seed)
     blocks, segments = [], []  # segments: (block index, start column, words, complete)
     current: list[int] = []
@@ -151,8 +170,9 @@ def masked_token_losses(model, blocks: MaskedBlocks, batch_size: int = 64) -> np
             labels = torch.from_numpy(blocks.labels[start : start + batch_size])
             logits = model(input_ids=ids, attention_mask=mask).logits
             selected = labels != IGNORE
-            losses.append(torch.nn.functional.cross_entropy(logits[selected].double(), labels[selected],
-                                                            reduction="none").numpy())
+            losses.append(
+                torch.nn.functional.cross_entropy(logits[selected].double(), labels[selected], reduction="none").numpy()
+            )
     return np.concatenate(losses) if losses else np.zeros(0)
 
 

@@ -47,8 +47,16 @@ ATTENTION_BATCH_SIZE = 64
 TRAINER_TIMING_FILES = ("trainer_state.json", "training_args.bin", "*results.json")
 
 
-def _training_arguments(output_dir: Path, config: StudyConfig, seed: int, steps: int, batch_size: int,
-                        learning_rate: float, do_eval: bool, verbose: bool):
+def _training_arguments(
+    output_dir: Path,
+    config: StudyConfig,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    do_eval: bool,
+    verbose: bool,
+):
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -151,8 +159,14 @@ class Study:
             try:
                 result = run()
             except StageFailed as failure:
-                self._emit(unit, stage, "failed", failure.error, time.perf_counter() - start_wall,
-                           time.process_time() - start_cpu)
+                self._emit(
+                    unit,
+                    stage,
+                    "failed",
+                    failure.error,
+                    time.perf_counter() - start_wall,
+                    time.process_time() - start_cpu,
+                )
                 raise
         wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
         text = ""
@@ -165,8 +179,15 @@ class Study:
         return result
 
     def _emit(self, unit: str, stage: str, status: str, text: str, wall: float, cpu: float) -> None:
-        event = {"unit": unit, "stage": stage, "status": status, "text": text, "wall_s": round(wall, 3),
-                 "cpu_s": round(cpu, 3), "pid": os.getpid()}
+        event = {
+            "unit": unit,
+            "stage": stage,
+            "status": status,
+            "text": text,
+            "wall_s": round(wall, 3),
+            "cpu_s": round(cpu, 3),
+            "pid": os.getpid(),
+        }
         if self.store.processes.is_main:
             self.timings.parent.mkdir(parents=True, exist_ok=True)
             with self.timings.open("a") as timings:
@@ -193,10 +214,21 @@ class Study:
     def data_stage(self) -> dict:
         """Tokenizer, pretraining text and evaluation blocks (with the corpus's floors), shared by every run."""
         c = self.config
-        settings = {k: getattr(c, k) for k in
-                    ("builtin_grammar", "dataset_name", "dataset_config_name", "tokenizer_vocab_size",
-                     "builtin_num_sentences", "max_position_embeddings", "max_seq_length", "eval_sentences",
-                     "length_multiples", "mlm_probability")}
+        settings = {
+            k: getattr(c, k)
+            for k in (
+                "builtin_grammar",
+                "dataset_name",
+                "dataset_config_name",
+                "tokenizer_vocab_size",
+                "builtin_num_sentences",
+                "max_position_embeddings",
+                "max_seq_length",
+                "eval_sentences",
+                "length_multiples",
+                "mlm_probability",
+            )
+        }
         # the user's files by content: editing them redoes what was built on them, moving them does not
         settings.update(train_file=input_fingerprint(c.train_file), tokenizer_name=input_fingerprint(c.tokenizer_name))
 
@@ -224,12 +256,17 @@ class Study:
             from ..training.pretrain import load_raw_datasets, text_column
             from ..training.tokenizer import train_wordpiece_tokenizer
 
-            data_args = MLMDataArguments(dataset_name=c.dataset_name, dataset_config_name=c.dataset_config_name,
-                                         train_file=c.train_file, max_seq_length=c.max_seq_length)
+            data_args = MLMDataArguments(
+                dataset_name=c.dataset_name,
+                dataset_config_name=c.dataset_config_name,
+                train_file=c.train_file,
+                max_seq_length=c.max_seq_length,
+            )
             raw, _ = load_raw_datasets(data_args, ModelArguments(), seed=0)
             column = text_column(raw["train"], None)
-            tokenizer = train_wordpiece_tokenizer(raw["train"][column], vocab_size=c.tokenizer_vocab_size,
-                                                  model_max_length=model_max_length)
+            tokenizer = train_wordpiece_tokenizer(
+                raw["train"][column], vocab_size=c.tokenizer_vocab_size, model_max_length=model_max_length
+            )
         tokenizer.save_pretrained(folder / "tokenizer")
         return self.store.relative(folder / "tokenizer")
 
@@ -249,15 +286,25 @@ class Study:
         language = _language(c)
         blocks, floors = {}, {}
         for multiple in c.length_multiples:
-            packed = pack_blocks([list(s.words) for s in held_out], tokenizer, c.max_seq_length * multiple,
-                                 c.mlm_probability, EVAL_MASK_SEED, language)
+            packed = pack_blocks(
+                [list(s.words) for s in held_out],
+                tokenizer,
+                c.max_seq_length * multiple,
+                c.mlm_probability,
+                EVAL_MASK_SEED,
+                language,
+            )
             path = folder / f"blocks_x{multiple}.npz"
             packed.save(path)
             blocks[str(multiple)] = self.store.relative(path)
             floors[str(multiple)] = packed.floors()
-        result = {"train_file": self.store.relative(corpus / "train.txt"),
-                  "validation_file": self.store.relative(corpus / "validation.txt"),
-                  "blocks": blocks, "floors": floors, "num_train_sentences": len(train)}
+        result = {
+            "train_file": self.store.relative(corpus / "train.txt"),
+            "validation_file": self.store.relative(corpus / "validation.txt"),
+            "blocks": blocks,
+            "floors": floors,
+            "num_train_sentences": len(train),
+        }
         if language is not None:
             result["unigram_entropy"] = language.unigram_entropy()
             result["expected_sentence_length"] = language.expected_length()
@@ -276,8 +323,9 @@ class Study:
 
             files = {}
             for task in builtin:
-                splits = load_builtin_task(task, seed=seed, num_train=c.builtin_task_size, num_test=0,
-                                           grammar=c.builtin_grammar)
+                splits = load_builtin_task(
+                    task, seed=seed, num_train=c.builtin_task_size, num_test=0, grammar=c.builtin_grammar
+                )
                 files[task] = {}
                 for split in ("train", "validation"):
                     path = folder / f"{task}.{split}.jsonl"
@@ -292,8 +340,12 @@ class Study:
         c = self.config
         if not c.probing_tasks:
             return {}
-        settings = {"tasks": c.probing_tasks, "train": c.probing_train_sentences, "test": c.probing_test_sentences,
-                    "seed": PROBING_SEED}
+        settings = {
+            "tasks": c.probing_tasks,
+            "train": c.probing_train_sentences,
+            "test": c.probing_test_sentences,
+            "seed": PROBING_SEED,
+        }
 
         def work(folder: Path) -> dict:
             from ..data.probing import probing_task
@@ -314,74 +366,116 @@ class Study:
     def pretrain_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
         c = self.config
         tokenizer = str(self.store.resolve(data["tokenizer"])) if not c.tokenizer_name else c.tokenizer_name
-        settings = {"variant": spec.config_kwargs(), "model": c.model_kwargs(), "seed": seed,
-                    "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")), "steps": c.pretrain_steps,
-                    "batch": c.pretrain_batch_size, "lr": c.pretrain_learning_rate, "warmup": c.warmup_fraction,
-                    "seq": c.max_seq_length, "mlm_probability": c.mlm_probability,
-                    "corpus": [c.dataset_name, c.dataset_config_name, input_fingerprint(c.train_file),
-                               c.builtin_num_sentences], "tokenizer": input_fingerprint(c.tokenizer_name)}
+        settings = {
+            "variant": spec.config_kwargs(),
+            "model": c.model_kwargs(),
+            "seed": seed,
+            "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")),
+            "steps": c.pretrain_steps,
+            "batch": c.pretrain_batch_size,
+            "lr": c.pretrain_learning_rate,
+            "warmup": c.warmup_fraction,
+            "seq": c.max_seq_length,
+            "mlm_probability": c.mlm_probability,
+            "corpus": [c.dataset_name, c.dataset_config_name, input_fingerprint(c.train_file), c.builtin_num_sentences],
+            "tokenizer": input_fingerprint(c.tokenizer_name),
+        }
         code = spec.code_digest()
         if code:  # a user's PE: its source is part of what the stage computed
             settings["pe_code"] = code
 
         def work(folder: Path) -> dict:
+            from ..configuration import PEBertConfig
             from ..training import pretrain
             from ..training.arguments import MLMDataArguments, ModelArguments
 
             # The MLM head runs on masked tokens only (run_mlm's default: same loss and gradients).
-            overrides = ",".join(f"{k}={v}" for k, v in c.model_kwargs().items())
-            model_args = ModelArguments(tokenizer_name=tokenizer, config_overrides=overrides, **spec.config_kwargs())
+            model_args = ModelArguments(tokenizer_name=tokenizer)
+            config = PEBertConfig(**c.model_kwargs(), **spec.config_kwargs())
             if c.builtin_corpus:
-                data_args = MLMDataArguments(train_file=str(self.store.resolve(data["train_file"])),
-                                             validation_file=str(self.store.resolve(data["validation_file"])),
-                                             max_seq_length=c.max_seq_length, mlm_probability=c.mlm_probability)
+                data_args = MLMDataArguments(
+                    train_file=str(self.store.resolve(data["train_file"])),
+                    validation_file=str(self.store.resolve(data["validation_file"])),
+                    max_seq_length=c.max_seq_length,
+                    mlm_probability=c.mlm_probability,
+                )
             else:
-                data_args = MLMDataArguments(dataset_name=c.dataset_name, dataset_config_name=c.dataset_config_name,
-                                             train_file=c.train_file, max_seq_length=c.max_seq_length,
-                                             mlm_probability=c.mlm_probability)
+                data_args = MLMDataArguments(
+                    dataset_name=c.dataset_name,
+                    dataset_config_name=c.dataset_config_name,
+                    train_file=c.train_file,
+                    max_seq_length=c.max_seq_length,
+                    mlm_probability=c.mlm_probability,
+                )
             # Built-in corpus: the masked evaluation stage measures the model (against the floors); otherwise the
             # Trainer's evaluation on the held-out split is the only measure.
-            training_args = _training_arguments(folder, c, seed, c.pretrain_steps, c.pretrain_batch_size,
-                                                c.pretrain_learning_rate, do_eval=not c.builtin_corpus,
-                                                verbose=self.verbose)
-            metrics = pretrain.main(model_args, data_args, training_args)
+            training_args = _training_arguments(
+                folder,
+                c,
+                seed,
+                c.pretrain_steps,
+                c.pretrain_batch_size,
+                c.pretrain_learning_rate,
+                do_eval=not c.builtin_corpus,
+                verbose=self.verbose,
+            )
+            metrics = pretrain.main(model_args, data_args, training_args, config=config)
             return {"path": self.store.relative(folder), "metrics": _deterministic(metrics)}
 
         # The model card step rewrites README.md with the measured numbers: not part of the stage's content.
-        return self._stage(unit, "pretrain", lambda: self.store.run(unit, "pretrain", settings, work, collective=True,
-                                                                    rewritten=("README.md",),
-                                                                    volatile=TRAINER_TIMING_FILES),
-                           lambda r: f"train loss {r['metrics']['train_loss']:.3f}")
+        return self._stage(
+            unit,
+            "pretrain",
+            lambda: self.store.run(
+                unit,
+                "pretrain",
+                settings,
+                work,
+                collective=True,
+                rewritten=("README.md",),
+                volatile=TRAINER_TIMING_FILES,
+            ),
+            lambda r: f"train loss {r['metrics']['train_loss']:.3f}",
+        )
 
     def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
         """Masked-token loss on the fixed evaluation blocks at each length, and its share of the learnable signal."""
         c = self.config
-        settings = {"pretrained": self.store.content_id(pretrained),
-                    "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")),
-                    "batch": c.eval_batch_size}
+        settings = {
+            "pretrained": self.store.content_id(pretrained),
+            "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")),
+            "batch": c.eval_batch_size,
+        }
 
         def work(folder: Path) -> dict:
             from transformers import AutoModelForMaskedLM
 
-            from ..pe_base import get_position_encoding_class
+            from ..configuration import position_table_limit
             from .mlm_eval import MaskedBlocks, masked_token_losses, share_captured
 
             model = AutoModelForMaskedLM.from_pretrained(pretrained).eval()
-            bounded = getattr(get_position_encoding_class(spec.position_encoding), "bounded", False)
+            bound = position_table_limit(model.config)
             lengths = {}
             for multiple, path in data["blocks"].items():
                 length = c.max_seq_length * int(multiple)
                 floors = data["floors"][multiple]
-                if bounded and length > model.config.max_position_embeddings:
-                    lengths[multiple] = {"length": length, "applicable": False,
-                                         "reason": f"absolute PE: positions are bounded by max_position_embeddings "
-                                                   f"({model.config.max_position_embeddings})"}
+                if bound is not None and length > bound[0]:
+                    lengths[multiple] = {
+                        "length": length,
+                        "applicable": False,
+                        "reason": f"absolute PE: positions are bounded by max_position_embeddings "
+                        f"({model.config.max_position_embeddings})",
+                    }
                     continue
                 losses = masked_token_losses(model, MaskedBlocks.load(self.store.resolve(path)), c.eval_batch_size)
                 loss = float(losses.mean())
-                lengths[multiple] = {"length": length, "applicable": True, "loss": loss,
-                                     "share": share_captured(loss, floors["unigram_loss"], floors["bayes_loss"]),
-                                     "masked_tokens": int(losses.size)}
+                lengths[multiple] = {
+                    "length": length,
+                    "applicable": True,
+                    "loss": loss,
+                    "share": share_captured(loss, floors["unigram_loss"], floors["bayes_loss"]),
+                    "masked_tokens": int(losses.size),
+                }
             return {"lengths": lengths}
 
         def headline(result):
@@ -395,9 +489,11 @@ class Study:
         """Frozen-feature probes of the pretrained model: a logistic regression on its last hidden states for each
         probing task (topic, order, roles), trained and tested on the shared split."""
         c = self.config
-        settings = {"pretrained": self.store.content_id(pretrained),
-                    "data": self.store.content_id(self.store.folder(SHARED_UNIT, "probing")),
-                    "batch": c.eval_batch_size}
+        settings = {
+            "pretrained": self.store.content_id(pretrained),
+            "data": self.store.content_id(self.store.folder(SHARED_UNIT, "probing")),
+            "batch": c.eval_batch_size,
+        }
 
         def work(folder: Path) -> dict:
             from transformers import AutoModel, AutoTokenizer
@@ -413,19 +509,27 @@ class Study:
             return {"tasks": results}
 
         def headline(result):
-            return ", ".join(f"{task} {100 * r['accuracy']:.1f}" for task, r in result["tasks"].items()) + \
-                " (probe accuracy, %)"
+            return (
+                ", ".join(f"{task} {100 * r['accuracy']:.1f}" for task, r in result["tasks"].items())
+                + " (probe accuracy, %)"
+            )
 
         return self._stage(unit, "probing", lambda: self.store.run(unit, "probing", settings, work), headline)
 
     def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str, task_files: dict) -> dict:
         c = self.config
         files = task_files.get(task)
-        settings = {"task": task, "pretrained": self.store.content_id(pretrained), "seed": seed,
-                    "steps": c.finetune_steps, "batch": c.finetune_batch_size, "lr": c.finetune_learning_rate,
-                    "warmup": c.warmup_fraction, "seq": c.max_position_embeddings,
-                    "data": self.store.content_id(self.store.folder(f"{SHARED_UNIT}/seed{seed}", "tasks"))
-                    if files else None}
+        settings = {
+            "task": task,
+            "pretrained": self.store.content_id(pretrained),
+            "seed": seed,
+            "steps": c.finetune_steps,
+            "batch": c.finetune_batch_size,
+            "lr": c.finetune_learning_rate,
+            "warmup": c.warmup_fraction,
+            "seq": c.max_position_embeddings,
+            "data": self.store.content_id(self.store.folder(f"{SHARED_UNIT}/seed{seed}", "tasks")) if files else None,
+        }
 
         def work(folder: Path) -> dict:
             from ..training import finetune
@@ -433,25 +537,46 @@ class Study:
 
             paths = {f"{split}_file": str(self.store.resolve(path)) for split, path in (files or {}).items()}
             data_args = GlueDataArguments(task_name=task, max_seq_length=c.max_position_embeddings, **paths)
-            training_args = _training_arguments(folder, c, seed, c.finetune_steps, c.finetune_batch_size,
-                                                c.finetune_learning_rate, do_eval=True, verbose=self.verbose)
+            training_args = _training_arguments(
+                folder,
+                c,
+                seed,
+                c.finetune_steps,
+                c.finetune_batch_size,
+                c.finetune_learning_rate,
+                do_eval=True,
+                verbose=self.verbose,
+            )
             metrics = finetune.main(ModelArguments(model_name_or_path=pretrained), data_args, training_args)
             name, value = main_metric(task, metrics)
-            return {"path": self.store.relative(folder), "metric": name, "score": value,
-                    "metrics": _deterministic(metrics)}
+            return {
+                "path": self.store.relative(folder),
+                "metric": name,
+                "score": value,
+                "metrics": _deterministic(metrics),
+            }
 
-        return self._stage(unit, f"finetune:{task}",
-                           lambda: self.store.run(unit, f"finetune:{task}", settings, work, collective=True,
-                                                  volatile=TRAINER_TIMING_FILES),
-                           lambda r: f"{task} {r['metric']} {r['score']:.3f}")
+        return self._stage(
+            unit,
+            f"finetune:{task}",
+            lambda: self.store.run(
+                unit, f"finetune:{task}", settings, work, collective=True, volatile=TRAINER_TIMING_FILES
+            ),
+            lambda r: f"{task} {r['metric']} {r['score']:.3f}",
+        )
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
         """Locality and symmetry (both variants) of every model of the unit, on held-out built-in sentences,
         plus identical-token position attention of the pretrained model."""
         c = self.config
-        settings = {"models": {name: self.store.content_id(path) for name, path in models.items()},
-                    "sentences": c.analysis_sentences, "seq": c.max_seq_length, "grammar": c.builtin_grammar,
-                    "position_seq_len": c.position_seq_len, "seed": seed}
+        settings = {
+            "models": {name: self.store.content_id(path) for name, path in models.items()},
+            "sentences": c.analysis_sentences,
+            "seq": c.max_seq_length,
+            "grammar": c.builtin_grammar,
+            "position_seq_len": c.position_seq_len,
+            "seed": seed,
+        }
 
         def work(folder: Path) -> dict:
             import torch
@@ -465,12 +590,22 @@ class Study:
                 model = AutoModel.from_pretrained(path).eval()
                 model.config._name_or_path = self.store.relative(path)  # the scores file names it, relocatably
                 tokenizer = AutoTokenizer.from_pretrained(path)
-                scores = score_attention(model, tokenizer, texts, batch_size=ATTENTION_BATCH_SIZE,
-                                         max_length=c.max_seq_length, progress=self.verbose)
+                scores = score_attention(
+                    model,
+                    tokenizer,
+                    texts,
+                    batch_size=ATTENTION_BATCH_SIZE,
+                    max_length=c.max_seq_length,
+                    progress=self.verbose,
+                )
                 scores.to_json(folder / f"{name}_scores.json")
                 scores.plot(folder / f"{name}_heatmaps.png", title=f"{unit} ({name}): attention scores")
-                result[name] = {"locality": scores.mean_locality, "symmetry": scores.mean_symmetry,
-                                "symmetry_mass": scores.mean_symmetry_mass, "num_matrices": scores.num_matrices}
+                result[name] = {
+                    "locality": scores.mean_locality,
+                    "symmetry": scores.mean_symmetry,
+                    "symmetry_mass": scores.mean_symmetry_mass,
+                    "num_matrices": scores.num_matrices,
+                }
                 if name == "pretrained":
                     positional = position_attention(model, c.position_seq_len)
                     positional.plot(folder / "position_attention.png", title=f"{unit}: identical-token attention")
@@ -481,20 +616,34 @@ class Study:
                     }
             return jsonable(result)
 
-        return self._stage(unit, "score", lambda: self.store.run(unit, "score", settings, work),
-                           lambda r: f"locality {r['pretrained']['locality']:.3f}, symmetry "
-                                     f"{r['pretrained']['symmetry']:.3f} (mass {r['pretrained']['symmetry_mass']:.3f})")
+        return self._stage(
+            unit,
+            "score",
+            lambda: self.store.run(unit, "score", settings, work),
+            lambda r: (
+                f"locality {r['pretrained']['locality']:.3f}, symmetry "
+                f"{r['pretrained']['symmetry']:.3f} (mass {r['pretrained']['symmetry_mass']:.3f})"
+            ),
+        )
 
-    def probe_stage(self, unit: str, seed: int, pretrained: str, nli_task: str | None, nli_model: str | None,
-                    task_files: dict) -> dict:
+    def probe_stage(
+        self, unit: str, seed: int, pretrained: str, nli_task: str | None, nli_model: str | None, task_files: dict
+    ) -> dict:
         """Zero-shot word-order probes (PLL preference, representation drift) on the pretrained MLM, and the
         paper's NLI probe on the fine-tuned NLI model when the study fine-tunes on NLI."""
         c = self.config
         nli_file = (task_files.get(nli_task) or {}).get("validation") if nli_task else None
-        settings = {"pretrained": self.store.content_id(pretrained), "nli": self.store.content_id(nli_model),
-                    "nli_task": nli_task, "nli_data": nli_file, "examples": c.probe_examples,
-                    "zero_shot": c.probe_zero_shot_sentences, "seed": seed, "seq": c.max_seq_length,
-                    "grammar": c.builtin_grammar}
+        settings = {
+            "pretrained": self.store.content_id(pretrained),
+            "nli": self.store.content_id(nli_model),
+            "nli_task": nli_task,
+            "nli_data": nli_file,
+            "examples": c.probe_examples,
+            "zero_shot": c.probe_zero_shot_sentences,
+            "seed": seed,
+            "seq": c.max_seq_length,
+            "grammar": c.builtin_grammar,
+        }
 
         def work(folder: Path) -> dict:
             from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification, AutoTokenizer
@@ -508,15 +657,17 @@ class Study:
                 # The validation pairs of the very task the model was fine-tuned on (held out from its training).
                 source = str(self.store.resolve(nli_file)) if nli_file else nli_task
                 examples = load_nli_examples(source, num_examples=c.probe_examples, seed=seed)
-                report = nli_probe(model, tokenizer, examples, seed=seed, max_length=c.max_position_embeddings,
-                                   model_name=unit)
+                report = nli_probe(
+                    model, tokenizer, examples, seed=seed, max_length=c.max_position_embeddings, model_name=unit
+                )
                 plot_deltas(report, folder / "nli_probe.png")
                 result["nli"] = jsonable(report.to_dict())
             model = AutoModelForMaskedLM.from_pretrained(pretrained).eval()
             tokenizer = AutoTokenizer.from_pretrained(pretrained)
             sentences = _builtin_sentences(c, c.probe_zero_shot_sentences, PROBE_SEED_OFFSET + seed)
-            result["zero_shot"] = jsonable(zero_shot_probe(model, tokenizer, sentences, seed=seed,
-                                                           model_name=unit).to_dict())
+            result["zero_shot"] = jsonable(
+                zero_shot_probe(model, tokenizer, sentences, seed=seed, model_name=unit).to_dict()
+            )
             return result
 
         def headline(result):
@@ -533,14 +684,23 @@ class Study:
     # ---------------------------------------------------------------------------------------------- driver
 
     def units(self) -> list[tuple[str, VariantSpec, int]]:
-        return [(f"{spec.label}/seed{seed}", spec, seed)
-                for spec in self.config.variant_specs() for seed in self.config.seeds]
+        return [
+            (f"{spec.label}/seed{seed}", spec, seed)
+            for spec in self.config.variant_specs()
+            for seed in self.config.seeds
+        ]
 
     def unit_stage_names(self) -> list[str]:
         """The stages of every unit, in the order `run_unit` runs them."""
         c = self.config
-        return ["pretrain", *(["mlm"] if c.builtin_corpus else []), *(["probing"] if c.probing_tasks else []),
-                *(f"finetune:{task}" for task in c.tasks), "score", "probe"]
+        return [
+            "pretrain",
+            *(["mlm"] if c.builtin_corpus else []),
+            *(["probing"] if c.probing_tasks else []),
+            *(f"finetune:{task}" for task in c.tasks),
+            "score",
+            "probe",
+        ]
 
     def stages_per_unit(self) -> int:
         return len(self.unit_stage_names())
@@ -548,12 +708,19 @@ class Study:
     def shared_stages(self) -> tuple[dict, dict, dict]:
         """The shared stages' results (data, probing split, task files per seed), computed or looked up."""
         data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
-        probing = self._stage(SHARED_UNIT, "probing", self.probing_data_stage, _probing_headline) \
-            if self.config.probing_tasks else {}
+        probing = (
+            self._stage(SHARED_UNIT, "probing", self.probing_data_stage, _probing_headline)
+            if self.config.probing_tasks
+            else {}
+        )
         task_files = {}
         for seed in self.config.seeds if self.config.builtin_tasks else ():
-            task_files[seed] = self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", lambda: self.tasks_stage(seed),
-                                           lambda r: f"{', '.join(r)}: train and validation files")
+            task_files[seed] = self._stage(
+                f"{SHARED_UNIT}/seed{seed}",
+                "tasks",
+                lambda seed=seed: self.tasks_stage(seed),
+                lambda r: f"{', '.join(r)}: train and validation files",
+            )
         return data, probing, task_files
 
     def report_only(self) -> dict:
@@ -566,11 +733,15 @@ class Study:
         try:
             data, probing, task_files = self.shared_stages()
         except NotStored as missing:
-            raise UsageError(f"{self.out} holds no finished shared stage {missing.stage!r} of this study: run the "
-                             "study first (with the same settings), then --report-only.") from None
-        results = [self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
-                   for unit, spec, seed in self.units()]
-        summary = write_report(self, results, 0.0, 0)
+            raise UsageError(
+                f"{self.out} holds no finished shared stage {missing.stage!r} of this study: run the "
+                "study first (with the same settings), then --report-only."
+            ) from None
+        results = [
+            self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
+            for unit, spec, seed in self.units()
+        ]
+        summary = write_report(self, results, 0.0, 0, data)
         summary["metadata"]["model_cards"] = write_model_cards(self, results, summary)
         save_results(self.out, summary)
         return summary
@@ -592,15 +763,26 @@ class Study:
             if data is not None:
                 self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
             stored = [entry["stage"] for entry in self.store.looked if entry["stored"]]
-            stages += [{"unit": unit, "stage": stage, "stored": stage in stored, "spec": spec}
-                       for stage in self.unit_stage_names()]
+            stages += [
+                {"unit": unit, "stage": stage, "stored": stage in stored, "spec": spec}
+                for stage in self.unit_stage_names()
+            ]
         if data is None:
-            stages = [{"unit": SHARED_UNIT, "stage": name, "stored": False} for name in
-                      ["data", *(["probing"] if self.config.probing_tasks else [])]] + stages
+            stages = [
+                {"unit": SHARED_UNIT, "stage": name, "stored": False}
+                for name in ["data", *(["probing"] if self.config.probing_tasks else [])]
+            ] + stages
         return describe(self.config, stages)
 
-    def run_unit(self, unit: str, spec: VariantSpec, seed: int, data: dict | None = None,
-                 task_files: dict | None = None, probing: dict | None = None) -> UnitResult:
+    def run_unit(
+        self,
+        unit: str,
+        spec: VariantSpec,
+        seed: int,
+        data: dict | None = None,
+        task_files: dict | None = None,
+        probing: dict | None = None,
+    ) -> UnitResult:
         """Every stage of one (variant, seed). `data`, `task_files`, `probing`: the shared stages' results, looked up
         (and verified) here when not given, as in a worker process."""
         result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
@@ -623,8 +805,9 @@ class Study:
                 models[task] = str(self.store.resolve(finetuned["path"]))
             result.stages["score"] = self.score_stage(unit, seed, models)
             nli_task = next((t for t in NLI_TASKS if t in models), None)
-            result.stages["probe"] = self.probe_stage(unit, seed, pretrained, nli_task, models.get(nli_task),
-                                                      task_files)
+            result.stages["probe"] = self.probe_stage(
+                unit, seed, pretrained, nli_task, models.get(nli_task), task_files
+            )
         except StageFailed as failure:
             logger.error("%s", failure)
             result.failure = {"stage": failure.stage, "error": failure.error, "traceback": failure.traceback}
@@ -655,8 +838,14 @@ class Study:
         units = self.units()
         workers = self.worker_count()
         shared = 1 + bool(self.config.probing_tasks) + (len(self.config.seeds) if self.config.builtin_tasks else 0)
-        with tqdm(total=shared + len(units) * self.stages_per_unit(), desc="Study", unit="stage", file=sys.stderr,
-                  disable=not self.progress or not main, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=shared + len(units) * self.stages_per_unit(),
+            desc="Study",
+            unit="stage",
+            file=sys.stderr,
+            disable=not self.progress or not main,
+            dynamic_ncols=True,
+        ) as bar:
             self._bar = bar
             data, probing, task_files = self.shared_stages()
             if self.config.launcher != "local":
@@ -668,13 +857,15 @@ class Study:
 
                 results = run_units(self, units, workers, lambda result: self._counted(result, bar))
             else:
-                results = [self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing), bar)
-                           for unit, spec, seed in units]
+                results = [
+                    self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing), bar)
+                    for unit, spec, seed in units
+                ]
             self._bar = None
         wall_time = time.perf_counter() - start
         summary = None
         if main:  # under `accelerate launch`, one process writes the report, the cards and pushes
-            summary = write_report(self, results, wall_time, workers)
+            summary = write_report(self, results, wall_time, workers, data)
             summary["metadata"]["model_cards"] = write_model_cards(self, results, summary)
             if self.config.push_to_hub:
                 summary["metadata"]["pushed"] = push_checkpoints(self, results, summary)
@@ -687,9 +878,12 @@ class Study:
             bar.update(max(0, self.stages_per_unit() - len(result.stages) - 1))
         return result
 
+
 def _probing_headline(result: dict) -> str:
-    return "probing splits: " + ", ".join(f"{task} {sizes['train']:,} train / {sizes['test']:,} test examples"
-                                          for task, sizes in result["examples"].items())
+    return "probing splits: " + ", ".join(
+        f"{task} {sizes['train']:,} train / {sizes['test']:,} test examples"
+        for task, sizes in result["examples"].items()
+    )
 
 
 def _data_headline(result: dict) -> str:
@@ -697,14 +891,15 @@ def _data_headline(result: dict) -> str:
     first = next(iter(floors.values()), None)
     if not first or first.get("bayes_loss") is None:
         return "tokenizer ready"
-    return (f"{result['num_train_sentences']:,} sentences; unigram entropy {result['unigram_entropy']:.3f} nats, "
-            f"Bayes-optimal masked-token loss {first['bayes_loss']:.3f} nats")
-
-
-# Trainer metrics that measure the machine, not the model: kept out of stage results (the report's metadata holds
-# the timings) so that results.json is identical from run to run.
-_TIMING_METRICS = ("runtime", "samples_per_second", "steps_per_second", "total_flos")
+    return (
+        f"{result['num_train_sentences']:,} sentences; unigram entropy {result['unigram_entropy']:.3f} nats, "
+        f"Bayes-optimal masked-token loss {first['bayes_loss']:.3f} nats"
+    )
 
 
 def _deterministic(metrics: dict) -> dict:
-    return jsonable({k: v for k, v in metrics.items() if not any(k.endswith(t) for t in _TIMING_METRICS)})
+    """The Trainer's metrics without those that measure the machine (the report's metadata holds the timings), so
+    that results.json is identical from run to run."""
+    from ..model_card import MACHINE_METRICS
+
+    return jsonable({k: v for k, v in metrics.items() if not k.endswith(MACHINE_METRICS)})

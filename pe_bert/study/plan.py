@@ -53,11 +53,12 @@ def _stage_size(config, stage: str, parameters: int) -> dict:
         tokens = steps * config.finetune_batch_size * length
     else:
         steps, length = 0, config.max_seq_length
-        sentences = {"mlm": config.eval_sentences * len(config.length_multiples),
-                     "probing": 3 * (config.probing_train_sentences + config.probing_test_sentences),
-                     "score": config.analysis_sentences * (1 + len(config.tasks)),
-                     "probe": config.probe_zero_shot_sentences * 8 * TOKENS_PER_SENTENCE
-                     + config.probe_examples * 7}.get(kind, 0)
+        sentences = {
+            "mlm": config.eval_sentences * len(config.length_multiples),
+            "probing": 3 * (config.probing_train_sentences + config.probing_test_sentences),
+            "score": config.analysis_sentences * (1 + len(config.tasks)),
+            "probe": config.probe_zero_shot_sentences * 8 * TOKENS_PER_SENTENCE + config.probe_examples * 7,
+        }.get(kind, 0)
         tokens = sentences * TOKENS_PER_SENTENCE
     attention = 12 * layers * hidden * length
     flops = tokens * ((6 * parameters + attention) if steps else (2 * parameters + attention / 3))
@@ -69,8 +70,14 @@ def training_memory_bytes(config, parameters: int) -> int:
     jobs = [(config.pretrain_batch_size, config.max_seq_length)]
     if config.tasks:
         jobs.append((config.finetune_batch_size, config.max_position_embeddings))
-    activations = max(4 * batch * length * config.num_hidden_layers
-                      * (16 * config.hidden_size + 2 * config.num_attention_heads * length) for batch, length in jobs)
+    activations = max(
+        4
+        * batch
+        * length
+        * config.num_hidden_layers
+        * (16 * config.hidden_size + 2 * config.num_attention_heads * length)
+        for batch, length in jobs
+    )
     return 16 * parameters + activations
 
 
@@ -82,16 +89,24 @@ def describe(config, stages: list[dict]) -> dict:
         row = {"unit": entry["unit"], "stage": entry["stage"], "stored": entry["stored"]}
         spec = entry.get("spec")
         if spec is not None:
-            total, _ = _parameters(tuple(sorted({**config.model_kwargs(), **spec.config_kwargs(),
-                                                 "vocab_size": vocabulary}.items())))
+            total, _ = _parameters(
+                tuple(sorted({**config.model_kwargs(), **spec.config_kwargs(), "vocab_size": vocabulary}.items()))
+            )
             row.update(parameters=total, **_stage_size(config, entry["stage"], total))
             peak = max(peak, training_memory_bytes(config, total))
         rows.append(row)
     to_run = [r for r in rows if not r["stored"]]
     flops = sum(r.get("flops", 0.0) for r in to_run)
-    return {"rows": rows, "to_run": len(to_run), "stored": len(rows) - len(to_run), "flops": flops,
-            "gpu_hours": flops / (config.assumed_tflops * 1e12) / 3600, "assumed_tflops": config.assumed_tflops,
-            "peak_memory_bytes": peak, "launcher": config.launcher}
+    return {
+        "rows": rows,
+        "to_run": len(to_run),
+        "stored": len(rows) - len(to_run),
+        "flops": flops,
+        "gpu_hours": flops / (config.assumed_tflops * 1e12) / 3600,
+        "assumed_tflops": config.assumed_tflops,
+        "peak_memory_bytes": peak,
+        "launcher": config.launcher,
+    }
 
 
 def _human(value: float, unit: str = "") -> str:
@@ -103,20 +118,25 @@ def _human(value: float, unit: str = "") -> str:
 
 def render(plan: dict) -> str:
     """The plan as the console shows it: one line per stage, then the totals."""
-    lines = [f"{'unit':<28} {'stage':<24} {'status':<7} {'params':>8} {'steps':>7} {'tokens':>8} {'FLOPs':>8} "
-             f"{'GPU-h':>9}"]
+    lines = [
+        f"{'unit':<28} {'stage':<24} {'status':<7} {'params':>8} {'steps':>7} {'tokens':>8} {'FLOPs':>8} {'GPU-h':>9}"
+    ]
     for row in plan["rows"]:
         status = "stored" if row["stored"] else "to run"
         if "parameters" not in row:
             lines.append(f"{row['unit']:<28} {row['stage']:<24} {status:<7}")
             continue
         hours = row["flops"] / (plan["assumed_tflops"] * 1e12) / 3600
-        lines.append(f"{row['unit']:<28} {row['stage']:<24} {status:<7} {_human(row['parameters']):>8} "
-                     f"{row['steps'] or '-':>7} {_human(row['tokens']):>8} {_human(row['flops']):>8} {hours:>9.2g}")
-    lines.append(f"\nTo run: {plan['to_run']} stages ({plan['stored']} stored), {_human(plan['flops'])}FLOPs, "
-                 f"{plan['gpu_hours']:.3g} GPU-hours at {plan['assumed_tflops']:g} TFLOP/s per GPU (launcher: "
-                 f"{plan['launcher']}). Peak memory of a training job: about "
-                 f"{_human(plan['peak_memory_bytes'], 'B')} (estimated). Nothing was trained.")
+        lines.append(
+            f"{row['unit']:<28} {row['stage']:<24} {status:<7} {_human(row['parameters']):>8} "
+            f"{row['steps'] or '-':>7} {_human(row['tokens']):>8} {_human(row['flops']):>8} {hours:>9.2g}"
+        )
+    lines.append(
+        f"\nTo run: {plan['to_run']} stages ({plan['stored']} stored), {_human(plan['flops'])}FLOPs, "
+        f"{plan['gpu_hours']:.3g} GPU-hours at {plan['assumed_tflops']:g} TFLOP/s per GPU (launcher: "
+        f"{plan['launcher']}). Peak memory of a training job: about "
+        f"{_human(plan['peak_memory_bytes'], 'B')} (estimated). Nothing was trained."
+    )
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.capture import METRIC_TITLES
+from ..analysis.probes.registry import perturbation_order
 from ..analysis.probes.report import display_name
 
 DPI = 110
@@ -51,8 +52,19 @@ def scatter(out: Path, summary: dict, plt, colours) -> dict:
             if x is None:
                 continue
             anchor = not v["overrides"]
-            ax.errorbar(x, y, xerr=xe, yerr=ye, fmt="s" if anchor else "o", color=colours[label], label=label,
-                        markersize=7 if anchor else 5, markeredgecolor="black", markeredgewidth=0.4, capsize=2)
+            ax.errorbar(
+                x,
+                y,
+                xerr=xe,
+                yerr=ye,
+                fmt="s" if anchor else "o",
+                color=colours[label],
+                label=label,
+                markersize=7 if anchor else 5,
+                markeredgecolor="black",
+                markeredgewidth=0.4,
+                capsize=2,
+            )
         ax.set_xlabel(f"{METRIC_TITLES[score]} of the pretrained model's attention (sentences)")
         ax.set_ylabel("word-order score (points)")
         ax.grid(alpha=0.3)
@@ -72,8 +84,11 @@ def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
         return {}
     ws = sorted({g["w"] for g in grid})
     ss = sorted({g["s"] for g in grid}, reverse=True)
-    panels = (("outcome", "word-order score (points)", "viridis"), ("locality", "locality (sentences)", "magma"),
-              ("symmetry_mass", "symmetry, mass (sentences)", "cividis"))
+    panels = (
+        ("outcome", "word-order score (points)", "viridis"),
+        ("locality", "locality (sentences)", "magma"),
+        ("symmetry_mass", "symmetry, mass (sentences)", "cividis"),
+    )
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
     for ax, (key, title, cmap) in zip(axes[0], panels):
         values = np.full((len(ss), len(ws)), np.nan)
@@ -83,8 +98,15 @@ def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
         image = ax.imshow(values, cmap=cmap, aspect="auto")
         for (row, column), value in np.ndenumerate(values):
             if np.isfinite(value):
-                ax.text(column, row, f"{value:.1f}" if key == "outcome" else f"{value:.2f}", ha="center",
-                        va="center", fontsize=8, color="white" if value < np.nanmean(values) else "black")
+                ax.text(
+                    column,
+                    row,
+                    f"{value:.1f}" if key == "outcome" else f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if value < np.nanmean(values) else "black",
+                )
         ax.set_xticks(range(len(ws)), [f"{w:g}" for w in ws])
         ax.set_yticks(range(len(ss)), [f"{s:g}" for s in ss])
         ax.set_xlabel("w (larger: more local)")
@@ -137,8 +159,16 @@ def _bars(ax, variants: dict, key: str, names: list[str], colours, baseline: flo
             errors[0].append(0.0 if mean is None or ci[0] is None else mean - ci[0])
             errors[1].append(0.0 if mean is None or ci[1] is None else ci[1] - mean)
         xs = np.arange(len(names)) + i * width - 0.4 + width / 2
-        ax.bar(xs, np.array(means) - baseline, width, bottom=baseline, yerr=errors, label=label,
-               color=colours.get(label), capsize=2)
+        ax.bar(
+            xs,
+            np.array(means) - baseline,
+            width,
+            bottom=baseline,
+            yerr=errors,
+            label=label,
+            color=colours.get(label),
+            capsize=2,
+        )
     ax.axhline(baseline, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(len(names)), [display_name(p) for p in names])
     ax.grid(axis="y", alpha=0.3)
@@ -149,10 +179,22 @@ def probes(out: Path, summary: dict, plt, colours, order) -> dict:
     plots = {}
     variants = summary["variants"]
     for key, baseline, ylabel, title, name, file in (
-        ("zero_shot_pll_preference", 50.0, "original preferred (%, 50 = chance)",
-         "Zero-shot word-order probe: PLL preference for the original", "zero-shot probe", "probe_zero_shot.png"),
-        ("probe_nli_deltas", 0.0, "Δ accuracy vs original (points)",
-         "NLI probe: change in accuracy per perturbation", "NLI probe", "probe_deltas.png"),
+        (
+            "zero_shot_pll_preference",
+            50.0,
+            "original preferred (%, 50 = chance)",
+            "Zero-shot word-order probe: PLL preference for the original",
+            "zero-shot probe",
+            "probe_zero_shot.png",
+        ),
+        (
+            "probe_nli_deltas",
+            0.0,
+            "Δ accuracy vs original (points)",
+            "NLI probe: change in accuracy per perturbation",
+            "NLI probe",
+            "probe_deltas.png",
+        ),
     ):
         perturbations = sorted({p for v in variants.values() for p in v[key]}, key=order)
         if not perturbations:
@@ -184,9 +226,16 @@ def length_generalisation(out: Path, summary: dict, plt, colours) -> dict:
                 errors.append(entry["loss"].get("std") or 0.0)
         if xs:
             bounded = len(xs) < len(multiples)
-            ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=2, color=colours[label],
-                        linestyle=":" if bounded else "-",
-                        label=label + (" (absolute: longer n/a)" if bounded else ""))
+            ax.errorbar(
+                xs,
+                ys,
+                yerr=errors,
+                marker="o",
+                capsize=2,
+                color=colours[label],
+                linestyle=":" if bounded else "-",
+                label=label + (" (absolute: longer n/a)" if bounded else ""),
+            )
     floors = summary["corpus"].get("floors", {})
     first = floors.get(multiples[0], {})
     if first.get("bayes_loss") is not None:
@@ -206,8 +255,6 @@ def length_generalisation(out: Path, summary: dict, plt, colours) -> dict:
 
 
 def write_plots(out: Path, summary: dict, tasks: list[str]) -> dict:
-    from .report import perturbation_order
-
     plt = _pyplot()
     colours = _colours(plt, list(summary["variants"]))
     plots = {}

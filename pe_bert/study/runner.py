@@ -106,8 +106,9 @@ def run_units(study, units: list, workers: int, on_result) -> list:
     events = context.Queue()
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: dict[int, object] = {}
-    interrupted = _run_pool(study, units, list(range(len(units))), workers, context, events, threads, results,
-                            on_result)
+    interrupted = _run_pool(
+        study, units, list(range(len(units))), workers, context, events, threads, results, on_result
+    )
     for index in interrupted:  # each alone, in a fresh worker: a unit that kills its worker again is found
         if _run_pool(study, units, [index], 1, context, events, threads, results, on_result):
             results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
@@ -118,8 +119,12 @@ def run_units(study, units: list, workers: int, on_result) -> list:
 
 def _run_pool(study, units, indices, workers, context, events, threads, results, on_result) -> list[int]:
     """One pool over `indices`; returns the indices whose units a dead worker interrupted."""
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                               initargs=(study.config, study.verbose, threads, events, os.getpid()))
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(study.config, study.verbose, threads, events, os.getpid()),
+    )
     interrupted = []
     try:
         futures = {pool.submit(_run_unit_in_worker, *units[i]): i for i in indices}
@@ -159,9 +164,13 @@ def _died(unit: tuple):
 
     name, spec, seed = unit
     result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
-    result.failure = {"stage": "(worker)", "error": "its worker process died twice while running it (killed by a "
-                      "signal or by the out-of-memory killer); rerun the study to retry it (finished stages are "
-                      "kept)", "traceback": ""}
+    result.failure = {
+        "stage": "(worker)",
+        "error": "its worker process died twice while running it (killed by a "
+        "signal or by the out-of-memory killer); rerun the study to retry it (finished stages are "
+        "kept)",
+        "traceback": "",
+    }
     return result
 
 

@@ -127,8 +127,11 @@ class NotStored(StageFailed):
     """A read-only store (`--report-only`, `--dry-run`) was asked for a stage that is not stored (verified)."""
 
     def __init__(self, unit: str, stage: str):
-        super().__init__(unit, stage, LookupError("not in the store yet: run the study (the same command without "
-                                                  "--report-only) to compute it"))
+        super().__init__(
+            unit,
+            stage,
+            LookupError("not in the store yet: run the study (the same command without --report-only) to compute it"),
+        )
         self.traceback = ""
 
 
@@ -195,8 +198,10 @@ class StageStore:
         """`(result, digest)` if the stage finished with these settings and every checksum matches, else None.
         A stage folder that is a link (its content could change outside the study) or not a folder is not trusted."""
         folder = self.folder(unit, stage)
-        if any(p.is_symlink() for p in (folder, *folder.parents) if self.runs in (p, *p.parents)) or \
-                not folder.is_dir():
+        if (
+            any(p.is_symlink() for p in (folder, *folder.parents) if self.runs in (p, *p.parents))
+            or not folder.is_dir()
+        ):
             return None
         try:
             done = json.loads((folder / "DONE.json").read_text())
@@ -224,26 +229,51 @@ class StageStore:
         """Content digest of a stage run or verified by this store (what `content_id` puts in settings)."""
         return self._digests[self.folder(unit, stage)]
 
-    def _seal(self, folder: Path, settings: dict, result: dict, produced: Iterable[str], seconds: float,
-              volatile: tuple[str, ...] = ()) -> str:
+    def _seal(
+        self,
+        folder: Path,
+        settings: dict,
+        result: dict,
+        produced: Iterable[str],
+        seconds: float,
+        volatile: tuple[str, ...] = (),
+    ) -> str:
         """Write result.json and DONE.json: every file's checksum (verified on rerun), and the content digest over
         the deterministic ones only (files matching a `volatile` pattern, such as the Trainer's timing records,
         are checked but do not make a redone stage's content differ)."""
         _write_json_atomically(folder / "result.json", result)
         checksums = {name: file_sha256(folder / name) for name in sorted({*produced, "result.json"})}
-        content = {name: sha for name, sha in checksums.items()
-                   if not any(fnmatch.fnmatch(name, pattern) for pattern in volatile)}
+        content = {
+            name: sha
+            for name, sha in checksums.items()
+            if not any(fnmatch.fnmatch(name, pattern) for pattern in volatile)
+        }
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-        _write_json_atomically(folder / "DONE.json", {
-            "fingerprint": fingerprint(settings), "settings": settings, "files": sorted(checksums),
-            "checksums": checksums, "volatile": sorted(set(checksums) - set(content)), "digest": digest,
-            "seconds": seconds,
-        })
+        _write_json_atomically(
+            folder / "DONE.json",
+            {
+                "fingerprint": fingerprint(settings),
+                "settings": settings,
+                "files": sorted(checksums),
+                "checksums": checksums,
+                "volatile": sorted(set(checksums) - set(content)),
+                "digest": digest,
+                "seconds": seconds,
+            },
+        )
         return digest
 
-    def run(self, unit: str, stage: str, settings: dict, work: Callable[[Path], dict],
-            files: Callable[[Path], list[str]] | None = None, collective: bool = False,
-            rewritten: tuple[str, ...] = (), volatile: tuple[str, ...] = ()) -> dict:
+    def run(
+        self,
+        unit: str,
+        stage: str,
+        settings: dict,
+        work: Callable[[Path], dict],
+        files: Callable[[Path], list[str]] | None = None,
+        collective: bool = False,
+        rewritten: tuple[str, ...] = (),
+        volatile: tuple[str, ...] = (),
+    ) -> dict:
         """Return the stored result, or run `work(folder) -> result` and store it.
 
         `files(folder)` lists the outputs (relative to the folder) that are checksummed and verified on rerun; by
@@ -306,9 +336,11 @@ class StageStore:
                     self._log(unit, stage, "failed", time.perf_counter() - start, error=failure.error)
             if main and failure is None:
                 seconds = time.perf_counter() - start
-                produced = files(folder) if files else [
-                    p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
-                ]
+                produced = (
+                    files(folder)
+                    if files
+                    else [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+                )
                 produced = [name for name in produced if name not in ("result.json", "DONE.json", *rewritten)]
                 _kill_if_hooked("before-done", unit, stage)
                 self._digests[folder] = self._seal(folder, settings, result, produced, seconds, volatile)
@@ -341,8 +373,14 @@ class StageStore:
     # ------------------------------------------------------------------------------------ log
 
     def _log(self, unit: str, stage: str, status: str, seconds: float, **extra) -> None:
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "unit": unit, "stage": stage, "status": status,
-                 "seconds": round(seconds, 3), **extra}
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "unit": unit,
+            "stage": stage,
+            "status": status,
+            "seconds": round(seconds, 3),
+            **extra,
+        }
         line = (json.dumps(entry) + "\n").encode()
         with self.log_path.open("a+b") as log:
             if log.seek(0, os.SEEK_END) > 0:
@@ -366,6 +404,7 @@ class StageStore:
             try:
                 entries.append(json.loads(line))
             except ValueError:
-                logger.warning("%s line %d is incomplete (a run was killed while writing it); skipped.",
-                               self.log_path, number)
+                logger.warning(
+                    "%s line %d is incomplete (a run was killed while writing it); skipped.", self.log_path, number
+                )
         return entries

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics as _statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -103,15 +103,30 @@ def spearman_test(x: Sequence[float], y: Sequence[float], seed: int = 0, resampl
         return {"rho": None, "p": None, "exact": bound["exact"], "smallest_p": bound["p"], "n": len(x)}
     ranks_x, ranks_y = rankdata(x), rankdata(y)
     # one sample permuted against the other held fixed: the n! pairings (two samples would be permuted independently)
-    result = permutation_test((ranks_x,), lambda a, axis: _pearson_along(a, ranks_y, axis),
-                              permutation_type="pairings", vectorized=True, n_resamples=resamples,
-                              alternative="two-sided", random_state=np.random.default_rng(seed))
-    return {"rho": rho, "p": float(min(1.0, result.pvalue)), "exact": bound["exact"], "smallest_p": bound["p"],
-            "n": len(x)}
+    result = permutation_test(
+        (ranks_x,),
+        lambda a, axis: _pearson_along(a, ranks_y, axis),
+        permutation_type="pairings",
+        vectorized=True,
+        n_resamples=resamples,
+        alternative="two-sided",
+        random_state=np.random.default_rng(seed),
+    )
+    return {
+        "rho": rho,
+        "p": float(min(1.0, result.pvalue)),
+        "exact": bound["exact"],
+        "smallest_p": bound["p"],
+        "n": len(x),
+    }
 
 
-def cell_bootstrap_ci(cells_x: Sequence[Sequence[float]], cells_y: Sequence[Sequence[float]], seed: int = 0,
-                      resamples: int = BOOTSTRAP_RESAMPLES) -> list[float] | None:
+def cell_bootstrap_ci(
+    cells_x: Sequence[Sequence[float]],
+    cells_y: Sequence[Sequence[float]],
+    seed: int = 0,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> list[float] | None:
     """95 % percentile interval of Spearman's ρ of cell means, resampling each cell's seeds (x and y of a seed
     together), cells held fixed: `scipy.stats.bootstrap` over one sample of seed indices per cell."""
     from scipy.stats import bootstrap
@@ -127,8 +142,16 @@ def cell_bootstrap_ci(cells_x: Sequence[Sequence[float]], cells_y: Sequence[Sequ
         return np.nan if value is None else value
 
     data = tuple(np.arange(len(c[0])) for c in cells)
-    result = bootstrap(data, statistic, vectorized=False, paired=False, n_resamples=resamples,
-                       confidence_level=CONFIDENCE, method="percentile", random_state=np.random.default_rng(seed))
+    result = bootstrap(
+        data,
+        statistic,
+        vectorized=False,
+        paired=False,
+        n_resamples=resamples,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     if not (math.isfinite(low) and math.isfinite(high)):
         return None
@@ -144,8 +167,14 @@ def sign_test(wins: int, losses: int, ties: int = 0) -> dict:
 
     n = wins + losses
     p = float(binomtest(wins, n, 0.5).pvalue) if n else None
-    return {"wins": wins, "losses": losses, "ties": ties, "n": n, "p": p,
-            "smallest_p": min(1.0, 2 * 0.5 ** n) if n else None}
+    return {
+        "wins": wins,
+        "losses": losses,
+        "ties": ties,
+        "n": n,
+        "p": p,
+        "smallest_p": min(1.0, 2 * 0.5**n) if n else None,
+    }
 
 
 def one_sample_t_p(values: Sequence[float | None], null: float = 0.0) -> float | None:
@@ -173,8 +202,9 @@ def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) 
     from statsmodels.stats.anova import anova_lm
 
     a, b = factors
-    frame = pd.DataFrame([(str(x), str(z), float(y)) for x, z, y in rows if y is not None and math.isfinite(y)],
-                         columns=[a, b, "y"])
+    frame = pd.DataFrame(
+        [(str(x), str(z), float(y)) for x, z, y in rows if y is not None and math.isfinite(y)], columns=[a, b, "y"]
+    )
     cells = frame.groupby([a, b])["y"]
     residual_df = len(frame) - cells.ngroups
     if residual_df < 1 or frame[a].nunique() < 2 or frame[b].nunique() < 2:
@@ -185,17 +215,27 @@ def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) 
     cell_means = cells.mean()
     result = {"residual_df": int(residual_df), "mse": mse, "n": len(frame), "cells": int(cells.ngroups)}
     for factor, term in ((a, f"C({a})"), (b, f"C({b})"), ("interaction", f"C({a}):C({b})")):
-        entry = {"F": float(table.loc[term, "F"]), "df": int(table.loc[term, "df"]),
-                 "p": float(table.loc[term, "PR(>F)"])}
+        entry = {
+            "F": float(table.loc[term, "F"]),
+            "df": int(table.loc[term, "df"]),
+            "p": float(table.loc[term, "PR(>F)"]),
+        }
         if factor != "interaction":
             means = cell_means.groupby(level=factor).mean()
             per_level = frame.groupby(factor)["y"].size().min()  # runs behind each marginal mean
             q = float(studentized_range.ppf(CONFIDENCE, len(means), residual_df))
             half = q * math.sqrt(mse / per_level)
             spread = float(means.max() - means.min())
-            entry.update({"means": {level: float(v) for level, v in means.items()}, "spread": spread,
-                          "spread_ci95": [max(0.0, spread - half), spread + half], "tukey_half_width": half,
-                          "best": str(means.idxmax()), "worst": str(means.idxmin())})
+            entry.update(
+                {
+                    "means": {level: float(v) for level, v in means.items()},
+                    "spread": spread,
+                    "spread_ci95": [max(0.0, spread - half), spread + half],
+                    "tukey_half_width": half,
+                    "best": str(means.idxmax()),
+                    "worst": str(means.idxmin()),
+                }
+            )
         result[factor] = entry
     return result
 
@@ -203,8 +243,15 @@ def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) 
 # ---------------------------------------------------------------------------------------------- design power
 
 
-def anova_power(levels: tuple[int, int], seeds: int, spread: float, sigma: float, alpha: float = ALPHA / 2,
-                simulations: int = 2000, seed: int = 0) -> float:
+def anova_power(
+    levels: tuple[int, int],
+    seeds: int,
+    spread: float,
+    sigma: float,
+    alpha: float = ALPHA / 2,
+    simulations: int = 2000,
+    seed: int = 0,
+) -> float:
     """Simulated power of the two-way ANOVA's test of the first factor: its levels' true means are evenly spread
     over `spread` (linear in the level), the second factor has no effect, seeds have noise `sigma`. `alpha`
     defaults to the first step of Holm over the two primary tests."""
@@ -224,8 +271,14 @@ def anova_power(levels: tuple[int, int], seeds: int, spread: float, sigma: float
     return float((f_distribution.sf(statistic, df_a, df_residual) < alpha).mean())
 
 
-def spearman_power(cells: int, rho: float, alpha: float = ALPHA / 2, simulations: int = 2000, seed: int = 0,
-                   resamples: int = PERMUTATIONS) -> float:
+def spearman_power(
+    cells: int,
+    rho: float,
+    alpha: float = ALPHA / 2,
+    simulations: int = 2000,
+    seed: int = 0,
+    resamples: int = PERMUTATIONS,
+) -> float:
     """Simulated power of the permutation test of Spearman's ρ over `cells` points drawn from a bivariate normal
     with correlation `rho`. The p-value is exact (the enumerated null distribution of ρ) up to 8 points; beyond, the
     t approximation, which the permutation test matches closely there, floored at the randomised test's 2 / (m + 1).
@@ -243,10 +296,23 @@ def spearman_power(cells: int, rho: float, alpha: float = ALPHA / 2, simulations
         null = np.abs(_pearson_along(np.array(list(itertools.permutations(ranks))), ranks))
         p = (null[None, :] >= np.abs(rhos)[:, None] - 1e-12).mean(axis=1)
     else:
-        statistic = rhos * np.sqrt((cells - 2) / np.clip(1 - rhos ** 2, 1e-12, None))
+        statistic = rhos * np.sqrt((cells - 2) / np.clip(1 - rhos**2, 1e-12, None))
         p = np.maximum(2 * t.sf(np.abs(statistic), cells - 2), smallest_permutation_p(cells, resamples)["p"])
     return float((p < alpha).mean())
 
 
-__all__ = ["ALPHA", "CONFIDENCE", "anova_power", "cell_bootstrap_ci", "holm", "one_sample_t_p", "sign_test",
-           "smallest_permutation_p", "spearman", "spearman_power", "spearman_test", "summarize", "two_way_anova"]
+__all__ = [
+    "ALPHA",
+    "CONFIDENCE",
+    "anova_power",
+    "cell_bootstrap_ci",
+    "holm",
+    "one_sample_t_p",
+    "sign_test",
+    "smallest_permutation_p",
+    "spearman",
+    "spearman_power",
+    "spearman_test",
+    "summarize",
+    "two_way_anova",
+]

@@ -17,11 +17,30 @@ from ..errors import InvalidInputError
 # Settings that count something: 0 or less cannot work (0 training steps would make the Trainer fall back to
 # num_train_epochs, while the report says 0).
 POSITIVE_SETTINGS = (
-    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings",
-    "max_seq_length", "tokenizer_vocab_size", "builtin_num_sentences", "pretrain_steps", "pretrain_batch_size",
-    "finetune_steps", "finetune_batch_size", "builtin_task_size", "analysis_sentences", "position_seq_len",
-    "probe_examples", "probe_zero_shot_sentences", "eval_sentences", "eval_batch_size", "probing_train_sentences",
-    "probing_test_sentences", "job_cpus", "job_mem_gb", "job_time_min",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "max_seq_length",
+    "tokenizer_vocab_size",
+    "builtin_num_sentences",
+    "pretrain_steps",
+    "pretrain_batch_size",
+    "finetune_steps",
+    "finetune_batch_size",
+    "builtin_task_size",
+    "analysis_sentences",
+    "position_seq_len",
+    "probe_examples",
+    "probe_zero_shot_sentences",
+    "eval_sentences",
+    "eval_batch_size",
+    "probing_train_sentences",
+    "probing_test_sentences",
+    "job_cpus",
+    "job_mem_gb",
+    "job_time_min",
 )
 POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate", "assumed_tflops")
 # Settings below which a measurement is empty or undefined (found only after training otherwise).
@@ -114,8 +133,10 @@ def check_values(config) -> None:
         raise InvalidInputError(f"`job_gpus` (--job-gpus) is {config.job_gpus}: give 0 (CPU jobs) or more.")
     negative = [seed for seed in config.seeds if seed < 0]
     if negative:
-        raise InvalidInputError(f"`seeds` (--seeds) holds {negative}: seeds are whole numbers from 0 (random "
-                                "generators take no negative seed).")
+        raise InvalidInputError(
+            f"`seeds` (--seeds) holds {negative}: seeds are whole numbers from 0 (random "
+            "generators take no negative seed)."
+        )
     for name in POSITIVE_REAL_SETTINGS:
         value = getattr(config, name, None)
         if value is not None and not value > 0:
@@ -127,8 +148,9 @@ def check_values(config) -> None:
         raise InvalidInputError(f"Unknown task(s) {unknown} in --tasks; valid tasks: {', '.join(TASKS)}.")
     unknown = [task for task in config.probing_tasks if task not in PROBING_TASKS]
     if unknown:
-        raise InvalidInputError(f"Unknown probing task(s) {unknown} in --probing-tasks; valid: "
-                                f"{', '.join(PROBING_TASKS)}.")
+        raise InvalidInputError(
+            f"Unknown probing task(s) {unknown} in --probing-tasks; valid: {', '.join(PROBING_TASKS)}."
+        )
     for name in ("tasks", "probing_tasks", "seeds", "variants"):
         values = getattr(config, name)
         repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
@@ -141,8 +163,10 @@ def check_values(config) -> None:
     labels = [spec.label for spec in specs]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise InvalidInputError(f"Variants {repeated} would share a label (and overwrite each other's runs): give each "
-                                "value of --attenuated-w and --attenuated-s once, distinct at 6 significant digits.")
+        raise InvalidInputError(
+            f"Variants {repeated} would share a label (and overwrite each other's runs): give each "
+            "value of --attenuated-w and --attenuated-s once, distinct at 6 significant digits."
+        )
     if not specs:
         raise InvalidInputError(
             "The study has no variant to train: --variants is empty and the attenuated grid (--attenuated-w x "
@@ -172,13 +196,16 @@ def _check_tokenizer_covers_the_language(config) -> None:
         raise InvalidInputError(f"--tokenizer-name {config.tokenizer_name} cannot be loaded: {error}") from error
     words = sorted(compact_language().vocabulary)
     pieces = tokenizer(words, add_special_tokens=False)["input_ids"]
-    unknown = [w for w, ids in zip(words, pieces) if tokenizer.unk_token_id is not None
-               and tokenizer.unk_token_id in ids]
+    unknown = [
+        w for w, ids in zip(words, pieces) if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids
+    ]
     if unknown:
-        raise InvalidInputError(f"--tokenizer-name {config.tokenizer_name} does not know {len(unknown)} of the "
-                                f"built-in language's {len(words)} words ({', '.join(unknown[:5])}, ...): they would "
-                                "all read [UNK]. Use a tokenizer that covers them (e.g. bert-base-uncased's "
-                                "WordPiece), or leave --tokenizer-name unset for the built-in word-level one.")
+        raise InvalidInputError(
+            f"--tokenizer-name {config.tokenizer_name} does not know {len(unknown)} of the "
+            f"built-in language's {len(words)} words ({', '.join(unknown[:5])}, ...): they would "
+            "all read [UNK]. Use a tokenizer that covers them (e.g. bert-base-uncased's "
+            "WordPiece), or leave --tokenizer-name unset for the built-in word-level one."
+        )
 
 
 __all__ = ["MINIMUM_SETTINGS", "POSITIVE_REAL_SETTINGS", "POSITIVE_SETTINGS", "check_types", "check_values"]

@@ -116,7 +116,7 @@ def pe_overrides(model_args) -> dict:
     extra = parse_pe_args(getattr(model_args, "pe_args", None), values.get("position_encoding"))
     clash = sorted(set(extra) & set(values))
     if clash:
-        raise ValueError(f"{', '.join(clash)} given both as a flag and in --pe_args; give each value once.")
+        raise InvalidInputError(f"{', '.join(clash)} given both as a flag and in --pe_args; give each value once.")
     return {**values, **extra}
 
 
@@ -151,10 +151,12 @@ class MLMDataArguments:
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens masked for the MLM loss."})
     masked_only_head: bool = field(
         default=True,
-        metadata={"help": "Train the MLM head on the masked positions only (pe_bert models): the same loss and "
-                          "gradients as on every position, several times less head work, static shapes for "
-                          "torch.compile. The saved model is unchanged. --masked_only_head false runs it everywhere, "
-                          "as BertForMaskedLM does."},
+        metadata={
+            "help": "Train the MLM head on the masked positions only (pe_bert models): the same loss and "
+            "gradients as on every position, several times less head work, static shapes for "
+            "torch.compile. The saved model is unchanged. --masked_only_head false runs it everywhere, "
+            "as BertForMaskedLM does."
+        },
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only this many training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only this many evaluation examples."})
@@ -171,7 +173,9 @@ class MLMDataArguments:
         if self.max_seq_length is not None and self.max_seq_length < 1:
             raise InvalidInputError(f"--max_seq_length must be at least 1, got {self.max_seq_length}.")
         if not 0 < self.validation_split_percentage < 100:
-            raise InvalidInputError(f"--validation_split_percentage must be in 1..99, got {self.validation_split_percentage}.")
+            raise InvalidInputError(
+                f"--validation_split_percentage must be in 1..99, got {self.validation_split_percentage}."
+            )
 
 
 @dataclass
@@ -181,14 +185,16 @@ class GlueDataArguments:
     task_name: str | None = field(
         default=None,
         metadata={
-            "help": "cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli, snli, or a built-in task "
-            "(builtin_nli, builtin_order, builtin_topic). With local files it names their columns and metric."
+            "help": "A task of pe_bert.data.TASKS: a GLUE task, snli, or a built-in one (builtin_nli, ...). With local "
+            "files it names their columns and metric."
         },
     )
     train_file: str | None = field(
         default=None,
-        metadata={"help": "Local training data (.csv, .json/.jsonl, or GLUE's tab-separated .tsv) with the task's "
-                  "text columns and a label column; without files the task comes from the Hub (or is generated)."},
+        metadata={
+            "help": "Local training data (.csv, .json/.jsonl, or GLUE's tab-separated .tsv) with the task's "
+            "text columns and a label column; without files the task comes from the Hub (or is generated)."
+        },
     )
     validation_file: str | None = field(default=None, metadata={"help": "Local validation data."})
     test_file: str | None = field(default=None, metadata={"help": "Local test data (for --do_predict)."})
@@ -230,7 +236,9 @@ class GlueDataArguments:
                 "(e.g. '1e-5,3e-5,5e-5')."
             ) from error
         if not rates or any(rate <= 0 for rate in rates):
-            raise InvalidInputError(f"--learning_rate_grid needs positive learning rates, got {self.learning_rate_grid!r}.")
+            raise InvalidInputError(
+                f"--learning_rate_grid needs positive learning rates, got {self.learning_rate_grid!r}."
+            )
         return rates
 
 

@@ -39,7 +39,9 @@ def setup_logging(training_args: TrainingArguments) -> None:
     ours = logging.INFO if training_args.log_level == "passive" and training_args.should_log else level
     logging.getLogger("pe_bert").setLevel(ours)
     logger.info(
-        "Process rank %s, device %s, world size %s", training_args.process_index, training_args.device,
+        "Process rank %s, device %s, world size %s",
+        training_args.process_index,
+        training_args.device,
         training_args.world_size,
     )
 
@@ -76,11 +78,15 @@ def check_training_steps(training_args: TrainingArguments) -> None:
     """The Trainer reads `--max_steps 0` as one step and any negative value as "use --num_train_epochs": refuse both
     instead of training something nobody asked for."""
     if training_args.max_steps == 0 or training_args.max_steps < -1:
-        raise InvalidInputError(f"--max_steps {training_args.max_steps}: give a positive number of steps, or leave it "
-                                "unset to train for --num_train_epochs epochs.")
+        raise InvalidInputError(
+            f"--max_steps {training_args.max_steps}: give a positive number of steps, or leave it "
+            "unset to train for --num_train_epochs epochs."
+        )
     if training_args.max_steps == -1 and not training_args.num_train_epochs > 0:
-        raise InvalidInputError(f"--num_train_epochs {training_args.num_train_epochs}: give a positive number of "
-                                "epochs, or a positive --max_steps.")
+        raise InvalidInputError(
+            f"--num_train_epochs {training_args.num_train_epochs}: give a positive number of "
+            "epochs, or a positive --max_steps."
+        )
 
 
 def finished_run(training_args: TrainingArguments) -> dict | None:
@@ -94,15 +100,22 @@ def finished_run(training_args: TrainingArguments) -> dict | None:
         state = json.loads((output / TRAINER_STATE).read_text())
     except (OSError, ValueError):
         return None
-    planned = (training_args.max_steps if training_args.max_steps > 0 else None)
-    same_plan = state.get("max_steps") == planned if planned else \
-        state.get("num_train_epochs") == training_args.num_train_epochs
+    planned = training_args.max_steps if training_args.max_steps > 0 else None
+    same_plan = (
+        state.get("max_steps") == planned
+        if planned
+        else state.get("num_train_epochs") == training_args.num_train_epochs
+    )
     if not same_plan or state.get("global_step", 0) < state.get("max_steps", 1) or model_problem(output) is not None:
         return None
     results = output / "all_results.json"
-    logger.warning("%s already holds this run, trained to step %d of %d: nothing to train. Use a new --output_dir to "
-                   "train again (or a larger --max_steps to continue).", output, state["global_step"],
-                   state["max_steps"])
+    logger.warning(
+        "%s already holds this run, trained to step %d of %d: nothing to train. Use a new --output_dir to "
+        "train again (or a larger --max_steps to continue).",
+        output,
+        state["global_step"],
+        state["max_steps"],
+    )
     return json.loads(results.read_text()) if results.is_file() else {}
 
 

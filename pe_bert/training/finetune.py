@@ -21,6 +21,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, Traini
 from ..data.glue import get_task_info, load_task
 from ..data.glue_scores import glue_compute_metrics
 from ..errors import InvalidInputError, exit_on_usage_error
+from ..inputs import check_vocabulary
 from .arguments import GlueDataArguments
 from .common import (
     check_training_steps,
@@ -30,7 +31,7 @@ from .common import (
     parse_args,
     setup_logging,
 )
-from .loading import check_max_seq_length, check_vocabulary, hub_kwargs, load_model, model_classes, resolve_config
+from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
 from .resume import ChecksumCallback
 
 logger = logging.getLogger("pe_bert.training.finetune")
@@ -83,7 +84,7 @@ def _run_output_dir(training_args: TrainingArguments, learning_rate: float, grid
 def _evaluate_all(trainer: Trainer, eval_sets: dict[str, datasets.Dataset]) -> dict:
     """Evaluate every dev split; MNLI's second (mismatched) split gets the `_mm` suffix as in transformers."""
     metrics = {}
-    for i, (split, dataset) in enumerate(eval_sets.items()):
+    for i, dataset in enumerate(eval_sets.values()):
         split_metrics = trainer.evaluate(eval_dataset=dataset)
         split_metrics["eval_samples"] = len(dataset)
         suffix = "" if i == 0 else "_mm"
@@ -121,8 +122,9 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
         model_args, num_labels=info.num_labels, finetuning_task=info.name, **label_maps
     )
     check_max_seq_length(config, data_args.max_seq_length)
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_args.model_name_or_path,
-                                              **hub_kwargs(model_args))
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path, **hub_kwargs(model_args)
+    )
     max_seq_length = data_args.max_seq_length
     if max_seq_length > tokenizer.model_max_length:
         raise InvalidInputError(
@@ -133,7 +135,8 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
     if max_seq_length <= special:
         raise InvalidInputError(
             f"--max_seq_length {max_seq_length} leaves no room for text: the tokenizer adds {special} special tokens "
-            f"to each {'pair' if info.is_pair else 'sentence'}. Use --max_seq_length {special + 1} or more (128 is usual)."
+            f"to each {'pair' if info.is_pair else 'sentence'}. Use --max_seq_length {special + 1} or more (128 is "
+            "usual)."
         )
 
     def preprocess(rows):
@@ -173,16 +176,22 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
         if grid:
             logger.info("Learning-rate grid: run with learning_rate=%g", learning_rate)
             run_args = dataclasses.replace(
-                training_args, learning_rate=learning_rate,
+                training_args,
+                learning_rate=learning_rate,
                 output_dir=_run_output_dir(training_args, learning_rate, grid),
             )
         set_seed(run_args.seed)  # every grid point starts from the same initialisation of the head
         model = load_model(model_args, config, use_pe_bert, auto_class, pe_bert_class)
         # Fine-tuning cannot learn embeddings for token ids the checkpoint never had: refuse, rather than crash
         # with an index error mid-training (or resize with random rows, as pretraining may).
-        check_vocabulary(tokenizer, model, model_args.tokenizer_name or model_args.model_name_or_path,
-                         fix="Use the model's own tokenizer (drop --tokenizer_name)." if model_args.tokenizer_name
-                         else "The checkpoint's tokenizer and weights do not match: re-save them together.")
+        check_vocabulary(
+            tokenizer,
+            model,
+            model_args.tokenizer_name or model_args.model_name_or_path,
+            fix="Use the model's own tokenizer (drop --tokenizer_name)."
+            if model_args.tokenizer_name
+            else "The checkpoint's tokenizer and weights do not match: re-save them together.",
+        )
         trainer = Trainer(
             model=model,
             args=run_args,
@@ -229,14 +238,33 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
             {k: v for k, v in best.items() if k.startswith("eval_") or k == "learning_rate"},
         )
         if grid:
-            _write_json(Path(training_args.output_dir) / "grid_results.json", {
-                "task": info.name, "metric": main_key, "best_learning_rate": best["learning_rate"],
-                "best_score": best.get(main_key), "runs": runs,
-            })
+            _write_json(
+                Path(training_args.output_dir) / "grid_results.json",
+                {
+                    "task": info.name,
+                    "metric": main_key,
+                    "best_learning_rate": best["learning_rate"],
+                    "best_score": best.get(main_key),
+                    "runs": runs,
+                },
+            )
 
     if training_args.do_predict:
-        results.update(predict(model_args, data_args, training_args, info, tokenized, tokenizer, collator,
-                               config, use_pe_bert, auto_class, pe_bert_class))
+        results.update(
+            predict(
+                model_args,
+                data_args,
+                training_args,
+                info,
+                tokenized,
+                tokenizer,
+                collator,
+                config,
+                use_pe_bert,
+                auto_class,
+                pe_bert_class,
+            )
+        )
 
     if training_args.do_train and training_args.should_save:
         from ..model_card import write_model_card
@@ -257,13 +285,25 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
     return results
 
 
-def predict(model_args, data_args, training_args, info, tokenized, tokenizer, collator, config, use_pe_bert,
-            auto_class, pe_bert_class) -> dict:
+def predict(
+    model_args,
+    data_args,
+    training_args,
+    info,
+    tokenized,
+    tokenizer,
+    collator,
+    config,
+    use_pe_bert,
+    auto_class,
+    pe_bert_class,
+) -> dict:
     """Predict the test split(s) with the trained (best) model; writes predict_results_<split>.txt."""
     # After training, the best model was saved in output_dir; otherwise predict with the given checkpoint.
     source = training_args.output_dir if training_args.do_train else model_args.model_name_or_path
-    model = load_model(dataclasses.replace(model_args, model_name_or_path=source), config, use_pe_bert, auto_class,
-                       pe_bert_class)
+    model = load_model(
+        dataclasses.replace(model_args, model_name_or_path=source), config, use_pe_bert, auto_class, pe_bert_class
+    )
     trainer = Trainer(model=model, args=training_args, processing_class=tokenizer, data_collator=collator)
     written = {}
     for split in info.test_splits:
@@ -283,8 +323,11 @@ def predict(model_args, data_args, training_args, info, tokenized, tokenizer, co
                     handle.write(f"{index}\t{label}\n")
         written[f"predict_samples_{split}"] = len(dataset)
     if not written:
-        logger.warning("--do_predict: task %r has no test split loaded (%s); nothing predicted.",
-                       info.name, ", ".join(info.test_splits))
+        logger.warning(
+            "--do_predict: task %r has no test split loaded (%s); nothing predicted.",
+            info.name,
+            ", ".join(info.test_splits),
+        )
     return written
 
 

@@ -14,9 +14,9 @@ import logging
 
 from transformers import AutoConfig, PreTrainedConfig
 
-from ..configuration import PEBertConfig
+from ..configuration import PEBertConfig, config_position_encoding, position_table_limit
 from ..errors import InvalidInputError, MissingInputError, UsageError, one_line
-from ..pe_base import get_position_encoding_class, owners_of
+from ..pe_base import owners_of
 from .arguments import pe_overrides
 
 logger = logging.getLogger(__name__)
@@ -35,21 +35,6 @@ def hub_kwargs(model_args) -> dict:
     }
 
 
-def checkpoint_position_encoding(config: PreTrainedConfig) -> str | None:
-    """The PE a loaded config uses: its `position_encoding`, 'learned' for stock BERT, None for other models."""
-    if config.model_type == PEBertConfig.model_type or isinstance(config, PEBertConfig):
-        return config.position_encoding
-    if config.model_type == "bert":
-        return "learned"  # BERT's absolute position table (transformers v5 dropped the relative variants).
-    return None
-
-
-def is_bounded(position_encoding: str) -> bool:
-    """Whether the PE is an absolute table that cannot take more than `max_position_embeddings` tokens."""
-    pe_class = get_position_encoding_class(position_encoding)
-    return bool(getattr(pe_class, "bounded", position_encoding in ("learned", "sinusoidal")))
-
-
 def bert_to_pe_bert_config(config: PreTrainedConfig, **kwargs) -> PEBertConfig:
     """A stock BERT config as the `learned` pe_bert variant (same fields, same defaults, same weights)."""
     values = {k: v for k, v in config.to_dict().items() if k not in _BERT_ONLY_KEYS}
@@ -60,7 +45,7 @@ def bert_to_pe_bert_config(config: PreTrainedConfig, **kwargs) -> PEBertConfig:
 
 def _check_requested_matches(config: PreTrainedConfig, requested: dict, source: str) -> None:
     """Error out, naming both sides, when the user asks for a PE setting the checkpoint does not have."""
-    existing_pe = checkpoint_position_encoding(config)
+    existing_pe = config_position_encoding(config)
     if existing_pe is None:
         raise InvalidInputError(
             f"{source} is a {config.model_type!r} model, not pe_bert or BERT, so "
@@ -169,29 +154,16 @@ def _resolve_config(model_args, config_kwargs: dict) -> tuple[PreTrainedConfig, 
 
 def check_max_seq_length(config: PreTrainedConfig, max_seq_length: int) -> None:
     """An absolute PE has a table of max_position_embeddings rows: longer inputs are an error, named with numbers."""
-    position_encoding = checkpoint_position_encoding(config)
-    limit = getattr(config, "max_position_embeddings", None)
-    if position_encoding is None or limit is None or not is_bounded(position_encoding):
+    bound = position_table_limit(config)
+    if bound is None or max_seq_length <= bound[0]:
         return
-    if max_seq_length > limit:
-        raise InvalidInputError(
-            f"--max_seq_length {max_seq_length} is longer than the {limit} positions of the {position_encoding!r} "
-            f"position encoding (max_position_embeddings={limit}). Use --max_seq_length {limit} or less, or, for a "
-            f"model trained from scratch, --config_overrides max_position_embeddings={max_seq_length} "
-            "(or a relative PE such as rope or alibi)."
-        )
-
-
-def check_vocabulary(tokenizer, model, source: str, fix: str = "Use the tokenizer the model was trained with.") -> None:
-    """Every token id of `tokenizer` must index a row of the model's embedding table (else: an index error deep
-    inside the forward pass, or on CUDA a device-side assert)."""
-    embeddings = model.get_input_embeddings()
-    rows = getattr(embeddings, "num_embeddings", None) or embeddings.weight.shape[0]
-    if len(tokenizer) > rows:
-        raise InvalidInputError(
-            f"The tokenizer of {source} has {len(tokenizer)} entries but the model's embedding table has {rows} rows: "
-            f"token ids {rows} and above have no embedding. {fix}"
-        )
+    limit, position_encoding = bound
+    raise InvalidInputError(
+        f"--max_seq_length {max_seq_length} is longer than the {limit} positions of the {position_encoding!r} "
+        f"position encoding (max_position_embeddings={limit}). Use --max_seq_length {limit} or less, or, for a "
+        f"model trained from scratch, --config_overrides max_position_embeddings={max_seq_length} "
+        "(or a relative PE such as rope or alibi)."
+    )
 
 
 def load_model(model_args, config: PreTrainedConfig, use_pe_bert: bool, auto_class, pe_bert_class):
@@ -219,10 +191,7 @@ def model_classes(kind: str):
 __all__ = [
     "bert_to_pe_bert_config",
     "check_max_seq_length",
-    "check_vocabulary",
-    "checkpoint_position_encoding",
     "hub_kwargs",
-    "is_bounded",
     "load_model",
     "model_classes",
     "resolve_config",

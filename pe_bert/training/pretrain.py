@@ -25,6 +25,7 @@ from transformers import (
     set_seed,
 )
 
+from ..configuration import PEBertConfig
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error
 from ..modeling import PEBertForMaskedLM
 from .arguments import MLMDataArguments
@@ -101,8 +102,7 @@ def text_column(dataset: datasets.Dataset, requested: str | None) -> str:
     if len(strings) == 1:
         return strings[0]
     raise InvalidInputError(
-        f"Cannot tell which column holds the text: no 'text' column among {columns}. "
-        "Pass --text_column_name <column>."
+        f"Cannot tell which column holds the text: no 'text' column among {columns}. Pass --text_column_name <column>."
     )
 
 
@@ -116,7 +116,8 @@ def check_text_column(dataset: datasets.Dataset, requested: str | None, source: 
     if dtype not in ("string", "large_string"):
         first = next((i for i, value in enumerate(dataset[column]) if not isinstance(value, (str, type(None)))), 0)
         raise InvalidInputError(
-            f"{source}: column {column!r} does not hold text (example {first + 1}: {dataset[first][column]!r}). Give one string per example: a .txt file, JSON "
+            f"{source}: column {column!r} does not hold text (example {first + 1}: {dataset[first][column]!r}). "
+            "Give one string per example: a .txt file, JSON "
             'Lines such as {"text": "..."}, or a JSON list of strings.'
         )
 
@@ -161,15 +162,23 @@ def tokenize_datasets(
         # transformers' run_mlm), so every example has exactly max_seq_length tokens.
         concatenated = {k: list(chain(*rows[k])) for k in rows}
         total = (len(concatenated["input_ids"]) // max_seq_length) * max_seq_length
-        return {k: [v[i : i + max_seq_length] for i in range(0, total, max_seq_length)] for k, v in concatenated.items()}
+        return {
+            k: [v[i : i + max_seq_length] for i in range(0, total, max_seq_length)] for k, v in concatenated.items()
+        }
 
     grouped = tokenized.map(group_texts, batched=True, desc=f"Grouping into blocks of {max_seq_length}", **map_kwargs)
     for split in grouped:
-        tokens = int(pyarrow.compute.sum(pyarrow.compute.list_value_length(tokenized[split].data.column("input_ids")))
-                     .as_py() or 0)  # from the Arrow column: iterating 50,000 rows in Python took 1.6 s
+        tokens = int(
+            pyarrow.compute.sum(pyarrow.compute.list_value_length(tokenized[split].data.column("input_ids"))).as_py()
+            or 0
+        )  # from the Arrow column: iterating 50,000 rows in Python took 1.6 s
         logger.info(
             "%s: %d tokens -> %d blocks of %d (%d tail tokens dropped).",
-            split, tokens, len(grouped[split]), max_seq_length, tokens - len(grouped[split]) * max_seq_length,
+            split,
+            tokens,
+            len(grouped[split]),
+            max_seq_length,
+            tokens - len(grouped[split]) * max_seq_length,
         )
         if len(grouped[split]) == 0:
             raise InvalidInputError(
@@ -183,7 +192,11 @@ def tokenize_datasets(
 
 
 def prepare_tokenizer(
-    model_args, training_args: TrainingArguments, raw: datasets.DatasetDict, column: str, last_checkpoint: str | None,
+    model_args,
+    training_args: TrainingArguments,
+    raw: datasets.DatasetDict,
+    column: str,
+    last_checkpoint: str | None,
     model_max_length: int,
 ) -> tuple[PreTrainedTokenizerBase, str]:
     """The tokenizer, and where it comes from (for the model card).
@@ -199,7 +212,9 @@ def prepare_tokenizer(
         try:
             return AutoTokenizer.from_pretrained(source, **hub_kwargs(model_args)), source
         except OSError as error:
-            raise MissingInputError(f"Could not load a tokenizer from {source}: {error}. Pass --tokenizer_name.") from error
+            raise MissingInputError(
+                f"Could not load a tokenizer from {source}: {error}. Pass --tokenizer_name."
+            ) from error
     if last_checkpoint and (Path(last_checkpoint) / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(last_checkpoint), trained_here
     if not training_args.distributed_state.is_local_main_process:
@@ -232,10 +247,18 @@ def compute_metrics(eval_preds) -> dict:
 # ------------------------------------------------------------------------------------------------- main
 
 
-def main(model_args, data_args: MLMDataArguments, training_args: TrainingArguments, callbacks=None) -> dict:
+def main(
+    model_args,
+    data_args: MLMDataArguments,
+    training_args: TrainingArguments,
+    callbacks=None,
+    config: PEBertConfig | None = None,
+) -> dict:
     """Pretrain (and/or evaluate) a masked LM; returns the metrics that were also written to all_results.json.
 
     `callbacks` (TrainerCallback instances) are handed to the Trainer, e.g. for a study pipeline's bookkeeping.
+    `config`: a ready config of a model trained from scratch (what the command line builds from --config_name,
+    --config_overrides and the PE flags; the study gives its own). Its vocabulary follows the tokenizer.
     """
     setup_logging(training_args)
     default_to_train_and_eval(training_args)
@@ -247,7 +270,9 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
     set_seed(training_args.seed)
 
     # The config first: it fixes the position table that --max_seq_length must fit in.
-    config, use_pe_bert = resolve_config(model_args)
+    config, use_pe_bert = (
+        (config.__class__.from_dict(config.to_dict()), True) if config is not None else resolve_config(model_args)
+    )
     limit = getattr(config, "max_position_embeddings", DEFAULT_MAX_SEQ_LENGTH)
     max_seq_length = data_args.max_seq_length or min(DEFAULT_MAX_SEQ_LENGTH, limit)
     check_max_seq_length(config, max_seq_length)
@@ -275,8 +300,12 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
     model = load_model(model_args, config, use_pe_bert, auto_class, pe_bert_class)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         # Continued pretraining with a larger vocabulary (as transformers' run_mlm.py): the new rows start random.
-        logger.warning("The tokenizer has %d entries, the checkpoint's embedding table %d rows: resizing it (the "
-                       "new rows are randomly initialised).", len(tokenizer), model.get_input_embeddings().weight.shape[0])
+        logger.warning(
+            "The tokenizer has %d entries, the checkpoint's embedding table %d rows: resizing it (the "
+            "new rows are randomly initialised).",
+            len(tokenizer),
+            model.get_input_embeddings().weight.shape[0],
+        )
         model.resize_token_embeddings(len(tokenizer))
 
     with training_args.main_process_first(desc="tokenizing the dataset"):
@@ -324,7 +353,9 @@ def main(model_args, data_args: MLMDataArguments, training_args: TrainingArgumen
     if training_args.do_eval:
         eval_metrics = trainer.evaluate()
         eval_metrics["eval_samples"] = len(eval_dataset)
-        eval_metrics["perplexity"] = math.exp(eval_metrics["eval_loss"]) if eval_metrics["eval_loss"] < 700 else math.inf
+        eval_metrics["perplexity"] = (
+            math.exp(eval_metrics["eval_loss"]) if eval_metrics["eval_loss"] < 700 else math.inf
+        )
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
         results.update(eval_metrics)
@@ -368,4 +399,12 @@ def cli(argv: list[str] | None = None) -> dict:
     return exit_on_usage_error(Path(sys.argv[0]).name or "run_mlm.py", run)
 
 
-__all__ = ["cli", "compute_metrics", "load_raw_datasets", "main", "prepare_tokenizer", "text_column", "tokenize_datasets"]
+__all__ = [
+    "cli",
+    "compute_metrics",
+    "load_raw_datasets",
+    "main",
+    "prepare_tokenizer",
+    "text_column",
+    "tokenize_datasets",
+]

@@ -74,8 +74,11 @@ def _sha256(path: Path) -> str:
 def write_checksums(folder: str | os.PathLike) -> None:
     """Record the sha256 of every file of a saved checkpoint in it (atomically, last), for `checkpoint_problem`."""
     folder = Path(folder)
-    checksums = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*"))
-                 if p.is_file() and p.name not in (CHECKSUMS, CHECKSUMS + ".tmp")}
+    checksums = {
+        p.relative_to(folder).as_posix(): _sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in (CHECKSUMS, CHECKSUMS + ".tmp")
+    }
     temporary = folder / (CHECKSUMS + ".tmp")
     temporary.write_text(json.dumps(checksums, indent=1) + "\n")
     os.replace(temporary, folder / CHECKSUMS)
@@ -125,8 +128,9 @@ def model_problem(folder: str | os.PathLike) -> str | None:
     folder = Path(folder)
     if (folder / SAFE_WEIGHTS_NAME).is_file():
         return _safetensors_problem(folder / SAFE_WEIGHTS_NAME)
-    index = next((folder / name for name in (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME) if (folder / name).is_file()),
-                 None)
+    index = next(
+        (folder / name for name in (SAFE_WEIGHTS_INDEX_NAME, WEIGHTS_INDEX_NAME) if (folder / name).is_file()), None
+    )
     if index is not None:
         try:
             shards = set(json.loads(index.read_text())["weight_map"].values())
@@ -144,8 +148,11 @@ def model_problem(folder: str | os.PathLike) -> str | None:
 
 def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     """The newest complete `checkpoint-N` in `output_dir`; incomplete ones are skipped with a warning."""
-    folders = [(int(match.group(1)), entry) for entry in os.scandir(output_dir)
-               if entry.is_dir() and (match := _CHECKPOINT.match(entry.name))]
+    folders = [
+        (int(match.group(1)), entry)
+        for entry in os.scandir(output_dir)
+        if entry.is_dir() and (match := _CHECKPOINT.match(entry.name))
+    ]
     for _, entry in sorted(folders, key=lambda pair: pair[0], reverse=True):
         problem = checkpoint_problem(entry.path)
         if problem is None:
@@ -172,21 +179,28 @@ class ResumableMaskingCollator(DataCollatorForLanguageModeling):
     def torch_call(self, examples):
         # Blocks of one length (grouped text, what pretraining feeds): stack them directly instead of the
         # tokenizer's per-example padding, a tenth of a training step of the study's tiny model.
-        if (self.mlm and not self.whole_word_mask and self.pad_to_multiple_of is None and examples
-                and isinstance(examples[0], Mapping) and len({len(e["input_ids"]) for e in examples}) == 1):
+        if (
+            self.mlm
+            and not self.whole_word_mask
+            and self.pad_to_multiple_of is None
+            and examples
+            and isinstance(examples[0], Mapping)
+            and len({len(e["input_ids"]) for e in examples}) == 1
+        ):
             batch = {key: torch.tensor([e[key] for e in examples]) for key in examples[0] if key != "offset_mapping"}
             special_tokens_mask = batch.pop("special_tokens_mask", None)
-            batch["input_ids"], batch["labels"] = self.torch_mask_tokens(batch["input_ids"],
-                                                                         special_tokens_mask=special_tokens_mask)
+            batch["input_ids"], batch["labels"] = self.torch_mask_tokens(
+                batch["input_ids"], special_tokens_mask=special_tokens_mask
+            )
             return batch
         return super().torch_call(examples)
 
     def torch_mask_tokens(self, inputs, special_tokens_mask=None, offset_mapping=None):
-        digest = hashlib.blake2b(inputs.numpy().tobytes(), digest_size=8,
-                                 key=self.mask_seed.to_bytes(8, "little", signed=True)).digest()
+        digest = hashlib.blake2b(
+            inputs.numpy().tobytes(), digest_size=8, key=self.mask_seed.to_bytes(8, "little", signed=True)
+        ).digest()
         self.generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
-        return super().torch_mask_tokens(inputs, special_tokens_mask=special_tokens_mask,
-                                         offset_mapping=offset_mapping)
+        return super().torch_mask_tokens(inputs, special_tokens_mask=special_tokens_mask, offset_mapping=offset_mapping)
 
 
 @dataclass
@@ -218,5 +232,12 @@ class MaskedOnlyHeadCollator(ResumableMaskingCollator):
         return int(2 * self.mlm_probability * length + 0.999)
 
 
-__all__ = ["ChecksumCallback", "MaskedOnlyHeadCollator", "ResumableMaskingCollator", "checkpoint_problem",
-           "last_complete_checkpoint", "model_problem", "write_checksums"]
+__all__ = [
+    "ChecksumCallback",
+    "MaskedOnlyHeadCollator",
+    "ResumableMaskingCollator",
+    "checkpoint_problem",
+    "last_complete_checkpoint",
+    "model_problem",
+    "write_checksums",
+]

@@ -82,8 +82,9 @@ def word_level_tokenizer(words: Iterable[str], model_max_length: int = 512) -> B
     vocabulary = sorted(set(words))
     bad = [w for w in vocabulary if not w or w != w.lower() or (len(w) > 1 and not w.isalpha())]
     if bad:
-        raise ValueError(f"Words {bad[:5]} cannot be single BERT tokens: use lowercase alphabetic words or a lone "
-                         "punctuation mark.")
+        raise ValueError(
+            f"Words {bad[:5]} cannot be single BERT tokens: use lowercase alphabetic words or a lone punctuation mark."
+        )
     vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *vocabulary])}
     return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=model_max_length)
 

@@ -14,7 +14,15 @@ import warnings
 from pathlib import Path
 
 from ...errors import InvalidInputError, MissingInputError, UsageError, one_line
-from ...inputs import check_data_file_content, check_length, load_pretrained, positive_int, read_lines, read_utf8
+from ...inputs import (
+    check_data_file_content,
+    check_length,
+    check_vocabulary,
+    load_pretrained,
+    positive_int,
+    read_lines,
+    read_utf8,
+)
 from .registry import DEFAULT_ZERO_SHOT_PERTURBATIONS, PAPER_PERTURBATIONS, validate_perturbation_names
 
 
@@ -28,7 +36,6 @@ def load_model(model: str, task: str):
 
     import pe_bert  # noqa: F401  (Auto registration)
 
-    from ...training.loading import check_vocabulary
     from .zero_shot import has_trained_mlm_head
 
     auto = transformers.AutoModelForSequenceClassification if task == "nli" else transformers.AutoModelForMaskedLM
@@ -63,8 +70,9 @@ def _load_sentences(dataset: str, num_examples: int, seed: int) -> list:
 
         return generate_sentences(num_examples, seed=seed)
     if not Path(dataset).exists():
-        raise MissingInputError(f"--dataset {dataset!r} does not exist: use 'builtin' or a text file with one "
-                                "sentence per line.")
+        raise MissingInputError(
+            f"--dataset {dataset!r} does not exist: use 'builtin' or a text file with one sentence per line."
+        )
     return read_lines(dataset, "--dataset")[:num_examples]
 
 
@@ -87,41 +95,55 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer, trained_head = load_model(args.model, args.task)
     if args.task == "nli":
         check_length(model, args.max_length, "--max-length")
-    common = dict(perturbations=perturbations, seed=args.seed, n_resamples=args.bootstrap,
-                  batch_size=args.batch_size, model_name=args.model_name or Path(args.model).name or args.model,
-                  progress=not args.quiet)
+    common = dict(
+        perturbations=perturbations,
+        seed=args.seed,
+        n_resamples=args.bootstrap,
+        batch_size=args.batch_size,
+        model_name=args.model_name or Path(args.model).name or args.model,
+        progress=not args.quiet,
+    )
     if args.task == "nli":
         dataset = args.dataset or "builtin_nli"
         # The built-in task drops validation pairs seen in train, so regenerate it with the fine-tuning sizes.
         builtin = {"num_train": args.num_train, "num_test": 0} if dataset == "builtin_nli" else {}
         local = dataset not in ("builtin_nli", "snli", "mnli")
         if local and not Path(dataset).is_file():
-            raise MissingInputError(f"--dataset {dataset} does not exist: use builtin_nli, snli, mnli or a "
-                                    ".jsonl/.csv/.tsv file of premise/hypothesis/label rows.")
+            raise MissingInputError(
+                f"--dataset {dataset} does not exist: use builtin_nli, snli, mnli or a "
+                ".jsonl/.csv/.tsv file of premise/hypothesis/label rows."
+            )
         if local and not read_utf8(dataset, "--dataset").strip():
             raise InvalidInputError(f"--dataset {dataset} is empty: it needs premise/hypothesis/label rows.")
         try:
-            examples = load_nli_examples(dataset, split=args.split, num_examples=args.num_examples,
-                                         seed=args.data_seed, **builtin)
+            examples = load_nli_examples(
+                dataset, split=args.split, num_examples=args.num_examples, seed=args.data_seed, **builtin
+            )
         except UsageError:
             raise
         except Exception as error:  # unreadable file, missing columns, unknown split
             if local:
-                check_data_file_content(dataset, "--dataset", "json" if dataset.endswith((".json", ".jsonl"))
-                                        else "csv")
+                check_data_file_content(
+                    dataset, "--dataset", "json" if dataset.endswith((".json", ".jsonl")) else "csv"
+                )
             if local or isinstance(error, (ValueError, KeyError)):
                 raise InvalidInputError(f"--dataset {dataset}: {one_line(error)}") from error
             raise
         if not examples:
-            raise InvalidInputError(f"--dataset {dataset} has no example{' in split ' + args.split if args.split else ''}.")
+            raise InvalidInputError(
+                f"--dataset {dataset} has no example{' in split ' + args.split if args.split else ''}."
+            )
         result = nli_probe(model, tokenizer, examples, field=args.field, max_length=args.max_length, **common)
     else:
         metrics = args.metrics.split(",") if args.metrics else (["pll", "drift"] if trained_head else ["drift"])
         if not trained_head:
-            consequence = ("meaningful." if "pll" in metrics
-                           else "scored; showing drift only (--metrics pll,drift forces it).")
-            print(f"note: {args.model} has no trained MLM head (randomly initialised on load), so PLL is not "
-                  + consequence)
+            consequence = (
+                "meaningful." if "pll" in metrics else "scored; showing drift only (--metrics pll,drift forces it)."
+            )
+            print(
+                f"note: {args.model} has no trained MLM head (randomly initialised on load), so PLL is not "
+                + consequence
+            )
         sentences = _load_sentences(args.dataset or "builtin", args.num_examples, args.data_seed)
         result = zero_shot_probe(model, tokenizer, sentences, metrics=metrics, **common)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,29 +157,54 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("probe", help="word-order probes (Shuffle-n, Random, Shuffle-SR; NLI or zero-shot)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="model folder or Hub id (an NLI classifier for --task nli; any MLM/encoder "
-                                      "for --task zero-shot)")
+    parser = subparsers.add_parser(
+        "probe",
+        help="word-order probes (Shuffle-n, Random, Shuffle-SR; NLI or zero-shot)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "model", help="model folder or Hub id (an NLI classifier for --task nli; any MLM/encoder for --task zero-shot)"
+    )
     parser.add_argument("--task", choices=("nli", "zero-shot"), default="nli")
-    parser.add_argument("--dataset", default=None,
-                        help="nli: builtin_nli (default), snli, mnli or a .jsonl/.csv/.tsv file; "
-                             "zero-shot: builtin (default, annotated corpus) or a text file, one sentence per line")
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        help="nli: builtin_nli (default), snli, mnli or a .jsonl/.csv/.tsv file; "
+        "zero-shot: builtin (default, annotated corpus) or a text file, one sentence per line",
+    )
     parser.add_argument("--split", default=None, help="dataset split (default: the validation split)")
-    parser.add_argument("--perturbations", default=None,
-                        help="comma-separated, e.g. shuffle-3,shuffle-6,random,shuffle-sr,swap-adjacent "
-                             "(default: the paper's Shuffle-3..6, Random, Shuffle-SR; zero-shot adds swap-adjacent)")
-    parser.add_argument("--field", choices=("hypothesis", "premise", "both"), default="hypothesis",
-                        help="nli: which side to perturb")
-    parser.add_argument("--metrics", default=None,
-                        help="zero-shot: pll,drift (default: both if the model has a trained MLM head, else drift)")
+    parser.add_argument(
+        "--perturbations",
+        default=None,
+        help="comma-separated, e.g. shuffle-3,shuffle-6,random,shuffle-sr,swap-adjacent "
+        "(default: the paper's Shuffle-3..6, Random, Shuffle-SR; zero-shot adds swap-adjacent)",
+    )
+    parser.add_argument(
+        "--field", choices=("hypothesis", "premise", "both"), default="hypothesis", help="nli: which side to perturb"
+    )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        help="zero-shot: pll,drift (default: both if the model has a trained MLM head, else drift)",
+    )
     parser.add_argument("--num-examples", type=positive_int, default=500)
-    parser.add_argument("--num-train", type=positive_int, default=6000,
-                        help="builtin_nli: the num_train the model was fine-tuned with (task default 6000)")
+    parser.add_argument(
+        "--num-train",
+        type=positive_int,
+        default=6000,
+        help="builtin_nli: the num_train the model was fine-tuned with (task default 6000)",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--max-length", type=positive_int, default=128,
-                        help="nli: truncate each pair to L tokens (default 128; at most the model's positions)")
-    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    parser.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=128,
+        help="nli: truncate each pair to L tokens (default 128; at most the model's positions)",
+    )
+    parser.add_argument(
+        "--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the 95%% intervals"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the perturbations and the bootstrap")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the built-in data (as used for training)")
     parser.add_argument("--model-name", default=None, help="row label in the table (default: the folder name)")

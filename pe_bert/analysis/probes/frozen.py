@@ -14,8 +14,8 @@ scores exactly 0.5 on a twin task, by construction, and the number of tied twins
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from torch import nn
 
 from ...data.probing import NO_TWIN, SENTENCE
 from .stats import TIE_ATOL, TIE_RTOL  # one definition of a tie: float32 sums of the same terms in another order
+
 REGULARISATION_C = 1.0  # on standardised features
 MAX_ITERATIONS = 5000
 
@@ -32,8 +33,9 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def probe_features(model: nn.Module, tokenizer, examples: Sequence[dict], *, batch_size: int = 128,
-                   max_length: int | None = None) -> np.ndarray:
+def probe_features(
+    model: nn.Module, tokenizer, examples: Sequence[dict], *, batch_size: int = 128, max_length: int | None = None
+) -> np.ndarray:
     """`[len(examples), hidden]` float64 features: the last hidden state of each example's target word, or the
     mean over the sentence's tokens (`target` = -1). Examples are dicts with `words` and `target`."""
     encoder = getattr(model, "base_model", model)
@@ -41,23 +43,24 @@ def probe_features(model: nn.Module, tokenizer, examples: Sequence[dict], *, bat
     device = _device_of(model)
     sentences = list(dict.fromkeys(tuple(e["words"]) for e in examples))
     index = {words: i for i, words in enumerate(sentences)}
-    encoded = tokenizer([list(s) for s in sentences], is_split_into_words=True, truncation=max_length is not None,
-                        max_length=max_length)
+    encoded = tokenizer(
+        [list(s) for s in sentences], is_split_into_words=True, truncation=max_length is not None, max_length=max_length
+    )
     hidden_states: list[np.ndarray | None] = [None] * len(sentences)
     order = sorted(range(len(sentences)), key=lambda i: len(encoded["input_ids"][i]))
     for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         length = max(len(encoded["input_ids"][i]) for i in batch)
         ids = torch.full((len(batch), length), tokenizer.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(batch), length), dtype=torch.long)
         for row, i in enumerate(batch):
             tokens = encoded["input_ids"][i]
-            ids[row, :len(tokens)] = torch.tensor(tokens)
-            mask[row, :len(tokens)] = 1
+            ids[row, : len(tokens)] = torch.tensor(tokens)
+            mask[row, : len(tokens)] = 1
         outputs = encoder(input_ids=ids.to(device), attention_mask=mask.to(device))
         states = (outputs.last_hidden_state if hasattr(outputs, "last_hidden_state") else outputs[0]).double().cpu()
         for row, i in enumerate(batch):
-            hidden_states[i] = states[row, :int(mask[row].sum())].numpy()
+            hidden_states[i] = states[row, : int(mask[row].sum())].numpy()
     features = np.empty((len(examples), hidden_states[0].shape[-1] if hidden_states else 0))
     for k, example in enumerate(examples):
         i = index[tuple(example["words"])]
@@ -67,8 +70,10 @@ def probe_features(model: nn.Module, tokenizer, examples: Sequence[dict], *, bat
             continue
         pieces = [t for t, w in enumerate(encoded.word_ids(i)) if w == example["target"]]
         if not pieces:
-            raise ValueError(f"Target word {example['target']} of {' '.join(example['words'])!r} was truncated away "
-                             f"(max_length {max_length}): raise max_length.")
+            raise ValueError(
+                f"Target word {example['target']} of {' '.join(example['words'])!r} was truncated away "
+                f"(max_length {max_length}): raise max_length."
+            )
         features[k] = states[pieces].mean(axis=0)
     return features
 
@@ -95,13 +100,25 @@ class ProbeResult:
     iterations: int
 
     def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "n_test": self.n_test, "n_train": self.n_train, "tied": self.tied,
-                "converged": self.converged, "iterations": self.iterations}
+        return {
+            "accuracy": self.accuracy,
+            "n_test": self.n_test,
+            "n_train": self.n_train,
+            "tied": self.tied,
+            "converged": self.converged,
+            "iterations": self.iterations,
+        }
 
 
-def fit_probe(train_features: np.ndarray, train_labels: Sequence[int], test_features: np.ndarray,
-              test_labels: Sequence[int], test_twins: Sequence[int] | None = None, *,
-              c: float = REGULARISATION_C) -> ProbeResult:
+def fit_probe(
+    train_features: np.ndarray,
+    train_labels: Sequence[int],
+    test_features: np.ndarray,
+    test_labels: Sequence[int],
+    test_twins: Sequence[int] | None = None,
+    *,
+    c: float = REGULARISATION_C,
+) -> ProbeResult:
     """Standardise, fit an L2 logistic regression on the training features, score the test examples (tied twins
     0.5 each; see the module docstring)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -119,18 +136,30 @@ def fit_probe(train_features: np.ndarray, train_labels: Sequence[int], test_feat
     correct = (classifier.predict(scaler.transform(test_features)) == test_labels).astype(np.float64)
     tied = tied_twins(test_features, twins)
     correct[tied] = 0.5
-    return ProbeResult(accuracy=float(correct.mean()), n_test=len(test_labels), n_train=len(train_labels),
-                       tied=int(tied.sum()), converged=iterations < MAX_ITERATIONS, iterations=iterations)
+    return ProbeResult(
+        accuracy=float(correct.mean()),
+        n_test=len(test_labels),
+        n_train=len(train_labels),
+        tied=int(tied.sum()),
+        converged=iterations < MAX_ITERATIONS,
+        iterations=iterations,
+    )
 
 
-def run_probing_task(model: nn.Module, tokenizer, splits: dict[str, list[dict]], *, batch_size: int = 128,
-                     max_length: int | None = None) -> ProbeResult:
+def run_probing_task(
+    model: nn.Module, tokenizer, splits: dict[str, list[dict]], *, batch_size: int = 128, max_length: int | None = None
+) -> ProbeResult:
     """Features of both splits of one probing task (`pe_bert.data.probing.probing_task`) and the fitted probe."""
     train, test = splits["train"], splits["test"]
     train_features = probe_features(model, tokenizer, train, batch_size=batch_size, max_length=max_length)
     test_features = probe_features(model, tokenizer, test, batch_size=batch_size, max_length=max_length)
-    return fit_probe(train_features, [e["label"] for e in train], test_features, [e["label"] for e in test],
-                     [e["twin"] for e in test])
+    return fit_probe(
+        train_features,
+        [e["label"] for e in train],
+        test_features,
+        [e["label"] for e in test],
+        [e["twin"] for e in test],
+    )
 
 
 __all__ = ["ProbeResult", "fit_probe", "probe_features", "run_probing_task", "tied_twins"]

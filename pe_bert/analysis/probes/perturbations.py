@@ -23,8 +23,9 @@ import random
 import string
 import unicodedata
 import warnings
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Sequence
+from typing import Any
 
 Word = Hashable  # a str, or a tuple of sub-word pieces that must stay together
 
@@ -81,7 +82,7 @@ def split_words(text: str) -> list[str]:
         last = words[-1]
         stripped = last.rstrip(FINAL_PUNCTUATION)
         if stripped and stripped != last:
-            words[-1:] = [stripped, last[len(stripped):]]
+            words[-1:] = [stripped, last[len(stripped) :]]
     return words
 
 
@@ -90,8 +91,11 @@ def join_words(words: Sequence[Word]) -> str:
     corpus's `Sentence.text` does; tuples of pieces are glued (WordPiece '##' markers removed)."""
     out: list[str] = []
     for word in words:
-        text = ("".join(p.removeprefix("##") if i else p for i, p in enumerate(word)) if isinstance(word, tuple)
-                else str(word))
+        text = (
+            "".join(p.removeprefix("##") if i else p for i, p in enumerate(word))
+            if isinstance(word, tuple)
+            else str(word)
+        )
         if out and _is_punctuation(text):
             out[-1] += text
         else:
@@ -132,14 +136,17 @@ def _derange(window: Sequence[Word], rng: random.Random) -> list:
             return candidate
 
 
-def _finish(name: str, original: Sequence[Word], new: list, frozen: list[int], on_unchanged: str,
-            meta: dict | None = None) -> Perturbation:
+def _finish(
+    name: str, original: Sequence[Word], new: list, frozen: list[int], on_unchanged: str, meta: dict | None = None
+) -> Perturbation:
     if on_unchanged not in ON_UNCHANGED:
         raise ValueError(f"on_unchanged={on_unchanged!r} is not valid; choose one of {ON_UNCHANGED}.")
     changed = list(new) != list(original)
     if not changed:
-        message = (f"{name}: cannot change {list(original)!r} (too few distinct words to reorder); "
-                   "the output equals the input.")
+        message = (
+            f"{name}: cannot change {list(original)!r} (too few distinct words to reorder); "
+            "the output equals the input."
+        )
         if on_unchanged == "raise":
             raise UnchangedPerturbationError(message)
         if on_unchanged == "warn":
@@ -152,8 +159,9 @@ def _finish(name: str, original: Sequence[Word], new: list, frozen: list[int], o
 # --------------------------------------------------------------------------------------------------------------
 
 
-def shuffle_windows(words: Sequence[Word], n: int, seed: int = 0, *, keep_final_punct: bool = True,
-                    on_unchanged: str = "flag") -> Perturbation:
+def shuffle_windows(
+    words: Sequence[Word], n: int, seed: int = 0, *, keep_final_punct: bool = True, on_unchanged: str = "flag"
+) -> Perturbation:
     """Shuffle-n: derange the words inside consecutive, non-overlapping windows of `n` words.
 
     Windows are [0, n), [n, 2n), ...; the last one may be shorter. Words never leave their window. `n = 1` is the
@@ -165,7 +173,7 @@ def shuffle_windows(words: Sequence[Word], n: int, seed: int = 0, *, keep_final_
     body, tail = _split_final_punct(words, keep_final_punct)
     new, frozen = [], []
     for index, start in enumerate(range(0, len(body), n)):
-        window = body[start:start + n]
+        window = body[start : start + n]
         if _can_change(window):
             new.extend(_derange(window, rng))
         else:
@@ -174,16 +182,18 @@ def shuffle_windows(words: Sequence[Word], n: int, seed: int = 0, *, keep_final_
     return _finish(f"shuffle-{n}", words, new + tail, frozen, on_unchanged, {"n": n})
 
 
-def random_shuffle(words: Sequence[Word], seed: int = 0, *, keep_final_punct: bool = True,
-                   on_unchanged: str = "flag") -> Perturbation:
+def random_shuffle(
+    words: Sequence[Word], seed: int = 0, *, keep_final_punct: bool = True, on_unchanged: str = "flag"
+) -> Perturbation:
     """Random: derange the whole sentence (one window spanning every word but the final punctuation)."""
     body, tail = _split_final_punct(words, keep_final_punct)
     result = shuffle_windows(body, max(len(body), 1), seed, keep_final_punct=False, on_unchanged="flag")
     return _finish("random", words, list(result.words) + tail, list(result.frozen_windows), on_unchanged)
 
 
-def swap_adjacent(words: Sequence[Word], seed: int = 0, *, keep_final_punct: bool = True,
-                  on_unchanged: str = "flag") -> Perturbation:
+def swap_adjacent(
+    words: Sequence[Word], seed: int = 0, *, keep_final_punct: bool = True, on_unchanged: str = "flag"
+) -> Perturbation:
     """BShift (SentEval): swap one seeded, randomly chosen pair of adjacent, different words."""
     rng = random.Random(seed)
     body, tail = _split_final_punct(words, keep_final_punct)
@@ -217,8 +227,9 @@ def group_pieces(tokens: Sequence[str], word_ids: Sequence[int | None]) -> list:
     return units
 
 
-def perturb_tokenized(tokens: Sequence[str], word_ids: Sequence[int | None],
-                      perturb: Callable[[Sequence[Word]], Perturbation]) -> tuple[list[str], Perturbation]:
+def perturb_tokenized(
+    tokens: Sequence[str], word_ids: Sequence[int | None], perturb: Callable[[Sequence[Word]], Perturbation]
+) -> tuple[list[str], Perturbation]:
     """Apply a word perturbation to tokenised text without splitting any word's sub-word pieces.
 
     `word_ids` is what a fast tokenizer's `encoding.word_ids()` returns (None for special tokens). Special tokens

@@ -6,7 +6,8 @@ Names: shuffle-N (any N >= 2; the paper uses 3..6), random, swap-adjacent (BShif
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +15,15 @@ from .perturbations import Perturbation, random_shuffle, shuffle_windows, split_
 from .roles import is_annotated, swap_roles
 
 PAPER_PERTURBATIONS = ("shuffle-3", "shuffle-4", "shuffle-5", "shuffle-6", "random", "shuffle-sr")
-DEFAULT_ZERO_SHOT_PERTURBATIONS = ("shuffle-3", "shuffle-4", "shuffle-5", "shuffle-6", "random", "swap-adjacent",
-                                   "shuffle-sr")
+DEFAULT_ZERO_SHOT_PERTURBATIONS = (
+    "shuffle-3",
+    "shuffle-4",
+    "shuffle-5",
+    "shuffle-6",
+    "random",
+    "swap-adjacent",
+    "shuffle-sr",
+)
 _SHUFFLE_N = re.compile(r"shuffle-(\d+)$")
 
 
@@ -25,14 +33,23 @@ def validate_perturbation_names(names: Sequence[str]) -> tuple[str, ...]:
     for name in names:
         name = name.strip().lower()
         if not (_SHUFFLE_N.match(name) or name in ("random", "swap-adjacent", "shuffle-sr")):
-            raise ValueError(f"Unknown perturbation {name!r}; use shuffle-N (e.g. shuffle-3), random, swap-adjacent "
-                             "or shuffle-sr.")
+            raise ValueError(
+                f"Unknown perturbation {name!r}; use shuffle-N (e.g. shuffle-3), random, swap-adjacent or shuffle-sr."
+            )
         window = _SHUFFLE_N.match(name)
         if window and int(window.group(1)) < 2:
-            raise ValueError(f"Perturbation {name!r} shuffles windows of {window.group(1)} word(s), which changes "
-                             "nothing: use shuffle-N with N >= 2 (the paper uses 3 to 6).")
+            raise ValueError(
+                f"Perturbation {name!r} shuffles windows of {window.group(1)} word(s), which changes "
+                "nothing: use shuffle-N with N >= 2 (the paper uses 3 to 6)."
+            )
         out.append(name)
     return tuple(out)
+
+
+def perturbation_order(name: str) -> tuple[int, str]:
+    """Sort key: perturbations in the registry's order (unknown names last, alphabetically)."""
+    order = list(DEFAULT_ZERO_SHOT_PERTURBATIONS)
+    return (order.index(name) if name in order else len(order), name)
 
 
 def words_of(item: Any) -> list:

@@ -12,8 +12,9 @@ Two routes, both returning a `Perturbation`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 from .perturbations import Perturbation, _finish, join_words, split_words
 
@@ -34,7 +35,7 @@ def has_agent_and_patient(sentence: Any) -> bool:
     if agent is None or patient is None:
         return False
     words = sentence.words
-    return tuple(words[agent.start:agent.end]) != tuple(words[patient.start:patient.end])
+    return tuple(words[agent.start : agent.end]) != tuple(words[patient.start : patient.end])
 
 
 @lru_cache(maxsize=4)
@@ -45,7 +46,7 @@ def load_spacy(model: str = DEFAULT_SPACY_MODEL):
     except ImportError as error:
         raise ImportError(
             "swap_roles on raw text needs spaCy, which is not installed. Install the optional extra "
-            f"`pip install \"pe_bert[spacy]\"` and an English pipeline `python -m spacy download {model}`, "
+            f'`pip install "pe_bert[spacy]"` and an English pipeline `python -m spacy download {model}`, '
             "or use the built-in annotated corpus (pe_bert.data.generate_sentences), whose role spans make the "
             "swap exact without spaCy."
         ) from error
@@ -97,8 +98,9 @@ def _swap_parsed(text: str, nlp: Callable, on_unchanged: str) -> Perturbation:
     return _finish("shuffle-sr", original, original, [0], on_unchanged)
 
 
-def swap_roles(item: Any, *, nlp: Callable | None = None, spacy_model: str = DEFAULT_SPACY_MODEL,
-               on_unchanged: str = "flag") -> Perturbation:
+def swap_roles(
+    item: Any, *, nlp: Callable | None = None, spacy_model: str = DEFAULT_SPACY_MODEL, on_unchanged: str = "flag"
+) -> Perturbation:
     """Swap agent and patient of an annotated `Sentence` (exact) or of raw text / words (spaCy parse).
 
     For annotated input, `meta["sentence"]` holds the swapped `Sentence` (with updated spans). Input without an
@@ -108,4 +110,3 @@ def swap_roles(item: Any, *, nlp: Callable | None = None, spacy_model: str = DEF
         return _swap_annotated(item, on_unchanged)
     text = item if isinstance(item, str) else join_words(item)
     return _swap_parsed(text, nlp if nlp is not None else load_spacy(spacy_model), on_unchanged)
-

@@ -7,7 +7,7 @@ Resampling is vectorised with numpy (a [resamples, n] index matrix, processed in
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,8 +18,13 @@ TIE_RTOL, TIE_ATOL = 1e-5, 1e-6
 _BLOCK_ELEMENTS = 4_000_000  # indices per resampling block (~32 MB of int64)
 
 
-def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES,
-                      confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+def bootstrap_mean_ci(
+    values: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values` (per-example scores or paired differences)."""
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if values.size == 0 or n_resamples <= 0:
@@ -37,8 +42,16 @@ def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int 
     return float(low), float(high)
 
 
-def accuracy_shift(original_predictions, predictions, references, original_references=None, *,
-                   n_resamples: int = 0, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> dict:
+def accuracy_shift(
+    original_predictions,
+    predictions,
+    references,
+    original_references=None,
+    *,
+    n_resamples: int = 0,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+) -> dict:
     """Accuracy on the original vs the perturbed version of the same examples.
 
     `references` are the expected labels of the perturbed examples; `original_references` those of the originals
@@ -52,8 +65,10 @@ def accuracy_shift(original_predictions, predictions, references, original_refer
     references = np.asarray(references)
     original_references = references if original_references is None else np.asarray(original_references)
     if not (len(original_predictions) == len(predictions) == len(references) == len(original_references)):
-        raise ValueError("accuracy_shift: original_predictions, predictions, references (and original_references) "
-                         "must have one entry per example, in the same order.")
+        raise ValueError(
+            "accuracy_shift: original_predictions, predictions, references (and original_references) "
+            "must have one entry per example, in the same order."
+        )
     correct_original = (original_predictions == original_references).astype(np.float64)
     correct_perturbed = (predictions == references).astype(np.float64)
     empty = len(predictions) == 0
@@ -67,14 +82,16 @@ def accuracy_shift(original_predictions, predictions, references, original_refer
         "n": int(len(predictions)),
     }
     if n_resamples > 0:
-        low, high = bootstrap_mean_ci(correct_perturbed - correct_original, n_resamples=n_resamples,
-                                      confidence=confidence, seed=seed)
+        low, high = bootstrap_mean_ci(
+            correct_perturbed - correct_original, n_resamples=n_resamples, confidence=confidence, seed=seed
+        )
         result["delta_ci"] = [low, high]
     return result
 
 
-def preference(original_scores, perturbed_scores, *, n_resamples: int = 0, confidence: float = DEFAULT_CONFIDENCE,
-               seed: int = 0) -> dict:
+def preference(
+    original_scores, perturbed_scores, *, n_resamples: int = 0, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0
+) -> dict:
     """Share of pairs whose original scores higher than its perturbation (e.g. pseudo-log-likelihood), a tie
     counting one half.
 
@@ -97,11 +114,14 @@ def preference(original_scores, perturbed_scores, *, n_resamples: int = 0, confi
         "mean_difference": float("nan") if empty else float((original_scores - perturbed_scores).mean()),
         "n": int(original_scores.size),
         # counts for a sign test, which drops the ties (a tie is no evidence either way)
-        "wins": won, "losses": int(original_scores.size - won - ties.sum()), "ties": int(ties.sum()),
+        "wins": won,
+        "losses": int(original_scores.size - won - ties.sum()),
+        "ties": int(ties.sum()),
     }
     if n_resamples > 0:
-        result["preference_ci"] = list(bootstrap_mean_ci(wins, n_resamples=n_resamples, confidence=confidence,
-                                                         seed=seed))
+        result["preference_ci"] = list(
+            bootstrap_mean_ci(wins, n_resamples=n_resamples, confidence=confidence, seed=seed)
+        )
     return result
 
 

@@ -21,9 +21,10 @@ Label rules
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,9 +38,31 @@ from .roles import is_annotated
 FIELDS = ("hypothesis", "premise", "both")
 ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2  # GLUE / SNLI / MNLI convention
 # Swapping the arguments of a symmetric predicate keeps the meaning, so such pairs are not Shuffle-SR evidence.
-SYMMETRIC_PREDICATES = frozenset({"meet", "met", "meets", "marry", "married", "marries", "resemble", "resembled",
-                                  "resembles", "hug", "hugged", "hugs", "kiss", "kissed", "kisses", "touch",
-                                  "touched", "touches", "fought", "fight", "fights"})
+SYMMETRIC_PREDICATES = frozenset(
+    {
+        "meet",
+        "met",
+        "meets",
+        "marry",
+        "married",
+        "marries",
+        "resemble",
+        "resembled",
+        "resembles",
+        "hug",
+        "hugged",
+        "hugs",
+        "kiss",
+        "kissed",
+        "kisses",
+        "touch",
+        "touched",
+        "touches",
+        "fought",
+        "fight",
+        "fights",
+    }
+)
 
 
 @dataclass
@@ -93,8 +116,10 @@ def _rows_to_examples(rows: Sequence[dict]) -> list[NLIExample]:
         premise = row.get("premise", row.get("sentence1"))
         hypothesis = row.get("hypothesis", row.get("sentence2"))
         if premise is None or hypothesis is None or "label" not in row:
-            raise ValueError("NLI rows need premise/hypothesis (or sentence1/sentence2) and label columns; "
-                             f"got columns {sorted(row)}.")
+            raise ValueError(
+                "NLI rows need premise/hypothesis (or sentence1/sentence2) and label columns; "
+                f"got columns {sorted(row)}."
+            )
         label = _label_id(row["label"])
         if label < 0:  # SNLI marks pairs without annotator agreement with -1; GLUE test labels are hidden
             continue
@@ -110,8 +135,14 @@ def _rows_to_examples(rows: Sequence[dict]) -> list[NLIExample]:
     return examples
 
 
-def load_nli_examples(dataset: str = "builtin_nli", *, split: str | None = None, num_examples: int | None = None,
-                      seed: int = 0, **builtin_options) -> list[NLIExample]:
+def load_nli_examples(
+    dataset: str = "builtin_nli",
+    *,
+    split: str | None = None,
+    num_examples: int | None = None,
+    seed: int = 0,
+    **builtin_options,
+) -> list[NLIExample]:
     """Evaluation pairs from the built-in task (`builtin_nli`), the Hub (`snli`, `mnli`) or a local file.
 
     Local files: .jsonl/.json/.csv/.tsv with premise/hypothesis (or sentence1/sentence2) and label (ids or names)
@@ -153,9 +184,16 @@ def _role_swap_allowed(item: Any) -> bool:
     return not (set(item.role_words("predicate")) & SYMMETRIC_PREDICATES)
 
 
-def build_perturbed_sets(examples: Sequence[NLIExample], perturbations: Sequence[str] = PAPER_PERTURBATIONS, *,
-                         field: str = "hypothesis", seed: int = 0, entailment_label: int = ENTAILMENT,
-                         contradiction_label: int = CONTRADICTION, **perturb_kwargs) -> dict[str, PerturbedSet]:
+def build_perturbed_sets(
+    examples: Sequence[NLIExample],
+    perturbations: Sequence[str] = PAPER_PERTURBATIONS,
+    *,
+    field: str = "hypothesis",
+    seed: int = 0,
+    entailment_label: int = ENTAILMENT,
+    contradiction_label: int = CONTRADICTION,
+    **perturb_kwargs,
+) -> dict[str, PerturbedSet]:
     """Build one perturbed copy of `examples` per perturbation (see the module docstring for the label rules).
 
     `field`: which side to perturb, "hypothesis" (paper default), "premise" or "both". `perturb_kwargs` reach
@@ -199,8 +237,16 @@ def build_perturbed_sets(examples: Sequence[NLIExample], perturbations: Sequence
 
 
 @torch.no_grad()
-def predict_pairs(model: nn.Module, tokenizer, premises: Sequence[str], hypotheses: Sequence[str], *,
-                  batch_size: int = 64, max_length: int = 128, progress: bool = False) -> np.ndarray:
+def predict_pairs(
+    model: nn.Module,
+    tokenizer,
+    premises: Sequence[str],
+    hypotheses: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    progress: bool = False,
+) -> np.ndarray:
     """Predicted label ids for sentence pairs, batched (length-sorted to minimise padding), in input order."""
     model.eval()
     device = next(model.parameters()).device
@@ -208,7 +254,7 @@ def predict_pairs(model: nn.Module, tokenizer, premises: Sequence[str], hypothes
     order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
     predictions = np.empty(len(premises), dtype=np.int64)
     for start in tqdm(range(0, len(order), batch_size), desc="predict", disable=not progress):
-        batch_index = order[start:start + batch_size]
+        batch_index = order[start : start + batch_size]
         features = [{key: encoded[key][i] for key in encoded.keys()} for i in batch_index]
         batch = tokenizer.pad(features, return_tensors="pt")
         logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
@@ -232,8 +278,13 @@ class ProbeReport:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"kind": "nli", "model": self.model, "settings": self.settings, "original": self.original,
-                "results": self.results}
+        return {
+            "kind": "nli",
+            "model": self.model,
+            "settings": self.settings,
+            "original": self.original,
+            "results": self.results,
+        }
 
 
 def _label_ids(model: nn.Module, entailment_label: int | None, contradiction_label: int | None) -> tuple[int, int]:
@@ -246,11 +297,23 @@ def _label_ids(model: nn.Module, entailment_label: int | None, contradiction_lab
     return entailment_label, contradiction_label
 
 
-def nli_probe(model: nn.Module, tokenizer, examples: Sequence[NLIExample], *,
-              perturbations: Sequence[str] = PAPER_PERTURBATIONS, field: str = "hypothesis", seed: int = 0,
-              n_resamples: int = stats.DEFAULT_RESAMPLES, batch_size: int = 64, max_length: int = 128,
-              entailment_label: int | None = None, contradiction_label: int | None = None,
-              model_name: str | None = None, progress: bool = False, **perturb_kwargs) -> ProbeReport:
+def nli_probe(
+    model: nn.Module,
+    tokenizer,
+    examples: Sequence[NLIExample],
+    *,
+    perturbations: Sequence[str] = PAPER_PERTURBATIONS,
+    field: str = "hypothesis",
+    seed: int = 0,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    batch_size: int = 64,
+    max_length: int = 128,
+    entailment_label: int | None = None,
+    contradiction_label: int | None = None,
+    model_name: str | None = None,
+    progress: bool = False,
+    **perturb_kwargs,
+) -> ProbeReport:
     """Run the paper's probe: accuracy on the original and on each perturbed set, delta and bootstrap interval.
 
     Dataset labels must use the model's label ids; by default entailment/contradiction ids come from
@@ -261,45 +324,96 @@ def nli_probe(model: nn.Module, tokenizer, examples: Sequence[NLIExample], *,
         raise ValueError("nli_probe needs at least one example; got none.")
     entailment_label, contradiction_label = _label_ids(model, entailment_label, contradiction_label)
     perturbations = validate_perturbation_names(perturbations)
-    original_predictions = predict_pairs(model, tokenizer, [e.premise for e in examples],
-                                         [e.hypothesis for e in examples], batch_size=batch_size,
-                                         max_length=max_length, progress=progress)
+    original_predictions = predict_pairs(
+        model,
+        tokenizer,
+        [e.premise for e in examples],
+        [e.hypothesis for e in examples],
+        batch_size=batch_size,
+        max_length=max_length,
+        progress=progress,
+    )
     labels = np.array([e.label for e in examples])
     report = ProbeReport(
         model=model_name or getattr(model.config, "_name_or_path", "") or type(model).__name__,
-        original={"accuracy": float((original_predictions == labels).mean()) if len(labels) else float("nan"),
-                  "n": len(labels)},
-        settings={"perturbations": list(perturbations), "field": field, "seed": seed, "n_resamples": n_resamples,
-                  "entailment_label": entailment_label, "contradiction_label": contradiction_label},
+        original={
+            "accuracy": float((original_predictions == labels).mean()) if len(labels) else float("nan"),
+            "n": len(labels),
+        },
+        settings={
+            "perturbations": list(perturbations),
+            "field": field,
+            "seed": seed,
+            "n_resamples": n_resamples,
+            "entailment_label": entailment_label,
+            "contradiction_label": contradiction_label,
+        },
     )
     for name in perturbations:
         try:
-            (perturbed,) = build_perturbed_sets(examples, [name], field=field, seed=seed,
-                                                entailment_label=entailment_label,
-                                                contradiction_label=contradiction_label, **perturb_kwargs).values()
+            (perturbed,) = build_perturbed_sets(
+                examples,
+                [name],
+                field=field,
+                seed=seed,
+                entailment_label=entailment_label,
+                contradiction_label=contradiction_label,
+                **perturb_kwargs,
+            ).values()
         except (ImportError, OSError) as error:  # spaCy (or its English pipeline) missing for raw-text Shuffle-SR
             warnings.warn(f"{name} skipped: {error}", stacklevel=2)
             report.results[name] = {"skipped": str(error)}
             continue
-        predictions = predict_pairs(model, tokenizer, perturbed.premises, perturbed.hypotheses,
-                                    batch_size=batch_size, max_length=max_length, progress=progress)
-        entry = stats.accuracy_shift(original_predictions[perturbed.indices], predictions, perturbed.references,
-                                     perturbed.original_references, n_resamples=n_resamples, seed=seed)
+        predictions = predict_pairs(
+            model,
+            tokenizer,
+            perturbed.premises,
+            perturbed.hypotheses,
+            batch_size=batch_size,
+            max_length=max_length,
+            progress=progress,
+        )
+        entry = stats.accuracy_shift(
+            original_predictions[perturbed.indices],
+            predictions,
+            perturbed.references,
+            perturbed.original_references,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
         entry["n_changed"] = perturbed.n_changed
         report.results[name] = entry
     return report
 
 
-def perturbation_examples(examples: Sequence[NLIExample], perturbations: Sequence[str], *, field: str = "hypothesis",
-                          seed: int = 0, limit: int = 3, **perturb_kwargs) -> dict[str, list[dict[str, str]]]:
+def perturbation_examples(
+    examples: Sequence[NLIExample],
+    perturbations: Sequence[str],
+    *,
+    field: str = "hypothesis",
+    seed: int = 0,
+    limit: int = 3,
+    **perturb_kwargs,
+) -> dict[str, list[dict[str, str]]]:
     """A few original -> perturbed pairs per perturbation, for reports and eyeballing."""
     out = {}
-    for name, perturbed in build_perturbed_sets(examples, perturbations, field=field, seed=seed,
-                                                **perturb_kwargs).items():
-        out[name] = [{"premise": p, "hypothesis": h, "original_hypothesis": examples[i].hypothesis}
-                     for i, p, h in list(zip(perturbed.indices, perturbed.premises, perturbed.hypotheses))[:limit]]
+    for name, perturbed in build_perturbed_sets(
+        examples, perturbations, field=field, seed=seed, **perturb_kwargs
+    ).items():
+        out[name] = [
+            {"premise": p, "hypothesis": h, "original_hypothesis": examples[i].hypothesis}
+            for i, p, h in list(zip(perturbed.indices, perturbed.premises, perturbed.hypotheses))[:limit]
+        ]
     return out
 
 
-__all__ = ["NLIExample", "PerturbedSet", "ProbeReport", "build_perturbed_sets", "load_nli_examples", "nli_probe",
-           "predict_pairs", "perturbation_examples"]
+__all__ = [
+    "NLIExample",
+    "PerturbedSet",
+    "ProbeReport",
+    "build_perturbed_sets",
+    "load_nli_examples",
+    "nli_probe",
+    "predict_pairs",
+    "perturbation_examples",
+]

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +36,14 @@ def _device_of(model: nn.Module) -> torch.device:
 def _encode(tokenizer, texts: Sequence[str], max_length: int | None) -> dict[str, list[list[int]]]:
     if not texts:
         return {"input_ids": []}
-    return tokenizer(list(texts), add_special_tokens=True, truncation=max_length is not None, max_length=max_length,
-                     return_special_tokens_mask=True, return_attention_mask=False)
+    return tokenizer(
+        list(texts),
+        add_special_tokens=True,
+        truncation=max_length is not None,
+        max_length=max_length,
+        return_special_tokens_mask=True,
+        return_attention_mask=False,
+    )
 
 
 def _mlm_head(model: nn.Module) -> nn.Module | None:
@@ -56,8 +63,8 @@ def _pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor
     ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), length), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(r)] = 1
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
     return ids, mask
 
 
@@ -74,10 +81,16 @@ def default_token_budget(device: torch.device) -> int:
 
 
 @torch.no_grad()
-def pseudo_log_likelihood(model: nn.Module, tokenizer, texts: Sequence[str], *,
-                          max_tokens_per_batch: int | None = None,
-                          max_length: int | None = 512, head_only: bool | None = None,
-                          progress: bool = False) -> np.ndarray:
+def pseudo_log_likelihood(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    max_tokens_per_batch: int | None = None,
+    max_length: int | None = 512,
+    head_only: bool | None = None,
+    progress: bool = False,
+) -> np.ndarray:
     """PLL of each text under a masked LM: every non-special position masked once, all copies batched.
 
     `max_tokens_per_batch` bounds rows x padded length of each forward (memory-bounded chunks; default:
@@ -94,8 +107,12 @@ def pseudo_log_likelihood(model: nn.Module, tokenizer, texts: Sequence[str], *,
     model.eval()
 
     # One row per (sentence, maskable position); sorting by length keeps padding near zero.
-    rows = [(s, p) for s, specials in enumerate(encoded.get("special_tokens_mask", []))
-            for p, special in enumerate(specials) if not special]
+    rows = [
+        (s, p)
+        for s, specials in enumerate(encoded.get("special_tokens_mask", []))
+        for p, special in enumerate(specials)
+        if not special
+    ]
     rows.sort(key=lambda row: len(encoded["input_ids"][row[0]]))
 
     def row_length(k: int) -> int:  # rows are sorted, so the last row of a chunk sets its padded length
@@ -132,8 +149,9 @@ def pseudo_log_likelihood(model: nn.Module, tokenizer, texts: Sequence[str], *,
 
 
 @torch.no_grad()
-def pseudo_log_likelihood_reference(model: nn.Module, tokenizer, texts: Sequence[str], *,
-                                    max_length: int | None = 512) -> np.ndarray:
+def pseudo_log_likelihood_reference(
+    model: nn.Module, tokenizer, texts: Sequence[str], *, max_length: int | None = 512
+) -> np.ndarray:
     """The naive PLL: one forward per masked position per sentence, full model logits. Slow; for tests/benchmarks."""
     mask_id = _require_mask_token(tokenizer)
     encoded = _encode(tokenizer, texts, max_length)
@@ -152,8 +170,15 @@ def pseudo_log_likelihood_reference(model: nn.Module, tokenizer, texts: Sequence
 
 
 @torch.no_grad()
-def sentence_embeddings(model: nn.Module, tokenizer, texts: Sequence[str], *, batch_size: int = 64,
-                        max_length: int | None = 512, progress: bool = False) -> torch.Tensor:
+def sentence_embeddings(
+    model: nn.Module,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int | None = 512,
+    progress: bool = False,
+) -> torch.Tensor:
     """Attention-mask-weighted mean of the last hidden states, [len(texts), hidden], for any HF encoder or MLM."""
     encoder = getattr(model, "base_model", model)
     device = _device_of(model)
@@ -162,7 +187,7 @@ def sentence_embeddings(model: nn.Module, tokenizer, texts: Sequence[str], *, ba
     order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     out: list[torch.Tensor | None] = [None] * len(texts)
     for start in tqdm(range(0, len(order), batch_size), desc="embed", disable=not progress):
-        batch = order[start:start + batch_size]
+        batch = order[start : start + batch_size]
         ids, attention = _pad([encoded["input_ids"][i] for i in batch], tokenizer.pad_token_id or 0)
         outputs = encoder(input_ids=ids.to(device), attention_mask=attention.to(device))
         hidden = outputs.last_hidden_state if hasattr(outputs, "last_hidden_state") else outputs[0]
@@ -173,14 +198,28 @@ def sentence_embeddings(model: nn.Module, tokenizer, texts: Sequence[str], *, ba
     return torch.stack(out) if out else torch.empty(0)
 
 
-def representation_drift(model: nn.Module, tokenizer, originals: Sequence[str], perturbed: Sequence[str], *,
-                         batch_size: int = 64, max_length: int | None = 512, progress: bool = False) -> np.ndarray:
+def representation_drift(
+    model: nn.Module,
+    tokenizer,
+    originals: Sequence[str],
+    perturbed: Sequence[str],
+    *,
+    batch_size: int = 64,
+    max_length: int | None = 512,
+    progress: bool = False,
+) -> np.ndarray:
     """1 - cosine(mean-pooled original, mean-pooled perturbed), one value per pair (0 = unchanged representation)."""
     if len(originals) != len(perturbed):
         raise ValueError("representation_drift: originals and perturbed must be paired (same length and order).")
-    embeddings = sentence_embeddings(model, tokenizer, list(originals) + list(perturbed), batch_size=batch_size,
-                                     max_length=max_length, progress=progress)
-    a, b = embeddings[:len(originals)], embeddings[len(originals):]
+    embeddings = sentence_embeddings(
+        model,
+        tokenizer,
+        list(originals) + list(perturbed),
+        batch_size=batch_size,
+        max_length=max_length,
+        progress=progress,
+    )
+    a, b = embeddings[: len(originals)], embeddings[len(originals) :]
     return np.atleast_1d((1.0 - torch.nn.functional.cosine_similarity(a, b, dim=-1)).double().numpy())
 
 
@@ -200,16 +239,24 @@ def has_trained_mlm_head(model: nn.Module) -> bool:
     """False when the model's MLM head was randomly initialised on load (an encoder-only checkpoint such as
     all-MiniLM-L6-v2), as recorded by `load_model` from transformers' loading info; True when unknown."""
     info = getattr(model, "_pe_bert_loading_info", None) or {}
-    return not any(key.startswith(("cls.", "lm_head")) and "decoder" not in key
-                   for key in info.get("missing_keys", ()))
+    return not any(key.startswith(("cls.", "lm_head")) and "decoder" not in key for key in info.get("missing_keys", ()))
 
 
-def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
-                    perturbations: Sequence[str] = DEFAULT_ZERO_SHOT_PERTURBATIONS,
-                    metrics: Sequence[str] = ("pll", "drift"),
-                    seed: int = 0, n_resamples: int = stats.DEFAULT_RESAMPLES, batch_size: int = 64,
-                    max_tokens_per_batch: int | None = None, model_name: str | None = None, progress: bool = False,
-                    **perturb_kwargs) -> ZeroShotReport:
+def zero_shot_probe(
+    model: nn.Module,
+    tokenizer,
+    sentences: Sequence[Any],
+    *,
+    perturbations: Sequence[str] = DEFAULT_ZERO_SHOT_PERTURBATIONS,
+    metrics: Sequence[str] = ("pll", "drift"),
+    seed: int = 0,
+    n_resamples: int = stats.DEFAULT_RESAMPLES,
+    batch_size: int = 64,
+    max_tokens_per_batch: int | None = None,
+    model_name: str | None = None,
+    progress: bool = False,
+    **perturb_kwargs,
+) -> ZeroShotReport:
     """Perturb each sentence with each named perturbation and score original vs perturbed.
 
     `sentences`: built-in `Sentence` objects (Shuffle-SR exact), raw strings (Shuffle-SR via spaCy) or word lists.
@@ -224,22 +271,35 @@ def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
         raise ValueError(f"Unknown zero-shot metric(s) {sorted(unknown)}; use 'pll' and/or 'drift'.")
     output_embeddings = getattr(model, "get_output_embeddings", lambda: None)
     if "pll" in metrics and output_embeddings() is None:
-        raise ValueError(f"{type(model).__name__} has no MLM head, so PLL is undefined: load it with "
-                         "AutoModelForMaskedLM, or use metrics=('drift',).")
+        raise ValueError(
+            f"{type(model).__name__} has no MLM head, so PLL is undefined: load it with "
+            "AutoModelForMaskedLM, or use metrics=('drift',)."
+        )
     if "pll" in metrics and not has_trained_mlm_head(model):
-        warnings.warn("This checkpoint has no trained MLM head (it was randomly initialised on load), so PLL "
-                      "preferences are meaningless; use metrics=('drift',) for such encoders.", stacklevel=2)
+        warnings.warn(
+            "This checkpoint has no trained MLM head (it was randomly initialised on load), so PLL "
+            "preferences are meaningless; use metrics=('drift',) for such encoders.",
+            stacklevel=2,
+        )
     originals = [join_words(words_of(s)) for s in sentences]
-    report = ZeroShotReport(model=model_name or getattr(model.config, "_name_or_path", "") or type(model).__name__,
-                            settings={"perturbations": list(perturbations), "metrics": list(metrics), "seed": seed,
-                                      "n_sentences": len(sentences), "n_resamples": n_resamples})
+    report = ZeroShotReport(
+        model=model_name or getattr(model.config, "_name_or_path", "") or type(model).__name__,
+        settings={
+            "perturbations": list(perturbations),
+            "metrics": list(metrics),
+            "seed": seed,
+            "n_sentences": len(sentences),
+            "n_resamples": n_resamples,
+        },
+    )
     pairs: dict[str, tuple[list[int], list[str]]] = {}
     for name in perturbations:
         kept, texts = [], []
         try:
             for i, sentence in enumerate(sentences):
-                result = perturb(name, sentence, derive_seed(seed, i),
-                                 **(perturb_kwargs if name == "shuffle-sr" else {}))
+                result = perturb(
+                    name, sentence, derive_seed(seed, i), **(perturb_kwargs if name == "shuffle-sr" else {})
+                )
                 if result.changed:
                     kept.append(i)
                     texts.append(result.text)
@@ -251,17 +311,28 @@ def zero_shot_probe(model: nn.Module, tokenizer, sentences: Sequence[Any], *,
 
     pll_original = None
     if "pll" in metrics:
-        pll_original = pseudo_log_likelihood(model, tokenizer, originals, max_tokens_per_batch=max_tokens_per_batch,
-                                             progress=progress)
+        pll_original = pseudo_log_likelihood(
+            model, tokenizer, originals, max_tokens_per_batch=max_tokens_per_batch, progress=progress
+        )
     for name, (kept, texts) in pairs.items():
         entry: dict[str, Any] = {"n": len(sentences), "n_changed": len(kept)}
         if "pll" in metrics:
-            pll_perturbed = pseudo_log_likelihood(model, tokenizer, texts, max_tokens_per_batch=max_tokens_per_batch,
-                                                  progress=progress) if kept else np.empty(0)
+            pll_perturbed = (
+                pseudo_log_likelihood(
+                    model, tokenizer, texts, max_tokens_per_batch=max_tokens_per_batch, progress=progress
+                )
+                if kept
+                else np.empty(0)
+            )
             entry["pll"] = stats.preference(pll_original[kept], pll_perturbed, n_resamples=n_resamples, seed=seed)
         if "drift" in metrics:  # no changed pair (e.g. Shuffle-SR on intransitive sentences): an empty sample
-            drift = representation_drift(model, tokenizer, [originals[i] for i in kept], texts,
-                                         batch_size=batch_size, progress=progress) if kept else np.empty(0)
+            drift = (
+                representation_drift(
+                    model, tokenizer, [originals[i] for i in kept], texts, batch_size=batch_size, progress=progress
+                )
+                if kept
+                else np.empty(0)
+            )
             entry["drift"] = stats.mean_with_ci(drift, n_resamples=n_resamples, seed=seed)
         report.results[name] = entry
     report.results = {name: report.results[name] for name in perturbations}  # skipped ones were added first

@@ -48,15 +48,19 @@ _CITATION = """
 """
 
 _FEATURES = {
-    "accuracy": datasets.Features({
-        "predictions": datasets.Value("int64"),
-        "references": datasets.Value("int64"),
-        "original_predictions": datasets.Value("int64"),
-    }),
-    "preference": datasets.Features({
-        "original_scores": datasets.Value("float64"),
-        "perturbed_scores": datasets.Value("float64"),
-    }),
+    "accuracy": datasets.Features(
+        {
+            "predictions": datasets.Value("int64"),
+            "references": datasets.Value("int64"),
+            "original_predictions": datasets.Value("int64"),
+        }
+    ),
+    "preference": datasets.Features(
+        {
+            "original_scores": datasets.Value("float64"),
+            "perturbed_scores": datasets.Value("float64"),
+        }
+    ),
 }
 
 
@@ -80,8 +84,18 @@ class WordOrder(evaluate.Metric):
         if self.config_name not in ("default", *_FEATURES):
             raise ValueError(f"word_order: unknown config_name {self.config_name!r}; use 'accuracy' or 'preference'.")
 
-    def _compute(self, predictions=None, references=None, original_predictions=None, original_scores=None,
-                 perturbed_scores=None, original_references=None, n_resamples=0, confidence=0.95, seed=0):
+    def _compute(
+        self,
+        predictions=None,
+        references=None,
+        original_predictions=None,
+        original_scores=None,
+        perturbed_scores=None,
+        original_references=None,
+        n_resamples=0,
+        confidence=0.95,
+        seed=0,
+    ):
         bootstrap = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
         if original_scores is not None:
             return stats.preference(original_scores, perturbed_scores, **bootstrap)

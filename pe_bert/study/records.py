@@ -1,0 +1,138 @@
+"""The numbers of a study's runs: one record per (variant, seed) from its stage results, and their summaries over
+seeds per variant. Collecting only: the tests are in `hypotheses.py`, the writing in `report.py`.
+
+Units: probe accuracies and the word-order score are in points (percent, the paper's unit), as are probe effects;
+fine-tuned task scores are fractions as run_glue reports them; locality and symmetry are fractions in [0, 1];
+losses are in nats per masked token. Every summary over seeds has mean, sample std, n and a 95 % t interval.
+"""
+
+from __future__ import annotations
+
+from ..analysis.capture import ATTENTION_SCORES
+from ..analysis.probes.registry import perturbation_order
+from . import hypotheses as hy
+from . import statistics as st
+
+POINTS = 100.0
+
+UNITS = {
+    "probing, outcome": "accuracy points (percent) on the probing tasks' shared test split; word-order score = mean "
+    "of the order and roles probes (50 = order-blind, exactly; 100 = ceiling)",
+    "tasks": "fine-tuned task's main metric as a fraction (accuracy for the built-in tasks)",
+    "locality, symmetry, symmetry_mass": "fraction in [0, 1]",
+    "mlm_loss, unigram_loss, bayes_loss": "nats per masked token",
+    "mlm_share": "share of the learnable signal captured: (unigram - model) / (unigram - Bayes)",
+    "probe_nli_original, probe_nli_deltas": "accuracy points (percent); Δ = perturbed - original",
+    "zero_shot_pll_preference": "percentage points: share of pairs whose original has the higher PLL, a tie counting "
+    "half (50 = chance)",
+    "zero_shot_drift": "1 - cosine similarity of mean-pooled states (fraction)",
+    "ci95": "95 % Student-t interval of the mean over seeds",
+}
+
+
+def _points(value):
+    return None if value is None else POINTS * value
+
+
+def run_record(result) -> dict:
+    """The numbers of one (variant, seed) from its stage results."""
+    stages = result.stages
+    record = {
+        "variant": result.variant,
+        "position_encoding": result.position_encoding,
+        "overrides": result.overrides,
+        "seed": result.seed,
+        "failure": result.failure,
+    }
+    record["pretrain"] = {
+        "train_loss": stages.get("pretrain", {}).get("metrics", {}).get("train_loss"),
+        "eval_loss": stages.get("pretrain", {}).get("metrics", {}).get("eval_loss"),
+    }
+    record["mlm"] = stages.get("mlm", {}).get("lengths", {})
+    record["probing"] = {
+        task: {**entry, "accuracy": _points(entry["accuracy"])}
+        for task, entry in stages.get("probing", {}).get("tasks", {}).items()
+    }
+    record["outcome"] = hy.outcome(record["probing"])
+    record["tasks"] = {
+        name.split(":", 1)[1]: {"metric": r.get("metric"), "score": r.get("score")}
+        for name, r in stages.items()
+        if name.startswith("finetune:")
+    }
+    score = stages.get("score", {})
+    record["pretrained_scores"] = {k: score.get("pretrained", {}).get(k) for k in ATTENTION_SCORES}
+    record["finetuned_scores"] = {
+        task: {k: v.get(k) for k in ATTENTION_SCORES}
+        for task, v in score.items()
+        if task not in ("pretrained", "position")
+    }
+    record["position"] = score.get("position", {}).get("overall", {})
+    record["position_matrix"] = score.get("position", {}).get("mean_matrix")
+    probe = stages.get("probe", {})
+    nli = probe.get("nli", {})
+    results = {n: r for n, r in nli.get("results", {}).items() if "delta" in r}
+    record["probe_nli"] = {
+        "original": _points(nli.get("original", {}).get("accuracy")),
+        "deltas": {n: _points(r["delta"]) for n, r in results.items()},
+        "delta_ci": {n: [_points(v) for v in r["delta_ci"]] if r.get("delta_ci") else None for n, r in results.items()},
+    }
+    zero = {n: r for n, r in probe.get("zero_shot", {}).get("results", {}).items() if "skipped" not in r}
+    record["probe_zero_shot"] = {
+        n: {
+            "pll_preference": _points(r.get("pll", {}).get("preference")),
+            "pll_preference_ci": [_points(v) for v in r["pll"]["preference_ci"]]
+            if r.get("pll", {}).get("preference_ci")
+            else None,
+            **{k: r.get("pll", {}).get(k) for k in ("wins", "losses", "ties")},
+            "drift": r.get("drift", {}).get("mean"),
+            "n_changed": r.get("n_changed"),
+        }
+        for n, r in zero.items()
+    }
+    return record
+
+
+def aggregate(records: list[dict], tasks: list[str]) -> dict:
+    """Per variant: every number summarised over its seeds (failed runs left out)."""
+    variants: dict[str, dict] = {}
+    for label in dict.fromkeys(r["variant"] for r in records):
+        all_rows = [r for r in records if r["variant"] == label]
+        rows = [r for r in all_rows if not r["failure"]]
+        multiples = sorted({m for r in rows for m in r["mlm"]}, key=int)
+        nli = sorted({p for r in rows for p in r["probe_nli"]["deltas"]}, key=perturbation_order)
+        zero_shot = sorted({p for r in rows for p in r["probe_zero_shot"]}, key=perturbation_order)
+        probing = list(dict.fromkeys(t for r in rows for t in r["probing"]))
+        mlm = {}
+        for m in multiples:
+            entries = [r["mlm"].get(m, {}) for r in rows]
+            applicable = all(e.get("applicable", False) for e in entries)
+            mlm[m] = {"length": next((e["length"] for e in entries if "length" in e), None), "applicable": applicable}
+            if applicable:
+                mlm[m]["loss"] = st.summarize([e.get("loss") for e in entries])
+                mlm[m]["share"] = st.summarize([e.get("share") for e in entries])
+            else:
+                mlm[m]["reason"] = next((e.get("reason") for e in entries if e.get("reason")), "not measured")
+        variants[label] = {
+            "position_encoding": all_rows[0]["position_encoding"],
+            "overrides": all_rows[0]["overrides"],
+            "seeds": [r["seed"] for r in rows],
+            "mlm": mlm,
+            **{k: st.summarize([r["pretrained_scores"][k] for r in rows]) for k in ATTENTION_SCORES},
+            "position": {k: st.summarize([r["position"].get(k) for r in rows]) for k in ATTENTION_SCORES},
+            "probing": {t: st.summarize([(r["probing"].get(t) or {}).get("accuracy") for r in rows]) for t in probing},
+            "outcome": st.summarize([r["outcome"] for r in rows]),
+            "tasks": {t: st.summarize([r["tasks"].get(t, {}).get("score") for r in rows]) for t in tasks},
+            "probe_nli_original": st.summarize([r["probe_nli"]["original"] for r in rows]),
+            "probe_nli_deltas": {p: st.summarize([r["probe_nli"]["deltas"].get(p) for r in rows]) for p in nli},
+            "zero_shot_pll_preference": {
+                p: st.summarize([r["probe_zero_shot"].get(p, {}).get("pll_preference") for r in rows])
+                for p in zero_shot
+            },
+            "zero_shot_drift": {
+                p: st.summarize([r["probe_zero_shot"].get(p, {}).get("drift") for r in rows]) for p in zero_shot
+            },
+        }
+    return variants
+
+
+__all__ = ["POINTS", "UNITS", "aggregate", "run_record"]
