@@ -188,17 +188,19 @@ class Study:
             "cpu_s": round(cpu, 3),
             "pid": os.getpid(),
         }
-        if self.store.processes.is_main:
-            self.timings.parent.mkdir(parents=True, exist_ok=True)
-            with self.timings.open("a") as timings:
-                timings.write(json.dumps(event) + "\n")
-        if self.events is not None:
+        if self.events is not None:  # a worker: the study that started it records and shows the event
             self.events.put(event)
         else:
             self._show(event)
 
     def _show(self, event: dict) -> None:
-        if not self.progress or not self.store.processes.is_main:
+        """Record a finished stage's times in this run's timings and show its line (the study's main process)."""
+        if not self.store.processes.is_main:
+            return
+        self.timings.parent.mkdir(parents=True, exist_ok=True)
+        with self.timings.open("a") as timings:
+            timings.write(json.dumps(event) + "\n")
+        if not self.progress:
             return
         line = f"{event['unit']:<28} {event['stage']:<24} {event['text']}  [{event['wall_s']:.0f} s]"
         if event["status"] == "failed":

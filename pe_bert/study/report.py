@@ -76,7 +76,7 @@ def metadata(study, wall_time: float, workers: int) -> dict:
         entry = this_run.setdefault(kind, {"stages": 0, "wall_s": 0.0, "cpu_s": 0.0})
         entry["stages"] += 1
         entry["wall_s"] += event["wall_s"]
-        entry["cpu_s"] += event["cpu_s"]
+        entry["cpu_s"] += event.get("cpu_s") or 0.0  # cluster jobs' CPU time is their scheduler's to report
     return {
         "pe_bert": __version__,
         "transformers": transformers.__version__,
