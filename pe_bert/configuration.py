@@ -14,6 +14,10 @@ from .errors import InvalidInputError
 from .pe_base import get_position_encoding_class, hyperparameter_specs, owners_of
 from .pe_shipping import ship_position_encoding
 
+# Importing pe_zoo registers the built-in PEs, in table order, before any config is made; written `from .x import`
+# because that is the form transformers follows when it copies a checkpoint's code for trust_remote_code.
+from .pe_zoo import position_encoding_names  # noqa: F401, E402, I001
+
 logger = logging.getLogger(__name__)
 
 # True while a saved config is being loaded (`from_dict`): keys a library or an older version wrote are kept and

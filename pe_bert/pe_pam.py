@@ -93,8 +93,9 @@ class PositionalAttentionEncoding(PositionEncoding):
         return PositionalAttentionState.extend(state, kernel=self.kernel_matrix(state.position_ids, state.key_padding))
 
     def position_bias(self, seq_len):
-        """The logits of PAM's positional attention: log P, whose row softmax is the kernel P the branch applies
-        (zeros of P, outside a window, become the most negative finite logit), as the contract asks of every PE."""
+        """PAM's positional attention as log-weights, like every PE's logits: log P, whose exp is the kernel P the
+        branch applies (rows sum to 1 but at the window kernel's edges, as published; zeros of P, outside a window,
+        become the most negative finite value)."""
         state = self.analysis_state(seq_len)
         kernel = self.kernel_matrix(state.position_ids, state.key_padding).float()
         logits = torch.log(kernel.clamp_min(torch.finfo(kernel.dtype).tiny))

@@ -2,8 +2,7 @@
 tables and reports use. A new built-in PE is one `@register_position_encoding` class in a `pe_*.py` family module
 (imported here); a PE of your own is the same class in your own module (see README, "Add your own PE")."""
 
-from .pe_absolute import LearnedPositionEncoding, NoPositionEncoding, SinusoidalPositionEncoding
-from .pe_attenuated import AttenuatedPositionEncoding
+# The import order below is the registration order, which POSITION_ENCODINGS, tables and reports follow: not sorted.
 from .pe_base import (
     HyperParameter,
     LayerPosition,
@@ -15,13 +14,15 @@ from .pe_base import (
     position_encoding_names,
     register_position_encoding,
 )
-from .pe_bias import AlibiPositionEncoding, DynamicPositionEncoding, T5PositionEncoding, WindowPositionEncoding
-from .pe_cope import ContextualPositionEncoding
-from .pe_fire import FirePositionEncoding
-from .pe_kerple import KerplePositionEncoding
-from .pe_pam import PositionalAttentionEncoding
-from .pe_relative import DisentangledPositionEncoding, ShawPositionEncoding
+from .pe_absolute import LearnedPositionEncoding, NoPositionEncoding, SinusoidalPositionEncoding
 from .pe_rotary import RotaryPositionEncoding
+from .pe_bias import AlibiPositionEncoding, DynamicPositionEncoding, T5PositionEncoding, WindowPositionEncoding
+from .pe_relative import DisentangledPositionEncoding, ShawPositionEncoding
+from .pe_attenuated import AttenuatedPositionEncoding
+from .pe_pam import PositionalAttentionEncoding
+from .pe_kerple import KerplePositionEncoding
+from .pe_fire import FirePositionEncoding
+from .pe_cope import ContextualPositionEncoding
 
 
 def __getattr__(name: str):

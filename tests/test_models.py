@@ -272,12 +272,12 @@ def test_window_gives_zero_probability_outside_the_window():
 
 
 def test_pam_kernel_window_weights():
-    """PAM's position_bias is logits, like every PE's: their row softmax is the kernel the branch applies."""
-    kernel = torch.softmax(tiny_model("pam", pam_kernel="window").position_bias(5)[0, 0], dim=-1)
+    """PAM's position_bias is log-weights, like every PE's logits: their exp is the kernel the branch applies."""
+    kernel = torch.exp(tiny_model("pam", pam_kernel="window").position_bias(5)[0, 0])
     expected = (torch.arange(5)[None] - torch.arange(5)[:, None]).abs().le(1).float() / 3
     torch.testing.assert_close(kernel, expected)
     for name in ("gaussian", "sinusoidal"):
-        rows = torch.softmax(tiny_model("pam", pam_kernel=name).position_bias(6)[0, 0], dim=-1).sum(-1)
+        rows = torch.exp(tiny_model("pam", pam_kernel=name).position_bias(6)[0, 0]).sum(-1)
         torch.testing.assert_close(rows, torch.ones(6))
 
 
@@ -570,4 +570,4 @@ def test_pam_temperature_power_reproduces_the_published_kernel():
     table = sinusoidal_table(torch.arange(7), 32)
     for power in (0.5, 0.25):
         logits = tiny_model("pam", pam_kernel="sinusoidal", pam_temperature_power=power).position_bias(7)[0, 0]
-        torch.testing.assert_close(torch.softmax(logits, -1), torch.softmax(table @ table.T / 32**power, dim=-1))
+        torch.testing.assert_close(torch.exp(logits), torch.softmax(table @ table.T / 32**power, dim=-1))

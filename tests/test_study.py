@@ -402,7 +402,7 @@ def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
     real_main = pretrain.main
 
     def flaky_main(model_args, data_args, training_args, *args, **kwargs):
-        if model_args.position_encoding == "none":
+        if kwargs["config"].position_encoding == "none":  # the study gives pretraining its model config
             raise RuntimeError("simulated crash in pretraining")
         return real_main(model_args, data_args, training_args, *args, **kwargs)
 
