@@ -51,32 +51,42 @@ def demo_tokenizer() -> transformers.PreTrainedTokenizerBase:
     return train_wordpiece_tokenizer(texts, vocab_size=2000)
 
 
-def fine_tune_demo_model(position_encoding: str, tokenizer, epochs: int, seed: int = 0):
-    """A 4-layer, 128-wide PE-BERT trained from scratch on builtin_nli with a plain loop (CPU: a couple of minutes).
+DEMO_SHAPE = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 256}
+
+
+def fine_tune_demo_model(
+    position_encoding: str,
+    tokenizer,
+    epochs: int,
+    seed: int = 0,
+    *,
+    shape: dict = DEMO_SHAPE,
+    data: dict = DEMO_DATA,
+    max_lr: float = 1e-3,
+):
+    """A PE-BERT (4 layers x 128 by default) trained from scratch on builtin_nli with a plain loop (CPU: a couple of
+    minutes); the tests train a tiny one with the same code.
 
     For real checkpoints use examples/run_mlm.py (pretraining) and examples/run_glue.py (fine-tuning)."""
     torch.manual_seed(seed)
     config = pe_bert.PEBertConfig(
         position_encoding=position_encoding,
         vocab_size=tokenizer.vocab_size,
-        hidden_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=256,
         max_position_embeddings=128,
         num_labels=3,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
         label2id={"entailment": 0, "neutral": 1, "contradiction": 2},
+        **shape,
     )
     model = transformers.AutoModelForSequenceClassification.from_config(config)
-    train = load_nli_examples("builtin_nli", split="train", seed=seed, **DEMO_DATA)
+    train = load_nli_examples("builtin_nli", split="train", seed=seed, **data)
     encoded = tokenizer([e.premise for e in train], [e.hypothesis for e in train], truncation=True, max_length=64)
     labels = torch.tensor([e.label for e in train])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=max_lr, weight_decay=0.01)
     steps = epochs * ((len(train) + 31) // 32)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=steps, pct_start=0.1)
     generator = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(epochs):

@@ -46,18 +46,23 @@ def _check_real(
         raise InvalidInputError(f"`{field}` must be in {interval}, got {value!r}.")
 
 
-# Keys that stock BERT / transformers configs carry and PEBertConfig accepts as plain attributes (never reported as
-# misspellings of our own fields).
-_FOREIGN_KEYS = {
-    "use_cache",
-    "is_decoder",
-    "add_cross_attention",
+# The config attributes that may hold a special token's id (transformers' names).
+SPECIAL_TOKEN_ID_KEYS = (
+    "pad_token_id",
     "bos_token_id",
     "eos_token_id",
     "sep_token_id",
     "cls_token_id",
     "mask_token_id",
     "unk_token_id",
+)
+# Keys that stock BERT / transformers configs carry and PEBertConfig accepts as plain attributes (never reported as
+# misspellings of our own fields).
+_FOREIGN_KEYS = {
+    *SPECIAL_TOKEN_ID_KEYS,
+    "use_cache",
+    "is_decoder",
+    "add_cross_attention",
     "decoder_start_token_id",
     "gradient_checkpointing",
     "auto_map",

@@ -6,6 +6,8 @@ import pytest
 
 from pe_bert.cli import main
 
+from helpers import MICRO_SHAPE
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -91,10 +93,7 @@ def test_analyze_reports_the_length_it_used(tmp_path, capsys):
         PEBertConfig(
             position_encoding="rope",
             vocab_size=len(tokenizer),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
+            **MICRO_SHAPE,
             max_position_embeddings=8,
         )
     ).save_pretrained(model_dir)
@@ -102,42 +101,14 @@ def test_analyze_reports_the_length_it_used(tmp_path, capsys):
     text = tmp_path / "long.txt"
     text.write_text("the hungry fox chased a small rabbit quickly across the old zoo .\n")
     out = tmp_path / "report"
-    assert (
-        main(
-            [
-                "analyze",
-                str(model_dir),
-                "--text-file",
-                str(text),
-                "--out",
-                str(out),
-                "--max-length",
-                "128",
-                "--position-length",
-                "0",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+
+    def analyze(*flags):
+        return main(["analyze", str(model_dir), "--text-file", str(text), "--out", str(out), "--no-progress", *flags])
+
+    assert analyze("--max-length", "128", "--position-length", "0") == 0
     scores = json.loads((out / "scores.json").read_text())["attention"]
     assert scores["options"]["max_length"] == 128 and "max length 128 tokens" in (out / "summary.md").read_text()
-    assert (
-        main(
-            [
-                "analyze",
-                str(model_dir),
-                "--text-file",
-                str(text),
-                "--out",
-                str(out),
-                "--max-length",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 2
-    )
+    assert analyze("--max-length", "1") == 2
     assert (
         "--max-length 1 leaves no room for two words beside the 2 special tokens: give --max-length 4"
         in capsys.readouterr().err

@@ -20,6 +20,8 @@ from transformers import (
 import pe_bert
 from pe_bert import PEBertConfig, PEBertForMaskedLM, PEBertModel
 
+from helpers import TINY_SHAPE
+
 VARIANTS = pe_bert.POSITION_ENCODINGS
 # Variants whose attention bias does not depend on content (so it can be inspected alone).
 BIAS_VARIANTS = ("alibi", "t5", "window", "dynamic", "attenuated", "kerple")
@@ -29,10 +31,7 @@ def tiny_config(position_encoding: str, **overrides) -> PEBertConfig:
     kwargs = dict(
         position_encoding=position_encoding,
         vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
+        **TINY_SHAPE,
         max_position_embeddings=64,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,

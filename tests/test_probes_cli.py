@@ -23,6 +23,8 @@ from pe_bert.cli import main as pe_bert_main
 from pe_bert.data import generate_sentences
 from pe_bert.metrics import metric_path
 
+from helpers import TINY_SHAPE
+
 
 def test_bootstrap_is_seeded_and_brackets_the_mean():
     values = np.random.default_rng(0).normal(0.3, 1.0, size=500)
@@ -66,10 +68,7 @@ def test_preference_metric_agrees_with_the_zero_shot_runner(minilm_path):
     config = pe_bert.PEBertConfig(
         position_encoding="alibi",
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
+        **TINY_SHAPE,
         max_position_embeddings=128,
     )
     model = transformers.AutoModelForMaskedLM.from_config(config).eval()

@@ -6,11 +6,9 @@ import json
 import evaluate
 import numpy as np
 import pytest
-import torch
 import transformers
 from conftest import assert_results_close
 
-import pe_bert
 from pe_bert.analysis.probes import (
     build_perturbed_sets,
     load_nli_examples,
@@ -22,6 +20,8 @@ from pe_bert.analysis.probes import (
 from pe_bert.analysis.probes.task import CONTRADICTION, ENTAILMENT
 from pe_bert.cli import main as pe_bert_main
 from pe_bert.metrics import metric_path
+
+from helpers import TINY_SHAPE, load_example
 
 BUILTIN = {"num_train": 600, "num_validation": 150, "num_test": 0}
 
@@ -71,36 +71,10 @@ def test_role_swap_set_turns_entailments_into_contradictions(validation):
 
 
 def fine_tune_tiny_nli(tokenizer, epochs: int = 3) -> transformers.PreTrainedModel:
-    """A 2-layer, 32-wide RoPE PE-BERT trained for a few seconds on the built-in NLI task (plain torch loop)."""
-    torch.manual_seed(0)
-    config = pe_bert.PEBertConfig(
-        position_encoding="rope",
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=3,
-        id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
-        label2id={"entailment": 0, "neutral": 1, "contradiction": 2},
-    )
-    model = transformers.AutoModelForSequenceClassification.from_config(config)
-    train = load_nli_examples("builtin_nli", split="train", **BUILTIN)
-    encoded = tokenizer([e.premise for e in train], [e.hypothesis for e in train], truncation=True, max_length=64)
-    labels = torch.tensor([e.label for e in train])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(epochs):
-        for batch_index in torch.randperm(len(train), generator=generator).split(32):
-            batch = tokenizer.pad(
-                [{k: encoded[k][i] for k in encoded.keys()} for i in batch_index.tolist()], return_tensors="pt"
-            )
-            model(**batch, labels=labels[batch_index]).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-    return model.eval()
+    """A 2-layer, 32-wide RoPE PE-BERT trained for a few seconds on the built-in NLI task, by the plain loop of
+    examples/run_probes.py's --demo (so the example's loop is tested too)."""
+    run_probes = load_example("run_probes")
+    return run_probes.fine_tune_demo_model("rope", tokenizer, epochs, shape=TINY_SHAPE, data=BUILTIN, max_lr=3e-3)
 
 
 @pytest.fixture(scope="module")

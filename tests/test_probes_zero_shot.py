@@ -17,6 +17,8 @@ from pe_bert.analysis.probes import (
 from pe_bert.analysis.probes.cli import load_model
 from pe_bert.data import generate_sentences
 
+from helpers import MICRO_SHAPE, TINY_SHAPE
+
 
 @pytest.fixture(scope="module")
 def tokenizer(minilm_path):
@@ -29,10 +31,7 @@ def tiny_mlm(tokenizer):
     config = pe_bert.PEBertConfig(
         position_encoding="rope",
         vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
+        **TINY_SHAPE,
         max_position_embeddings=128,
     )
     return transformers.AutoModelForMaskedLM.from_config(config).eval()
@@ -167,10 +166,7 @@ def test_a_perturbation_that_changes_no_sentence_measures_nothing(tmp_path):
         PEBertConfig(
             position_encoding="rope",
             vocab_size=len(tokenizer),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
+            **MICRO_SHAPE,
         )
     ).eval()
     report = zero_shot_probe(model, tokenizer, compact_sentences(2, 20000), seed=0)  # two intransitive sentences

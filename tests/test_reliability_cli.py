@@ -11,6 +11,8 @@ import pytest
 import pe_bert
 from pe_bert import cli
 
+from helpers import MICRO_SHAPE
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,10 +43,7 @@ def tiny_model(tmp_path_factory):
     )
     config = pe_bert.PEBertConfig(
         vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
+        **MICRO_SHAPE,
         max_position_embeddings=32,
     )
     pe_bert.PEBertForMaskedLM(config).save_pretrained(path)

@@ -8,7 +8,7 @@ from pe_bert.errors import InvalidInputError, UsageError
 from pe_bert.inputs import locate_json_error, read_utf8
 from pe_bert.training.arguments import GlueDataArguments
 
-from helpers import TINY, glue, mlm
+from helpers import MICRO_SHAPE, TINY, glue, mlm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -145,10 +145,7 @@ def test_a_tokenizer_larger_than_the_embedding_table(tmp_path, minilm_path):
     small = tmp_path / "small"
     config = pe_bert.PEBertConfig(
         vocab_size=500,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
+        **MICRO_SHAPE,
         max_position_embeddings=64,
     )
     pe_bert.PEBertForMaskedLM(config).save_pretrained(small)

@@ -18,6 +18,8 @@ from pe_bert.study import StageStore, Study, StudyConfig
 from pe_bert.study.leases import Lease
 from pe_bert.study.stages import KILL_HOOK
 
+from helpers import MICRO_SHAPE
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -313,10 +315,7 @@ def _tiny_config(out, **overrides) -> StudyConfig:
         variants=["none"],
         attenuated_w=[],
         tasks=["builtin_nli"],
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
+        **MICRO_SHAPE,
         max_position_embeddings=32,
         max_seq_length=32,
         builtin_num_sentences=300,

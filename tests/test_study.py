@@ -11,6 +11,8 @@ from huggingface_hub import ModelCard
 from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
 from pe_bert.study.report import fmt, fmt_summary
 
+from helpers import accelerate_launch, run_script
+
 # ----------------------------------------------------------------------------------------------- stage store
 
 
@@ -430,29 +432,9 @@ def test_failing_variant_is_reported_while_others_finish(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
     """Training stages run data-parallel on both processes; only the main process writes stages and the report."""
-    import socket
-    import subprocess
-    import sys
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     out = tmp_path / "ddp-study"
     command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(port),
+        *accelerate_launch(),
         "-m",
         "pe_bert.cli",
         "study",
@@ -467,10 +449,7 @@ def test_study_under_accelerate_launch_with_two_cpu_processes(tmp_path):
         "4",
         *TINY_STUDY_FLAGS,
     ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"}
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    run_script(command, timeout=600)
     results = json.loads((out / "results.json").read_text())
     assert not results["failures"] and "rope" in results["variants"]
     log = StageStore(out, processes=_SingleProcess()).log_entries()

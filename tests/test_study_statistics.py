@@ -10,6 +10,8 @@ from scipy import stats
 
 from pe_bert.study import statistics as st
 
+from helpers import MICRO_SHAPE
+
 
 def test_summary_is_mean_std_and_a_student_t_interval():
     entry = st.summarize([0.9, 0.92, 0.97, None, float("nan")])
@@ -158,10 +160,7 @@ def test_model_loss_on_blocks_and_the_share_of_signal(tokenizer):
         PEBertConfig(
             position_encoding="rope",
             vocab_size=len(tokenizer),
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
+            **MICRO_SHAPE,
             max_position_embeddings=32,
         )
     )

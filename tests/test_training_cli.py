@@ -2,65 +2,15 @@
 
 import json
 import math
-import os
-import socket
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import pe_bert
 
-from helpers import TINY
+from helpers import GLUE_SCRIPT_FLAGS, SCRIPT_FLAGS, accelerate_launch, run_script
 
-ROOT = Path(__file__).resolve().parents[1]
-FAST = [
-    "--config_overrides",
-    TINY,
-    "--max_seq_length",
-    "32",
-    "--builtin_num_sentences",
-    "300",
-    "--tokenizer_vocab_size",
-    "500",
-    "--per_device_train_batch_size",
-    "8",
-    "--report_to",
-    "none",
-    "--disable_tqdm",
-    "true",
-    "--dataloader_pin_memory",
-    "false",
-    "--logging_steps",
-    "2",
-]
-
-
-def env():
-    """The scripts import pe_bert from this checkout, offline, one thread per process (2-core CI)."""
-    variables = dict(os.environ)
-    variables["PYTHONPATH"] = os.pathsep.join([str(ROOT), variables.get("PYTHONPATH", "")])
-    variables.update(
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        OMP_NUM_THREADS="1",
-        TOKENIZERS_PARALLELISM="false",
-    )
-    return variables
-
-
-def run(command, timeout=240):
-    result = subprocess.run(command, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{' '.join(map(str, command))}\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+FAST = [*SCRIPT_FLAGS, "--logging_steps", "2"]
 
 
 def test_help_lists_every_pe_hyperparameter():
@@ -123,7 +73,7 @@ def test_pe_flags_parse_to_config_types():
 @pytest.mark.slow
 def test_scripts_run_as_python_commands(tmp_path):
     mlm_dir, nli_dir = tmp_path / "mlm", tmp_path / "nli"
-    run(
+    run_script(
         [
             sys.executable,
             "examples/run_mlm.py",
@@ -139,7 +89,7 @@ def test_scripts_run_as_python_commands(tmp_path):
     results = json.loads((mlm_dir / "all_results.json").read_text())
     assert {"eval_loss", "perplexity", "train_loss"} <= set(results)
     assert json.loads((mlm_dir / "config.json").read_text())["position_encoding"] == "alibi"
-    run(
+    run_script(
         [
             sys.executable,
             "examples/run_glue.py",
@@ -149,20 +99,7 @@ def test_scripts_run_as_python_commands(tmp_path):
             "builtin_order",
             "--output_dir",
             str(nli_dir),
-            "--builtin_num_examples",
-            "64",
-            "--max_eval_samples",
-            "32",
-            "--max_seq_length",
-            "32",
-            "--max_steps",
-            "2",
-            "--report_to",
-            "none",
-            "--disable_tqdm",
-            "true",
-            "--dataloader_pin_memory",
-            "false",
+            *GLUE_SCRIPT_FLAGS,
         ]
     )
     assert "eval_accuracy" in json.loads((nli_dir / "eval_results.json").read_text())
@@ -170,28 +107,10 @@ def test_scripts_run_as_python_commands(tmp_path):
 
 @pytest.mark.slow
 def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
-    # accelerate 1.15: `--cpu` always runs ONE process (its simple launcher); `--multi_gpu --num_processes 2`
-    # starts two through torchrun, and on a machine without GPUs the script selects the CPU/gloo backend.
     output_dir = tmp_path / "ddp"
-    launch = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        "--main_process_port",
-        str(free_port()),
-    ]
-    result = run(
+    result = run_script(
         [
-            *launch,
+            *accelerate_launch(),
             "examples/run_mlm.py",
             "--output_dir",
             str(output_dir),
@@ -215,10 +134,9 @@ def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
 
     # Fine-tuning that checkpoint the same way, with a 2-point learning-rate grid.
     glue_dir = tmp_path / "glue"
-    run(
+    run_script(
         [
-            *launch[:-1],
-            str(free_port()),
+            *accelerate_launch(),
             "examples/run_glue.py",
             "--model_name_or_path",
             str(output_dir),
@@ -226,22 +144,9 @@ def test_two_process_data_parallel_accelerate_launch_on_cpu(tmp_path):
             "builtin_topic",
             "--output_dir",
             str(glue_dir),
-            "--builtin_num_examples",
-            "64",
-            "--max_eval_samples",
-            "32",
-            "--max_seq_length",
-            "32",
-            "--max_steps",
-            "2",
+            *GLUE_SCRIPT_FLAGS,
             "--learning_rate_grid",
             "1e-4,1e-3",
-            "--report_to",
-            "none",
-            "--disable_tqdm",
-            "true",
-            "--dataloader_pin_memory",
-            "false",
             "--save_strategy",
             "no",
         ]

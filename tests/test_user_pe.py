@@ -16,7 +16,8 @@ import pe_bert
 from pe_bert import HyperParameter, PEBertConfig, PEBertForMaskedLM, PEBertModel, PositionEncoding
 from pe_bert.pe_base import POSITION_ENCODING_CLASSES
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import GLUE_SCRIPT_FLAGS, ROOT, SCRIPT_FLAGS, TINY_SHAPE, accelerate_launch, run_script
+
 DECAY_MODULE = ROOT / "examples" / "decay_position_encoding.py"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,10 +36,7 @@ def decay_config(**overrides):
     values = dict(
         position_encoding="decay",
         vocab_size=100,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
+        **TINY_SHAPE,
         max_position_embeddings=64,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
@@ -222,46 +220,10 @@ def test_user_pe_in_the_analysis(decay):
     assert row.argmax() == 6 and torch.isclose(row[5], row[7], atol=1e-5)
 
 
-TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64,max_position_embeddings=64"
-FAST = [
-    "--config_overrides",
-    TINY,
-    "--max_seq_length",
-    "32",
-    "--builtin_num_sentences",
-    "300",
-    "--tokenizer_vocab_size",
-    "500",
-    "--per_device_train_batch_size",
-    "8",
-    "--report_to",
-    "none",
-    "--disable_tqdm",
-    "true",
-    "--dataloader_pin_memory",
-    "false",
-]
-
-
-def _run(command):
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OMP_NUM_THREADS": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
-    return result
-
-
 @pytest.mark.slow
 def test_training_scripts_with_pe_module_and_pe_args(tmp_path):
     mlm, glue = tmp_path / "mlm", tmp_path / "glue"
-    _run(
+    run_script(
         [
             sys.executable,
             "examples/run_mlm.py",
@@ -275,13 +237,13 @@ def test_training_scripts_with_pe_module_and_pe_args(tmp_path):
             "decay_slope=0.25,decay_symmetric=true",
             "--max_steps",
             "3",
-            *FAST,
+            *SCRIPT_FLAGS,
         ]
     )
     config = json.loads((mlm / "config.json").read_text())
     assert (config["position_encoding"], config["decay_slope"], config["decay_symmetric"]) == ("decay", 0.25, True)
     assert (mlm / "decay_position_encoding.py").is_file()
-    _run(
+    run_script(
         [
             sys.executable,
             "examples/run_glue.py",
@@ -293,20 +255,7 @@ def test_training_scripts_with_pe_module_and_pe_args(tmp_path):
             "builtin_order",
             "--output_dir",
             str(glue),
-            "--builtin_num_examples",
-            "64",
-            "--max_eval_samples",
-            "32",
-            "--max_seq_length",
-            "32",
-            "--max_steps",
-            "2",
-            "--report_to",
-            "none",
-            "--disable_tqdm",
-            "true",
-            "--dataloader_pin_memory",
-            "false",
+            *GLUE_SCRIPT_FLAGS,
         ]
     )
     assert "eval_accuracy" in json.loads((glue / "eval_results.json").read_text())
@@ -315,25 +264,10 @@ def test_training_scripts_with_pe_module_and_pe_args(tmp_path):
 
 @pytest.mark.slow
 def test_pe_module_under_two_process_accelerate_launch(tmp_path):
-    from test_training_cli import free_port
-
     output = tmp_path / "ddp"
-    result = _run(
+    result = run_script(
         [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "--main_process_port",
-            str(free_port()),
+            *accelerate_launch(),
             "examples/run_mlm.py",
             "--output_dir",
             str(output),
@@ -345,7 +279,7 @@ def test_pe_module_under_two_process_accelerate_launch(tmp_path):
             "decay_slope=0.2",
             "--max_steps",
             "2",
-            *FAST,
+            *SCRIPT_FLAGS,
         ]
     )
     assert "world size 2" in result.stdout + result.stderr
@@ -373,7 +307,7 @@ def test_pe_args_are_typed_by_the_declaration(decay):
 
 @pytest.mark.slow
 def test_worked_example_runs_offline(tmp_path):
-    result = _run(
+    result = run_script(
         [sys.executable, "examples/custom_position_encoding.py", "--out", str(tmp_path / "out"), "--steps", "30"]
     )
     assert "reloaded without pe_bert" in result.stdout and "max |difference| = 0.0" in result.stdout

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..configuration import SPECIAL_TOKEN_ID_KEYS
 from ..jsonable import jsonable
 from .capture import _forward_attentions, _model_input_names, eager_attention
 from .properties import (
@@ -35,16 +36,6 @@ POSITION_SCORE_NAMES: tuple[str, ...] = (
     "transpose_symmetry",
 )
 
-_SPECIAL_ID_ATTRIBUTES = (
-    "pad_token_id",
-    "bos_token_id",
-    "eos_token_id",
-    "sep_token_id",
-    "cls_token_id",
-    "mask_token_id",
-    "unk_token_id",
-)
-
 
 def neutral_token_id(config) -> int:
     """The smallest token id that none of the config's special-token ids uses.
@@ -54,7 +45,7 @@ def neutral_token_id(config) -> int:
     same with or without a tokenizer.
     """
     special = {
-        value for name in _SPECIAL_ID_ATTRIBUTES if isinstance(value := getattr(config, name, None), int) and value >= 0
+        value for name in SPECIAL_TOKEN_ID_KEYS if isinstance(value := getattr(config, name, None), int) and value >= 0
     }
     vocab_size = getattr(config, "vocab_size", None)
     candidate = 0

@@ -149,9 +149,15 @@ class Study:
 
     # ---------------------------------------------------------------------------------------------- plumbing
 
-    def _stage(self, unit: str, stage: str, run, headline=None) -> dict:
-        """Run one store stage with its output in its log file; report it (line + progress) when it finishes."""
-        if self.store.read_only:  # looking, not computing: no log, no line
+    def _stage(self, unit: str, stage: str, settings: dict, work, headline=None, shown=True, **store_options) -> dict:
+        """Run (or look up) one stored stage, `StageStore.run(unit, stage, settings, work, **store_options)`: its
+        output goes to its log file and a line (and the progress bar) reports it when it finishes. `headline(result)`
+        is that line's text; `shown=False` looks a stage up silently (a worker reading the shared stages)."""
+
+        def run():
+            return self.store.run(unit, stage, settings, work, **store_options)
+
+        if self.store.read_only or not shown:  # looking, not computing: no log, no line
             return run()
         log = self.out / "logs" / unit / f"{stage.replace(':', '-')}.log"
         start_wall, start_cpu = time.perf_counter(), time.process_time()
@@ -213,7 +219,7 @@ class Study:
 
     # ---------------------------------------------------------------------------------------------- shared stages
 
-    def data_stage(self) -> dict:
+    def data_stage(self, shown: bool = True) -> dict:
         """Tokenizer, pretraining text and evaluation blocks (with the corpus's floors), shared by every run."""
         c = self.config
         settings = {
@@ -240,7 +246,7 @@ class Study:
                 result.update(self._builtin_data(folder, result["tokenizer"]))
             return result
 
-        return self.store.run(SHARED_UNIT, "data", settings, work)
+        return self._stage(SHARED_UNIT, "data", settings, work, _data_headline, shown)
 
     def _tokenizer(self, folder: Path) -> str:
         """A deterministic word-level vocabulary for the built-in language; the user's tokenizer; or, for other
@@ -312,7 +318,7 @@ class Study:
             result["expected_sentence_length"] = language.expected_length()
         return result
 
-    def tasks_stage(self, seed: int) -> dict:
+    def tasks_stage(self, seed: int, shown: bool = True) -> dict:
         """The built-in tasks' splits for one seed, written once and shared by every variant (GLUE-style files)."""
         c = self.config
         builtin = c.builtin_tasks
@@ -335,9 +341,12 @@ class Study:
                     files[task][split] = self.store.relative(path)
             return {"files": files}
 
-        return self.store.run(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work)["files"]
+        def headline(result):
+            return f"{', '.join(result['files'])}: train and validation files"
 
-    def probing_data_stage(self) -> dict:
+        return self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work, headline, shown)["files"]
+
+    def probing_data_stage(self, shown: bool = True) -> dict:
         """The frozen-feature probing tasks' train and test examples, one split shared by every model and seed."""
         c = self.config
         if not c.probing_tasks:
@@ -361,7 +370,7 @@ class Study:
                 sizes[task] = {split: len(examples) for split, examples in splits.items()}
             return {"files": files, "examples": sizes}
 
-        return self.store.run(SHARED_UNIT, "probing", settings, work)
+        return self._stage(SHARED_UNIT, "probing", settings, work, _probing_headline, shown)
 
     # ---------------------------------------------------------------------------------------------- unit stages
 
@@ -428,16 +437,12 @@ class Study:
         return self._stage(
             unit,
             "pretrain",
-            lambda: self.store.run(
-                unit,
-                "pretrain",
-                settings,
-                work,
-                collective=True,
-                rewritten=("README.md",),
-                volatile=TRAINER_TIMING_FILES,
-            ),
+            settings,
+            work,
             lambda r: f"train loss {r['metrics']['train_loss']:.3f}",
+            collective=True,
+            rewritten=("README.md",),
+            volatile=TRAINER_TIMING_FILES,
         )
 
     def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
@@ -485,7 +490,7 @@ class Study:
             share = f", {100 * first['share']:.0f} % of the learnable signal" if first.get("share") is not None else ""
             return f"masked-token loss {first['loss']:.3f}{share}"
 
-        return self._stage(unit, "mlm", lambda: self.store.run(unit, "mlm", settings, work), headline)
+        return self._stage(unit, "mlm", settings, work, headline)
 
     def probing_stage(self, unit: str, pretrained: str, probing: dict) -> dict:
         """Frozen-feature probes of the pretrained model: a logistic regression on its last hidden states for each
@@ -516,7 +521,7 @@ class Study:
                 + " (probe accuracy, %)"
             )
 
-        return self._stage(unit, "probing", lambda: self.store.run(unit, "probing", settings, work), headline)
+        return self._stage(unit, "probing", settings, work, headline)
 
     def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str, task_files: dict) -> dict:
         c = self.config
@@ -561,10 +566,11 @@ class Study:
         return self._stage(
             unit,
             f"finetune:{task}",
-            lambda: self.store.run(
-                unit, f"finetune:{task}", settings, work, collective=True, volatile=TRAINER_TIMING_FILES
-            ),
+            settings,
+            work,
             lambda r: f"{task} {r['metric']} {r['score']:.3f}",
+            collective=True,
+            volatile=TRAINER_TIMING_FILES,
         )
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
@@ -621,7 +627,8 @@ class Study:
         return self._stage(
             unit,
             "score",
-            lambda: self.store.run(unit, "score", settings, work),
+            settings,
+            work,
             lambda r: (
                 f"locality {r['pretrained']['locality']:.3f}, symmetry "
                 f"{r['pretrained']['symmetry']:.3f} (mass {r['pretrained']['symmetry_mass']:.3f})"
@@ -681,7 +688,7 @@ class Study:
                     text += f"; NLI Δ Shuffle-SR {100 * delta:+.1f} points"
             return text
 
-        return self._stage(unit, "probe", lambda: self.store.run(unit, "probe", settings, work), headline)
+        return self._stage(unit, "probe", settings, work, headline)
 
     # ---------------------------------------------------------------------------------------------- driver
 
@@ -709,20 +716,8 @@ class Study:
 
     def shared_stages(self) -> tuple[dict, dict, dict]:
         """The shared stages' results (data, probing split, task files per seed), computed or looked up."""
-        data = self._stage(SHARED_UNIT, "data", self.data_stage, _data_headline)
-        probing = (
-            self._stage(SHARED_UNIT, "probing", self.probing_data_stage, _probing_headline)
-            if self.config.probing_tasks
-            else {}
-        )
-        task_files = {}
-        for seed in self.config.seeds if self.config.builtin_tasks else ():
-            task_files[seed] = self._stage(
-                f"{SHARED_UNIT}/seed{seed}",
-                "tasks",
-                lambda seed=seed: self.tasks_stage(seed),
-                lambda r: f"{', '.join(r)}: train and validation files",
-            )
+        data, probing = self.data_stage(), self.probing_data_stage()
+        task_files = {seed: self.tasks_stage(seed) for seed in self.config.seeds if self.config.builtin_tasks}
         return data, probing, task_files
 
     def report_only(self) -> dict:
@@ -789,9 +784,9 @@ class Study:
         (and verified) here when not given, as in a worker process."""
         result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
         try:
-            data = self.data_stage() if data is None else data
-            task_files = self.tasks_stage(seed) if task_files is None else task_files
-            probing = self.probing_data_stage() if probing is None else probing
+            data = self.data_stage(shown=False) if data is None else data
+            task_files = self.tasks_stage(seed, shown=False) if task_files is None else task_files
+            probing = self.probing_data_stage(shown=False) if probing is None else probing
             pretrain = self.pretrain_stage(unit, spec, seed, data)
             result.stages["pretrain"] = pretrain
             # Stage results store paths relative to --out (a study folder can be moved); use them resolved.

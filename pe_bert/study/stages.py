@@ -34,6 +34,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..training.resume import file_sha256
 from .leases import Lease
 
 logger = logging.getLogger(__name__)
@@ -68,14 +69,6 @@ def input_fingerprint(value: str | Path | None) -> str | None:
             digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file)}\n".encode())
         return f"sha256:{digest.hexdigest()}"
     return str(value)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_json_atomically(path: Path, value) -> None:

@@ -63,19 +63,17 @@ def _safetensors_problem(path: Path) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes (read in chunks): checkpoints and the study's stages verify files by it."""
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_checksums(folder: str | os.PathLike) -> None:
     """Record the sha256 of every file of a saved checkpoint in it (atomically, last), for `checkpoint_problem`."""
     folder = Path(folder)
     checksums = {
-        p.relative_to(folder).as_posix(): _sha256(p)
+        p.relative_to(folder).as_posix(): file_sha256(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name not in (CHECKSUMS, CHECKSUMS + ".tmp")
     }
@@ -95,7 +93,7 @@ def _checksum_problem(folder: Path) -> str | None:
         path = folder / name
         if not path.is_file():
             return f"{name} is missing"
-        if _sha256(path) != expected:
+        if file_sha256(path) != expected:
             return f"{name} does not match the checksum written when it was saved (corrupt)"
     return None
 
