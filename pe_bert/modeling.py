@@ -285,7 +285,8 @@ class PEBertPreTrainedModel(PreTrainedModel):
         position table)."""
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
-        _check_positional_weights(model.config, info, args[0] if args else kwargs.get("pretrained_model_name_or_path"))
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        _check_positional_weights(model, info, source)
         return (model, info) if wants_info else model
 
     @torch.no_grad()
@@ -301,17 +302,21 @@ class PEBertPreTrainedModel(PreTrainedModel):
 _POSITIONAL_KEY = re.compile(r"(^|\.)(embeddings\.position_embeddings|attention\.self\.position)\.")
 
 
-def _check_positional_weights(config, info: dict, source) -> None:
-    """Refuse a load in which a positional weight of the checkpoint went unused or one of the PE's was not found:
-    the checkpoint's weights and the PE its config names do not belong together."""
+def _check_positional_weights(model, info: dict, source) -> None:
+    """Refuse a load whose checkpoint holds another PE's positional weights, or an encoder trained without the
+    positional weights this PE needs: the checkpoint's weights and the PE its config names do not belong together.
+    A checkpoint that lacks the encoder altogether (a head's or nothing at all) loads as transformers loads it, with
+    the missing weights initialised and reported."""
     unexpected = [k for k in info.get("unexpected_keys", ()) if _POSITIONAL_KEY.search(k)]
-    missing = [k for k in info.get("missing_keys", ()) if _POSITIONAL_KEY.search(k)]
-    if not unexpected and not missing:
+    missing_keys = set(info.get("missing_keys", ()))
+    missing = [k for k in missing_keys if _POSITIONAL_KEY.search(k)]
+    encoder_loaded = any(".encoder." in f".{k}" and k not in missing_keys for k in model.state_dict())
+    if not unexpected and not (missing and encoder_loaded):
         return
     found = f"positional weights it does not use ({', '.join(sorted(unexpected)[:4])})" if unexpected else ""
     lacking = f"none of the positional weights it needs ({', '.join(sorted(missing)[:4])})" if missing else ""
     raise InvalidInputError(
-        f"The checkpoint {source} says position_encoding={config.position_encoding!r}, but its weights hold "
+        f"The checkpoint {source} says position_encoding={model.config.position_encoding!r}, but its weights hold "
         f"{' and '.join(filter(None, (found, lacking)))}: they were trained with another PE (was config.json "
         "edited?). Restore its config.json's position_encoding to the PE it was trained with."
     )

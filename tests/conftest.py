@@ -17,6 +17,12 @@ import torch  # noqa: E402
 DATA_DIR = Path(__file__).parent / "data"
 
 
+def pytest_configure(config):
+    # Marks of transformers' common model tests (test_transformers_common.py runs them).
+    for mark in ("flash_attn_test", "flash_attn_3_test", "flash_attn_4_test", "torch_compile_test", "accelerate_tests"):
+        config.addinivalue_line("markers", f"{mark}: a mark of transformers' own tests")
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

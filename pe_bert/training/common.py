@@ -12,7 +12,7 @@ import datasets
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
 
-from ..errors import InvalidInputError, MissingInputError, one_line
+from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error, one_line
 from ..inputs import check_data_file_content
 from .arguments import use_cpu_when_distributed_without_accelerator
 from .resume import TRAINER_STATE, checkpoint_problem, last_complete_checkpoint, model_problem
@@ -171,6 +171,23 @@ def load_local_files(files: dict[str, str], cache_dir: str | None = None) -> dat
     return loaded
 
 
+def run_training_script(prog: str, data_class, main, argv: list[str] | None = None):
+    """A training script's entry point: parse its arguments, run `main`, and turn bad input into one line on stderr
+    and exit status 2 (`UsageError`). Under `accelerate launch`, the process group is destroyed before the process
+    exits: left to the interpreter's exit, gloo's threads can abort a finished run ("terminate called without an
+    active exception", exit status -6)."""
+    import torch.distributed as dist
+
+    def run():
+        try:
+            return main(*parse_args(data_class, argv))
+        finally:
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
+
+    return exit_on_usage_error(prog, run)
+
+
 def parse_args(data_class, argv: list[str] | None = None):
     """Parse `(ModelArguments, data_class, TrainingArguments)` from argv or from a single .json/.yaml file."""
     from .arguments import ModelArguments
@@ -194,5 +211,6 @@ __all__ = [
     "finished_run",
     "load_local_files",
     "parse_args",
+    "run_training_script",
     "setup_logging",
 ]

@@ -20,7 +20,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, Trainer, Traini
 
 from ..data.glue import get_task_info, load_task
 from ..data.glue_scores import glue_compute_metrics
-from ..errors import InvalidInputError, exit_on_usage_error
+from ..errors import InvalidInputError
 from ..inputs import check_vocabulary
 from .arguments import GlueDataArguments
 from .common import (
@@ -28,7 +28,7 @@ from .common import (
     default_to_train_and_eval,
     detect_last_checkpoint,
     finished_run,
-    parse_args,
+    run_training_script,
     setup_logging,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
@@ -337,11 +337,7 @@ def _write_json(path: Path, payload: dict) -> None:
 
 def cli(argv: list[str] | None = None) -> dict:
     """Entry point of examples/run_glue.py: bad input is one line on stderr and exit status 2 (`UsageError`)."""
-
-    def run():
-        return main(*parse_args(GlueDataArguments, argv))
-
-    return exit_on_usage_error(Path(sys.argv[0]).name or "run_glue.py", run)
+    return run_training_script(Path(sys.argv[0]).name or "run_glue.py", GlueDataArguments, main, argv)
 
 
 __all__ = ["cli", "load_task_datasets", "main", "make_compute_metrics", "predict"]

@@ -26,7 +26,7 @@ from transformers import (
 )
 
 from ..configuration import PEBertConfig
-from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error
+from ..errors import InvalidInputError, MissingInputError
 from ..modeling import PEBertForMaskedLM
 from .arguments import MLMDataArguments
 from .common import (
@@ -35,7 +35,7 @@ from .common import (
     detect_last_checkpoint,
     finished_run,
     load_local_files,
-    parse_args,
+    run_training_script,
     setup_logging,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
@@ -392,11 +392,7 @@ def push_with_our_card(trainer: Trainer) -> None:
 
 def cli(argv: list[str] | None = None) -> dict:
     """Entry point of examples/run_mlm.py: bad input is one line on stderr and exit status 2 (`UsageError`)."""
-
-    def run():
-        return main(*parse_args(MLMDataArguments, argv))
-
-    return exit_on_usage_error(Path(sys.argv[0]).name or "run_mlm.py", run)
+    return run_training_script(Path(sys.argv[0]).name or "run_mlm.py", MLMDataArguments, main, argv)
 
 
 __all__ = [
