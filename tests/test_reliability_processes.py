@@ -2,6 +2,7 @@
 and no stage lease left behind (exit 130/143), and a worker that dies does not take the study with it."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,15 +139,9 @@ def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(
     results = json.loads((out / "results.json").read_text())
     assert not results["failures"] and len(results["runs"]) == 4  # its unit was rerun and finished
 
-    out = tmp_path / "always"
-    config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, tasks=[])
-    always = subprocess.run(
-        [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
-        env=_env(**hook),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    # The same study again with that unit's score deleted, and a worker that dies there every time.
+    shutil.rmtree(out / "runs" / "rope" / "seed0" / "score")
+    always = subprocess.run(command, env=_env(**hook), capture_output=True, text=True, timeout=600)
     assert always.returncode == 0, always.stderr[-3000:]  # not every unit failed
     results = json.loads((out / "results.json").read_text())
     assert [f["run"] for f in results["failures"]] == ["rope/seed0"]
