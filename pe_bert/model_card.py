@@ -149,8 +149,12 @@ def render_model_card(
     grid_metric: str | None = None,
     repo_id: str | None = None,
     template_path: str | Path | None = None,
+    card_folder: str | os.PathLike | None = None,
 ) -> ModelCard:
-    """Fill the template with `config` (architecture, PE and its hyper-parameters) and the measured `metrics`."""
+    """Fill the template with `config` (architecture, PE and its hyper-parameters) and the measured `metrics`.
+
+    A `base_model` that is a local folder is named relative to `card_folder` (where the card is saved), so that the
+    card stays true when both folders move together, as a study folder does."""
     position_encoding = getattr(config, "position_encoding", "learned" if config.model_type == "bert" else "?")
     quality = quality_metrics(metrics)
     card_data = build_card_data(
@@ -170,6 +174,9 @@ def render_model_card(
     for metric, value in quality.items():
         name, split = _split_of(metric)
         results.append({"name": _METRIC_DISPLAY_NAMES.get(name, name), "value": _format(value), "split": split})
+    shown_base_model = base_model
+    if base_model and card_folder is not None and os.path.exists(base_model):
+        shown_base_model = Path(os.path.relpath(base_model, card_folder)).as_posix()
     card = ModelCard.from_template(
         card_data,
         template_path=str(template_path or find_template()),
@@ -184,7 +191,7 @@ def render_model_card(
         training={k: _format(v) for k, v in (training or {}).items() if v is not None},
         results=results,
         dataset_name=dataset_name,
-        base_model=base_model,
+        base_model=shown_base_model,
         grid=[{"learning_rate": _format(r["learning_rate"]), "value": _format(r["value"])} for r in grid or []],
         grid_metric=grid_metric,
     )
@@ -244,6 +251,7 @@ def write_model_card(
         grid_metric=grid_metric,
         repo_id=repo_id,
         template_path=template_path,
+        card_folder=output_dir,
     )
     card.save(Path(output_dir) / "README.md")
     return card

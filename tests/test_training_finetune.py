@@ -1,9 +1,11 @@
 """Fine-tuning from a stock BERT checkpoint (all-MiniLM-L6-v2): through the Auto classes, or into pe_bert."""
 
 import json
+import shutil
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForSequenceClassification, BertForSequenceClassification
 
@@ -57,6 +59,16 @@ def test_stock_bert_checkpoint_through_the_auto_classes(tmp_path, minilm_path):
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path)
     assert type(model) is BertForSequenceClassification  # left as the stock architecture
     assert json.loads((tmp_path / "all_results.json").read_text())["eval_samples"] == 16
+
+
+def test_a_local_base_model_is_named_relative_to_the_card(tmp_path, minilm_path):
+    # A study folder moves with its pretrained and fine-tuned checkpoints: the card must not keep the old path.
+    base = tmp_path / "study" / "pretrain"
+    shutil.copytree(minilm_path, base)
+    run(tmp_path / "study" / "finetune", base, "--max_steps", "1")
+    card = (tmp_path / "study" / "finetune" / "README.md").read_text()
+    assert "by fine-tuning from `../pretrain`" in card and str(tmp_path) not in card
+    assert ModelCard(card).data.base_model is None  # a local folder is no Hub id
 
 
 @pytest.mark.slow
