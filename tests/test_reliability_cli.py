@@ -247,6 +247,12 @@ def test_study_yaml_values_of_the_wrong_type(capsys, tmp_path, text, message):
     assert not (tmp_path / "study").exists()
 
 
+def test_a_dataset_revision_needs_its_dataset(capsys, tmp_path):
+    message = fails(capsys, ["study", "--dataset-revision", "v1", "--out", str(tmp_path / "study")])
+    assert "--dataset-revision pins a --dataset-name: give the dataset too." in message
+    assert not (tmp_path / "study").exists()
+
+
 def test_study_config_file_must_exist(capsys, tmp_path):
     assert "--config nope.yaml does not exist" in fails(capsys, ["study", "--config", "nope.yaml"])
 
@@ -267,6 +273,7 @@ def test_example_scripts_print_one_line_and_exit_2(capsys, tmp_path, minilm_path
     assert "error: unknown task 'glu'; valid tasks: cola" in capsys.readouterr().err
     for argv, message in (
         (["--position_encoding", "rope", "--rope_theta", "nan"], "`rope_theta` must be a finite"),
+        (["--dataset_revision", "v1"], "--dataset_revision pins a --dataset_name: give the dataset too."),
         (["--model_name_or_path", "no/such-model"], "Cannot load the config of no/such-model: "),
     ):
         with pytest.raises(SystemExit) as exit_:

@@ -146,6 +146,27 @@ def test_inputs_are_fingerprinted_by_content(tmp_path):
     assert input_fingerprint(None) is None
 
 
+def test_the_corpus_is_identified_by_content_and_pinned_revision(tmp_path):
+    from pe_bert.study.pipeline import corpus_identity
+
+    # The default study's identity is the one stored studies were built with (their stages stay valid).
+    assert list(corpus_identity(StudyConfig()).values()) == [None, None, None, 50000]
+    hub = corpus_identity(StudyConfig(dataset_name="wikitext", dataset_config_name="wikitext-2-raw-v1"))
+    assert hub["dataset_name"] == "wikitext" and "dataset_revision" not in hub
+    pinned = corpus_identity(StudyConfig(dataset_name="wikitext", dataset_revision="b08601e"))
+    assert pinned["dataset_revision"] == "b08601e" and pinned != corpus_identity(StudyConfig(dataset_name="wikitext"))
+    # A local dataset folder by content: editing it changes the identity, moving it does not.
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "train.txt").write_text("one sentence .\n")
+    before = corpus_identity(StudyConfig(dataset_name=str(folder)))
+    assert before["dataset_name"].startswith("sha256:")
+    moved = folder.rename(tmp_path / "elsewhere")
+    assert corpus_identity(StudyConfig(dataset_name=str(moved))) == before
+    (moved / "train.txt").write_text("another sentence .\n")
+    assert corpus_identity(StudyConfig(dataset_name=str(moved))) != before
+
+
 @pytest.mark.parametrize("fault", ["stage_is_a_file", "stage_is_a_link", "unit_is_a_file", "done_is_a_folder"])
 def test_filesystem_faults_in_the_store_are_corruption_and_redone(tmp_path, fault):
     store, calls = _store(tmp_path), []

@@ -355,3 +355,22 @@ def test_trained_wordpiece_tokenizer_is_the_same_in_every_process():
         for _ in range(3)
     }
     assert len(runs) == 1
+
+
+def test_a_hub_dataset_is_loaded_at_its_pinned_revision(monkeypatch):
+    # The Hub is unreachable here: record what run_mlm asks `datasets.load_dataset` for.
+    import datasets
+
+    calls = []
+
+    def load_dataset(name, config=None, split=None, **kwargs):
+        calls.append((name, config, split, kwargs["revision"]))
+        rows = datasets.Dataset.from_dict({"text": [f"sentence {i} ." for i in range(20)]})
+        return rows if split else datasets.DatasetDict(train=rows)
+
+    monkeypatch.setattr(pretrain.datasets, "load_dataset", load_dataset)
+    data_args = MLMDataArguments(dataset_name="org/corpus", dataset_config_name="en", dataset_revision="b08601e")
+    raw, name = pretrain.load_raw_datasets(data_args, ModelArguments(), seed=0)
+    assert name == "org/corpus" and set(raw) == {"train", "validation"}
+    assert {revision for *_, revision in calls} == {"b08601e"}  # every split read at the pinned revision
+    assert [split for _, _, split, _ in calls] == [None, "train[:5%]", "train[5%:]"]

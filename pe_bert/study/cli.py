@@ -48,6 +48,8 @@ HELP = {
     "tasks, snli).",
     "probing_tasks": "frozen-feature probing tasks: a logistic regression on each pretrained model's frozen "
     "representations, one fixed split for every model.",
+    "dataset_revision": "revision of --dataset-name on the Hub (branch, tag or commit): pin it, and the stages "
+    "built on the data are identified by it; unpinned, a Hub dataset is identified by its name alone.",
     "builtin_grammar": "language of the built-in corpus and tasks: compact (exact floors) or rich.",
     "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length.",
     "workers": "units run in parallel processes (0 = one per CPU core; 1 = in this process).",

@@ -107,6 +107,7 @@ class StudyConfig:
     builtin_grammar: str = "compact"
     dataset_name: str | None = None
     dataset_config_name: str | None = None
+    dataset_revision: str | None = None
     train_file: str | None = None
     tokenizer_name: str | None = None
     tokenizer_vocab_size: int = 2000

@@ -226,10 +226,7 @@ class Study:
             k: getattr(c, k)
             for k in (
                 "builtin_grammar",
-                "dataset_name",
-                "dataset_config_name",
                 "tokenizer_vocab_size",
-                "builtin_num_sentences",
                 "max_position_embeddings",
                 "max_seq_length",
                 "eval_sentences",
@@ -237,8 +234,7 @@ class Study:
                 "mlm_probability",
             )
         }
-        # the user's files by content: editing them redoes what was built on them, moving them does not
-        settings.update(train_file=input_fingerprint(c.train_file), tokenizer_name=input_fingerprint(c.tokenizer_name))
+        settings.update(corpus_identity(c), tokenizer_name=input_fingerprint(c.tokenizer_name))
 
         def work(folder: Path) -> dict:
             result = {"tokenizer": self._tokenizer(folder)}
@@ -267,6 +263,7 @@ class Study:
             data_args = MLMDataArguments(
                 dataset_name=c.dataset_name,
                 dataset_config_name=c.dataset_config_name,
+                dataset_revision=c.dataset_revision,
                 train_file=c.train_file,
                 max_seq_length=c.max_seq_length,
             )
@@ -388,7 +385,7 @@ class Study:
             "warmup": c.warmup_fraction,
             "seq": c.max_seq_length,
             "mlm_probability": c.mlm_probability,
-            "corpus": [c.dataset_name, c.dataset_config_name, input_fingerprint(c.train_file), c.builtin_num_sentences],
+            "corpus": list(corpus_identity(c).values()),
             "tokenizer": input_fingerprint(c.tokenizer_name),
         }
         code = spec.code_digest()
@@ -414,6 +411,7 @@ class Study:
                 data_args = MLMDataArguments(
                     dataset_name=c.dataset_name,
                     dataset_config_name=c.dataset_config_name,
+                    dataset_revision=c.dataset_revision,
                     train_file=c.train_file,
                     max_seq_length=c.max_seq_length,
                     mlm_probability=c.mlm_probability,
@@ -874,6 +872,22 @@ class Study:
         if result.failure:  # keep the bar's total honest
             bar.update(max(0, self.stages_per_unit() - len(result.stages) - 1))
         return result
+
+
+def corpus_identity(c: StudyConfig) -> dict:
+    """What the pretraining text is, for the settings of the stages built on it: the dataset (a local folder or
+    file by content: editing it redoes what was built on it, moving it does not; a Hub dataset by name, and by
+    revision when --dataset-revision pins it), its config, the training file by content, the built-in corpus's
+    size."""
+    identity = {
+        "dataset_name": input_fingerprint(c.dataset_name),
+        "dataset_config_name": c.dataset_config_name,
+        "train_file": input_fingerprint(c.train_file),
+        "builtin_num_sentences": c.builtin_num_sentences,
+    }
+    if c.dataset_revision:  # only when pinned: the studies stored before it existed keep their stages
+        identity["dataset_revision"] = c.dataset_revision
+    return identity
 
 
 def _probing_headline(result: dict) -> str:

@@ -156,6 +156,8 @@ def check_values(config) -> None:
         repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
         if repeated:
             raise InvalidInputError(f"{_flag(name)} repeats {repeated}: give each once.")
+    if config.dataset_revision and not config.dataset_name:
+        raise InvalidInputError("--dataset-revision pins a --dataset-name: give the dataset too.")
     if config.train_file is not None and not Path(config.train_file).is_file():
         raise InvalidInputError(f"--train-file {config.train_file} does not exist.")
     _check_out(config.out)

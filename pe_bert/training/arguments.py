@@ -126,6 +126,10 @@ class MLMDataArguments:
 
     dataset_name: str | None = field(default=None, metadata={"help": "Hub dataset, e.g. 'wikitext'."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "Its config, e.g. 'wikitext-103-raw-v1'."})
+    dataset_revision: str | None = field(
+        default=None,
+        metadata={"help": "Its revision on the Hub (branch, tag or commit): pinned, a rerun reads the same data."},
+    )
     train_file: str | None = field(default=None, metadata={"help": "Local training text: .txt, .csv, .json or .jsonl."})
     validation_file: str | None = field(default=None, metadata={"help": "Local validation text (same formats)."})
     text_column_name: str | None = field(
@@ -168,6 +172,8 @@ class MLMDataArguments:
             raise InvalidInputError("Give either --dataset_name or --train_file/--validation_file, not both.")
         if self.validation_file and not self.train_file and not self.dataset_name:
             raise InvalidInputError("--validation_file needs a --train_file (or a --dataset_name).")
+        if self.dataset_revision and not self.dataset_name:
+            raise InvalidInputError("--dataset_revision pins a --dataset_name: give the dataset too.")
         if not 0.0 < self.mlm_probability < 1.0:
             raise InvalidInputError(f"--mlm_probability must be in (0, 1), got {self.mlm_probability}.")
         if self.max_seq_length is not None and self.max_seq_length < 1:

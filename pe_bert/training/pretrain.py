@@ -55,7 +55,7 @@ def load_raw_datasets(data_args: MLMDataArguments, model_args, seed: int) -> tup
     """Train/validation text from the Hub, local files, or the built-in corpus; and a name for the model card."""
     if data_args.dataset_name is not None:
         name = data_args.dataset_name
-        kwargs = dict(cache_dir=model_args.cache_dir, token=model_args.token)
+        kwargs = dict(cache_dir=model_args.cache_dir, token=model_args.token, revision=data_args.dataset_revision)
         raw = datasets.load_dataset(name, data_args.dataset_config_name, **kwargs)
         if "validation" not in raw:
             pct = data_args.validation_split_percentage
