@@ -17,8 +17,12 @@ TINY = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_si
 # Model shapes for a config built in a test: TINY_SHAPE trains in seconds, MICRO_SHAPE is for models never trained.
 TINY_SHAPE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
 MICRO_SHAPE = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+# The training scripts run in a test: no reporting, no progress bars, no pinned memory (CPU).
+QUIET_FLAGS = ["--report_to", "none", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
+# ... and in this process, on the CPU.
+IN_PROCESS_FLAGS = [*QUIET_FLAGS, "--use_cpu", "true"]
 # Flags every in-process training run of the tests takes: offline, quiet, one step.
-COMMON = ["--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true", "--max_steps", "1"]
+COMMON = [*IN_PROCESS_FLAGS, "--max_steps", "1"]
 
 
 def mlm(tmp_path, *argv):
@@ -32,8 +36,6 @@ def glue(tmp_path, *argv):
 
 
 ROOT = Path(__file__).resolve().parents[1]
-# The training scripts run as commands in a test: no reporting, no progress bars, no pinned memory (CPU).
-QUIET_FLAGS = ["--report_to", "none", "--disable_tqdm", "true", "--dataloader_pin_memory", "false"]
 # A quick run of examples/run_mlm.py: tiny model, built-in corpus.
 SCRIPT_FLAGS = [
     "--config_overrides",

@@ -20,7 +20,7 @@ from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments
 from pe_bert.training.common import parse_args
 from pe_bert.training.resume import ResumableMaskingCollator, checkpoint_problem, last_complete_checkpoint
 
-from helpers import TINY
+from helpers import IN_PROCESS_FLAGS, TINY
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -162,14 +162,7 @@ def _mlm_argv(output_dir, tokenizer, steps=12, save_steps=4):
         str(save_steps),
         "--learning_rate",
         "2e-3",
-        "--report_to",
-        "none",
-        "--disable_tqdm",
-        "true",
-        "--use_cpu",
-        "true",
-        "--dataloader_pin_memory",
-        "false",
+        *IN_PROCESS_FLAGS,
         "--do_train",
         "--do_eval",
     ]
@@ -256,14 +249,7 @@ def test_glue_stopped_then_resumed_matches_the_uninterrupted_run(tmp_path, fixed
             "9",
             "--learning_rate",
             "3e-3",
-            "--report_to",
-            "none",
-            "--disable_tqdm",
-            "true",
-            "--use_cpu",
-            "true",
-            "--dataloader_pin_memory",
-            "false",
+            *IN_PROCESS_FLAGS,
         ]
 
     uninterrupted = finetune.main(*parse_args(GlueDataArguments, argv(tmp_path / "a")))
