@@ -256,18 +256,11 @@ class Study:
 
             tokenizer = word_level_tokenizer(_builtin_vocabulary(c), model_max_length=model_max_length)
         else:
-            from ..training.arguments import MLMDataArguments, ModelArguments
+            from ..training.arguments import ModelArguments
             from ..training.pretrain import load_raw_datasets, text_column
             from ..training.tokenizer import train_wordpiece_tokenizer
 
-            data_args = MLMDataArguments(
-                dataset_name=c.dataset_name,
-                dataset_config_name=c.dataset_config_name,
-                dataset_revision=c.dataset_revision,
-                train_file=c.train_file,
-                max_seq_length=c.max_seq_length,
-            )
-            raw, _ = load_raw_datasets(data_args, ModelArguments(), seed=0)
+            raw, _ = load_raw_datasets(user_corpus_arguments(c), ModelArguments(), seed=0)
             column = text_column(raw["train"], None)
             tokenizer = train_wordpiece_tokenizer(
                 raw["train"][column], vocab_size=c.tokenizer_vocab_size, model_max_length=model_max_length
@@ -408,14 +401,7 @@ class Study:
                     mlm_probability=c.mlm_probability,
                 )
             else:
-                data_args = MLMDataArguments(
-                    dataset_name=c.dataset_name,
-                    dataset_config_name=c.dataset_config_name,
-                    dataset_revision=c.dataset_revision,
-                    train_file=c.train_file,
-                    max_seq_length=c.max_seq_length,
-                    mlm_probability=c.mlm_probability,
-                )
+                data_args = user_corpus_arguments(c)
             # Built-in corpus: the masked evaluation stage measures the model (against the floors); otherwise the
             # Trainer's evaluation on the held-out split is the only measure.
             training_args = _training_arguments(
@@ -888,6 +874,20 @@ def corpus_identity(c: StudyConfig) -> dict:
     if c.dataset_revision:  # only when pinned: the studies stored before it existed keep their stages
         identity["dataset_revision"] = c.dataset_revision
     return identity
+
+
+def user_corpus_arguments(c: StudyConfig):
+    """The user's pretraining text (a Hub dataset or --train-file) as run_mlm's data arguments."""
+    from ..training.arguments import MLMDataArguments
+
+    return MLMDataArguments(
+        dataset_name=c.dataset_name,
+        dataset_config_name=c.dataset_config_name,
+        dataset_revision=c.dataset_revision,
+        train_file=c.train_file,
+        max_seq_length=c.max_seq_length,
+        mlm_probability=c.mlm_probability,
+    )
 
 
 def _probing_headline(result: dict) -> str:
