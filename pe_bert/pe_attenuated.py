@@ -1,7 +1,11 @@
 """The paper's attenuated (Gaussian) encoding: a locality prior on the attention logits, with a symmetry knob.
 
 With d = j - i the exponent is -w d^2 left of the query (d < 0) and -s w d^2 right of it (d >= 0): larger w is more
-local, s = 1 is symmetric. `attenuated_bias="prob"` adds the row-normalised probabilities softmax_j(exponent) to the
+local, s = 1 is symmetric. That is the published form (`attenuated_asymmetry="exponent"`); there s also moves
+locality (s = 0 leaves no position information right of the query). `"balanced"` keeps -w d^2 on both sides and gives
+the right key s times the weight of the left key at the same distance, each pair keeping the symmetric prior's
+weight: s then moves symmetry alone and w locality alone (`pe_base.gaussian_exponent`), which is what a test of
+either property needs. `attenuated_bias="prob"` adds the row-normalised probabilities softmax_j(exponent) to the
 logits, as the published code does (a small bias in [0, 1]); `"log"` adds the exponent itself (a proper log-prior).
 Rows are normalised over the sentence's real tokens only, so padding never changes a sentence's result.
 
@@ -22,6 +26,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
+from .errors import InvalidInputError
 from .pe_base import (
     HyperParameter,
     LayerPosition,
@@ -84,7 +89,20 @@ class AttenuatedPositionEncoding(PositionEncoding):
     reference = "Chen, Varoquaux, Suchanek 2023"
     hyperparameters = (
         LOCALITY_W,
-        HyperParameter("symmetry_s", 1.0, "scale of the exponent right of the query (d >= 0); 1 = symmetric", ge=0),
+        HyperParameter(
+            "symmetry_s",
+            1.0,
+            "asymmetry: the exponent's scale right of the query ('exponent') or the right/left weight ratio at equal "
+            "distance ('balanced'); 1 = symmetric",
+            ge=0,
+        ),
+        HyperParameter(
+            "attenuated_asymmetry",
+            "exponent",
+            "how s makes the prior asymmetric: 'exponent' scales the exponent right of the query (published); "
+            "'balanced' moves weight between the two keys at each distance, keeping locality",
+            choices=("exponent", "balanced"),
+        ),
         HyperParameter(
             "attenuated_bias",
             "prob",
@@ -108,9 +126,19 @@ class AttenuatedPositionEncoding(PositionEncoding):
     layer_class = AttenuationLayer
     state_class = AttenuationState
 
+    @classmethod
+    def check_config(cls, config):
+        if config.attenuated_asymmetry == "balanced" and config.symmetry_s <= 0:
+            raise InvalidInputError(
+                f"symmetry_s={config.symmetry_s} with attenuated_asymmetry='balanced': s is the right/left weight "
+                "ratio, so it must be > 0 (a one-sided prior would erase the position information right of the "
+                "query); give a small positive s, or attenuated_asymmetry='exponent'."
+            )
+
     def __init__(self, config):
         super().__init__(config)
         self.w, self.s = float(config.locality_w), float(config.symmetry_s)
+        self.asymmetry = config.attenuated_asymmetry
         self.mode = config.attenuated_bias
         self.learnable = config.attenuated_learnable
         self.signed = config.attenuated_table == "signed"
@@ -129,14 +157,14 @@ class AttenuatedPositionEncoding(PositionEncoding):
     def _initial_table(self, device) -> torch.Tensor:
         if self.signed:
             return gaussian_exponent(
-                torch.arange(-(self.max_positions - 1), self.max_positions, device=device), self.w, self.s
+                torch.arange(-(self.max_positions - 1), self.max_positions, device=device), self.w, self.s, self.asymmetry
             )
         return torch.softmax(gaussian_exponent(torch.arange(self.max_positions, device=device), self.w, 1.0), dim=-1)
 
     def shared_bias(self, state):
         if self.learnable != "none":
             return None
-        exponent = gaussian_exponent(relative_positions(state.position_ids), self.w, self.s)[:, None]
+        exponent = gaussian_exponent(relative_positions(state.position_ids), self.w, self.s, self.asymmetry)[:, None]
         return _to_bias(exponent, self.mode, state.key_padding)
 
     def extend_state(self, state):

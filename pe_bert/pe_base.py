@@ -372,7 +372,19 @@ def sinusoidal_table(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return table[..., :dim]
 
 
-def gaussian_exponent(relative: torch.Tensor, w: float, s: float) -> torch.Tensor:
-    """The paper's attenuation exponent: -w d^2 left of the query (d < 0), -s w d^2 right of it (d >= 0)."""
+def gaussian_exponent(relative: torch.Tensor, w: float, s: float, asymmetry: str = "exponent") -> torch.Tensor:
+    """The paper's attenuation exponent over d = j - i, in one of two asymmetries:
+
+    * "exponent" (published): -w d^2 left of the query (d < 0), -s w d^2 right of it (d >= 0);
+    * "balanced": -w d^2 on both sides, plus log(2 / (1 + s)) left and log(2 s / (1 + s)) right (s > 0). The right
+      key gets s times the weight of the left key at the same distance, and every such pair keeps the weight of
+      the symmetric prior: only the split of each pair changes, not how much sits at each distance. So s moves
+      symmetry alone (the mass symmetry of the prior is exactly 2 min(s, 1) / (1 + s)), w moves locality, and both
+      sides keep their position information whatever s.
+    """
     d2 = relative.float() ** 2
-    return torch.where(relative < 0, -w * d2, -s * w * d2)
+    if asymmetry == "exponent":
+        return torch.where(relative < 0, -w * d2, -s * w * d2)
+    left, right = math.log(2 / (1 + s)), math.log(2 * s / (1 + s))
+    side = torch.where(relative < 0, left, torch.where(relative > 0, right, 0.0))
+    return side - w * d2

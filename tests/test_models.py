@@ -239,6 +239,37 @@ def test_attenuated_log_mode_is_the_gaussian_exponent():
     torch.testing.assert_close(bias, expected)
 
 
+def test_balanced_asymmetry_moves_symmetry_alone_and_keeps_both_sides_informative():
+    """The study's knob: s is the right/left weight ratio at equal distance, each pair keeping the symmetric prior's
+    weight. On identical tokens (the PE alone) mass symmetry is exactly 2s/(1+s) at every w, locality moves by
+    less than 0.05 with s at every w, and both sides of the query still decay with distance."""
+    from pe_bert.analysis import position_attention
+
+    scores = {}
+    for w in (0.02, 0.1, 0.5, 2.0):
+        for s in (1.0, 0.5, 0.2):
+            model = tiny_model(
+                "attenuated", locality_w=w, symmetry_s=s, attenuated_asymmetry="balanced", attenuated_bias="log"
+            )
+            probe = position_attention(model, 24)
+            scores[w, s] = probe.mean("locality"), probe.mean("symmetry_mass")
+            assert scores[w, s][1] == pytest.approx(2 * s / (1 + s), abs=1e-5)
+            bias = model.position_bias(24)[0, 0, 12]  # the middle row: 12 keys left, 11 right
+            assert (bias[:12].diff() > 0).all() and (bias[13:].diff() < 0).all()  # both sides carry position
+            # the pair at each distance keeps the symmetric prior's weight
+            pair = bias[1:12].flip(0).exp() + bias[13:24].exp()
+            torch.testing.assert_close(pair, 2 * torch.exp(-w * torch.arange(1, 12).float() ** 2))
+    for w in (0.02, 0.1, 0.5, 2.0):
+        localities = [scores[w, s][0] for s in (1.0, 0.5, 0.2)]
+        assert max(localities) - min(localities) < 0.05
+    assert scores[2.0, 1.0][0] > scores[0.5, 1.0][0] + 0.1 > scores[0.02, 1.0][0] + 0.2  # w moves locality
+
+
+def test_balanced_asymmetry_refuses_a_one_sided_prior():
+    with pytest.raises(ValueError, match="must be > 0"):
+        PEBertConfig(position_encoding="attenuated", symmetry_s=0.0, attenuated_asymmetry="balanced")
+
+
 def test_attenuated_prob_mode_rows_are_probabilities():
     bias = tiny_model("attenuated", attenuated_bias="prob").position_bias(7)[0, 0]
     torch.testing.assert_close(bias.sum(-1), torch.ones(7))
