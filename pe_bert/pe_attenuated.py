@@ -156,9 +156,8 @@ class AttenuatedPositionEncoding(PositionEncoding):
 
     def _initial_table(self, device) -> torch.Tensor:
         if self.signed:
-            return gaussian_exponent(
-                torch.arange(-(self.max_positions - 1), self.max_positions, device=device), self.w, self.s, self.asymmetry
-            )
+            distances = torch.arange(-(self.max_positions - 1), self.max_positions, device=device)
+            return gaussian_exponent(distances, self.w, self.s, self.asymmetry)
         return torch.softmax(gaussian_exponent(torch.arange(self.max_positions, device=device), self.w, 1.0), dim=-1)
 
     def shared_bias(self, state):
