@@ -10,6 +10,10 @@ restrictions, topical nouns, adjectives, adverbs, location phrases, "a"/"an" —
 * intransitive:  ``a tired owl slept .``
 * prepositional: ``the cook baked the bread in the kitchen .``
 
+Any agent or patient may carry a place phrase after it (``the fox near the old barn chased a rabbit .``, with
+probability P_MODIFIER each): it puts words between a noun and its verb, so that who did what to whom is not always
+written in adjacent words (the `roles_far` probing task, :mod:`pe_bert.data.probing`, is built on it).
+
 Each word is drawn independently given its place in the sentence (the automaton's arc), with the probabilities of
 the built-in grammar's sampler (same constants, same lexicon). Unlike that sampler it allows one adjective per noun
 phrase and lets a reversible verb take the same noun twice ("the dog chased the dog", about 1 sentence in 40 of
@@ -40,6 +44,7 @@ P_TOPICAL_ANIMATE = SentenceSampler.P_TOPICAL_ANIMATE
 P_TOPICAL_VERB = SentenceSampler.P_TOPICAL_VERB
 P_ADVERB_BEFORE_VERB = 0.5
 P_PREPOSITIONAL_TRANSITIVE = 0.7  # a prepositional sentence's clause is transitive, else intransitive
+P_MODIFIER = 0.3  # an agent or patient noun phrase is followed by a place phrase ("the dog near the barn")
 _VOWELS = frozenset("aeiou")
 
 
@@ -118,12 +123,22 @@ class _Language:
     def sentence_end(self, src: int, context: Context) -> None:
         self.word(src, FINAL, 1.0, ["."], None, context)
 
-    def location(self, src: int, dst: int, topic: str, context: Context) -> None:
+    def place_phrase(self, src: int, dst: int, topic: str, role: str, context: Context) -> None:
+        """A preposition and a place of the topic: the clause's location, or a noun phrase's modifier."""
         middle = self.builder.state()
         self.word(src, middle, 1.0, lx.LOCATION_PREPOSITIONS, None, context)
         places = [c for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic]
         size = sum(len(c.nouns) for c in places)
-        self.noun_phrase(middle, dst, [(len(c.nouns) / size, c) for c in places], "location", context)
+        self.noun_phrase(middle, dst, [(len(c.nouns) / size, c) for c in places], role, context)
+
+    def argument(self, src: int, dst: int, choices, role: str, topic: str, context: Context) -> None:
+        """The agent or patient: a noun phrase, followed by a place phrase with probability P_MODIFIER."""
+        head_end = self.builder.state()
+        self.noun_phrase(src, head_end, choices, role, context)
+        self.builder.epsilon(head_end, dst, 1 - P_MODIFIER)
+        modifier = self.builder.state()
+        self.builder.epsilon(head_end, modifier, P_MODIFIER)
+        self.place_phrase(modifier, dst, topic, "modifier", context)
 
     def adverb(self, src: int, dst: int, context: Context) -> None:
         self.word(src, dst, 1.0, lx.ADVERBS, "manner", context)
@@ -148,7 +163,7 @@ class _Language:
             self.builder.epsilon(src, start, p_placement)
             subject_end = self.builder.state()
             if passive:
-                self.noun_phrase(start, subject_end, patients, "patient", context)
+                self.argument(start, subject_end, patients, "patient", topic, context)
                 was = self.builder.state()
                 self.word(subject_end, was, 1.0, ["was"], "predicate", context)
                 participle = self.builder.state()
@@ -156,9 +171,9 @@ class _Language:
                 by = self.builder.state()
                 self.word(participle, by, 1.0, ["by"], None, context)
                 last = self.builder.state()
-                self.noun_phrase(by, last, agents, "agent", context)
+                self.argument(by, last, agents, "agent", topic, context)
             else:
-                self.noun_phrase(start, subject_end, agents, "agent", context)
+                self.argument(start, subject_end, agents, "agent", topic, context)
                 before_verb = subject_end
                 if placement == "before":
                     before_verb = self.builder.state()
@@ -170,7 +185,7 @@ class _Language:
                 else:
                     after_verb = self.builder.state()
                     self.word(before_verb, after_verb, 1.0, past, "predicate", context)
-                    self.noun_phrase(after_verb, last, patients, "patient", context)
+                    self.argument(after_verb, last, patients, "patient", topic, context)
             if placement == "after":
                 after = self.builder.state()
                 self.adverb(last, after, context)
@@ -220,7 +235,7 @@ class _Language:
                     # epsilon into the location phrase's first (emitting) state
                     location = self.builder.state()
                     self.builder.epsilon(clause_end, location, 1.0)
-                    self.location(location, end, topic, context)
+                    self.place_phrase(location, end, topic, "location", context)
                 final = self.builder.state()
                 self.builder.epsilon(end, final, 1.0)
                 self.sentence_end(final, context)
@@ -284,11 +299,23 @@ def compact_plan(sentence: Sentence) -> Plan:
         if location is not None
         else ()
     )
+    modifiers = {s.start - 1: s for s in sentence.spans if s.role == "modifier"}  # by the preposition's index
+
+    def argument(phrase):
+        """The noun phrase of an agent or patient span, with the place phrase that follows it, if any."""
+        modifier = modifiers.get(phrase.end)
+        pp = (
+            None
+            if modifier is None
+            else PP("modifier", words[phrase.end], _noun_phrase(words[modifier.start : modifier.end]))
+        )
+        return _noun_phrase(words[phrase.start : phrase.end])._replace(modifier=pp)
+
     clause = Clause(
         kind,
-        _noun_phrase(words[agent.start : agent.end]),
+        argument(agent),
         verb,
-        _noun_phrase(words[patient.start : patient.end]) if patient is not None else None,
+        argument(patient) if patient is not None else None,
         None,
         "passive" if passive else "active",
         words[manner.start] if manner is not None else None,

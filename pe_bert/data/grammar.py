@@ -40,12 +40,14 @@ DRAWS_PER_SENTENCE = 64
 # plans
 # ---------------------------------------------------------------------------------------------------
 class NP(NamedTuple):
-    """A noun phrase; ``relative`` is a subject relative clause whose agent is this phrase."""
+    """A noun phrase; ``relative`` is a subject relative clause whose agent is this phrase; ``modifier`` a place
+    phrase after it ("the dog *near the barn*", the compact language's post-modifier)."""
 
     det: str
     adjectives: tuple[str, ...]
     noun: str
     relative: Clause | None = None
+    modifier: PP | None = None
 
 
 class PP(NamedTuple):
@@ -102,6 +104,9 @@ class _Writer:
             human = lx.NOUN_TO_CLASS[np.noun] in lx.HUMAN_CLASSES
             self.clause(np.relative, relative_pronoun="who" if human else "that")
         self.spans.append(RoleSpan(role, start, len(self.words), clause))
+        if np.modifier is not None:  # its own span, after the phrase's (as the compact automaton labels words)
+            self.words.append(np.modifier.preposition)
+            self.np(np.modifier.np, np.modifier.role, clause)
 
     def single(self, word: str, role: str, clause: int) -> None:
         self.spans.append(RoleSpan(role, len(self.words), len(self.words) + 1, clause))

@@ -13,15 +13,26 @@ a convex classifier on the frozen representations does the rest (:mod:`pe_bert.a
   (both role assignments are possible, so selectional restrictions do not give the answer away), and both are in
   the split with opposite labels: the same words decide nothing, their order (and voice) everything. Active and
   passive sentences alternate, so "the first noun is the agent" is right exactly half the time.
+* ``roles_far`` — the same question when nothing next to either noun tells: both nouns have the same words before
+  them (determiner, adjective) and after them (a place phrase with the same preposition), as in "that dog near the
+  barn chased that man near a farm"; the twin swaps the two nouns only. Swapping two words with identical
+  neighbours leaves the bag of words *and the bag of bigrams* unchanged, so a bag-of-n-grams classifier (n ≤ 2)
+  scores exactly 0.5 by construction: only order read over longer spans decides. Every example records the
+  dependency ``distance``, the number of words between the two nouns (5 to 10).
 
 **Twins.** In ``order`` and ``roles`` every example has a twin: the same words in another order, with the other
 label. A model without position information represents an example and its twin identically, so it scores exactly
 0.5 on the twin pairs whatever its classifier: the control is an equality, not a failure to reject (the scorer
 counts twins with indistinguishable representations as one right and one wrong).
+
+**The local shortcut, measured.** :func:`ngram_features` gives every example's bag of n-grams (n ≤ 2, sentence
+boundaries included); :mod:`pe_bert.analysis.probes.frozen` fits the same classifier on them, on the same split,
+so that a task's score is read beside what counting words and adjacent pairs already achieves.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,8 +77,16 @@ PROBING_TASKS: dict[str, ProbingTask] = {
         ("person is the agent", "animal is the agent"),
         True,
     ),
+    "roles_far": ProbingTask(
+        "roles_far",
+        "who did it, when both nouns have identical neighbours: twins share their bag of bigrams",
+        ("person is the agent", "animal is the agent"),
+        True,
+    ),
 }
-_TASK_CODES = {"topic": 31, "order": 32, "roles": 33}
+_TASK_CODES = {"topic": 31, "order": 32, "roles": 33, "roles_far": 34}
+NGRAM_ORDER = 2  # the local shortcut every probing task is measured against: words and adjacent pairs
+BOUNDARIES = ("<s>", "</s>")
 ANIMALS = "animals"  # the noun class of the `roles` task's animals (sentences are drawn from that topic)
 
 
@@ -76,8 +95,18 @@ def _head(span) -> int:
     return span.end - 1
 
 
-def _example(words, target: int, label: int, twin: int = NO_TWIN) -> dict:
-    return {"words": list(words), "target": int(target), "label": int(label), "twin": int(twin)}
+def _example(words, target: int, label: int, twin: int = NO_TWIN, distance: int | None = None) -> dict:
+    example = {"words": list(words), "target": int(target), "label": int(label), "twin": int(twin)}
+    if distance is not None:
+        example["distance"] = int(distance)
+    return example
+
+
+def _one_animal_one_person(sentence: Sentence, agent, patient) -> list[bool] | None:
+    """Per (agent, patient): is its head an animal? None unless one is an animal and the other a person."""
+    animal = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) == ANIMALS for span in (agent, patient)]
+    people = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) in lx.HUMAN_CLASSES for span in (agent, patient)]
+    return animal if sorted(animal) == [False, True] and sorted(people) == [False, True] else None
 
 
 def _topic_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
@@ -104,15 +133,106 @@ def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
     agent, patient = sentence.span("agent"), sentence.span("patient")
     if agent is None or patient is None or (sentence.structure == "passive") != bool(turn % 2):
         return None  # active and passive in turn: "the first noun is the agent" is right half the time
-    animal = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) == ANIMALS for span in (agent, patient)]
-    people = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) in lx.HUMAN_CLASSES for span in (agent, patient)]
-    if sorted(animal) != [False, True] or sorted(people) != [False, True]:
+    animal = _one_animal_one_person(sentence, agent, patient)
+    if animal is None:
         return None  # one animal and one person: "who did it?" has two possible answers
     swapped = swap_agent_patient(sentence)
     if compact_language().sentence_probability(swapped.words) == 0.0:
         return None  # not reversible: selectional restrictions would give the roles away
     label = int(animal[0])  # 1: the animal is the agent
-    return [_example(sentence.words, SENTENCE, label, 1), _example(swapped.words, SENTENCE, 1 - label, 0)]
+    distance = abs(_head(agent) - _head(patient)) - 1
+    return [
+        _example(sentence.words, SENTENCE, label, 1, distance),
+        _example(swapped.words, SENTENCE, 1 - label, 0, distance),
+    ]
+
+
+def _twin_contexts(sentence: Sentence, rng: np.random.Generator) -> Sentence | None:
+    """`sentence` rewritten so that its agent and patient nouns have identical neighbours: one determiner (never
+    "a"/"an", whose form would follow the noun), one adjective or none, and a place phrase with one preposition
+    after each. None when its verb is not reversible between the two nouns' classes, or the rewritten sentence
+    is not in the language."""
+    from .compact import compact_plan
+    from .grammar import NP, PP, realize
+
+    plan = compact_plan(sentence)
+    clause = plan.clauses[0]
+    classes = [lx.NOUN_CLASS_BY_NAME[lx.NOUN_TO_CLASS[np.noun]] for np in (clause.agent, clause.patient)]
+    if not all(c.name in clause.verb.agents and c.name in clause.verb.patients for c in classes):
+        return None  # not reversible: selectional restrictions would give the roles away
+    shared = sorted(set.intersection(*(set(_adjectives_of(c)) for c in classes)))
+    adjectives = (str(rng.choice(shared)),) if shared and rng.random() < 0.5 else ()
+    determiner = str(rng.choice([d for d in dict.fromkeys(lx.DETERMINERS) if d != "a"]))
+    preposition = str(rng.choice(lx.LOCATION_PREPOSITIONS))
+    places = [n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == plan.topic for n in c.nouns]
+
+    def place() -> NP:
+        noun = str(rng.choice(places))
+        place_adjectives = _adjectives_of(lx.NOUN_CLASS_BY_NAME[lx.NOUN_TO_CLASS[noun]])
+        adjective = (str(rng.choice(place_adjectives)),) if rng.random() < 0.5 else ()
+        return NP(str(rng.choice(lx.DETERMINERS)), adjective, noun)
+
+    def argument(np: NP) -> NP:
+        return np._replace(det=determiner, adjectives=adjectives, modifier=PP("modifier", preposition, place()))
+
+    rewritten = realize(
+        plan._replace(clauses=(clause._replace(agent=argument(clause.agent), patient=argument(clause.patient)),))
+    )
+    return rewritten if compact_language().sentence_probability(rewritten.words) > 0 else None
+
+
+def _adjectives_of(noun_class: lx.NounClass) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a for group in noun_class.adjective_groups for a in lx.ADJECTIVES[group]))
+
+
+def _roles_far_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
+    agent, patient = sentence.span("agent"), sentence.span("patient")
+    if agent is None or patient is None or (sentence.structure == "passive") != bool(turn % 2):
+        return None  # voices in turn, as in `roles`
+    if sentence.structure not in ("transitive", "passive") or _one_animal_one_person(sentence, agent, patient) is None:
+        return None
+    sentence = _twin_contexts(sentence, rng)
+    if sentence is None:
+        return None
+    agent, patient = sentence.span("agent"), sentence.span("patient")
+    animal = _one_animal_one_person(sentence, agent, patient)
+    words, twin = list(sentence.words), list(sentence.words)
+    first, second = _head(agent), _head(patient)
+    twin[first], twin[second] = words[second], words[first]
+    if compact_language().sentence_probability(twin) == 0.0:
+        raise AssertionError(f"a roles_far twin must be a sentence of the language: {' '.join(twin)}")
+    if Counter(ngrams(words)) != Counter(ngrams(twin)):
+        raise AssertionError(f"roles_far twins must share their n-grams: {words} / {twin}")
+    label = int(animal[0])
+    distance = abs(first - second) - 1
+    return [_example(words, SENTENCE, label, 1, distance), _example(twin, SENTENCE, 1 - label, 0, distance)]
+
+
+def ngrams(words, order: int = NGRAM_ORDER) -> list[tuple[str, ...]]:
+    """Every n-gram of the sentence for n = 1..order, with boundary markers (so a first or last word counts)."""
+    padded = (BOUNDARIES[0], *words, BOUNDARIES[1])
+    return [
+        tuple(padded[i : i + n])
+        for n in range(1, order + 1)
+        for i in range(len(padded) - n + 1)
+        if padded[i : i + n] not in ((BOUNDARIES[0],), (BOUNDARIES[1],))
+    ]
+
+
+def ngram_features(train: list[dict], test: list[dict], order: int = NGRAM_ORDER) -> tuple[np.ndarray, np.ndarray]:
+    """Bag-of-n-grams count features `[examples, n-grams]` of both splits, over the n-grams of the training split
+    (a test n-gram never seen in training carries no weight, as in any bag-of-words model)."""
+    counts = [[Counter(ngrams(e["words"], order)) for e in split] for split in (train, test)]
+    vocabulary = {g: i for i, g in enumerate(sorted({g for c in counts[0] for g in c}))}
+    features = []
+    for split in counts:
+        matrix = np.zeros((len(split), len(vocabulary)))
+        for row, c in enumerate(split):
+            for g, k in c.items():
+                if g in vocabulary:
+                    matrix[row, vocabulary[g]] = k
+        features.append(matrix)
+    return features[0], features[1]
 
 
 # builder(sentence, rng, turn) -> the sentence's examples, or None to draw another; `turn` counts the groups kept so
@@ -121,6 +241,7 @@ _BUILDERS: dict[str, Callable[[Sentence, np.random.Generator, int], list[dict] |
     "topic": _topic_examples,
     "order": _order_examples,
     "roles": _roles_examples,
+    "roles_far": _roles_far_examples,
 }
 
 
@@ -151,7 +272,7 @@ def probing_task(name: str, num_train: int, num_test: int, seed: int = 0) -> dic
         groups: list[list[dict]] = []
         sentences = 0
         while sentences < size:
-            topic = {"roles": ANIMALS, "topic": lx.TOPICS[len(groups) % len(lx.TOPICS)]}.get(name)
+            topic = {"roles": ANIMALS, "roles_far": ANIMALS, "topic": lx.TOPICS[len(groups) % len(lx.TOPICS)]}.get(name)
             sentence = automaton.sample_one(lambda draw=rng.random: float(draw()), topic)
             group = build(sentence, rng, len(groups))
             if group is None or _texts(group) & seen:
@@ -168,4 +289,4 @@ def probing_task(name: str, num_train: int, num_test: int, seed: int = 0) -> dic
     return splits
 
 
-__all__ = ["PROBING_TASKS", "ProbingTask", "SENTENCE", "NO_TWIN", "probing_task"]
+__all__ = ["PROBING_TASKS", "ProbingTask", "SENTENCE", "NO_TWIN", "ngram_features", "ngrams", "probing_task"]

@@ -11,7 +11,16 @@ from typing import Any
 
 #: role names used in annotations.  "patient" is also used for the theme of ditransitives
 #: ("the teacher gave the boy *a book*"), so that every transitive-like clause has one.
-ROLES: tuple[str, ...] = ("agent", "predicate", "patient", "recipient", "location", "instrument", "manner")
+ROLES: tuple[str, ...] = (
+    "agent",
+    "predicate",
+    "patient",
+    "recipient",
+    "location",
+    "instrument",
+    "manner",
+    "modifier",  # a place phrase after a noun phrase ("the dog near *the barn*"), its own span after the phrase's
+)
 
 _PUNCTUATION = frozenset({".", ",", "!", "?", ";", ":"})
 

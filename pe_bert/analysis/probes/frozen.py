@@ -8,7 +8,10 @@ forward pass per distinct sentence. `fit_probe` standardises the training featur
 **Ties are ties.** An example whose twin (the same words in another order, with the other label) has the same
 representation up to float32 rounding cannot be told from it by any classifier: the two are scored as one right
 and one wrong (0.5 each), whatever the classifier outputs for them. A model without position information thus
-scores exactly 0.5 on a twin task, by construction, and the number of tied twins is reported.
+scores exactly 0.5 on a twin task, by construction, and the number of tied twins is reported. The tolerance is
+absolute and at float32 noise (TWIN_TIE_ATOL: every coordinate of the two mean-pooled vectors within 1e-6), so
+that it cannot swallow a real, small difference; every result also reports the smallest distance between twins
+(the largest coordinate difference), which shows how far from the tolerance a model's twins are.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...data.probing import NO_TWIN, SENTENCE
-from .stats import TIE_ATOL, TIE_RTOL  # one definition of a tie: float32 sums of the same terms in another order
+from ...data.probing import NGRAM_ORDER, NO_TWIN, SENTENCE, ngram_features
 
 REGULARISATION_C = 1.0  # on standardised features
+# Twins of an order-blind model differ only by float32 summation order: about 1e-7 on hidden states of order 1.
+TWIN_TIE_ATOL = 1e-6
 MAX_ITERATIONS = 5000
 
 
@@ -78,16 +82,19 @@ def probe_features(
     return features
 
 
+def twin_distances(features: np.ndarray, twins: np.ndarray) -> np.ndarray:
+    """Per example, the largest coordinate difference between its features and its twin's (NaN without a twin)."""
+    has_twin = twins != NO_TWIN
+    distances = np.full(len(features), np.nan)
+    if has_twin.any():
+        distances[has_twin] = np.abs(features[has_twin] - features[twins[has_twin]]).max(axis=1)
+    return distances
+
+
 def tied_twins(features: np.ndarray, twins: np.ndarray) -> np.ndarray:
     """Boolean per example: its twin exists and has the same representation up to float32 rounding (every
-    coordinate within TIE_ATOL + TIE_RTOL x the larger of the two vectors' largest coordinate)."""
-    has_twin = twins != NO_TWIN
-    tied = np.zeros(len(features), dtype=bool)
-    if has_twin.any():
-        own, other = features[has_twin], features[twins[has_twin]]
-        scale = np.maximum(np.abs(own).max(axis=1), np.abs(other).max(axis=1))
-        tied[has_twin] = np.abs(own - other).max(axis=1) <= TIE_ATOL + TIE_RTOL * scale
-    return tied
+    coordinate within TWIN_TIE_ATOL)."""
+    return twin_distances(features, twins) <= TWIN_TIE_ATOL  # NaN (no twin) compares False
 
 
 @dataclass
@@ -98,6 +105,9 @@ class ProbeResult:
     tied: int  # test examples whose twin has the same representation
     converged: bool
     iterations: int
+    min_twin_distance: float | None = None  # smallest twin distance over the test split (None: no twins)
+    # accuracy of the twin examples by dependency distance (words between the two nouns), where examples have one
+    by_distance: dict[str, dict] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -107,6 +117,8 @@ class ProbeResult:
             "tied": self.tied,
             "converged": self.converged,
             "iterations": self.iterations,
+            "min_twin_distance": self.min_twin_distance,
+            "by_distance": self.by_distance,
         }
 
 
@@ -118,9 +130,11 @@ def fit_probe(
     test_twins: Sequence[int] | None = None,
     *,
     c: float = REGULARISATION_C,
+    test_distances: Sequence[int | None] | None = None,
 ) -> ProbeResult:
     """Standardise, fit an L2 logistic regression on the training features, score the test examples (tied twins
-    0.5 each; see the module docstring)."""
+    0.5 each; see the module docstring). `test_distances`: each test example's dependency distance, for the
+    accuracy by distance."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -134,8 +148,16 @@ def fit_probe(
         classifier.fit(scaler.transform(train_features), train_labels)
     iterations = int(np.max(classifier.n_iter_))
     correct = (classifier.predict(scaler.transform(test_features)) == test_labels).astype(np.float64)
-    tied = tied_twins(test_features, twins)
+    distances = twin_distances(test_features, twins)
+    tied = distances <= TWIN_TIE_ATOL
     correct[tied] = 0.5
+    by_distance = None
+    if test_distances is not None and any(d is not None for d in test_distances):
+        known = np.array([-1 if d is None else d for d in test_distances])
+        by_distance = {
+            str(d): {"accuracy": float(correct[known == d].mean()), "n": int((known == d).sum())}
+            for d in sorted(set(known.tolist()) - {-1})
+        }
     return ProbeResult(
         accuracy=float(correct.mean()),
         n_test=len(test_labels),
@@ -143,6 +165,24 @@ def fit_probe(
         tied=int(tied.sum()),
         converged=iterations < MAX_ITERATIONS,
         iterations=iterations,
+        min_twin_distance=float(np.nanmin(distances)) if np.isfinite(distances).any() else None,
+        by_distance=by_distance,
+    )
+
+
+def ngram_baseline(splits: dict[str, list[dict]], order: int = NGRAM_ORDER) -> ProbeResult:
+    """The local shortcut on one probing task: the same classifier (`fit_probe`) on each example's bag of n-grams
+    (n ≤ `order`, sentence boundaries included) instead of a model's features, on the same split. Twins with the
+    same bag tie, as a model's twins do."""
+    train, test = splits["train"], splits["test"]
+    train_features, test_features = ngram_features(train, test, order)
+    return fit_probe(
+        train_features,
+        [e["label"] for e in train],
+        test_features,
+        [e["label"] for e in test],
+        [e["twin"] for e in test],
+        test_distances=[e.get("distance") for e in test],
     )
 
 
@@ -159,7 +199,17 @@ def run_probing_task(
         test_features,
         [e["label"] for e in test],
         [e["twin"] for e in test],
+        test_distances=[e.get("distance") for e in test],
     )
 
 
-__all__ = ["ProbeResult", "fit_probe", "probe_features", "run_probing_task", "tied_twins"]
+__all__ = [
+    "TWIN_TIE_ATOL",
+    "ProbeResult",
+    "fit_probe",
+    "ngram_baseline",
+    "probe_features",
+    "run_probing_task",
+    "tied_twins",
+    "twin_distances",
+]
