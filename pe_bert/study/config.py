@@ -22,16 +22,16 @@ from pathlib import Path
 from ..errors import InvalidInputError, MissingInputError
 from ..pe_base import position_encoding_names
 from ..pe_plugins import import_position_encoding_modules
+from .protocol import PROTOCOL
 from .validation import check_types, check_values
 
-DEFAULT_VARIANTS = ("learned", "none", "rope", "attenuated")
-# From nearly global (at w = 0.02 the prior costs 2 nats at 10 tokens) to strongly local (w = 2: 2 nats at 1 token),
-# and from symmetric (s = 1) to one-sided (s = 0: no penalty at all right of the query).
-DEFAULT_ATTENUATED_W = (0.02, 0.1, 0.5, 2.0)
-DEFAULT_ATTENUATED_S = (1.0, 0.3, 0.0)
-DEFAULT_TASKS: tuple[str, ...] = ()
-DEFAULT_PROBING_TASKS = ("topic", "order", "roles")
 ATTENUATED = "attenuated"
+# The defaults are the protocol's confirmatory run (pe_bert.study.protocol, where each value is explained).
+DEFAULT_VARIANTS = (*PROTOCOL.anchors, ATTENUATED)
+DEFAULT_ATTENUATED_W = PROTOCOL.grid_w
+DEFAULT_ATTENUATED_S = PROTOCOL.grid_s
+DEFAULT_TASKS: tuple[str, ...] = ()
+DEFAULT_PROBING_TASKS = PROTOCOL.probing_tasks
 LAUNCHERS = ("local", "slurm", "submitit-local")
 # Settings that say where and how a study runs, not what it computes: results.json keeps them in its metadata, so
 # that the same study run by another launcher or number of workers gives the same results.
@@ -56,6 +56,7 @@ class VariantSpec:
     label: str
     position_encoding: str
     overrides: dict = field(default_factory=dict)
+    trained: bool = True  # False: a control measured at initialisation, never pretrained
 
     def config_kwargs(self) -> dict:
         return {"position_encoding": self.position_encoding, **self.overrides}
@@ -83,12 +84,20 @@ class StudyConfig:
     # The attenuated grid: None = the default values, [] = no attenuated models (see the module docstring).
     attenuated_w: list[float] | None = None
     attenuated_s: list[float] | None = None
-    attenuated_bias: str = "log"
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    attenuated_bias: str = PROTOCOL.bias
+    attenuated_asymmetry: str = PROTOCOL.asymmetry
+    seeds: list[int] = field(default_factory=lambda: list(PROTOCOL.seeds))
+    # An untrained model of the same shape with this PE, per seed: what the pretraining control must fail (None:
+    # no control).
+    untrained_control: str | None = PROTOCOL.untrained_control
     # Full fine-tuning tasks (run_glue machinery): none by default; builtin_*, GLUE or snli at scale.
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
     # Frozen-feature probing tasks (pe_bert.data.probing): one fixed split shared by every model.
     probing_tasks: list[str] = field(default_factory=lambda: list(DEFAULT_PROBING_TASKS))
+    # The primary outcome: the mean accuracy of these probing tasks (points).
+    outcome_tasks: list[str] = field(default_factory=lambda: list(PROTOCOL.outcome_tasks))
+    # The seed of the probing split (the pilot's and the confirmatory run's differ: `--pilot`).
+    probing_seed: int = PROTOCOL.probing_seed
     # Modules (.py files or module names) that register PEs of one's own: imported before the variants are checked,
     # and in every worker process (`pe-bert study --pe-module FILE ...` or `pe_modules:` in a study file).
     pe_modules: list[str] = field(default_factory=list)
@@ -113,10 +122,14 @@ class StudyConfig:
     tokenizer_vocab_size: int = 2000
     builtin_num_sentences: int = 50000
     mlm_probability: float = 0.15
-    pretrain_steps: int = 1000
+    # Pretraining runs to the largest budget (multiples of pretrain_steps) at a constant learning rate after
+    # warmup, and keeps the model at each budget: every one is a finished model, and every later stage measures
+    # each of them.
+    pretrain_steps: int = PROTOCOL.pretrain_steps
+    budget_multiples: list[int] = field(default_factory=lambda: list(PROTOCOL.budget_multiples))
     pretrain_batch_size: int = 64
-    pretrain_learning_rate: float = 3e-3
-    warmup_fraction: float = 0.1
+    pretrain_learning_rate: float = PROTOCOL.learning_rate
+    warmup_fraction: float = PROTOCOL.warmup_fraction  # of pretrain_steps (pretraining) and finetune_steps
 
     # Fine-tuning (run_glue machinery), on each task.
     finetune_steps: int = 600
@@ -132,8 +145,8 @@ class StudyConfig:
     position_seq_len: int = 24
     probe_examples: int = 300
     probe_zero_shot_sentences: int = 100
-    probing_train_sentences: int = 2000
-    probing_test_sentences: int = 1000
+    probing_train_sentences: int = PROTOCOL.probing_train_sentences
+    probing_test_sentences: int = PROTOCOL.probing_test_sentences
 
     # Execution: units (variant x seed) run in parallel processes; 0 = one per CPU core on a CPU-only machine.
     workers: int = 0
@@ -219,9 +232,25 @@ class StudyConfig:
         specs = [VariantSpec(name, name) for name in self.variants if name != ATTENUATED]
         for w, s in self.attenuated_grid():
             label = f"attenuated-w{_format_number(w)}-s{_format_number(s)}"
-            overrides = {"locality_w": float(w), "symmetry_s": float(s), "attenuated_bias": self.attenuated_bias}
+            overrides = {
+                "locality_w": float(w),
+                "symmetry_s": float(s),
+                "attenuated_bias": self.attenuated_bias,
+                "attenuated_asymmetry": self.attenuated_asymmetry,
+            }
             specs.append(VariantSpec(label, ATTENUATED, overrides))
         return specs
+
+    def control_specs(self) -> list[VariantSpec]:
+        """The untrained control model(s): the `untrained_control` PE at initialisation (one per seed)."""
+        if self.untrained_control is None:
+            return []
+        name = self.untrained_control
+        return [VariantSpec(f"untrained-{name}", name, {}, trained=False)]
+
+    def budgets(self) -> list[int]:
+        """Pretraining steps at each budget, smallest first."""
+        return sorted({m * self.pretrain_steps for m in self.budget_multiples})
 
     def model_kwargs(self) -> dict:
         return {

@@ -10,7 +10,7 @@ from ..analysis.capture import ATTENTION_SCORES, METRIC_TITLES
 from .report import fmt
 
 # Training by-products that do not belong in a published model repo.
-UPLOAD_IGNORE = ["checkpoint-*", "*.pt", "*.bin", "runs/*", "result.json", "DONE.json"]
+UPLOAD_IGNORE = ["checkpoint-*", "steps-*", "*.pt", "*.bin", "runs/*", "result.json", "DONE.json"]
 
 
 def repo_name(study, variant: str, seed: int) -> str:

@@ -57,13 +57,8 @@ HYPOTHESES = {
 
 
 def finished(records: list[dict]) -> list[dict]:
-    return [r for r in records if not r["failure"]]
-
-
-def outcome(probing: dict) -> float | None:
-    """The primary outcome of one run from its probe accuracies (points): their mean over OUTCOME_TASKS."""
-    values = [(probing.get(task) or {}).get("accuracy") for task in OUTCOME_TASKS]
-    return None if any(v is None for v in values) else float(np.mean(values))
+    """The pretrained runs that finished (untrained controls are checked on their own)."""
+    return [r for r in records if not r["failure"] and r["trained"]]
 
 
 def level(value: float) -> str:

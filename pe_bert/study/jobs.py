@@ -111,7 +111,9 @@ def run_jobs(study, units: list, on_result) -> list:
                 results[index] = job.results()[0]  # task 0 of a multi-GPU job (every task returns the same)
             except Exception as error:  # noqa: BLE001 - whatever ended the job, the unit failed and the others go on
                 unit, spec, seed = units[index]
-                results[index] = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
+                results[index] = UnitResult(
+                    spec.label, spec.position_encoding, spec.overrides, seed, trained=spec.trained
+                )
                 results[index].failure = {
                     "stage": "(job)",
                     "error": f"job {job.job_id} failed: "

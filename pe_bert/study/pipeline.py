@@ -38,9 +38,29 @@ NLI_TASKS = ("builtin_nli", "snli", "mnli")
 CORPUS_SEED = 0
 EVAL_SENTENCES_SEED = 1
 EVAL_MASK_SEED = 0
-PROBING_SEED = 2  # the frozen-feature probing split: one for every model and seed (comparisons are paired)
 ANALYSIS_SEED_OFFSET = 10_000
-PROBE_SEED_OFFSET = 20_000
+# The zero-shot probes: the same held-out sentences and the same perturbations for every seed, so that a sentence's
+# result can be averaged over seeds and tested over sentences (seeds are not independent samples of sentences).
+PROBE_SENTENCES_SEED = 20_000
+PROBE_PERTURBATION_SEED = 0
+# Pretraining: a constant learning rate after warmup, so that the model at every budget is a finished one.
+PRETRAINING_SCHEDULE = "constant_with_warmup"
+BUDGET_PREFIX = "steps"  # a pretrained model is named by its budget: "steps500"
+
+
+def budget_name(steps: int | str) -> str:
+    return f"{BUDGET_PREFIX}{steps}"
+
+
+def budget_steps(name: str) -> int:
+    return int(name[len(BUDGET_PREFIX) :])
+
+
+def budget_stage(stage: str, steps: int, final: int) -> str:
+    """The name of a per-budget stage: the stage itself at the final budget, `stage:steps<n>` before it."""
+    return stage if steps == final else f"{stage}:{budget_name(steps)}"
+
+
 ATTENTION_BATCH_SIZE = 64
 # What the Trainer writes beside a model that differs from run to run whatever the inputs (runtimes, throughputs,
 # the pickled arguments): verified like every output, but not part of the content that later stages depend on.
@@ -56,7 +76,10 @@ def _training_arguments(
     learning_rate: float,
     do_eval: bool,
     verbose: bool,
+    warmup_steps: int | None = None,
+    schedule: str = "linear",
 ):
+    """`warmup_steps` None: warmup_fraction of `steps`. `schedule`: the Trainer's lr_scheduler_type."""
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -67,7 +90,9 @@ def _training_arguments(
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=learning_rate,
-        warmup_steps=config.warmup_fraction,  # a float below 1 is a fraction of the steps
+        # a float below 1 is a fraction of the steps
+        warmup_steps=config.warmup_fraction if warmup_steps is None else warmup_steps,
+        lr_scheduler_type=schedule,
         weight_decay=0.01,
         seed=seed,
         data_seed=seed,
@@ -90,6 +115,21 @@ def main_metric(task: str, metrics: dict) -> tuple[str, float | None]:
 
 
 @dataclass
+class SharedResults:
+    """The shared stages' results: the data (tokenizer, corpus, evaluation blocks and floors), the grid's
+    manipulation check, the probing split (with its n-gram baselines) and the built-in tasks' files per seed."""
+
+    data: dict
+    design: dict
+    probing: dict
+    task_files: dict
+
+    def for_seed(self, seed: int) -> tuple[dict, dict, dict]:
+        """`run_unit`'s (data, task_files, probing) arguments for a unit of `seed`."""
+        return self.data, self.task_files.get(seed, {}), self.probing
+
+
+@dataclass
 class UnitResult:
     """Everything measured for one (variant, seed)."""
 
@@ -99,6 +139,7 @@ class UnitResult:
     seed: int
     stages: dict = field(default_factory=dict)
     failure: dict | None = None
+    trained: bool = True
 
 
 def _language(config: StudyConfig):
@@ -345,37 +386,77 @@ class Study:
             "tasks": c.probing_tasks,
             "train": c.probing_train_sentences,
             "test": c.probing_test_sentences,
-            "seed": PROBING_SEED,
+            "seed": c.probing_seed,
         }
 
         def work(folder: Path) -> dict:
+            from ..analysis.probes.frozen import ngram_baseline
             from ..data.probing import probing_task
 
-            files, sizes = {}, {}
+            files, sizes, baselines = {}, {}, {}
             for task in c.probing_tasks:
-                splits = probing_task(task, c.probing_train_sentences, c.probing_test_sentences, seed=PROBING_SEED)
+                splits = probing_task(task, c.probing_train_sentences, c.probing_test_sentences, seed=c.probing_seed)
                 path = folder / f"{task}.json"
                 path.write_text(json.dumps(splits) + "\n")
                 files[task] = self.store.relative(path)
                 sizes[task] = {split: len(examples) for split, examples in splits.items()}
-            return {"files": files, "examples": sizes}
+                # what a bag of words and bigrams already achieves on the same split, with the same classifier
+                baselines[task] = ngram_baseline(splits).to_dict()
+            return {"files": files, "examples": sizes, "ngram_baselines": baselines}
 
         return self._stage(SHARED_UNIT, "probing", settings, work, _probing_headline, shown)
 
+    def design_stage(self, shown: bool = True) -> dict:
+        """The manipulation check of the grid on identical tokens (`pe_bert.study.design`), before pretraining."""
+        from .design import manipulation_check
+        from .protocol import PROTOCOL
+
+        c = self.config
+        if not c.attenuated_grid():
+            return {}
+        settings = {
+            "grid": [spec.config_kwargs() for spec in c.variant_specs() if spec.position_encoding == "attenuated"],
+            "model": c.model_kwargs(),
+            "seq": c.position_seq_len,
+            "max_cross_effect": PROTOCOL.max_cross_effect,
+        }
+
+        def work(folder: Path) -> dict:
+            return manipulation_check(c, PROTOCOL.max_cross_effect)
+
+        def headline(result):
+            return (
+                f"manipulation check {'passed' if result['passed'] else 'FAILED'}: s moves locality by at most "
+                f"{max(result['s_moves_locality'].values()):.3f}, w moves symmetry by at most "
+                f"{max(result['w_moves_symmetry'].values()):.3f} (limit {result['max_cross_effect']:g})"
+            )
+
+        return self._stage(SHARED_UNIT, "design", settings, work, headline, shown)
+
     # ---------------------------------------------------------------------------------------------- unit stages
 
+    def _warmup_steps(self) -> int:
+        """Pretraining warmup: a fraction of the first budget, the same whatever the largest budget."""
+        return round(self.config.warmup_fraction * self.config.pretrain_steps)
+
     def pretrain_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
+        """Pretraining to the largest budget at a constant learning rate after warmup; the model at each smaller
+        budget is kept in `steps-<n>/` (a finished model: the same as a run of n steps). The result's
+        `checkpoints` maps each budget's steps to its model folder."""
         c = self.config
+        budgets = c.budgets()
         tokenizer = str(self.store.resolve(data["tokenizer"])) if not c.tokenizer_name else c.tokenizer_name
         settings = {
             "variant": spec.config_kwargs(),
             "model": c.model_kwargs(),
             "seed": seed,
             "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")),
-            "steps": c.pretrain_steps,
+            "steps": budgets[-1],
+            "budgets": budgets,
+            "schedule": PRETRAINING_SCHEDULE,
             "batch": c.pretrain_batch_size,
             "lr": c.pretrain_learning_rate,
-            "warmup": c.warmup_fraction,
+            "warmup": self._warmup_steps(),
             "seq": c.max_seq_length,
             "mlm_probability": c.mlm_probability,
             "corpus": list(corpus_identity(c).values()),
@@ -408,14 +489,22 @@ class Study:
                 folder,
                 c,
                 seed,
-                c.pretrain_steps,
+                budgets[-1],
                 c.pretrain_batch_size,
                 c.pretrain_learning_rate,
                 do_eval=not c.builtin_corpus,
                 verbose=self.verbose,
+                warmup_steps=self._warmup_steps(),
+                schedule=PRETRAINING_SCHEDULE,
             )
-            metrics = pretrain.main(model_args, data_args, training_args, config=config)
-            return {"path": self.store.relative(folder), "metrics": _deterministic(metrics)}
+            from ..training.common import SaveAtSteps
+
+            metrics = pretrain.main(
+                model_args, data_args, training_args, callbacks=[SaveAtSteps(budgets[:-1])], config=config
+            )
+            checkpoints = {str(step): self.store.relative(SaveAtSteps.folder(folder, step)) for step in budgets[:-1]}
+            checkpoints[str(budgets[-1])] = self.store.relative(folder)
+            return {"path": self.store.relative(folder), "checkpoints": checkpoints, "metrics": _deterministic(metrics)}
 
         # The model card step rewrites README.md with the measured numbers: not part of the stage's content.
         return self._stage(
@@ -429,7 +518,35 @@ class Study:
             volatile=TRAINER_TIMING_FILES,
         )
 
-    def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
+    def init_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
+        """A control model: the variant's masked LM at initialisation (seeded as pretraining seeds it), never
+        trained; measured like a pretrained one at budget 0."""
+        c = self.config
+        tokenizer_path = str(self.store.resolve(data["tokenizer"])) if not c.tokenizer_name else c.tokenizer_name
+        settings = {
+            "variant": spec.config_kwargs(),
+            "model": c.model_kwargs(),
+            "seed": seed,
+            "data": self.store.content_id(self.store.folder(SHARED_UNIT, "data")),
+            "tokenizer": input_fingerprint(c.tokenizer_name),
+        }
+
+        def work(folder: Path) -> dict:
+            from transformers import AutoTokenizer, set_seed
+
+            from ..configuration import PEBertConfig
+            from ..modeling import PEBertForMaskedLM
+
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+            set_seed(seed)
+            config = PEBertConfig(**c.model_kwargs(), **spec.config_kwargs(), vocab_size=len(tokenizer))
+            PEBertForMaskedLM(config).save_pretrained(folder)
+            tokenizer.save_pretrained(folder)
+            return {"path": self.store.relative(folder), "checkpoints": {"0": self.store.relative(folder)}}
+
+        return self._stage(unit, "init", settings, work, lambda r: "initialised, not trained")
+
+    def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict, stage: str = "mlm") -> dict:
         """Masked-token loss on the fixed evaluation blocks at each length, and its share of the learnable signal."""
         c = self.config
         settings = {
@@ -474,9 +591,9 @@ class Study:
             share = f", {100 * first['share']:.0f} % of the learnable signal" if first.get("share") is not None else ""
             return f"masked-token loss {first['loss']:.3f}{share}"
 
-        return self._stage(unit, "mlm", settings, work, headline)
+        return self._stage(unit, stage, settings, work, headline)
 
-    def probing_stage(self, unit: str, pretrained: str, probing: dict) -> dict:
+    def probing_stage(self, unit: str, pretrained: str, probing: dict, stage: str = "probing") -> dict:
         """Frozen-feature probes of the pretrained model: a logistic regression on its last hidden states for each
         probing task (topic, order, roles), trained and tested on the shared split."""
         c = self.config
@@ -505,7 +622,7 @@ class Study:
                 + " (probe accuracy, %)"
             )
 
-        return self._stage(unit, "probing", settings, work, headline)
+        return self._stage(unit, stage, settings, work, headline)
 
     def finetune_stage(self, unit: str, task: str, seed: int, pretrained: str, task_files: dict) -> dict:
         c = self.config
@@ -559,7 +676,8 @@ class Study:
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
         """Locality and symmetry (both variants) of every model of the unit, on held-out built-in sentences,
-        plus identical-token position attention of the pretrained model."""
+        plus identical-token position attention (`position`) of each pretrained model (one per budget, named
+        `budget_name(steps)`)."""
         c = self.config
         settings = {
             "models": {name: self.store.content_id(path) for name, path in models.items()},
@@ -598,26 +716,26 @@ class Study:
                     "symmetry_mass": scores.mean_symmetry_mass,
                     "num_matrices": scores.num_matrices,
                 }
-                if name == "pretrained":
+                if name.startswith(BUDGET_PREFIX):
                     positional = position_attention(model, c.position_seq_len)
-                    positional.plot(folder / "position_attention.png", title=f"{unit}: identical-token attention")
+                    positional.plot(
+                        folder / f"{name}_position_attention.png", title=f"{unit} ({name}): identical-token attention"
+                    )
                     mean_matrix = positional.attentions.to(torch.float64).mean(dim=(0, 1))
-                    result["position"] = {
+                    result[name]["position"] = {
                         "overall": jsonable(positional.to_dict()["overall"]),
                         "mean_matrix": mean_matrix.tolist(),
                     }
             return jsonable(result)
 
-        return self._stage(
-            unit,
-            "score",
-            settings,
-            work,
-            lambda r: (
-                f"locality {r['pretrained']['locality']:.3f}, symmetry "
-                f"{r['pretrained']['symmetry']:.3f} (mass {r['pretrained']['symmetry_mass']:.3f})"
-            ),
-        )
+        def headline(result):
+            final = result[max((n for n in result if n.startswith(BUDGET_PREFIX)), key=budget_steps)]
+            return (
+                f"locality {final['locality']:.3f}, symmetry {final['symmetry']:.3f} "
+                f"(mass {final['symmetry_mass']:.3f})"
+            )
+
+        return self._stage(unit, "score", settings, work, headline)
 
     def probe_stage(
         self, unit: str, seed: int, pretrained: str, nli_task: str | None, nli_model: str | None, task_files: dict
@@ -657,10 +775,9 @@ class Study:
                 result["nli"] = jsonable(report.to_dict())
             model = AutoModelForMaskedLM.from_pretrained(pretrained).eval()
             tokenizer = AutoTokenizer.from_pretrained(pretrained)
-            sentences = _builtin_sentences(c, c.probe_zero_shot_sentences, PROBE_SEED_OFFSET + seed)
-            result["zero_shot"] = jsonable(
-                zero_shot_probe(model, tokenizer, sentences, seed=seed, model_name=unit).to_dict()
-            )
+            sentences = _builtin_sentences(c, c.probe_zero_shot_sentences, PROBE_SENTENCES_SEED)
+            report = zero_shot_probe(model, tokenizer, sentences, seed=PROBE_PERTURBATION_SEED, model_name=unit)
+            result["zero_shot"] = jsonable(report.to_dict())
             return result
 
         def headline(result):
@@ -677,32 +794,42 @@ class Study:
     # ---------------------------------------------------------------------------------------------- driver
 
     def units(self) -> list[tuple[str, VariantSpec, int]]:
+        """(unit, spec, seed) of every variant and seed, then the untrained controls."""
         return [
             (f"{spec.label}/seed{seed}", spec, seed)
-            for spec in self.config.variant_specs()
+            for spec in self.config.variant_specs() + self.config.control_specs()
             for seed in self.config.seeds
         ]
 
-    def unit_stage_names(self) -> list[str]:
-        """The stages of every unit, in the order `run_unit` runs them."""
+    def unit_stage_names(self, spec: VariantSpec | None = None) -> list[str]:
+        """The stages of a unit of `spec` (a trained variant by default), in the order `run_unit` runs them."""
         c = self.config
-        return [
-            "pretrain",
-            *(["mlm"] if c.builtin_corpus else []),
-            *(["probing"] if c.probing_tasks else []),
-            *(f"finetune:{task}" for task in c.tasks),
-            "score",
-            "probe",
+        trained = spec is None or spec.trained
+        budgets = c.budgets() if trained else [0]
+        per_budget = [
+            budget_stage(stage, steps, budgets[-1])
+            for steps in budgets
+            for stage in (["mlm"] if c.builtin_corpus else []) + (["probing"] if c.probing_tasks else [])
         ]
+        if not trained:
+            return ["init", *per_budget]
+        return ["pretrain", *per_budget, *(f"finetune:{task}" for task in c.tasks), "score", "probe"]
 
-    def stages_per_unit(self) -> int:
-        return len(self.unit_stage_names())
+    def stages_per_unit(self, spec: VariantSpec | None = None) -> int:
+        return len(self.unit_stage_names(spec))
 
-    def shared_stages(self) -> tuple[dict, dict, dict]:
-        """The shared stages' results (data, probing split, task files per seed), computed or looked up."""
-        data, probing = self.data_stage(), self.probing_data_stage()
+    def shared_stages(self) -> SharedResults:
+        """The shared stages' results (data, the grid's manipulation check, probing split, task files per seed),
+        computed or looked up."""
+        data = self.data_stage()
+        design = self.design_stage()  # before any pretraining: the grid's knobs checked on identical tokens
+        probing = self.probing_data_stage()
         task_files = {seed: self.tasks_stage(seed) for seed in self.config.seeds if self.config.builtin_tasks}
-        return data, probing, task_files
+        return SharedResults(data, design, probing, task_files)
+
+    def shared_stage_count(self) -> int:
+        c = self.config
+        return 1 + bool(c.attenuated_grid()) + bool(c.probing_tasks) + (len(c.seeds) if c.builtin_tasks else 0)
 
     def report_only(self) -> dict:
         """Rebuild the report, results.json, plots and model cards from the stored stages alone (nothing is
@@ -712,17 +839,14 @@ class Study:
 
         self.store.read_only = True
         try:
-            data, probing, task_files = self.shared_stages()
+            shared = self.shared_stages()
         except NotStored as missing:
             raise UsageError(
                 f"{self.out} holds no finished shared stage {missing.stage!r} of this study: run the "
                 "study first (with the same settings), then --report-only."
             ) from None
-        results = [
-            self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
-            for unit, spec, seed in self.units()
-        ]
-        summary = write_report(self, results, 0.0, 0, data)
+        results = [self.run_unit(unit, spec, seed, *shared.for_seed(seed)) for unit, spec, seed in self.units()]
+        summary = write_report(self, results, 0.0, 0, shared)
         summary["metadata"]["model_cards"] = write_model_cards(self, results, summary)
         save_results(self.out, summary)
         return summary
@@ -735,24 +859,23 @@ class Study:
         self.store.read_only = True
         stages = []
         try:
-            data, probing, task_files = self.shared_stages()
+            shared = self.shared_stages()
         except NotStored:
-            data = None
+            shared = None
         stages += [{**entry, "kind": entry["stage"]} for entry in self.store.looked]
         for unit, spec, seed in self.units():
             self.store.looked = []
-            if data is not None:
-                self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing)
+            if shared is not None:
+                self.run_unit(unit, spec, seed, *shared.for_seed(seed))
             stored = [entry["stage"] for entry in self.store.looked if entry["stored"]]
             stages += [
                 {"unit": unit, "stage": stage, "stored": stage in stored, "spec": spec}
-                for stage in self.unit_stage_names()
+                for stage in self.unit_stage_names(spec)
             ]
-        if data is None:
-            stages = [
-                {"unit": SHARED_UNIT, "stage": name, "stored": False}
-                for name in ["data", *(["probing"] if self.config.probing_tasks else [])]
-            ] + stages
+        if shared is None:
+            c = self.config
+            names = ["data", *(["design"] if c.attenuated_grid() else []), *(["probing"] if c.probing_tasks else [])]
+            stages = [{"unit": SHARED_UNIT, "stage": name, "stored": False} for name in names] + stages
         return describe(self.config, stages)
 
     def run_unit(
@@ -766,20 +889,28 @@ class Study:
     ) -> UnitResult:
         """Every stage of one (variant, seed). `data`, `task_files`, `probing`: the shared stages' results, looked up
         (and verified) here when not given, as in a worker process."""
-        result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
+        result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed, trained=spec.trained)
         try:
             data = self.data_stage(shown=False) if data is None else data
             task_files = self.tasks_stage(seed, shown=False) if task_files is None else task_files
             probing = self.probing_data_stage(shown=False) if probing is None else probing
-            pretrain = self.pretrain_stage(unit, spec, seed, data)
-            result.stages["pretrain"] = pretrain
+            first = "pretrain" if spec.trained else "init"
+            pretrain = (self.pretrain_stage if spec.trained else self.init_stage)(unit, spec, seed, data)
+            result.stages[first] = pretrain
             # Stage results store paths relative to --out (a study folder can be moved); use them resolved.
-            pretrained = str(self.store.resolve(pretrain["path"]))
-            if "blocks" in data:
-                result.stages["mlm"] = self.mlm_stage(unit, spec, pretrained, data)
-            if probing:
-                result.stages["probing"] = self.probing_stage(unit, pretrained, probing)
-            models = {"pretrained": pretrained}
+            checkpoints = {int(step): str(self.store.resolve(path)) for step, path in pretrain["checkpoints"].items()}
+            final = max(checkpoints)
+            for steps, path in sorted(checkpoints.items()):  # every budget is measured alike
+                if "blocks" in data:
+                    stage = budget_stage("mlm", steps, final)
+                    result.stages[stage] = self.mlm_stage(unit, spec, path, data, stage)
+                if probing:
+                    stage = budget_stage("probing", steps, final)
+                    result.stages[stage] = self.probing_stage(unit, path, probing, stage)
+            if not spec.trained:  # a control: measured as a pretrained model is, nothing more
+                return result
+            pretrained = checkpoints[final]
+            models = {budget_name(steps): path for steps, path in sorted(checkpoints.items())}
             for task in self.config.tasks:
                 finetuned = self.finetune_stage(unit, task, seed, pretrained, task_files)
                 result.stages[f"finetune:{task}"] = finetuned
@@ -818,9 +949,8 @@ class Study:
             (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         units = self.units()
         workers = self.worker_count()
-        shared = 1 + bool(self.config.probing_tasks) + (len(self.config.seeds) if self.config.builtin_tasks else 0)
         with tqdm(
-            total=shared + len(units) * self.stages_per_unit(),
+            total=self.shared_stage_count() + sum(self.stages_per_unit(spec) for _, spec, _ in units),
             desc="Study",
             unit="stage",
             file=sys.stderr,
@@ -828,7 +958,7 @@ class Study:
             dynamic_ncols=True,
         ) as bar:
             self._bar = bar
-            data, probing, task_files = self.shared_stages()
+            shared = self.shared_stages()
             if self.config.launcher != "local":
                 from .jobs import run_jobs
 
@@ -839,14 +969,14 @@ class Study:
                 results = run_units(self, units, workers, lambda result: self._counted(result, bar))
             else:
                 results = [
-                    self._counted(self.run_unit(unit, spec, seed, data, task_files.get(seed, {}), probing), bar)
+                    self._counted(self.run_unit(unit, spec, seed, *shared.for_seed(seed)), bar)
                     for unit, spec, seed in units
                 ]
             self._bar = None
         wall_time = time.perf_counter() - start
         summary = None
         if main:  # under `accelerate launch`, one process writes the report, the cards and pushes
-            summary = write_report(self, results, wall_time, workers, data)
+            summary = write_report(self, results, wall_time, workers, shared)
             summary["metadata"]["model_cards"] = write_model_cards(self, results, summary)
             if self.config.push_to_hub:
                 summary["metadata"]["pushed"] = push_checkpoints(self, results, summary)
@@ -856,7 +986,8 @@ class Study:
 
     def _counted(self, result: UnitResult, bar) -> UnitResult:
         if result.failure:  # keep the bar's total honest
-            bar.update(max(0, self.stages_per_unit() - len(result.stages) - 1))
+            spec = next(spec for _, spec, _ in self.units() if spec.label == result.variant)
+            bar.update(max(0, self.stages_per_unit(spec) - len(result.stages) - 1))
         return result
 
 
@@ -891,8 +1022,10 @@ def user_corpus_arguments(c: StudyConfig):
 
 
 def _probing_headline(result: dict) -> str:
+    baselines = result.get("ngram_baselines", {})
     return "probing splits: " + ", ".join(
-        f"{task} {sizes['train']:,} train / {sizes['test']:,} test examples"
+        f"{task} {sizes['train']:,}/{sizes['test']:,}"
+        + (f" (bigram baseline {100 * baselines[task]['accuracy']:.1f})" if task in baselines else "")
         for task, sizes in result["examples"].items()
     )
 

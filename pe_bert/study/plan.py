@@ -46,7 +46,7 @@ def _stage_size(config, stage: str, parameters: int) -> dict:
     layers, hidden = config.num_hidden_layers, config.hidden_size
     kind = stage.split(":", 1)[0]
     if kind == "pretrain":
-        steps, length = config.pretrain_steps, config.max_seq_length
+        steps, length = config.budgets()[-1], config.max_seq_length
         tokens = steps * config.pretrain_batch_size * length
     elif kind == "finetune":
         steps, length = config.finetune_steps, config.max_position_embeddings
@@ -55,8 +55,8 @@ def _stage_size(config, stage: str, parameters: int) -> dict:
         steps, length = 0, config.max_seq_length
         sentences = {
             "mlm": config.eval_sentences * len(config.length_multiples),
-            "probing": 3 * (config.probing_train_sentences + config.probing_test_sentences),
-            "score": config.analysis_sentences * (1 + len(config.tasks)),
+            "probing": len(config.probing_tasks) * (config.probing_train_sentences + config.probing_test_sentences),
+            "score": config.analysis_sentences * (len(config.budgets()) + len(config.tasks)),
             "probe": config.probe_zero_shot_sentences * 8 * TOKENS_PER_SENTENCE + config.probe_examples * 7,
         }.get(kind, 0)
         tokens = sentences * TOKENS_PER_SENTENCE

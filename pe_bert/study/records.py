@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ..analysis.capture import ATTENTION_SCORES
 from ..analysis.probes.registry import perturbation_order
-from . import hypotheses as hy
 from . import statistics as st
 
 POINTS = 100.0
@@ -34,40 +33,75 @@ def _points(value):
     return None if value is None else POINTS * value
 
 
-def run_record(result) -> dict:
-    """The numbers of one (variant, seed) from its stage results."""
+def _probing(stage: dict) -> dict:
+    """A probing stage's results per task, accuracies in points (also by dependency distance)."""
+    tasks = {}
+    for task, entry in stage.get("tasks", {}).items():
+        by_distance = entry.get("by_distance")
+        tasks[task] = {
+            **entry,
+            "accuracy": _points(entry["accuracy"]),
+            "by_distance": None
+            if by_distance is None
+            else {d: {**e, "accuracy": _points(e["accuracy"])} for d, e in by_distance.items()},
+        }
+    return tasks
+
+
+def budget_numbers(stages: dict, steps: int, final: int, outcome_tasks) -> dict:
+    """What a run measured of its model at one budget: masked-token loss, probes, the outcome, and (for
+    pretrained models) the properties of its attention on sentences and on identical tokens."""
+    from .pipeline import budget_name, budget_stage
+
+    probing = _probing(stages.get(budget_stage("probing", steps, final), {}))
+    score = stages.get("score", {}).get(budget_name(steps), {})
+    position = score.get("position", {})
+    return {
+        "mlm": stages.get(budget_stage("mlm", steps, final), {}).get("lengths", {}),
+        "probing": probing,
+        "outcome": outcome(probing, outcome_tasks),
+        "pretrained_scores": {k: score.get(k) for k in ATTENTION_SCORES},
+        "position": position.get("overall", {}),
+        "position_matrix": position.get("mean_matrix"),
+    }
+
+
+def outcome(probing: dict, outcome_tasks) -> float | None:
+    """The primary outcome of one run from its probe accuracies (points): their mean over the outcome tasks."""
+    values = [(probing.get(task) or {}).get("accuracy") for task in outcome_tasks]
+    return None if not values or any(v is None for v in values) else sum(values) / len(values)
+
+
+def run_record(result, outcome_tasks) -> dict:
+    """The numbers of one (variant, seed) from its stage results: per budget in `budgets` (steps -> numbers),
+    and the final budget's at the top level (what the exploratory tables, cards and plots read)."""
     stages = result.stages
     record = {
         "variant": result.variant,
         "position_encoding": result.position_encoding,
         "overrides": result.overrides,
         "seed": result.seed,
+        "trained": result.trained,
         "failure": result.failure,
     }
     record["pretrain"] = {
         "train_loss": stages.get("pretrain", {}).get("metrics", {}).get("train_loss"),
         "eval_loss": stages.get("pretrain", {}).get("metrics", {}).get("eval_loss"),
     }
-    record["mlm"] = stages.get("mlm", {}).get("lengths", {})
-    record["probing"] = {
-        task: {**entry, "accuracy": _points(entry["accuracy"])}
-        for task, entry in stages.get("probing", {}).get("tasks", {}).items()
-    }
-    record["outcome"] = hy.outcome(record["probing"])
+    first = stages.get("pretrain") or stages.get("init") or {}
+    steps = sorted(int(k) for k in first.get("checkpoints", {}))
+    record["budgets"] = {str(b): budget_numbers(stages, b, steps[-1], outcome_tasks) for b in steps}
+    final = record["budgets"][str(steps[-1])] if steps else budget_numbers({}, 0, 0, outcome_tasks)
+    record.update(final)
     record["tasks"] = {
         name.split(":", 1)[1]: {"metric": r.get("metric"), "score": r.get("score")}
         for name, r in stages.items()
         if name.startswith("finetune:")
     }
     score = stages.get("score", {})
-    record["pretrained_scores"] = {k: score.get("pretrained", {}).get(k) for k in ATTENTION_SCORES}
     record["finetuned_scores"] = {
-        task: {k: v.get(k) for k in ATTENTION_SCORES}
-        for task, v in score.items()
-        if task not in ("pretrained", "position")
+        task: {k: v.get(k) for k in ATTENTION_SCORES} for task, v in score.items() if task in record["tasks"]
     }
-    record["position"] = score.get("position", {}).get("overall", {})
-    record["position_matrix"] = score.get("position", {}).get("mean_matrix")
     probe = stages.get("probe", {})
     nli = probe.get("nli", {})
     results = {n: r for n, r in nli.get("results", {}).items() if "delta" in r}
@@ -84,12 +118,21 @@ def run_record(result) -> dict:
             if r.get("pll", {}).get("preference_ci")
             else None,
             **{k: r.get("pll", {}).get(k) for k in ("wins", "losses", "ties")},
+            # pair by pair (+1 the original wins, -1 it loses, 0 a tie) and which sentence each pair is
+            "outcomes": r.get("pll", {}).get("outcomes"),
+            "sentences": r.get("pll", {}).get("sentences"),
             "drift": r.get("drift", {}).get("mean"),
             "n_changed": r.get("n_changed"),
         }
         for n, r in zero.items()
     }
     return record
+
+
+def _first_share(numbers: dict) -> float | None:
+    """The masked-token share of the learnable signal at the pretraining length (None where not measured)."""
+    first = next(iter(numbers.get("mlm") or {}), None)
+    return None if first is None else numbers["mlm"][first].get("share")
 
 
 def aggregate(records: list[dict], tasks: list[str]) -> dict:
@@ -112,8 +155,23 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
                 mlm[m]["share"] = st.summarize([e.get("share") for e in entries])
             else:
                 mlm[m]["reason"] = next((e.get("reason") for e in entries if e.get("reason")), "not measured")
+        budgets = sorted({b for r in rows for b in r["budgets"]}, key=int)
         variants[label] = {
             "position_encoding": all_rows[0]["position_encoding"],
+            "trained": all_rows[0]["trained"],
+            "budgets": {
+                b: {
+                    "outcome": st.summarize([r["budgets"].get(b, {}).get("outcome") for r in rows]),
+                    "probing": {
+                        t: st.summarize(
+                            [(r["budgets"].get(b, {}).get("probing", {}).get(t) or {}).get("accuracy") for r in rows]
+                        )
+                        for t in probing
+                    },
+                    "share": st.summarize([_first_share(r["budgets"].get(b, {})) for r in rows]),
+                }
+                for b in budgets
+            },
             "overrides": all_rows[0]["overrides"],
             "seeds": [r["seed"] for r in rows],
             "mlm": mlm,

@@ -98,13 +98,14 @@ def metadata(study, wall_time: float, workers: int) -> dict:
 # Writing
 
 
-def build_summary(study, results, wall_time: float, workers: int, data: dict) -> dict:
-    """Everything results.json holds; `data` is the shared data stage's (verified) result."""
+def build_summary(study, results, wall_time: float, workers: int, shared) -> dict:
+    """Everything results.json holds; `shared` holds the shared stages' (verified) results."""
     from .plots import write_plots
 
     config = study.config
     tasks = list(config.tasks)
-    records = [run_record(r) for r in results]
+    data = shared.data
+    records = [run_record(r, config.outcome_tasks) for r in results]
     corpus = _corpus(config, data)
     variants = aggregate(records, tasks)
     settings = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_SETTINGS}
@@ -205,8 +206,8 @@ def save_results(out: Path, summary: dict) -> None:
     (Path(out) / "results.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
 
 
-def write_report(study, results, wall_time: float, workers: int, data: dict) -> dict:
-    summary = build_summary(study, results, wall_time, workers, data)
+def write_report(study, results, wall_time: float, workers: int, shared) -> dict:
+    summary = build_summary(study, results, wall_time, workers, shared)
     save_results(study.out, summary)
     (study.out / "report.md").write_text(render_markdown(summary, list(study.config.tasks)))
     return summary

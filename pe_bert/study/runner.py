@@ -163,7 +163,7 @@ def _died(unit: tuple):
     from .pipeline import UnitResult
 
     name, spec, seed = unit
-    result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed)
+    result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed, trained=spec.trained)
     result.failure = {
         "stage": "(worker)",
         "error": "its worker process died twice while running it (killed by a "

@@ -120,6 +120,7 @@ def check_values(config) -> None:
     """Ranges, names and combinations, including each variant's full model config."""
     from ..configuration import PEBertConfig
     from ..data.glue import TASKS
+    from ..pe_base import position_encoding_names
 
     for name in POSITIVE_SETTINGS:
         value = getattr(config, name, None)
@@ -151,7 +152,25 @@ def check_values(config) -> None:
         raise InvalidInputError(
             f"Unknown probing task(s) {unknown} in --probing-tasks; valid: {', '.join(PROBING_TASKS)}."
         )
-    for name in ("tasks", "probing_tasks", "seeds", "variants"):
+    missing = [task for task in config.outcome_tasks if task not in config.probing_tasks]
+    if missing:
+        raise InvalidInputError(
+            f"--outcome-tasks {missing} are not among --probing-tasks {config.probing_tasks}: the outcome is the "
+            "mean of probing tasks the study runs; add them to --probing-tasks."
+        )
+    if not config.budget_multiples or any(m < 1 for m in config.budget_multiples):
+        raise InvalidInputError(
+            f"--budget-multiples {config.budget_multiples}: give positive whole multiples of --pretrain-steps, "
+            "e.g. 1,2 (every pretraining run goes to the largest and is measured at each)."
+        )
+    if config.untrained_control is not None and config.untrained_control not in position_encoding_names():
+        raise InvalidInputError(
+            f"--untrained-control {config.untrained_control!r} is not a PE; valid: "
+            f"{', '.join(position_encoding_names())} (or none)."
+        )
+    if config.probing_seed < 0:
+        raise InvalidInputError(f"--probing-seed is {config.probing_seed}: seeds are whole numbers from 0.")
+    for name in ("tasks", "probing_tasks", "outcome_tasks", "seeds", "variants", "budget_multiples"):
         values = getattr(config, name)
         repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
         if repeated:
@@ -175,7 +194,7 @@ def check_values(config) -> None:
             "--attenuated-s) is empty. Name at least one variant."
         )
     _check_tokenizer_covers_the_language(config)
-    for spec in specs:  # the model configs the study will build, validated now rather than after other training
+    for spec in specs + config.control_specs():  # the model configs the study builds, checked before any training
         try:
             PEBertConfig(**config.model_kwargs(), **spec.config_kwargs())
         except (ValueError, TypeError) as error:

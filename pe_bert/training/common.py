@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 import transformers
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser, TrainerCallback, TrainingArguments
 
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error, one_line
 from ..inputs import check_data_file_content
@@ -214,3 +214,24 @@ __all__ = [
     "run_training_script",
     "setup_logging",
 ]
+
+
+class SaveAtSteps(TrainerCallback):
+    """Saves the model (safetensors, config, tokenizer) into `output_dir/steps-<n>` when training reaches step n,
+    for each n in `steps` (main process only). With a constant learning rate after warmup, the model saved at step
+    n is the one a run of n steps would end with: one run gives finished models at several budgets."""
+
+    def __init__(self, steps):
+        self.steps = set(steps)
+
+    @staticmethod
+    def folder(output_dir: str | os.PathLike, step: int) -> Path:
+        return Path(output_dir) / f"steps-{step}"
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if state.global_step in self.steps and state.is_world_process_zero:
+            folder = self.folder(args.output_dir, state.global_step)
+            model.save_pretrained(folder)
+            if processing_class is not None:
+                processing_class.save_pretrained(folder)
+        return control

@@ -90,7 +90,13 @@ def accuracy_shift(
 
 
 def preference(
-    original_scores, perturbed_scores, *, n_resamples: int = 0, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0
+    original_scores,
+    perturbed_scores,
+    *,
+    n_resamples: int = 0,
+    confidence: float = DEFAULT_CONFIDENCE,
+    seed: int = 0,
+    per_pair: bool = False,
 ) -> dict:
     """Share of pairs whose original scores higher than its perturbation (e.g. pseudo-log-likelihood), a tie
     counting one half.
@@ -98,8 +104,8 @@ def preference(
     0.5 means the scorer cannot tell the orders apart; 1.0 means it always prefers the original. Scores equal up to
     float32 rounding (a model with no position information gives a permutation the same PLL, summed in another
     order) are ties: otherwise such a model would seem to prefer the perturbation. Also returns
-    mean_difference (original - perturbed), n, the counts wins / losses / ties, and with `n_resamples > 0` a
-    bootstrap interval preference_ci.
+    mean_difference (original - perturbed), n, the counts wins / losses / ties, with `n_resamples > 0` a
+    bootstrap interval preference_ci, and with `per_pair` each pair's outcome (+1 win, -1 loss, 0 tie).
     """
     original_scores = np.asarray(original_scores, dtype=np.float64)
     perturbed_scores = np.asarray(perturbed_scores, dtype=np.float64)
@@ -122,6 +128,8 @@ def preference(
         result["preference_ci"] = list(
             bootstrap_mean_ci(wins, n_resamples=n_resamples, confidence=confidence, seed=seed)
         )
+    if per_pair:  # +1 win, -1 loss, 0 tie, pair by pair: to combine pairs of the same sentences across models
+        result["outcomes"] = np.where(ties, 0, np.where(original_scores > perturbed_scores, 1, -1)).tolist()
     return result
 
 

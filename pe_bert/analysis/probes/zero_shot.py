@@ -324,7 +324,10 @@ def zero_shot_probe(
                 if kept
                 else np.empty(0)
             )
-            entry["pll"] = stats.preference(pll_original[kept], pll_perturbed, n_resamples=n_resamples, seed=seed)
+            entry["pll"] = stats.preference(
+                pll_original[kept], pll_perturbed, n_resamples=n_resamples, seed=seed, per_pair=True
+            )
+            entry["pll"]["sentences"] = kept  # which sentence each outcome is about
         if "drift" in metrics:  # no changed pair (e.g. Shuffle-SR on intransitive sentences): an empty sample
             drift = (
                 representation_drift(
