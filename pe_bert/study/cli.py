@@ -1,7 +1,8 @@
 """`pe-bert study [--config FILE] [--variants ...] [--out DIR] ...`: every StudyConfig setting is a flag.
 
 Runs the paper's study end to end and writes OUT/report.md, OUT/results.json and plots. The default is offline:
-tiny models pretrained on the compact built-in language, 3 seeds, about a quarter of an hour on two CPU cores.
+tiny models pretrained on the compact built-in language, the protocol's confirmatory seeds (--pilot: its pilot
+seeds and probing split), within a quarter of an hour on two CPU cores.
 The console shows one progress bar and one line per finished stage; full logs are in OUT/logs/ (--verbose: on the
 console too). Stages are stored under OUT/runs/ and skipped on rerun.
 """
@@ -42,7 +43,16 @@ HELP = {
     "attenuated_w x attenuated_s. PEs of your own: --pe-module.",
     "attenuated_w": "locality values w of the attenuated grid. Giving it (or --attenuated-s) adds the grid even when "
     "`attenuated` is not among --variants; an empty value removes it.",
-    "attenuated_s": "symmetry values s of the attenuated grid (1 = symmetric, 0 = one-sided).",
+    "attenuated_s": "symmetry values s of the attenuated grid (1 = symmetric; with the balanced asymmetry, the "
+    "right key's weight relative to the left one's at the same distance).",
+    "attenuated_asymmetry": "how s makes the prior asymmetric: balanced (s moves symmetry alone) or exponent "
+    "(published: s scales the exponent right of the query, and also moves locality).",
+    "untrained_control": "PE of the untrained model of the same shape that the pretraining control must fail "
+    "(empty: none).",
+    "outcome_tasks": "the probing tasks whose mean accuracy is the primary outcome.",
+    "probing_seed": "seed of the probing split (the pilot's and the confirmatory run's differ).",
+    "budget_multiples": "budgets, as multiples of --pretrain-steps: pretraining runs to the largest at a constant "
+    "rate after warmup and every budget's model is measured.",
     "seeds": "comma-separated seeds: each seed is one pretraining of every variant.",
     "tasks": "comma-separated tasks to fine-tune every model on (builtin_topic, builtin_order, builtin_nli, GLUE "
     "tasks, snli).",
@@ -98,6 +108,12 @@ def register(subparsers) -> None:
         else:
             base = next((a for a in args if a is not type(None)), kind) if args else kind
             parser.add_argument(*flags, dest=f.name, type=base, default=None, help=_help(f))
+    parser.add_argument(
+        "--pilot",
+        action="store_true",
+        help="Run the protocol's pilot: its pilot seeds and pilot probing split (pe_bert/study/protocol.py), which "
+        "the confirmatory run (the default) never uses. What the protocol tunes is tuned on the pilot.",
+    )
     parser.add_argument("--quiet", action="store_true", help="Nothing on the console but errors and the report's path.")
     parser.add_argument(
         "--verbose",
@@ -130,6 +146,11 @@ def run(args) -> int:
     }
     if getattr(args, "pe_module", None):  # already imported by pe-bert; the config carries them to the workers
         overrides["pe_modules"] = list(args.pe_module)
+    if getattr(args, "pilot", False):  # flags given explicitly still win
+        from .protocol import PROTOCOL
+
+        overrides.setdefault("seeds", list(PROTOCOL.pilot_seeds))
+        overrides.setdefault("probing_seed", PROTOCOL.pilot_probing_seed)
     # every setting is checked here, before anything trains (InvalidInputError: one line, exit 2)
     config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
     from .report import verdict_lines

@@ -168,6 +168,8 @@ class StudyConfig:
     hub_org: str | None = None
 
     def __post_init__(self):
+        if self.untrained_control == "":  # `--untrained-control ''`: no control model
+            self.untrained_control = None
         check_types(self)  # first: a YAML `variants: learned` is a string, not a list of names
         import_position_encoding_modules(self.pe_modules)  # their PEs are valid variants
         unknown = [v for v in self.variants if v not in position_encoding_names()]

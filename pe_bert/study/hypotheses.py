@@ -1,23 +1,24 @@
 """The science of the study: what it tests, how, and what it may conclude (the paper's claim 2, "locality and
-symmetry correlate with downstream performance").
+symmetry correlate with downstream performance"), under the protocol frozen in `protocol.py`.
 
-Pre-registered before any model is trained (docs/study.md gives the design's power):
+* **Primary outcome** — the mean accuracy, in points, of the outcome's frozen-feature probes (by default
+  `roles_far`: who did what to whom when nothing next to either noun tells; a bag of words and bigrams scores
+  exactly 50 on it). A model without position information scores exactly 50 on every twin task by construction.
+* **Exactly two primary hypotheses**, H1 locality and H2 symmetry affect the outcome, each the main effect of its
+  knob (w, s) in a two-way ANOVA of the outcome over the attenuated grid, seeds as replicates, Holm over the two, at
+  **every budget**. Supported only when significant at every budget; *budget-dependent* when significant at some
+  budgets only (which is said); *bounded null* when significant at none (with the largest spread the data allow);
+  *not testable* when the design cannot test it.
+* **The paper's correlational form**, its own Holm family of two at each budget: Spearman's ρ between a grid cell's
+  measured locality (resp. mass symmetry) of attention on held-out sentences and its outcome, over the cell means,
+  permutation p, Fisher-z interval. Same budget rule; *confounded* when the measured properties are themselves
+  correlated across the cells (|ρ| ≥ CONFOUNDED): then this form cannot say which property goes with the outcome.
+* **Power is planned**: from the pilot's seed std (`PROTOCOL.pilot_seed_std`) at the smallest effect the study
+  calls meaningful (`PROTOCOL.smallest_effect`), never from the run being judged.
+* Everything else is exploratory (secondary: the locality effect by dependency distance; the correlation over
+  every variant; each probe and the masked-token share on their own; zero-shot probes; length effects).
 
-* **Primary outcome** — the word-order score: the mean accuracy, in points, of the two order-sensitive
-  frozen-feature probes (`order`, `roles`). Its ceiling is 100; a model without position information scores
-  exactly 50 by construction.
-* **Exactly two primary hypotheses**, Holm-corrected at m = 2: H1 locality and H2 symmetry affect the primary
-  outcome. Each is tested on the intervention, the attenuated prior's grid: a two-way ANOVA of the outcome on the
-  locality knob w and the symmetry knob s, seeds as replicates (H1: the main effect of w; H2: of s).
-* **The paper's correlational form**, its own Holm family of two: Spearman's ρ between a grid cell's measured
-  locality (resp. symmetry, the well-behaved mass variant) of attention on held-out sentences and its outcome, over
-  the cell means, with a permutation p-value.
-* Everything else is exploratory: the correlation over every variant (anchors included), each probe task and the
-  masked-token share on their own, the identical-token (PE-only) properties.
-
-Verdicts: **supported** (corrected p < α; for a correlation, "contradicted" when its sign is negative), **bounded
-null** (not significant: the upper end of the effect's 95 % interval is the largest effect the data allow), **not
-testable** (the design cannot reach p < α after correction whatever the models do, or the test is undefined).
+Every verdict's words are produced here, from the numbers: nothing in the report or the docs is typed by hand.
 """
 
 from __future__ import annotations
@@ -27,32 +28,23 @@ import math
 import numpy as np
 
 from . import statistics as st
+from .protocol import PROTOCOL
 
 ATTENUATED = "attenuated"
 OUTCOME = "word-order score"
-OUTCOME_TASKS = ("order", "roles")
 CONTROL_TASK = "topic"
 ORDER_BLIND_VARIANT = "none"
 ORDER_BLIND_SCORE = 50.0  # points: what a model without positions scores on a twin task, exactly
 CEILING = 100.0
 SATURATION_MARGIN = 3.0  # points below the ceiling the best variant must stay
 SIGNAL_RATIO = 3.0  # spread of the grid's cell means over the pooled seed std
+LOCAL_SHORTCUT_MARGIN = 5.0  # points from chance that the n-gram baseline may reach on an outcome task
 FAMILY_SIZE = 2
-POWER_TARGET = 0.8
 CONFOUNDED = 0.7  # |ρ| between the measured properties across cells beyond which the correlational form is confounded
+MIN_DISTANCE_EXAMPLES = 100  # test examples per dependency-distance bin of the secondary analysis
 HYPOTHESES = {
-    "locality": {
-        "factor": "w",
-        "knob": "locality_w",
-        "property": "locality",
-        "claim": "Locality affects the word-order score",
-    },
-    "symmetry": {
-        "factor": "s",
-        "knob": "symmetry_s",
-        "property": "symmetry_mass",
-        "claim": "Symmetry affects the word-order score",
-    },
+    "locality": {"factor": "w", "property": "locality", "claim": "Locality affects the word-order score"},
+    "symmetry": {"factor": "s", "property": "symmetry_mass", "claim": "Symmetry affects the word-order score"},
 }
 
 
@@ -61,9 +53,23 @@ def finished(records: list[dict]) -> list[dict]:
     return [r for r in records if not r["failure"] and r["trained"]]
 
 
+def untrained(records: list[dict]) -> list[dict]:
+    return [r for r in records if not r["failure"] and not r["trained"]]
+
+
 def level(value: float) -> str:
     """A knob's level as it is written in labels and tables."""
     return f"{value:g}"
+
+
+def budgets_of(records: list[dict]) -> list[str]:
+    """The budgets (steps, as strings) of the pretrained runs, smallest first."""
+    return sorted({b for r in finished(records) for b in r["budgets"]}, key=int)
+
+
+def at(record: dict, budget: str) -> dict:
+    """A run's numbers at one budget (empty when not measured)."""
+    return record["budgets"].get(budget, {})
 
 
 def grid_runs(records: list[dict]) -> list[dict]:
@@ -95,191 +101,387 @@ def pooled_seed_std(groups: list[list[float]]) -> float | None:
     return float(math.sqrt(squares / df)) if df else None
 
 
-# ------------------------------------------------------------------------------------------------ primary tests
+def _budget_words(budgets: list[str]) -> str:
+    return " and ".join(f"{int(b):,} steps" for b in budgets)
 
 
-def minimum_detectable_spread(levels: tuple[int, int], seeds: int, sigma: float) -> float | None:
-    """The spread of a factor's level means that the ANOVA detects with POWER_TARGET at the first Holm step."""
+# ------------------------------------------------------------------------------------------------ power
+
+
+def minimum_detectable_spread(levels: tuple[int, int], seeds: int, sigma: float, power: float) -> float | None:
+    """The spread of a factor's level means that the ANOVA detects with `power` at the first Holm step."""
     if not sigma or seeds < 2:
         return None
     low, high = 0.0, 20 * sigma
     for _ in range(14):
         middle = (low + high) / 2
-        if st.anova_power(levels, seeds, middle, sigma, simulations=1000) >= POWER_TARGET:
+        if st.anova_power(levels, seeds, middle, sigma, simulations=1000) >= power:
             high = middle
         else:
             low = middle
     return high
 
 
+def planned_power(levels: tuple[int, int], seeds: int, budgets: int) -> dict:
+    """The design's power for one primary hypothesis, planned from the pilot: at a spread of
+    PROTOCOL.smallest_effect points with the pilot's seed std, per budget at the first Holm step, and at every
+    budget at once (at least 1 − Σ(1 − power) by the union bound, whatever the budgets' correlation)."""
+    per_budget = (
+        st.anova_power(levels, seeds, PROTOCOL.smallest_effect, PROTOCOL.pilot_seed_std, simulations=4000)
+        if seeds >= 2
+        else 0.0
+    )
+    return {
+        "effect": PROTOCOL.smallest_effect,
+        "sigma": PROTOCOL.pilot_seed_std,
+        "per_budget": per_budget,
+        "all_budgets": max(0.0, 1 - budgets * (1 - per_budget)),
+        "target": PROTOCOL.power_target,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ primary tests
+
+
+def _anova_rows(grouped: dict, budget: str) -> list[tuple[str, str, float | None]]:
+    return [(level(w), level(s), at(r, budget).get("outcome")) for (w, s), runs in grouped.items() for r in runs]
+
+
 def primary_tests(records: list[dict]) -> list[dict]:
-    """H1 and H2 on the intervention: two-way ANOVA of the outcome on w and s, Holm over the two."""
+    """H1 and H2 on the intervention at every budget: the two-way ANOVA of the outcome on w and s, Holm over the
+    two at each budget, then the budget rule (module docstring)."""
     grouped = cells(records)
-    rows = [(level(w), level(s), r["outcome"]) for (w, s), runs in grouped.items() for r in runs]
-    outcomes = [y for *_, y in rows if y is not None]
+    budgets = budgets_of(records)
     levels = (len({w for w, _ in grouped}), len({s for _, s in grouped}))
     seeds = min((len(runs) for runs in grouped.values()), default=0)
-    designed = min(levels) >= 2 and seeds >= 2
-    constant = designed and max(outcomes) - min(outcomes) < 1e-9
-    anova = st.two_way_anova(rows, ("w", "s")) if designed and not constant else None
-    tests = []
-    for name, h in HYPOTHESES.items():
-        test = {
+    designed = min(levels, default=0) >= 2 and seeds >= 2 and bool(budgets)
+    tests = {
+        name: {
             "hypothesis": name,
             "claim": h["claim"],
             "kind": "primary",
-            "test": f"two-way ANOVA of the {OUTCOME} on w × s, main effect of {h['factor']}",
+            "test": f"two-way ANOVA of the {OUTCOME} on w × s, main effect of {h['factor']}, at "
+            f"{_budget_words(budgets) or 'each budget'}",
             "cells": len(grouped),
             "seeds_per_cell": seeds,
-        }
-        entry = anova.get(h["factor"]) if anova else None
-        if entry is None:
-            test.update(
-                {
-                    "p": None,
-                    "estimate": None,
-                    "interval": None,
-                    "smallest_p": None,
-                    "reason": f"every run scores {outcomes[0]:g}: the outcome does not vary"
-                    if constant
-                    else "needs the attenuated grid with at least 2 values of w and of s and 2 seeds per cell",
-                }
+            "budgets": {},
+            "planned_power": planned_power(levels if h["factor"] == "w" else levels[::-1], seeds, len(budgets)),
+            "detectable_spread": minimum_detectable_spread(
+                levels if h["factor"] == "w" else levels[::-1], seeds, PROTOCOL.pilot_seed_std, PROTOCOL.power_target
             )
-        else:
-            own_levels = levels if h["factor"] == "w" else levels[::-1]
-            test.update(
-                {
+            if designed
+            else None,
+        }
+        for name, h in HYPOTHESES.items()
+    }
+    for budget in budgets:
+        rows = _anova_rows(grouped, budget)
+        outcomes = [y for *_, y in rows if y is not None]
+        constant = bool(outcomes) and max(outcomes) - min(outcomes) < 1e-9
+        anova = st.two_way_anova(rows, ("w", "s")) if designed and outcomes and not constant else None
+        entries = {}
+        for name, h in HYPOTHESES.items():
+            entry = anova.get(h["factor"]) if anova else None
+            if entry is None:
+                reason = (
+                    f"every run scores {outcomes[0]:g}: the outcome does not vary"
+                    if constant
+                    else "needs the attenuated grid with at least 2 values of w and of s and 2 seeds per cell"
+                )
+                entries[name] = {"p": None, "reason": reason}
+            else:
+                entries[name] = {
                     "F": entry["F"],
                     "df": [entry["df"], anova["residual_df"]],
                     "p": entry["p"],
+                    "p_bound": entry["p_bound"],
                     "estimate": entry["spread"],
                     "interval": entry["spread_ci95"],
                     "means": entry["means"],
                     "best": entry["best"],
                     "worst": entry["worst"],
                     "interaction_p": anova["interaction"]["p"],
-                    "smallest_p": 0.0,
                     "residual_std": math.sqrt(anova["mse"]),
-                    "detectable_spread": minimum_detectable_spread(own_levels, seeds, math.sqrt(anova["mse"])),
                 }
+        for name, adjusted in zip(entries, st.holm([e["p"] for e in entries.values()])):
+            entries[name]["p_holm"] = adjusted
+            entries[name]["significant"] = adjusted is not None and adjusted < PROTOCOL.alpha
+            tests[name]["budgets"][budget] = entries[name]
+    for test in tests.values():
+        test["verdict"], test["statement"] = primary_verdict(test)
+        test["p_holm"] = _combined_p(test)
+    return list(tests.values())
+
+
+def _combined_p(test: dict) -> float | None:
+    """The p-value of "significant at every budget" (intersection-union): the largest Holm p over budgets."""
+    values = [e.get("p_holm") for e in test["budgets"].values()]
+    return None if not values or any(v is None for v in values) else max(values)
+
+
+def primary_verdict(test: dict) -> tuple[str, str]:
+    """(verdict, one sentence) for a primary hypothesis under the budget rule."""
+    factor = HYPOTHESES[test["hypothesis"]]["factor"]
+    budgets = test["budgets"]
+    if not budgets:
+        return "not testable", "Not testable: no pretrained run finished."
+    missing = [b for b, e in budgets.items() if e["p"] is None]
+    if missing:
+        return "not testable", f"Not testable: {budgets[missing[0]]['reason']} (at {int(missing[0]):,} steps)."
+    significant = [b for b, e in budgets.items() if e["significant"]]
+
+    def found(budget: str) -> str:
+        e = budgets[budget]
+        low, high = e["interval"]
+        return (
+            f"at {int(budget):,} steps best at {factor} = {e['best']}, worst at {e['worst']}, "
+            f"{e['estimate']:.1f} points apart [{low:.1f}, {high:.1f}] (Holm p = {_p_text(e)})"
+        )
+
+    if len(significant) == len(budgets):
+        return "supported", f"The {OUTCOME} depends on {factor} at every budget: " + "; ".join(
+            map(found, budgets)
+        ) + "."
+    if significant:
+        others = [b for b in budgets if b not in significant]
+        direction = (
+            "it fades with more pretraining"
+            if int(significant[0]) < int(others[0])
+            else "it appears only with more pretraining"
+        )
+        return "budget-dependent", (
+            f"Significant at {_budget_words(significant)} only ({direction}): "
+            + "; ".join(map(found, significant))
+            + "; not at "
+            + ", ".join(
+                f"{int(b):,} steps (Holm p = {_p_text(budgets[b])}, spread ≤ {budgets[b]['interval'][1]:.1f} points)"
+                for b in others
             )
-        tests.append(test)
-    return _correct(tests)
+            + "."
+        )
+    return "bounded null", (
+        "Not significant at any budget: a spread larger than "
+        + ", ".join(f"{budgets[b]['interval'][1]:.1f} points at {int(b):,} steps" for b in budgets)
+        + f" across the levels of {factor} is excluded (95 %; Holm p = "
+        + ", ".join(_p_text(budgets[b]) for b in budgets)
+        + f"). The design was planned to detect a spread of {PROTOCOL.smallest_effect:g} points with power "
+        f"{test['planned_power']['all_budgets']:.2f} at every budget."
+    )
 
 
-def paper_form_tests(records: list[dict], prefix: str = "") -> list[dict]:
-    """The paper's correlational form: Spearman ρ of measured property vs outcome over the grid's cell means, with
-    a permutation p-value and a bootstrap interval over seeds within cells; Holm over the two."""
+def _p_text(entry: dict, key: str = "p_holm") -> str:
+    value = entry.get(key)
+    if value is None:
+        return "n/a"
+    if entry.get("p_bound") and value <= st.P_FLOOR * 2:
+        return f"< {st.P_FLOOR:.0e}"
+    return f"{value:.2g}"
+
+
+# ------------------------------------------------------------------------------------------------ paper's form
+
+
+def paper_form_tests(records: list[dict]) -> list[dict]:
+    """The paper's correlational form at every budget: Spearman ρ of measured property vs outcome over the grid's
+    cell means (permutation p, Fisher-z interval), Holm over the two at each budget, then the budget rule."""
     grouped = cells(records)
-    cell_means = {
-        prop: [
-            np.mean(_values(runs, lambda r, p=prop: r["pretrained_scores"].get(p)) or [np.nan])
-            for runs in grouped.values()
-        ]
-        for prop in (h["property"] for h in HYPOTHESES.values())
+    budgets = budgets_of(records)
+    tests = {
+        name: {
+            "hypothesis": name,
+            "claim": h["claim"].replace("affects", "correlates with"),
+            "kind": "paper's form",
+            "test": f"Spearman ρ of measured {h['property'].replace('_', ' ')} vs the {OUTCOME} over the grid's "
+            "cell means, permutation p",
+            "cells": len(grouped),
+            "budgets": {},
+        }
+        for name, h in HYPOTHESES.items()
     }
-    confound = st.spearman(*cell_means.values()) if all(np.isfinite(v).all() for v in cell_means.values()) else None
-    tests = []
-    for name, h in HYPOTHESES.items():
-        prop = h["property"]
-        per_cell_x = [_values(runs, lambda r, p=prop: r["pretrained_scores"].get(p)) for runs in grouped.values()]
-        per_cell_y = [_values(runs, lambda r: r["outcome"]) for runs in grouped.values()]
-        kept = [(x, y) for x, y in zip(per_cell_x, per_cell_y) if x and y]
-        xs, ys = [float(np.mean(x)) for x, _ in kept], [float(np.mean(y)) for _, y in kept]
-        result = st.spearman_test(xs, ys)
-        tests.append(
-            {
-                "hypothesis": name,
-                "claim": h["claim"].replace("affects", "correlates with"),
-                "kind": "paper's form",
-                "test": f"Spearman ρ of measured {prop.replace('_', ' ')} vs the "
-                f"{OUTCOME} over {len(kept)} cell means, permutation p",
-                "cells": len(kept),
-                "estimate": result["rho"],
+    for budget in budgets:
+
+        def cell_mean(runs, getter):
+            values = _values(runs, getter)
+            return float(np.mean(values)) if values else None
+
+        means = {
+            prop: [
+                cell_mean(runs, lambda r, p=prop, b=budget: at(r, b).get("pretrained_scores", {}).get(p))
+                for runs in grouped.values()
+            ]
+            for prop in (h["property"] for h in HYPOTHESES.values())
+        }
+        outcome = [cell_mean(runs, lambda r, b=budget: at(r, b).get("outcome")) for runs in grouped.values()]
+        both = [i for i, y in enumerate(outcome) if y is not None and all(m[i] is not None for m in means.values())]
+        locality, symmetry = ([means[h["property"]][i] for i in both] for h in HYPOTHESES.values())
+        confound = st.spearman(locality, symmetry)
+        entries = {}
+        for name, h in HYPOTHESES.items():
+            xs, ys = [means[h["property"]][i] for i in both], [outcome[i] for i in both]
+            result = st.spearman_test(xs, ys)
+            entries[name] = {
+                "rho": result["rho"],
                 "p": result["p"],
                 "smallest_p": result["smallest_p"],
                 "exact": result["exact"],
-                "interval": st.cell_bootstrap_ci([x for x, _ in kept], [y for _, y in kept]),
+                "cells": len(both),
+                "interval": st.spearman_interval(result["rho"], len(both)),
                 "properties_rho": confound,
+                "confounded": confound is not None and abs(confound) >= CONFOUNDED,
                 "reason": None if result["rho"] is not None else "needs at least 3 grid cells with a spread",
             }
-        )
-    tests = _correct(tests)
-    if confound is not None and abs(confound) >= CONFOUNDED:
-        for test in tests:
-            test["statement"] += (
-                f" Caution: measured locality and symmetry are themselves correlated across the "
-                f"cells (ρ = {confound:.2f}), so this form cannot tell the two properties apart; "
-                "the intervention (the primary tests) can."
+        for name, adjusted in zip(entries, st.holm([e["p"] for e in entries.values()])):
+            entries[name]["p_holm"] = adjusted
+            entries[name]["significant"] = adjusted is not None and adjusted < PROTOCOL.alpha
+            tests[name]["budgets"][budget] = entries[name]
+    for test in tests.values():
+        test["verdict"], test["statement"] = correlation_verdict(test)
+        test["p_holm"] = _combined_p(test)
+        test["smallest_p"] = max((e["smallest_p"] for e in test["budgets"].values()), default=None)
+    return list(tests.values())
+
+
+def correlation_verdict(test: dict) -> tuple[str, str]:
+    """(verdict, one sentence) for a correlational test under the budget rule and the confound check."""
+    budgets = test["budgets"]
+    if not budgets:
+        return "not testable", "Not testable: no pretrained run finished."
+    for b, e in budgets.items():
+        if e["p"] is None:
+            return "not testable", f"Not testable: {e['reason']} (at {int(b):,} steps)."
+        if min(1.0, FAMILY_SIZE * e["smallest_p"]) >= PROTOCOL.alpha:
+            return "not testable", (
+                f"Not testable: the smallest p this design can give over {e['cells']} cells is "
+                f"{e['smallest_p']:.3g}, {FAMILY_SIZE * e['smallest_p']:.3g} after Holm (≥ {PROTOCOL.alpha}), "
+                "whatever the models do."
             )
-    return tests
 
+    def found(b: str) -> str:
+        e = budgets[b]
+        interval = e["interval"]
+        ci = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
+        return f"ρ = {e['rho']:.2f}{ci} at {int(b):,} steps (Holm p = {_p_text(e)})"
 
-def _correct(tests: list[dict]) -> list[dict]:
-    """Holm over the family, then each test's verdict."""
-    for test, adjusted in zip(tests, st.holm([t["p"] for t in tests])):
-        test["p_holm"] = adjusted
-        test["verdict"], test["statement"] = verdict(test, len(tests))
-    return tests
-
-
-def verdict(test: dict, family: int) -> tuple[str, str]:
-    """(verdict, one sentence saying what the test found or rules out)."""
-    correlation = test["kind"] != "primary"
-    if test["p"] is None:
-        return "not testable", f"Not testable: {test.get('reason') or 'the test is undefined on these runs'}."
-    if test["smallest_p"] is not None and min(1.0, family * test["smallest_p"]) >= st.ALPHA:
-        return "not testable", (
-            f"Not testable: the smallest p this design can give is {test['smallest_p']:.3g}, "
-            f"{family * test['smallest_p']:.3g} after Holm (≥ {st.ALPHA}) whatever the models do."
+    confounded = [b for b, e in budgets.items() if e["confounded"]]
+    if confounded:
+        return "confounded", (
+            "Measured locality and symmetry move together across the cells ("
+            + ", ".join(f"ρ = {budgets[b]['properties_rho']:.2f} at {int(b):,} steps" for b in confounded)
+            + "), so a correlation of either with the outcome cannot be credited to it: "
+            + "; ".join(map(found, budgets))
+            + ". The primary tests, on the knobs, separate the two."
         )
-    low, high = test["interval"] or (None, None)
-    if test["p_holm"] < st.ALPHA:
-        if correlation:
-            word = "supported" if test["estimate"] > 0 else "contradicted"
-            return word, (
-                f"ρ = {test['estimate']:.2f}: {'more' if test['estimate'] > 0 else 'less'} "
-                f"{test['hypothesis']} goes with a higher {OUTCOME} (Holm p = {test['p_holm']:.2g})."
+    significant = [b for b, e in budgets.items() if e["significant"]]
+    signs = {np.sign(budgets[b]["rho"]) for b in significant}
+    if len(significant) == len(budgets) and len(signs) == 1:
+        word = "supported" if signs == {1.0} else "contradicted"
+        more = "more" if signs == {1.0} else "less"
+        return word, (
+            f"{more.capitalize()} {test['hypothesis']} goes with a higher {OUTCOME} at every budget: "
+            + "; ".join(map(found, budgets))
+            + "."
+        )
+    if significant:
+        return "budget-dependent", (
+            f"Significant at {_budget_words(significant)} only: " + "; ".join(map(found, budgets)) + "."
+        )
+    return "bounded null", "Not significant at any budget: " + "; ".join(map(found, budgets)) + "."
+
+
+# ------------------------------------------------------------------------------------------------ secondary
+
+
+def distance_analysis(records: list[dict], tasks: list[str]) -> list[dict]:
+    """Secondary: does locality still help when the dependency is far? For each twin task whose examples carry a
+    dependency distance (words between the two nouns), at the final budget: the test examples grouped into
+    distance bins of at least MIN_DISTANCE_EXAMPLES, and in each bin the ANOVA's main effect of w on the runs'
+    accuracy there (its level means, spread and p), Holm over every bin of every task."""
+    grouped = cells(records)
+    budgets = budgets_of(records)
+    if not grouped or not budgets:
+        return []
+    final = budgets[-1]
+    rows = []
+    for task in tasks:
+        sizes: dict[int, int] = {}
+        for runs in grouped.values():
+            entry = (at(runs[0], final).get("probing", {}).get(task) or {}).get("by_distance") or {}
+            sizes = {int(d): e["n"] for d, e in entry.items()}
+            break
+        if not sizes:
+            continue
+        for low, high in _distance_bins(sizes):
+
+            def accuracy(r, low=low, high=high, task=task):
+                entry = (at(r, final).get("probing", {}).get(task) or {}).get("by_distance") or {}
+                parts = [(e["accuracy"], e["n"]) for d, e in entry.items() if low <= int(d) <= high]
+                n = sum(k for _, k in parts)
+                return sum(a * k for a, k in parts) / n if n else None
+
+            anova = st.two_way_anova(
+                [(level(w), level(s), accuracy(r)) for (w, s), runs in grouped.items() for r in runs], ("w", "s")
             )
-        return "supported", (
-            f"The {OUTCOME} depends on {HYPOTHESES[test['hypothesis']]['factor']}: best at "
-            f"{HYPOTHESES[test['hypothesis']]['factor']} = {test['best']}, worst at {test['worst']}, "
-            f"{test['estimate']:.1f} points apart [{low:.1f}, {high:.1f}] (Holm p = "
-            f"{test['p_holm']:.2g})."
-        )
-    if correlation:
-        bound = None if low is None else max(abs(low), abs(high))
-        excluded = (
-            f"a correlation stronger than |ρ| = {bound:.2f} is excluded (95 %)"
-            if bound is not None
-            else "no interval could be formed"
-        )
-        return "bounded null", f"Not significant (Holm p = {test['p_holm']:.2g}): {excluded}."
-    detectable = test.get("detectable_spread")
-    power = f"; the design detects a spread of {detectable:.1f} points with 80 % power" if detectable else ""
-    return "bounded null", (
-        f"Not significant (Holm p = {test['p_holm']:.2g}): a spread larger than {high:.1f} points "
-        f"across the levels of {HYPOTHESES[test['hypothesis']]['factor']} is excluded "
-        f"(95 %){power}."
-    )
+            if anova is None:
+                continue
+            w = anova["w"]
+            rows.append(
+                {
+                    "task": task,
+                    "distance": [low, high],
+                    "examples": sum(n for d, n in sizes.items() if low <= d <= high),
+                    "w_means": w["means"],
+                    "best": w["best"],
+                    "worst": w["worst"],
+                    "spread": w["spread"],
+                    "interval": w["spread_ci95"],
+                    "most_local_minus_least_local": w["means"][level(max(k for k, _ in grouped))]
+                    - w["means"][level(min(k for k, _ in grouped))],
+                    "p": w["p"],
+                    "p_bound": w["p_bound"],
+                }
+            )
+    for row, adjusted in zip(rows, st.holm([r["p"] for r in rows])):
+        row["p_holm"] = adjusted
+    return rows
+
+
+def _distance_bins(sizes: dict[int, int]) -> list[tuple[int, int]]:
+    """Consecutive distances merged until each bin holds MIN_DISTANCE_EXAMPLES examples (the last bin absorbs a
+    short tail)."""
+    bins, start, count = [], None, 0
+    for d in sorted(sizes):
+        start = d if start is None else start
+        count += sizes[d]
+        if count >= MIN_DISTANCE_EXAMPLES:
+            bins.append((start, d))
+            start, count = None, 0
+    if start is not None:
+        if bins:
+            bins[-1] = (bins[-1][0], max(sizes))
+        else:
+            bins.append((start, max(sizes)))
+    return bins
 
 
 # ------------------------------------------------------------------------------------------------ exploratory
 
 
 def exploratory_correlations(records: list[dict]) -> list[dict]:
-    """Spearman ρ of each measured property vs the outcome over every variant's seed mean (anchors included);
-    labelled exploratory. Measured on sentences and on identical tokens (the PE alone)."""
+    """Spearman ρ of each measured property vs the outcome over every pretrained variant's seed mean (anchors
+    included), at the final budget, measured on sentences and on identical tokens; labelled exploratory."""
     by_variant: dict[str, list[dict]] = {}
     for r in finished(records):
         by_variant.setdefault(r["variant"], []).append(r)
     rows = []
     for source, key in (("sentences", "pretrained_scores"), ("identical tokens", "position")):
         for prop in ("locality", "symmetry_mass", "symmetry"):
-            per_x = [_values(runs, lambda r, k=key, p=prop: (r.get(k) or {}).get(p)) for runs in by_variant.values()]
-            per_y = [_values(runs, lambda r: r["outcome"]) for runs in by_variant.values()]
-            kept = [(x, y, label) for x, y, label in zip(per_x, per_y, by_variant) if x and y]
-            result = st.spearman_test([float(np.mean(x)) for x, _, _ in kept], [float(np.mean(y)) for _, y, _ in kept])
+            kept = []
+            for label, runs in by_variant.items():
+                x = _values(runs, lambda r, k=key, p=prop: (r.get(k) or {}).get(p))
+                y = _values(runs, lambda r: r["outcome"])
+                if x and y:
+                    kept.append((float(np.mean(x)), float(np.mean(y)), label))
+            result = st.spearman_test([x for x, _, _ in kept], [y for _, y, _ in kept])
             rows.append(
                 {
                     "property": prop,
@@ -288,7 +490,7 @@ def exploratory_correlations(records: list[dict]) -> list[dict]:
                     "rho": result["rho"],
                     "p": result["p"],
                     "smallest_p": result["smallest_p"],
-                    "interval": st.cell_bootstrap_ci([x for x, _, _ in kept], [y for _, y, _ in kept]),
+                    "interval": st.spearman_interval(result["rho"], len(kept)),
                 }
             )
     for row, adjusted in zip(rows, st.holm([r["p"] for r in rows])):
@@ -297,38 +499,43 @@ def exploratory_correlations(records: list[dict]) -> list[dict]:
 
 
 def exploratory_anovas(records: list[dict]) -> list[dict]:
-    """The same two-way ANOVA on each probe task, the masked-token share and the measured properties."""
+    """The same two-way ANOVA at every budget on each probe task, the masked-token share and the measured
+    properties."""
     grouped = cells(records)
-    measures = {
-        **{
-            f"probe: {t}": (lambda r, t=t: (r["probing"].get(t) or {}).get("accuracy"))
-            for t in sorted({t for runs in grouped.values() for r in runs for t in r["probing"]})
-        },
-        "masked-token share (points)": lambda r: (
-            None if (r["mlm"].get("1") or {}).get("share") is None else 100 * r["mlm"]["1"]["share"]
-        ),
-        "locality (sentences)": lambda r: r["pretrained_scores"].get("locality"),
-        "symmetry, mass (sentences)": lambda r: r["pretrained_scores"].get("symmetry_mass"),
-        "locality (identical tokens)": lambda r: (r.get("position") or {}).get("locality"),
-        "symmetry, mass (identical tokens)": lambda r: (r.get("position") or {}).get("symmetry_mass"),
-    }
     out = []
-    for name, getter in measures.items():
-        rows = [(level(w), level(s), getter(r)) for (w, s), runs in grouped.items() for r in runs]
-        anova = st.two_way_anova(rows, ("w", "s"))
-        if anova is None:
-            continue
-        out.append(
-            {
-                "measure": name,
-                "w_p": anova["w"]["p"],
-                "s_p": anova["s"]["p"],
-                "interaction_p": anova["interaction"]["p"],
-                "w_means": anova["w"]["means"],
-                "s_means": anova["s"]["means"],
-            }
-        )
+    for budget in budgets_of(records):
+        tasks = sorted({t for runs in grouped.values() for r in runs for t in at(r, budget).get("probing", {})})
+        measures = {
+            **{f"probe: {t}": (lambda n, t=t: (n["probing"].get(t) or {}).get("accuracy")) for t in tasks},
+            "masked-token share (points)": _share_points,
+            "locality (sentences)": lambda n: n.get("pretrained_scores", {}).get("locality"),
+            "symmetry, mass (sentences)": lambda n: n.get("pretrained_scores", {}).get("symmetry_mass"),
+            "locality (identical tokens)": lambda n: n.get("position", {}).get("locality"),
+            "symmetry, mass (identical tokens)": lambda n: n.get("position", {}).get("symmetry_mass"),
+        }
+        for name, getter in measures.items():
+            rows = [(level(w), level(s), getter(at(r, budget))) for (w, s), runs in grouped.items() for r in runs]
+            anova = st.two_way_anova(rows, ("w", "s"))
+            if anova is None:
+                continue
+            out.append(
+                {
+                    "budget": budget,
+                    "measure": name,
+                    "w_p": anova["w"]["p"],
+                    "s_p": anova["s"]["p"],
+                    "interaction_p": anova["interaction"]["p"],
+                    "w_means": anova["w"]["means"],
+                    "s_means": anova["s"]["means"],
+                }
+            )
     return out
+
+
+def _share_points(numbers: dict) -> float | None:
+    first = next(iter(numbers.get("mlm") or {}), None)
+    share = None if first is None else numbers["mlm"][first].get("share")
+    return None if share is None else 100 * share
 
 
 def _per_seed(records: list[dict], label: str, getter) -> dict[int, float]:
@@ -342,23 +549,35 @@ def _per_seed(records: list[dict], label: str, getter) -> dict[int, float]:
     return values
 
 
+def sentence_sign_counts(entries: list[dict]) -> tuple[int, int, int]:
+    """Wins, losses and ties over *sentences*: each sentence's pair outcomes (+1, -1, 0) averaged over the seeds
+    that scored it, then its sign. Seeds see the same sentences, so they are not independent samples of them."""
+    by_sentence: dict[int, list[int]] = {}
+    for entry in entries:
+        for sentence, outcome in zip(entry.get("sentences") or [], entry.get("outcomes") or []):
+            by_sentence.setdefault(int(sentence), []).append(int(outcome))
+    means = [float(np.mean(v)) for v in by_sentence.values()]
+    return sum(m > 0 for m in means), sum(m < 0 for m in means), sum(m == 0 for m in means)
+
+
 def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
     """Exploratory tests of probe and length effects, Holm-corrected within each family (kind):
 
-    * zero-shot PLL preference: a two-sided sign test of the pairs whose original wins against those it loses, over
-      the pairs of every seed pooled; ties (equal PLL, all a model without positions gives) are dropped and counted;
+    * zero-shot PLL preference: a two-sided sign test over sentences (each sentence's outcome averaged over the
+      seeds, `sentence_sign_counts`); ties (all a model without positions gives) are dropped and counted;
     * NLI probe Δ ≠ 0: one-sample t-test over seeds;
     * change of masked-token loss at k× the pretraining length: paired t-test over seeds.
     """
     tests = []
     for label, v in variants.items():
+        if not v.get("trained", True):
+            continue
         for p in v["zero_shot_pll_preference"]:
             entries = [
                 r["probe_zero_shot"][p]
                 for r in finished(records)
-                if r["variant"] == label and r["probe_zero_shot"].get(p, {}).get("wins") is not None
+                if r["variant"] == label and r["probe_zero_shot"].get(p, {}).get("outcomes") is not None
             ]
-            counts = [sum(e[k] for e in entries) for k in ("wins", "losses", "ties")]
             tests.append(
                 {
                     "kind": "zero_shot_pll_preference",
@@ -366,7 +585,7 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
                     "perturbation": p,
                     "null": 50.0,
                     "summary": v["zero_shot_pll_preference"][p],
-                    **st.sign_test(*counts),
+                    **st.sign_test(*sentence_sign_counts(entries)),
                 }
             )
         for p in v["probe_nli_deltas"]:
@@ -403,51 +622,90 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
     return tests
 
 
-# ------------------------------------------------------------------------------------------------ controls and design
+# ------------------------------------------------------------------------------------------------ controls
+
+
+def _twin_tasks(records: list[dict]) -> list[str]:
+    from ..data.probing import PROBING_TASKS
+
+    tasks = {t for r in finished(records) for b in r["budgets"].values() for t in b.get("probing", {})}
+    return [t for t in PROBING_TASKS if t in tasks and PROBING_TASKS[t].order_sensitive]
 
 
 def controls(records: list[dict], variants: dict, floors: dict) -> list[dict]:
-    """Checks that hold by construction or that make the other numbers interpretable, each with its verdict."""
-    from scipy.stats import binomtest
-
-    from ..data.probing import PROBING_TASKS
-
+    """Checks that must hold for the other numbers to mean anything; each can fail."""
     checks = []
+    budgets = budgets_of(records)
+    twin_tasks = _twin_tasks(records)
     blind = [r for r in finished(records) if r["variant"] == ORDER_BLIND_VARIANT]
-    twin_tasks = [t for t in OUTCOME_TASKS if any(t in r["probing"] for r in blind)]
     if blind and twin_tasks:
-        entries = [(r["seed"], t, r["probing"][t]) for r in blind for t in twin_tasks if t in r["probing"]]
-        exact = all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for _, _, e in entries)
+        entries = [
+            (r["seed"], b, t, at(r, b)["probing"][t])
+            for r in blind
+            for b in budgets
+            for t in twin_tasks
+            if t in at(r, b).get("probing", {})
+        ]
         checks.append(
             {
                 "name": "order-blind control",
-                "passed": exact,
+                "passed": all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
                 "statement": f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
-                f"{ORDER_BLIND_SCORE:g} on every twin task, every twin pair tied",
-                "detail": "; ".join(
-                    f"seed {seed} {t}: {e['accuracy']:g} ({e['tied']}/{e['n_test']} tied)" for seed, t, e in entries
-                ),
+                f"{ORDER_BLIND_SCORE:g} on every twin task at every budget, every twin pair tied",
+                "detail": f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
+                f"twin examples tied; scores {sorted({e['accuracy'] for *_, e in entries})}",
             }
         )
-    topic = [(r, r["probing"][CONTROL_TASK]) for r in finished(records) if CONTROL_TASK in r["probing"]]
-    if topic:
-        chance = 1 / PROBING_TASKS[CONTROL_TASK].num_labels
-        p = [
-            binomtest(round(e["accuracy"] / 100 * e["n_test"]), e["n_test"], chance, alternative="greater").pvalue
-            for _, e in topic
+    others = [r for r in finished(records) if r["variant"] != ORDER_BLIND_VARIANT]
+    if others and twin_tasks:
+        entries = [
+            (r, b, t, at(r, b)["probing"][t])
+            for r in others
+            for b in budgets
+            for t in twin_tasks
+            if t in at(r, b).get("probing", {})
         ]
-        adjusted = st.holm([float(v) for v in p])
-        low = min(topic, key=lambda item: item[1]["accuracy"])
+        tied = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in entries if e["tied"]]
+        distances = [e["min_twin_distance"] for *_, e in entries if e.get("min_twin_distance") is not None]
         checks.append(
             {
-                "name": "content control",
-                "passed": max(adjusted) < st.ALPHA,
-                "statement": f"every run reads the {CONTROL_TASK} (order-free, decided by the nouns) from its "
-                f"frozen representations above chance ({100 * chance:.1f}), binomial test, Holm "
-                "over runs",
-                "detail": f"lowest: {low[0]['variant']}/seed{low[0]['seed']} "
-                f"{low[1]['accuracy']:.1f}; largest Holm p "
-                f"{max(adjusted):.2g}",
+                "name": "no ties with positions",
+                "passed": not tied,
+                "statement": "every model with position information tells every twin pair apart: no twin "
+                f"representations within the tie tolerance ({PROTOCOL.twin_tie_atol:g}, float32 noise)",
+                "detail": (f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
+                + (f"; smallest twin distance {min(distances):.2e}" if distances else ""),
+                "smallest_twin_distance": min(distances) if distances else None,
+            }
+        )
+    checks += _pretraining_control(records, budgets)
+    topic = [
+        (r, b, at(r, b)["probing"][CONTROL_TASK])
+        for r in finished(records)
+        for b in budgets
+        if CONTROL_TASK in at(r, b).get("probing", {})
+    ]
+    if topic:
+        from ..data.probing import PROBING_TASKS
+
+        chance = 1 / PROBING_TASKS[CONTROL_TASK].num_labels
+        tests = [
+            st.binomial_greater_p(round(e["accuracy"] / 100 * e["n_test"]), e["n_test"], chance) for _, _, e in topic
+        ]
+        adjusted = st.holm([t["p"] for t in tests])
+        low = min(topic, key=lambda item: item[2]["accuracy"])
+        blank = [at(r, "0").get("probing", {}).get(CONTROL_TASK, {}).get("accuracy") for r in untrained(records)]
+        blank = [v for v in blank if v is not None]
+        checks.append(
+            {
+                "name": "content probe",
+                "passed": max(adjusted) < PROTOCOL.alpha,
+                "statement": f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
+                f"chance ({100 * chance:.1f}), binomial test, Holm over runs and budgets. It checks the probe, not "
+                "the pretraining: untrained models read it too",
+                "detail": f"lowest: {low[0]['variant']}/seed{low[0]['seed']} at {int(low[1]):,} steps "
+                f"{low[2]['accuracy']:.1f}; largest Holm p {max(adjusted):.2g}"
+                + (f"; untrained {min(blank):.1f}–{max(blank):.1f}" if blank else ""),
             }
         )
     zero_shot = [e for r in blind for e in r["probe_zero_shot"].values() if e.get("ties") is not None]
@@ -463,100 +721,150 @@ def controls(records: list[dict], variants: dict, floors: dict) -> list[dict]:
         )
     first = next(iter(floors), None)
     if first is not None and floors[first].get("bayes_loss") is not None:
-        ok = {k: v for k, v in variants.items() if v["seeds"]}
-        losses = {
-            k: v["mlm"][first]["loss"]["mean"]
-            for k, v in ok.items()
-            if v["mlm"].get(first, {}).get("applicable") and v["mlm"][first]["loss"]["mean"] is not None
-        }
+        losses = [
+            (r, b, (at(r, b).get("mlm", {}).get(first) or {}).get("loss"))
+            for r in finished(records) + untrained(records)
+            for b in r["budgets"]
+        ]
+        losses = [loss for *_, loss in losses if loss is not None]
         bayes, unigram = floors[first]["bayes_loss"], floors[first]["unigram_loss"]
         checks.append(
             {
                 "name": "floors",
-                "passed": all(loss >= bayes for loss in losses.values()),
+                "passed": all(loss >= bayes for loss in losses),
                 "statement": "every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
                 "themselves: no model can beat it)",
-                "detail": f"Bayes {bayes:.3f} ≤ losses {min(losses.values(), default=math.nan):.3f}–"
-                f"{max(losses.values(), default=math.nan):.3f}; unigram {unigram:.3f}",
+                "detail": f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
+                f"{max(losses, default=math.nan):.3f}; unigram {unigram:.3f}",
             }
         )
     return checks
 
 
-def design_checks(records: list[dict], variants: dict) -> list[dict]:
-    """What the design needs to be able to decide: the knobs move the properties (manipulation), the outcome is not
-    saturated, the grid's cells differ by more than seed noise, and every probe fit converged."""
-    checks = []
-    grouped = cells(records)
-    if grouped:
-        for h in HYPOTHESES.values():
-            prop = h["property"]
-            means = {
-                key: np.mean(_values(runs, lambda r, p=prop: r["pretrained_scores"].get(p)) or [np.nan])
-                for key, runs in grouped.items()
-            }
-            position = {
-                key: np.mean(_values(runs, lambda r, p=prop: (r.get("position") or {}).get(p)) or [np.nan])
-                for key, runs in grouped.items()
-            }
-            knob = 0 if h["factor"] == "w" else 1
-            by_level = {}
-            for key, value in position.items():
-                by_level.setdefault(level(key[knob]), []).append(value)
-            checks.append(
-                {
-                    "name": f"manipulation: {prop.replace('_', ' ')}",
-                    "passed": None,
-                    "statement": f"measured {prop.replace('_', ' ')} across the grid's cells",
-                    "detail": f"on sentences {np.nanmin(list(means.values())):.3f}–"
-                    f"{np.nanmax(list(means.values())):.3f}; "
-                    f"on identical tokens (the PE alone) {np.nanmin(list(position.values())):.3f}–"
-                    f"{np.nanmax(list(position.values())):.3f}, by {h['factor']}: "
-                    + ", ".join(f"{lv} → {np.nanmean(v):.3f}" for lv, v in by_level.items()),
-                    "range_sentences": [float(np.nanmin(list(means.values()))), float(np.nanmax(list(means.values())))],
-                    "range_identical_tokens": [
-                        float(np.nanmin(list(position.values()))),
-                        float(np.nanmax(list(position.values()))),
-                    ],
-                }
-            )
-    for task in OUTCOME_TASKS:
-        scores = {
-            label: v["probing"][task]["mean"]
-            for label, v in variants.items()
-            if v["seeds"] and task in v["probing"] and v["probing"][task]["mean"] is not None
+def _pretraining_control(records: list[dict], budgets: list[str]) -> list[dict]:
+    """Every pretrained run captures at least PROTOCOL.pretraining_share_min of the learnable signal (masked-token
+    share) at every budget, and the untrained model of the same shape does not: a failed pretraining fails it."""
+    trained = [(r, b, _share_points(at(r, b))) for r in finished(records) for b in budgets]
+    trained = [(r, b, v) for r, b, v in trained if v is not None]
+    blank = [(r, _share_points(at(r, "0"))) for r in untrained(records)]
+    blank = [(r, v) for r, v in blank if v is not None]
+    if not trained:
+        return []
+    threshold = 100 * PROTOCOL.pretraining_share_min
+    low = min(trained, key=lambda item: item[2])
+    failed = [f"{r['variant']}/seed{r['seed']} @{b}" for r, b, v in trained if v < threshold]
+    discriminates = bool(blank) and all(v < threshold for _, v in blank)
+    return [
+        {
+            "name": "pretraining control",
+            "passed": not failed and discriminates,
+            "statement": f"every pretrained run captures at least {threshold:g} % of the learnable signal "
+            "(masked-token share) at every budget, and the untrained model of the same shape does not "
+            "(the control can fail)",
+            "detail": f"lowest pretrained: {low[0]['variant']}/seed{low[0]['seed']} at {int(low[1]):,} steps "
+            f"{low[2]:.1f} %"
+            + (f"; below: {', '.join(failed[:5])}" if failed else "")
+            + (
+                "; untrained " + ", ".join(f"{r['variant']}/seed{r['seed']} {v:.1f} %" for r, v in blank)
+                if blank
+                else "; no untrained model was run (--untrained-control)"
+            ),
         }
-        if scores:
-            best = max(scores, key=scores.get)
-            checks.append(
-                {
-                    "name": f"not saturated: {task}",
-                    "passed": scores[best] <= CEILING - SATURATION_MARGIN,
-                    "statement": f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
-                    f"({CEILING:g}) on {task}",
-                    "detail": f"best: {best} {scores[best]:.1f}",
-                }
-            )
-    if grouped:
-        groups = [_values(runs, lambda r: r["outcome"]) for runs in grouped.values()]
+    ]
+
+
+# ------------------------------------------------------------------------------------------------ design checks
+
+
+def design_checks(records: list[dict], variants: dict, design: dict, baselines: dict, outcome_tasks) -> list[dict]:
+    """What the design needs to be able to decide: each knob moves its own property only (checked on identical
+    tokens before pretraining), the outcome is not solved by a local shortcut, it is not saturated, the grid's
+    cells differ by more than seed noise, the planned power, and every probe fit converged."""
+    checks = []
+    if design:
+        checks.append(
+            {
+                "name": "manipulation (identical tokens)",
+                "passed": design["passed"],
+                "statement": "checked before pretraining, on each cell's PE alone (identical tokens, "
+                f"n = {design['seq_len']}): s moves locality by at most {design['max_cross_effect']:g} at every w, "
+                f"w moves symmetry by at most {design['max_cross_effect']:g} at every s, and the prior decays by at "
+                f"least {design['min_side_decay_nats']:g} nat on both sides of the query in every cell",
+                "detail": "s moves locality by "
+                + ", ".join(f"{v:.3f} (w = {k})" for k, v in design["s_moves_locality"].items())
+                + "; w moves symmetry by "
+                + ", ".join(f"{v:.3f} (s = {k})" for k, v in design["w_moves_symmetry"].items())
+                + "; w moves locality by "
+                + ", ".join(f"{v:.3f} (s = {k})" for k, v in design["w_moves_locality"].items())
+                + "; s moves symmetry by "
+                + ", ".join(f"{v:.3f} (w = {k})" for k, v in design["s_moves_symmetry"].items())
+                + f"; weakest side decay {design['weakest_side_decay_nats']:.2f} nats",
+            }
+        )
+    for task, baseline in baselines.items():
+        if task not in outcome_tasks:
+            continue
+        from ..data.probing import PROBING_TASKS
+
+        chance = 100.0 / PROBING_TASKS[task].num_labels
+        accuracy = 100 * baseline["accuracy"]
+        checks.append(
+            {
+                "name": f"no local shortcut: {task}",
+                "passed": abs(accuracy - chance) <= LOCAL_SHORTCUT_MARGIN,
+                "statement": f"a bag of words and bigrams (same classifier, same split) stays within "
+                f"{LOCAL_SHORTCUT_MARGIN:g} points of chance on the outcome task {task}",
+                "detail": f"{accuracy:.1f} (chance {chance:g}; {baseline['tied']} of {baseline['n_test']} twins "
+                "with identical bags)",
+            }
+        )
+    budgets = budgets_of(records)
+    for task in outcome_tasks:
+        for budget in budgets:
+            scores = {
+                label: v["budgets"][budget]["probing"][task]["mean"]
+                for label, v in variants.items()
+                if v.get("trained", True)
+                and v["seeds"]
+                and budget in v["budgets"]
+                and task in v["budgets"][budget]["probing"]
+                and v["budgets"][budget]["probing"][task]["mean"] is not None
+            }
+            if scores:
+                best = max(scores, key=scores.get)
+                checks.append(
+                    {
+                        "name": f"not saturated: {task} @{int(budget):,}",
+                        "passed": scores[best] <= CEILING - SATURATION_MARGIN,
+                        "statement": f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
+                        f"({CEILING:g}) on {task} at {int(budget):,} steps",
+                        "detail": f"best: {best} {scores[best]:.1f}",
+                    }
+                )
+    grouped = cells(records)
+    for budget in budgets if grouped else []:
+        groups = [_values(runs, lambda r, b=budget: at(r, b).get("outcome")) for runs in grouped.values()]
         sigma = pooled_seed_std(groups)
         means = [np.mean(g) for g in groups if g]
         spread = float(max(means) - min(means)) if means else None
         passed = None if sigma is None or spread is None else spread > 0 and spread >= SIGNAL_RATIO * sigma
         checks.append(
             {
-                "name": "signal",
+                "name": f"signal @{int(budget):,}",
                 "passed": passed,
-                "statement": f"the {OUTCOME}'s cell means spread over ≥ {SIGNAL_RATIO:g} seed std",
-                "detail": f"spread {spread:.1f} points, pooled seed std "
+                "statement": f"the {OUTCOME}'s cell means spread over ≥ {SIGNAL_RATIO:g} seed std at "
+                f"{int(budget):,} steps (observed here; the power was planned on the pilot's std, "
+                f"{PROTOCOL.pilot_seed_std:.2f})",
+                "detail": ("n/a" if spread is None else f"spread {spread:.1f} points")
+                + ", pooled seed std "
                 + ("n/a (one seed)" if sigma is None else f"{sigma:.2f}"),
                 "spread": spread,
                 "seed_std": sigma,
             }
         )
-    fits = [(r, t, e) for r in finished(records) for t, e in r["probing"].items()]
+    fits = [(r, b, t, e) for r in finished(records) for b in budgets for t, e in at(r, b).get("probing", {}).items()]
     if fits:
-        failed = [f"{r['variant']}/seed{r['seed']} {t}" for r, t, e in fits if not e["converged"]]
+        failed = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in fits if not e["converged"]]
         checks.append(
             {
                 "name": "probe fits converged",
@@ -569,18 +877,38 @@ def design_checks(records: list[dict], variants: dict) -> list[dict]:
     return checks
 
 
+def power_check(primary: list[dict]) -> list[dict]:
+    """The planned power of each primary test (a design check: the design must have it before it runs)."""
+    checks = []
+    for test in primary:
+        power = test["planned_power"]
+        checks.append(
+            {
+                "name": f"planned power: {test['hypothesis']}",
+                "passed": power["all_budgets"] >= power["target"],
+                "statement": f"power ≥ {power['target']:g} to find a spread of {power['effect']:g} points across the "
+                f"levels of {HYPOTHESES[test['hypothesis']]['factor']} at every budget, planned on the pilot's seed "
+                f"std ({power['sigma']:.2f} points)",
+                "detail": f"{power['per_budget']:.3f} per budget, ≥ {power['all_budgets']:.3f} at every budget "
+                f"({test['seeds_per_cell']} seeds × {test['cells']} cells)",
+            }
+        )
+    return checks
+
+
 __all__ = [
     "CONTROL_TASK",
     "HYPOTHESES",
     "OUTCOME",
-    "OUTCOME_TASKS",
+    "budgets_of",
     "cells",
     "controls",
     "design_checks",
+    "distance_analysis",
     "exploratory_anovas",
     "exploratory_correlations",
     "exploratory_effect_tests",
-    "outcome",
     "paper_form_tests",
+    "power_check",
     "primary_tests",
 ]

@@ -106,4 +106,42 @@ PROTOCOL = Protocol(
     twin_tie_atol=1e-6,
 )
 
-__all__ = ["PROTOCOL", "Protocol"]
+
+# Settings of a study that say where and how it runs, not what it computes (config.EXECUTION_SETTINGS) are not part
+# of the protocol; every other setting is, at its default.
+PILOT_SETTINGS = ("seeds", "probing_seed")
+
+
+def _science(config) -> dict:
+    from .config import EXECUTION_SETTINGS
+
+    return {k: v for k, v in config.to_dict().items() if k not in EXECUTION_SETTINGS and k != "push_to_hub"}
+
+
+def protocol_digest() -> str:
+    """SHA-256 over the protocol and the default study's settings (everything that decides the verdicts)."""
+    from .config import StudyConfig
+
+    frozen = {"protocol": PROTOCOL.to_dict(), "settings": _science(StudyConfig())}
+    return hashlib.sha256(json.dumps(frozen, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def protocol_record(config) -> dict:
+    """Which protocol a run follows and how: `confirmatory` (every setting at the protocol's), `pilot` (only the
+    seeds and the probing split differ, and are the pilot's) or `exploratory` (anything else: its p-values are not
+    the pre-registered tests'), with the settings that differ."""
+    from .config import StudyConfig
+
+    protocol, run = _science(StudyConfig()), _science(config)
+    deviations = {k: {"protocol": protocol[k], "run": run[k]} for k in protocol if run.get(k) != protocol[k]}
+    pilot = {"seeds": list(PROTOCOL.pilot_seeds), "probing_seed": PROTOCOL.pilot_probing_seed}
+    if not deviations:
+        kind = "confirmatory"
+    elif set(deviations) <= set(PILOT_SETTINGS) and all(run[k] == pilot[k] for k in deviations):
+        kind = "pilot"
+    else:
+        kind = "exploratory"
+    return {"version": PROTOCOL.version, "sha256": protocol_digest(), "kind": kind, "deviations": deviations}
+
+
+__all__ = ["PILOT_SETTINGS", "PROTOCOL", "Protocol", "protocol_digest", "protocol_record"]

@@ -50,9 +50,12 @@ def fmt_summary(entry: dict | None, digits: int = 4, interval: bool = True) -> s
     return text
 
 
-def fmt_p(p) -> str:
+def fmt_p(p, entry: dict | None = None) -> str:
+    """A p-value; `entry` with `p_bound` set: the p is a floor (statistics.bounded_p), written "< floor"."""
     if p is None:
         return "n/a"
+    if entry is not None and entry.get("p_bound") and p <= 2 * st.P_FLOOR:
+        return f"< {st.P_FLOOR:.0e}"
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
@@ -101,38 +104,43 @@ def metadata(study, wall_time: float, workers: int) -> dict:
 def build_summary(study, results, wall_time: float, workers: int, shared) -> dict:
     """Everything results.json holds; `shared` holds the shared stages' (verified) results."""
     from .plots import write_plots
+    from .protocol import protocol_record
 
     config = study.config
     tasks = list(config.tasks)
-    data = shared.data
     records = [run_record(r, config.outcome_tasks) for r in results]
-    corpus = _corpus(config, data)
+    corpus = _corpus(config, shared.data)
     variants = aggregate(records, tasks)
     settings = {k: v for k, v in config.to_dict().items() if k not in EXECUTION_SETTINGS}
+    baselines = {
+        task: {**entry, "accuracy": 100 * entry["accuracy"]}
+        for task, entry in (shared.probing.get("ngram_baselines") or {}).items()
+    }
+    primary = hy.primary_tests(records)
     summary = {
         "units": UNITS,
+        "protocol": protocol_record(config),
         "config": settings,
         "corpus": corpus,
         "outcome": {
             "name": hy.OUTCOME,
-            "tasks": list(hy.OUTCOME_TASKS),
+            "tasks": list(config.outcome_tasks),
             "ceiling": hy.CEILING,
             "order_blind": hy.ORDER_BLIND_SCORE,
         },
+        "budgets": [int(b) for b in hy.budgets_of(records)],
+        "probing_baselines": baselines,
+        "design": shared.design,
         "variants": variants,
-        "grid": [
-            {
-                "w": w,
-                "s": s,
-                "variants": sorted({r["variant"] for r in runs}),
-                **{key: st.summarize([getter(r) for r in runs]) for key, getter in _GRID_MEASURES.items()},
-            }
-            for (w, s), runs in hy.cells(records).items()
-        ],
-        "primary_tests": hy.primary_tests(records),
+        "grid": _grid(records),
+        "primary_tests": primary,
         "paper_form_tests": hy.paper_form_tests(records),
         "controls": hy.controls(records, variants, corpus.get("floors", {})),
-        "design_checks": hy.design_checks(records, variants),
+        "design_checks": hy.design_checks(
+            records, variants, shared.design, shared.probing.get("ngram_baselines") or {}, config.outcome_tasks
+        )
+        + hy.power_check(primary),
+        "secondary": {"distance": hy.distance_analysis(records, _distance_tasks(records))},
         "exploratory": {
             "correlations": hy.exploratory_correlations(records),
             "anovas": hy.exploratory_anovas(records),
@@ -151,34 +159,64 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
 
 
 _GRID_MEASURES = {
-    "outcome": lambda r: r["outcome"],
-    "locality": lambda r: r["pretrained_scores"].get("locality"),
-    "symmetry_mass": lambda r: r["pretrained_scores"].get("symmetry_mass"),
-    "position_locality": lambda r: (r.get("position") or {}).get("locality"),
-    "position_symmetry_mass": lambda r: (r.get("position") or {}).get("symmetry_mass"),
+    "outcome": lambda n: n.get("outcome"),
+    "locality": lambda n: n.get("pretrained_scores", {}).get("locality"),
+    "symmetry_mass": lambda n: n.get("pretrained_scores", {}).get("symmetry_mass"),
+    "position_locality": lambda n: (n.get("position") or {}).get("locality"),
+    "position_symmetry_mass": lambda n: (n.get("position") or {}).get("symmetry_mass"),
 }
 
 
+def _grid(records: list[dict]) -> list[dict]:
+    """Per grid cell, every measure summarised over seeds at each budget (`budgets`) and at the final one."""
+    grid = []
+    for (w, s), runs in hy.cells(records).items():
+        budgets = sorted({b for r in runs for b in r["budgets"]}, key=int)
+        by_budget = {
+            b: {key: st.summarize([get(hy.at(r, b)) for r in runs]) for key, get in _GRID_MEASURES.items()}
+            for b in budgets
+        }
+        grid.append(
+            {
+                "w": w,
+                "s": s,
+                "variants": sorted({r["variant"] for r in runs}),
+                **by_budget[budgets[-1]],
+                "budgets": by_budget,
+            }
+        )
+    return grid
+
+
+def _distance_tasks(records: list[dict]) -> list[str]:
+    """The probing tasks whose examples carry a dependency distance."""
+    tasks = {t: e for r in hy.finished(records) for t, e in r["probing"].items() if e.get("by_distance")}
+    return sorted(tasks)
+
+
 def findings(summary: dict) -> list[dict]:
-    """The findings table: one row per pre-registered test, primary first."""
+    """The findings table: one row per pre-registered test (primary first), its estimate at every budget."""
     rows = []
     for test in summary["primary_tests"] + summary["paper_form_tests"]:
-        interval = test["interval"]
-        if test["estimate"] is None:
-            estimate = "n/a"
-        elif test["kind"] == "primary":
-            estimate = f"spread of {test['estimate']:.1f} points" + (
-                f" [{interval[0]:.1f}, {interval[1]:.1f}]" if interval else ""
-            )
-        else:
-            estimate = f"ρ = {test['estimate']:.2f}" + (f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "")
+        estimates = {}
+        for budget, entry in test["budgets"].items():
+            if entry.get("p") is None:
+                estimates[budget] = "n/a"
+            elif test["kind"] == "primary":
+                low, high = entry["interval"]
+                estimates[budget] = (
+                    f"spread {entry['estimate']:.1f} [{low:.1f}, {high:.1f}], p {fmt_p(entry['p_holm'], entry)}"
+                )
+            else:
+                interval = entry["interval"]
+                ci = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
+                estimates[budget] = f"ρ = {entry['rho']:.2f}{ci}, p {fmt_p(entry['p_holm'], entry)}"
         rows.append(
             {
                 "claim": test["claim"],
                 "kind": test["kind"],
                 "test": test["test"],
-                "estimate": estimate,
-                "p": test["p"],
+                "estimates": estimates,
                 "p_holm": test["p_holm"],
                 "verdict": test["verdict"],
                 "statement": test["statement"],
@@ -216,7 +254,7 @@ def write_report(study, results, wall_time: float, workers: int, shared) -> dict
 def verdict_lines(summary: dict) -> list[str]:
     """One line per pre-registered test (what the console ends with)."""
     return [
-        f"{row['verdict'].upper():<13} {row['claim']} ({row['kind']}): {row['statement']}"
+        f"{row['verdict'].upper():<16} {row['claim']} ({row['kind']}): {row['statement']}"
         for row in summary.get("findings", [])
     ]
 
@@ -225,103 +263,211 @@ def _mark(passed) -> str:
     return "—" if passed is None else ("PASS" if passed else "FAIL")
 
 
+def _steps(budget) -> str:
+    return f"{int(budget):,} steps"
+
+
 def render_markdown(summary: dict, tasks: list[str]) -> str:
-    config, variants, corpus, meta = summary["config"], summary["variants"], summary["corpus"], summary["metadata"]
+    sections = (
+        _header_section,
+        _findings_section,
+        _protocol_section,
+        _controls_section,
+        _design_section,
+        _grid_section,
+        _variants_section,
+        _secondary_section,
+        _exploratory_section,
+        _zero_shot_section,
+        _mlm_section,
+        _limits_section,
+        _failures_section,
+        _plots_section,
+    )
+    lines = []
+    for section in sections:
+        lines += section(summary, tasks)
+    return "\n".join(lines) + "\n"
+
+
+def _header_section(summary: dict, tasks: list[str]) -> list[str]:
+    config, corpus, meta, grid = summary["config"], summary["corpus"], summary["metadata"], summary["grid"]
+    anchors = [label for label, v in summary["variants"].items() if v["trained"] and not v["overrides"]]
     run = meta["this_run"]
-    grid = summary["grid"]
-    anchors = [label for label, v in variants.items() if v["position_encoding"] != hy.ATTENUATED or not v["overrides"]]
-    lines = [
-        "# pe_bert study: does the locality and symmetry of positional encodings decide downstream quality?",
+    return [
+        "# pe_bert study: do the locality and symmetry of positional encodings decide word-order performance?",
         "",
         f"The intervention: the attenuated prior over a grid of {len({g['w'] for g in grid})} localities w × "
         f"{len({g['s'] for g in grid})} symmetries s ({len(grid)} cells), anchors {', '.join(anchors) or 'none'}; "
         f"{len(config['seeds'])} seeds {config['seeds']} each. Pretraining on the {corpus.get('source', 'given data')} "
-        f"for {config['pretrain_steps']} steps; the {hy.OUTCOME} is the mean accuracy (points) of frozen-feature "
-        f"probes {' and '.join(hy.OUTCOME_TASKS)} (logistic regression on each model's last hidden states, one "
-        f"split for every model; {hy.ORDER_BLIND_SCORE:g} = order-blind, exactly). This run: "
-        f"{meta['wall_time_s']:.0f} s wall time, "
+        f"at budgets of {' and '.join(_steps(b) for b in summary['budgets']) or 'n/a'}; the {hy.OUTCOME} is the "
+        f"mean accuracy (points) of the frozen-feature probe(s) {', '.join(summary['outcome']['tasks'])} "
+        f"(logistic regression on each model's last hidden states, one split for every model; "
+        f"{hy.ORDER_BLIND_SCORE:g} = order-blind, exactly). This run: {meta['wall_time_s']:.0f} s wall time, "
         + ", ".join(f"{kind} {e['cpu_s']:.0f} s CPU" for kind, e in run.items())
-        + f" ({meta['workers']} worker process(es)); the stored stages took {meta['stage_seconds_stored_total']:.0f} s "
-        f"to compute. pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, torch {meta['torch']}. "
-        "Every number is in `results.json`.",
+        + f" ({meta['workers']} worker process(es)); the stored stages took "
+        f"{meta['stage_seconds_stored_total']:.0f} s to compute. pe_bert {meta['pe_bert']}, transformers "
+        f"{meta['transformers']}, torch {meta['torch']}. Every number is in `results.json`.",
+    ]
+
+
+def _findings_section(summary: dict, tasks: list[str]) -> list[str]:
+    budgets = [str(b) for b in summary["budgets"]]
+    lines = [
         "",
         "## Findings",
         "",
-        "Pre-registered: two primary hypotheses tested on the intervention (two-way ANOVA, Holm over the two), and "
-        "the paper's correlational form (Spearman over the grid's cell means, permutation p, Holm over the two). "
-        "Everything else in this report is exploratory.",
+        "Pre-registered (see Protocol): two primary hypotheses tested on the intervention at every budget (two-way "
+        "ANOVA, Holm over the two at each budget; supported only when significant at every budget), and the "
+        "paper's correlational form (Spearman over the grid's cell means, its own Holm family). Everything else "
+        "in this report is secondary or exploratory.",
         "",
     ]
     rows = [
-        [f["claim"], f["kind"], f["test"], f["estimate"], fmt_p(f["p_holm"]), f"**{f['verdict']}**"]
+        [f["claim"], f["kind"], *[f["estimates"].get(b, "n/a") for b in budgets], f"**{f['verdict']}**"]
         for f in summary["findings"]
     ]
-    lines += _table(["claim", "", "test", "estimate [95 %]", "p (Holm)", "verdict"], rows)
+    lines += _table(["claim", "", *[f"{_steps(b)}: estimate [95 %], p (Holm)" for b in budgets], "verdict"], rows)
     lines += [""] + [f"- {f['claim']} ({f['kind']}): {f['statement']}" for f in summary["findings"]]
-    smallest = [t for t in summary["paper_form_tests"] if t["smallest_p"] is not None]
-    if smallest:
-        t = smallest[0]
-        lines += [
-            "",
-            f"Smallest p the design can give: the ANOVA's F test is continuous (not bounded by the design; "
-            f"{summary['primary_tests'][0].get('df', ['n/a', 'n/a'])[1]} residual degrees of freedom); the "
-            f"permutation test over {t['cells']} cells {fmt_p(t['smallest_p'])} "
-            f"({'exact' if t['exact'] else 'randomised'}), {fmt_p(min(1.0, 2 * t['smallest_p']))} after Holm.",
-        ]
+    return lines
 
-    lines += ["", "## Controls", ""]
-    lines += _table(
+
+def _protocol_section(summary: dict, tasks: list[str]) -> list[str]:
+    protocol = summary["protocol"]
+    kind = {
+        "confirmatory": "the confirmatory run of the protocol: every setting is the protocol's",
+        "pilot": "the pilot of the protocol (its seeds and probing split, which the confirmatory run never uses)",
+        "exploratory": "an exploratory run: it departs from the protocol, so its p-values are not the "
+        "pre-registered tests'",
+    }[protocol["kind"]]
+    lines = [
+        "",
+        "## Protocol",
+        "",
+        f"Protocol {protocol['version']} (`pe_bert/study/protocol.py`), SHA-256 `{protocol['sha256']}`. This is "
+        f"{kind}.",
+    ]
+    if protocol["deviations"]:
+        lines += ["", "Settings that differ from the protocol's:", ""]
+        lines += _table(
+            ["setting", "protocol", "this run"],
+            [[k, f"`{v['protocol']}`", f"`{v['run']}`"] for k, v in protocol["deviations"].items()],
+        )
+    return lines
+
+
+def _controls_section(summary: dict, tasks: list[str]) -> list[str]:
+    lines = ["", "## Controls", ""]
+    return lines + _table(
         ["control", "result", "what must hold", "measured"],
         [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["controls"]],
     )
-    lines += [
+
+
+def _design_section(summary: dict, tasks: list[str]) -> list[str]:
+    lines = [
         "",
         "## Design checks",
         "",
-        "Whether this design can decide: the knobs move the measured properties "
-        "(manipulation), the outcome has room above it (saturation), the grid's cells differ by more than seed "
-        "noise (signal), the probes reached their optimum.",
+        "Whether this design can decide: each knob moves its own property only, on the PE alone and before any "
+        "pretraining (manipulation); the outcome is not solved by a local shortcut; it has room above it "
+        "(saturation); the grid's cells differ by more than seed noise (signal); the planned power; the probes "
+        "reached their optimum.",
         "",
     ]
     lines += _table(
         ["check", "result", "what", "measured"],
         [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["design_checks"]],
     )
-
-    if grid:
+    design = summary.get("design") or {}
+    if design.get("cells"):
         lines += [
             "",
-            "## The grid",
+            f"The manipulation on identical tokens (n = {design['seq_len']}): each cell's PE alone, measured on "
+            "its model at initialisation (the prior does not change with training).",
             "",
-            f"Cell means over seeds: the {hy.OUTCOME} (points), and the measured "
-            "locality and symmetry (mass) of attention on held-out sentences / on identical tokens (what the "
-            "PE alone does).",
-            "",
-        ]
-        rows = [
-            [
-                fmt(g["w"], 3).rstrip("0").rstrip("."),
-                fmt(g["s"], 3).rstrip("0").rstrip("."),
-                fmt_summary(g["outcome"], 1, False),
-                fmt_summary(g["locality"], 3, False),
-                fmt_summary(g["symmetry_mass"], 3, False),
-                fmt(g["position_locality"]["mean"], 3),
-                fmt(g["position_symmetry_mass"]["mean"], 3),
-            ]
-            for g in grid
         ]
         lines += _table(
-            ["w", "s", hy.OUTCOME, "locality", "symmetry (mass)", "locality, PE alone", "symmetry, PE alone"], rows
+            ["w", "s", "locality", "symmetry (mass)", "symmetry (published)", "decay left / right (nats)"],
+            [
+                [
+                    f"{c['w']:g}",
+                    f"{c['s']:g}",
+                    fmt(c["locality"], 3),
+                    fmt(c["symmetry_mass"], 3),
+                    fmt(c["symmetry"], 3),
+                    f"{c['decay_left_nats']:.2f} / {c['decay_right_nats']:.2f}",
+                ]
+                for c in design["cells"]
+            ],
         )
+    baselines = summary.get("probing_baselines") or {}
+    if baselines:
+        lines += [
+            "",
+            "What a local shortcut achieves: a bag of words and bigrams (sentence boundaries included) with the same "
+            "classifier on the same split, beside the best pretrained variant at the final budget (points).",
+            "",
+        ]
+        final = str(summary["budgets"][-1]) if summary["budgets"] else None
+        rows = []
+        for task, baseline in baselines.items():
+            best = max(
+                (
+                    (v["budgets"][final]["probing"][task]["mean"], label)
+                    for label, v in summary["variants"].items()
+                    if v["trained"]
+                    and final in v["budgets"]
+                    and task in v["budgets"][final]["probing"]
+                    and v["budgets"][final]["probing"][task]["mean"] is not None
+                ),
+                default=(None, "n/a"),
+            )
+            outcome = " (outcome)" if task in summary["outcome"]["tasks"] else ""
+            rows.append([f"{task}{outcome}", fmt(baseline["accuracy"], 1), f"{fmt(best[0], 1)} ({best[1]})"])
+        lines += _table(["task", "bag of n-grams (n ≤ 2)", "best model"], rows)
+    return lines
 
+
+def _grid_section(summary: dict, tasks: list[str]) -> list[str]:
+    grid = summary["grid"]
+    if not grid:
+        return []
+    budgets = [str(b) for b in summary["budgets"]]
+    lines = [
+        "",
+        "## The grid",
+        "",
+        f"Cell means over seeds: the {hy.OUTCOME} (points) at each budget, and at the final budget the measured "
+        "locality and symmetry (mass) of attention on held-out sentences / on identical tokens (the PE alone).",
+        "",
+    ]
+    rows = [
+        [
+            f"{g['w']:g}",
+            f"{g['s']:g}",
+            *[fmt_summary(g["budgets"].get(b, {}).get("outcome"), 1, False) for b in budgets],
+            fmt_summary(g["locality"], 3, False),
+            fmt_summary(g["symmetry_mass"], 3, False),
+            fmt(g["position_locality"]["mean"], 3),
+            fmt(g["position_symmetry_mass"]["mean"], 3),
+        ]
+        for g in grid
+    ]
+    header = ["w", "s", *[f"{hy.OUTCOME} @{_steps(b)}" for b in budgets]]
+    return lines + _table(header + ["locality", "symmetry (mass)", "locality, PE alone", "symmetry, PE alone"], rows)
+
+
+def _variants_section(summary: dict, tasks: list[str]) -> list[str]:
+    variants = summary["variants"]
     probing = list(dict.fromkeys(t for v in variants.values() for t in v["probing"]))
-    lines += [
+    lines = [
         "",
         "## Every variant",
         "",
-        "Frozen-feature probe accuracies (points, on the shared test split), the "
-        f"{hy.OUTCOME}, the measured properties of the pretrained model's attention on held-out sentences, and "
-        "the masked-token share of the learnable signal.",
+        "At the final budget (untrained controls: at initialisation): frozen-feature probe accuracies (points, on "
+        f"the shared test split), the {hy.OUTCOME}, the measured properties of the model's attention on held-out "
+        "sentences, and the masked-token share of the learnable signal.",
         "",
     ]
     header = ["variant", *probing, hy.OUTCOME, *[METRIC_TITLES[k] for k in ATTENTION_SCORES], "share"]
@@ -340,16 +486,51 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
         lines += ["", "Fine-tuned task scores (dev-set main metric):", ""]
         lines += _table(
             ["variant", *tasks],
-            [[label, *[fmt_summary(v["tasks"][t], 3) for t in tasks]] for label, v in variants.items()],
+            [[label, *[fmt_summary(v["tasks"][t], 3) for t in tasks]] for label, v in variants.items() if v["trained"]],
         )
+    return lines
 
+
+def _secondary_section(summary: dict, tasks: list[str]) -> list[str]:
+    rows = summary["secondary"]["distance"]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Secondary: locality by dependency distance",
+        "",
+        "Does locality still help when the dependency is far? For each twin task whose examples carry the number "
+        "of words between the two nouns, at the final budget: the test examples in distance bins, and in each bin "
+        "the main effect of w (two-way ANOVA on w × s, Holm over every bin). `local − global`: the mean at the "
+        "most local w minus the mean at the least local w (points).",
+        "",
+    ]
+    return lines + _table(
+        ["task", "words between the nouns", "examples", "means by w", "local − global", "p (Holm)"],
+        [
+            [
+                r["task"],
+                f"{r['distance'][0]}–{r['distance'][1]}"
+                if r["distance"][0] != r["distance"][1]
+                else str(r["distance"][0]),
+                str(r["examples"]),
+                ", ".join(f"{k}: {fmt(v, 1)}" for k, v in r["w_means"].items()),
+                f"{r['most_local_minus_least_local']:+.1f}",
+                fmt_p(r["p_holm"], r),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _exploratory_section(summary: dict, tasks: list[str]) -> list[str]:
     exploratory = summary["exploratory"]
-    lines += [
+    lines = [
         "",
         "## Exploratory",
         "",
-        f"Not pre-registered; Holm within each table. Spearman ρ of each measured "
-        f"property vs the {hy.OUTCOME} over every variant's seed mean (anchors included):",
+        f"Not pre-registered; Holm within each table. Spearman ρ of each measured property vs the {hy.OUTCOME} "
+        "over every pretrained variant's seed mean at the final budget (anchors included):",
         "",
     ]
     lines += _table(
@@ -369,9 +550,10 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
     if exploratory["anovas"]:
         lines += ["", "The two-way ANOVA on each measure (uncorrected p of the main effects and the interaction):", ""]
         lines += _table(
-            ["measure", "p (w)", "p (s)", "p (w × s)", "means by w", "means by s"],
+            ["budget", "measure", "p (w)", "p (s)", "p (w × s)", "means by w", "means by s"],
             [
                 [
+                    _steps(a["budget"]),
                     a["measure"],
                     fmt_p(a["w_p"]),
                     fmt_p(a["s_p"]),
@@ -382,36 +564,44 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
                 for a in exploratory["anovas"]
             ],
         )
-    lines += _zero_shot_section(summary, variants)
-    lines += _mlm_section(summary, variants, corpus, config)
-    lines += [
+    return lines
+
+
+def _limits_section(summary: dict, tasks: list[str]) -> list[str]:
+    config = summary["config"]
+    return [
         "",
         "## What this cannot show",
         "",
-        "These are tiny models trained for minutes on a synthetic language, so absolute scores are far from the "
-        "paper's. The grid varies locality and symmetry through one parametric prior; other ways of being "
-        "local or symmetric (learned, rotary) are anchors, not part of the tests. A bounded null says which "
-        "effects this design rules out at this scale, not that none exists at BERT's. Run the study at scale "
-        "(README) before drawing conclusions about BERT-sized models.",
+        f"These are models of {config['num_hidden_layers']} layers and hidden size {config['hidden_size']}, "
+        f"pretrained for {' and '.join(_steps(b) for b in summary['budgets']) or 'no steps'} on "
+        f"{summary['corpus'].get('source', 'the given data')}. The grid varies locality and symmetry through one "
+        "parametric prior; other ways of being local or symmetric (learned, rotary) are anchors, not part of the "
+        "tests. A bounded null says which effects this design rules out at this scale, not that none exists at "
+        "BERT's. Run the study at scale (README) before drawing conclusions about BERT-sized models.",
     ]
-    if summary["failures"]:
-        lines += [
-            "",
-            "## Failed runs",
-            "",
-            "These did not finish; the others are reported without them. Rerun the "
-            "same command to redo them (finished stages are kept).",
-            "",
-        ]
-        for f in summary["failures"]:
-            lines.append(f"- `{f['run']}` failed at stage `{f['stage']}`: {f['error']}")
-    lines += ["", "## Plots", ""]
-    for name, path in summary["plots"].items():
-        lines.append(f"![{name}]({path})")
-    return "\n".join(lines) + "\n"
 
 
-def _zero_shot_section(summary: dict, variants: dict) -> list[str]:
+def _failures_section(summary: dict, tasks: list[str]) -> list[str]:
+    if not summary["failures"]:
+        return []
+    lines = [
+        "",
+        "## Failed runs",
+        "",
+        "These did not finish; the others are reported without them. Rerun the same command to redo them "
+        "(finished stages are kept).",
+        "",
+    ]
+    return lines + [f"- `{f['run']}` failed at stage `{f['stage']}`: {f['error']}" for f in summary["failures"]]
+
+
+def _plots_section(summary: dict, tasks: list[str]) -> list[str]:
+    return ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in summary["plots"].items()]
+
+
+def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
+    variants = summary["variants"]
     lines = []
     zero_shot = sorted({p for v in variants.values() for p in v["zero_shot_pll_preference"]}, key=perturbation_order)
     if zero_shot:
@@ -459,7 +649,8 @@ def _zero_shot_section(summary: dict, variants: dict) -> list[str]:
     return lines
 
 
-def _mlm_section(summary: dict, variants: dict, corpus: dict, config: dict) -> list[str]:
+def _mlm_section(summary: dict, tasks: list[str]) -> list[str]:
+    variants, corpus, config = summary["variants"], summary["corpus"], summary["config"]
     floors = corpus.get("floors", {})
     multiples = sorted({m for v in variants.values() for m in v["mlm"]}, key=int)
     if not multiples:
