@@ -1,81 +1,117 @@
-"""The study's pre-registered tests on synthetic runs with planted effects: verdicts (supported, bounded null, not
-testable), Holm over the two primary hypotheses, the paper's correlational form, controls and design checks."""
+"""The study's pre-registered tests on synthetic runs with planted effects: verdicts at two budgets (supported,
+budget-dependent, bounded null, not testable), Holm over the two primary hypotheses, the paper's correlational form
+and its confound, the controls that can fail, the design checks and the distance analysis."""
 
 import numpy as np
 import pytest
 
 from pe_bert.study import hypotheses as hy
+from pe_bert.study.protocol import PROTOCOL
 
-WS, SS = (0.02, 0.1, 0.5, 2.0), (1.0, 0.3, 0.1)
+WS, SS = (0.02, 0.1, 0.5, 2.0), (1.0, 0.5, 0.2)
+BUDGETS = ("500", "1000")
 
 
-def _run(
-    variant, seed, order, roles, locality=0.4, symmetry=0.5, overrides=None, pe="attenuated", topic=60.0, tied=0, n=1000
-):
+def _numbers(outcome, locality, symmetry, tied=0, topic=60.0, share=0.6, n=1000, distances=None):
     probing = {
-        "order": {"accuracy": order, "tied": tied, "n_test": n, "converged": True},
-        "roles": {"accuracy": roles, "tied": tied, "n_test": n, "converged": True},
+        "roles_far": {"accuracy": outcome, "tied": tied, "n_test": n, "converged": True, "min_twin_distance": 1e-2},
         "topic": {"accuracy": topic, "tied": 0, "n_test": n, "converged": True},
     }
+    if distances:
+        probing["roles_far"]["by_distance"] = distances
+    return {
+        "probing": probing,
+        "outcome": outcome,
+        "pretrained_scores": {"locality": locality, "symmetry": 0.6, "symmetry_mass": symmetry},
+        "position": {"locality": locality, "symmetry_mass": symmetry},
+        "mlm": {"1": {"share": share, "loss": 3.0, "applicable": True}},
+    }
+
+
+def _run(variant, seed, budgets: dict, pe="attenuated", overrides=None, trained=True):
+    final = budgets[max(budgets, key=int)]
     return {
         "variant": variant,
         "position_encoding": pe,
         "overrides": overrides or {},
         "seed": seed,
+        "trained": trained,
         "failure": None,
-        "probing": probing,
-        "outcome": hy.outcome(probing),
-        "pretrained_scores": {"locality": locality, "symmetry": 0.6, "symmetry_mass": symmetry},
-        "position": {"locality": locality, "symmetry_mass": symmetry},
-        "mlm": {},
+        "budgets": budgets,
+        **final,
         "probe_zero_shot": {},
     }
 
 
-def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0):
-    """Runs of the 4 x 3 grid whose outcome rises by `effect_w` points per level of w (and `effect_s` per level of
-    s), with seed noise; measured locality follows w, measured symmetry follows s."""
+def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0, late_effect_w=None, distance_effect=False):
+    """Runs of the 4 x 3 grid whose outcome rises by `effect_w` points per level of w (at the second budget by
+    `late_effect_w`, when given) and falls by `effect_s` per level of s, with seed noise; measured locality follows
+    w, measured symmetry follows s."""
     rng = np.random.default_rng(seed)
     runs = []
     for i, w in enumerate(WS):
         for j, s in enumerate(SS):
             for k in range(seeds):
-                score = 70 + effect_w * i - effect_s * j + rng.normal(0, noise)
-                runs.append(
-                    _run(
-                        f"attenuated-w{w:g}-s{s:g}",
-                        k,
-                        score,
-                        score,
-                        locality=0.2 + 0.2 * i,
-                        symmetry=1.0 - 0.3 * j,
-                        overrides={"locality_w": w, "symmetry_s": s},
-                    )
-                )
+                budgets = {}
+                for b, effect in zip(BUDGETS, (effect_w, effect_w if late_effect_w is None else late_effect_w)):
+                    score = 70 + effect * i - effect_s * j + rng.normal(0, noise)
+                    distances = None
+                    if distance_effect:  # locality helps near dependencies, hurts far ones
+                        near, far = 60 + 5 * i + rng.normal(0, noise), 80 - 5 * i + rng.normal(0, noise)
+                        distances = {"3": {"accuracy": near, "n": 150}, "8": {"accuracy": far, "n": 150}}
+                    budgets[b] = _numbers(score, 0.2 + 0.2 * i, 1.0 - 0.3 * j, distances=distances)
+                runs.append(_run(f"attenuated-w{w:g}-s{s:g}", k, budgets, overrides={"locality_w": w, "symmetry_s": s}))
     return runs
 
 
-def test_a_planted_locality_effect_is_supported_and_a_null_symmetry_is_bounded():
-    tests = hy.primary_tests(grid(effect_w=3.0))
-    locality, symmetry = tests
-    assert locality["verdict"] == "supported" and locality["best"] == "2" and locality["worst"] == "0.02"
-    assert locality["estimate"] == pytest.approx(9.0, abs=2.0) and locality["interval"][0] > 0
-    assert symmetry["verdict"] == "bounded null" and symmetry["p_holm"] >= 0.05
-    # the bound is the upper end of the spread's interval, and the report states it
-    assert f"larger than {symmetry['interval'][1]:.1f} points" in symmetry["statement"]
-    assert "80 % power" in symmetry["statement"] and symmetry["detectable_spread"] > 0
-    # Holm at m = 2: the smaller p is doubled
-    assert min(t["p_holm"] for t in tests) == pytest.approx(min(1.0, 2 * min(t["p"] for t in tests)))
+def test_a_locality_effect_at_both_budgets_is_supported_and_a_null_symmetry_is_bounded():
+    locality, symmetry = hy.primary_tests(grid(effect_w=3.0))
+    assert locality["verdict"] == "supported"
+    for b in BUDGETS:
+        entry = locality["budgets"][b]
+        assert entry["best"] == "2" and entry["worst"] == "0.02" and entry["interval"][0] > 0
+        assert entry["estimate"] == pytest.approx(9.0, abs=2.5)
+        # Holm at m = 2 within each budget: the smaller p is doubled
+        ps = [locality["budgets"][b]["p"], symmetry["budgets"][b]["p"]]
+        assert min(locality["budgets"][b]["p_holm"], symmetry["budgets"][b]["p_holm"]) == pytest.approx(2 * min(ps))
+    assert locality["p_holm"] == max(locality["budgets"][b]["p_holm"] for b in BUDGETS)  # significant at every budget
+    assert symmetry["verdict"] == "bounded null"
+    assert f"larger than {symmetry['budgets']['500']['interval'][1]:.1f} points at 500 steps" in symmetry["statement"]
+    assert f"spread of {PROTOCOL.smallest_effect:g} points" in symmetry["statement"]
+    # the power is planned from the pilot's std, not observed on the run
+    power = symmetry["planned_power"]
+    assert power["sigma"] == PROTOCOL.pilot_seed_std and power["all_budgets"] == pytest.approx(
+        max(0.0, 1 - 2 * (1 - power["per_budget"]))
+    )
 
 
-def test_the_paper_form_correlates_cell_means_and_separates_the_two_properties():
-    tests = hy.paper_form_tests(grid(effect_w=3.0))
-    locality, symmetry = tests
-    assert locality["cells"] == 12 and locality["estimate"] > 0.8 and locality["verdict"] == "supported"
-    assert not locality["exact"] and locality["smallest_p"] == pytest.approx(2 / 10_000)
-    assert symmetry["verdict"] == "bounded null" and "|ρ|" in symmetry["statement"]
-    negative = hy.paper_form_tests(grid(effect_w=-3.0))[0]
-    assert negative["verdict"] == "contradicted"
+def test_an_effect_at_one_budget_only_is_budget_dependent_and_says_which_way():
+    fading = hy.primary_tests(grid(effect_w=3.0, late_effect_w=0.0))[0]
+    assert fading["verdict"] == "budget-dependent" and "fades with more pretraining" in fading["statement"]
+    assert fading["budgets"]["500"]["significant"] and not fading["budgets"]["1000"]["significant"]
+    emerging = hy.primary_tests(grid(effect_w=0.0, late_effect_w=3.0))[0]
+    assert emerging["verdict"] == "budget-dependent" and "appears only with more pretraining" in emerging["statement"]
+
+
+def test_the_paper_form_correlates_cell_means_with_an_interval_and_a_sign():
+    locality, symmetry = hy.paper_form_tests(grid(effect_w=3.0))
+    assert locality["cells"] == 12 and locality["verdict"] == "supported"
+    entry = locality["budgets"]["1000"]
+    assert entry["rho"] > 0.8 and entry["interval"][0] < entry["rho"] < entry["interval"][1]
+    assert not entry["exact"] and entry["smallest_p"] == pytest.approx(2 / 10_000)
+    assert symmetry["verdict"] == "bounded null"
+    assert hy.paper_form_tests(grid(effect_w=-3.0))[0]["verdict"] == "contradicted"
+
+
+def test_properties_that_move_together_make_both_correlations_confounded():
+    runs = grid(effect_w=3.0)
+    for r in runs:  # measured symmetry falls as locality rises (local attention is content-asymmetric)
+        for numbers in r["budgets"].values():
+            numbers["pretrained_scores"]["symmetry_mass"] = 1.0 - numbers["pretrained_scores"]["locality"]
+    tests = hy.paper_form_tests(runs)
+    assert [t["verdict"] for t in tests] == ["confounded", "confounded"]  # both rows, by code, the same way
+    assert all("cannot be credited" in t["statement"] for t in tests)
+    assert "confounded" not in [t["verdict"] for t in hy.paper_form_tests(grid(effect_w=3.0))]
 
 
 def test_designs_that_cannot_decide_say_so():
@@ -86,7 +122,7 @@ def test_designs_that_cannot_decide_say_so():
     small = [
         r
         for r in grid(effect_w=3.0)
-        if r["overrides"]["locality_w"] in (0.02, 2.0) and r["overrides"]["symmetry_s"] in (1.0, 0.1)
+        if r["overrides"]["locality_w"] in (0.02, 2.0) and r["overrides"]["symmetry_s"] in (1.0, 0.2)
     ]
     correlation = hy.paper_form_tests(small)[0]
     assert correlation["verdict"] == "not testable" and "0.0833" in correlation["statement"]
@@ -95,39 +131,93 @@ def test_designs_that_cannot_decide_say_so():
     assert all(t["verdict"] == "not testable" for t in hy.primary_tests([]))
 
 
-def test_controls_hold_by_construction_and_fail_when_they_should():
-    runs = grid(effect_w=3.0)
-    blind = [_run("none", k, 50.0, 50.0, pe="none", tied=1000) for k in range(2)]
+def _blind_and_control(blind_tied=1000, untrained_share=-0.3):
+    blind = [
+        _run("none", k, {b: _numbers(50.0, 0.2, 0.9, tied=blind_tied) for b in BUDGETS}, pe="none") for k in range(2)
+    ]
     for r in blind:
         r["probe_zero_shot"] = {"shuffle-3": {"ties": 100, "n_changed": 100}}
-    checks = {c["name"]: c for c in hy.controls(runs + blind, {}, {})}
-    assert checks["order-blind control"]["passed"] and checks["zero-shot tie control"]["passed"]
-    assert checks["content control"]["passed"]
-    blind[0]["probing"]["order"].update(accuracy=50.1, tied=990)  # one twin pair told apart: not order-blind
-    blind[1]["probing"]["topic"]["accuracy"] = 15.0  # at chance (1/7): content not readable
-    checks = {c["name"]: c for c in hy.controls(runs + blind, {}, {})}
-    assert not checks["order-blind control"]["passed"] and not checks["content control"]["passed"]
+    control = [
+        _run("untrained-rope", k, {"0": _numbers(50.0, 0.2, 0.9, share=untrained_share)}, pe="rope", trained=False)
+        for k in range(2)
+    ]
+    return blind, control
 
 
-def test_design_checks_report_manipulation_saturation_and_signal():
+def test_controls_can_fail():
     runs = grid(effect_w=3.0)
-    variants = {"rope": {"seeds": [0, 1], "probing": {"order": {"mean": 98.0}, "roles": {"mean": 90.0}}}}
-    checks = {c["name"]: c for c in hy.design_checks(runs, variants)}
-    assert checks["manipulation: locality"]["range_sentences"] == pytest.approx([0.2, 0.8])
-    assert not checks["not saturated: order"]["passed"] and checks["not saturated: roles"]["passed"]
-    assert checks["signal"]["passed"] and checks["signal"]["spread"] > 3 * checks["signal"]["seed_std"]
-    flat = grid(effect_w=0.0, noise=0.0)
-    for r in flat:  # seeds differ by 2 points in every cell, cells not at all: no signal
-        r["outcome"] += 1.0 if r["seed"] else -1.0
-    signal = {c["name"]: c for c in hy.design_checks(flat, variants)}["signal"]
-    assert not signal["passed"] and signal["spread"] == pytest.approx(0.0, abs=1e-9)
-
-
-def test_the_paper_form_flags_properties_that_move_together():
+    blind, control = _blind_and_control()
+    checks = {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}
+    for name in ("order-blind control", "no ties with positions", "pretraining control", "zero-shot tie control"):
+        assert checks[name]["passed"], name
+    # one twin pair of `none` told apart: not order-blind; one tie of a model with positions: fails too
+    blind[0]["budgets"]["500"]["probing"]["roles_far"].update(accuracy=50.1, tied=990)
+    runs[0]["budgets"]["1000"]["probing"]["roles_far"]["tied"] = 2
+    checks = {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}
+    assert not checks["order-blind control"]["passed"] and not checks["no ties with positions"]["passed"]
+    # the pretraining control fails for a run that did not learn, and when the untrained model would pass it
     runs = grid(effect_w=3.0)
-    for r in runs:  # measured symmetry falls as locality rises (local attention is content-asymmetric)
-        r["pretrained_scores"]["symmetry_mass"] = 1.0 - r["pretrained_scores"]["locality"]
-    tests = hy.paper_form_tests(runs)
-    assert tests[0]["properties_rho"] == pytest.approx(-1.0)
-    assert all("cannot tell the two properties apart" in t["statement"] for t in tests)
-    assert "cannot tell" not in hy.paper_form_tests(grid(effect_w=3.0))[0]["statement"]
+    runs[3]["budgets"]["500"]["mlm"]["1"]["share"] = 0.05
+    assert not {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}["pretraining control"]["passed"]
+    blind, control = _blind_and_control(untrained_share=0.9)
+    checks = {c["name"]: c for c in hy.controls(grid(effect_w=3.0) + blind + control, {}, {})}
+    assert (
+        not checks["pretraining control"]["passed"]
+        and "untrained-rope/seed0 90.0 %" in checks["pretraining control"]["detail"]
+    )
+    no_control = {c["name"]: c for c in hy.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
+    assert not no_control["passed"] and "no untrained model" in no_control["detail"]
+
+
+def _variants(runs):
+    from pe_bert.study.records import aggregate
+
+    for r in runs:
+        r.update(tasks={}, probe_nli={"deltas": {}, "original": None}, finetuned_scores={})
+    return aggregate(runs, [])
+
+
+def test_design_checks_report_manipulation_shortcut_saturation_signal_and_power():
+    runs = grid(effect_w=3.0)
+    design = {
+        "passed": False,
+        "seq_len": 24,
+        "max_cross_effect": 0.05,
+        "min_side_decay_nats": 1.0,
+        "s_moves_locality": {"2": 0.2},
+        "w_moves_symmetry": {"1": 0.0},
+        "w_moves_locality": {"1": 0.6},
+        "s_moves_symmetry": {"2": 0.6},
+        "weakest_side_decay_nats": 0.0,
+    }
+    baselines = {"roles_far": {"accuracy": 0.5, "tied": 1000, "n_test": 1000}, "roles": {"accuracy": 0.93}}
+    checks = {c["name"]: c for c in hy.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    assert (
+        not checks["manipulation (identical tokens)"]["passed"]
+        and "0.200 (w = 2)" in checks["manipulation (identical tokens)"]["detail"]
+    )
+    assert checks["no local shortcut: roles_far"]["passed"] and "no local shortcut: roles" not in checks
+    assert checks["not saturated: roles_far @1,000"]["passed"]
+    assert checks["signal @500"]["passed"] and checks["signal @500"]["spread"] > 3 * checks["signal @500"]["seed_std"]
+    baselines["roles_far"]["accuracy"] = 0.79  # a bag of bigrams solves it: the outcome rewards a local prior
+    checks = {c["name"]: c for c in hy.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    assert not checks["no local shortcut: roles_far"]["passed"]
+    power = {c["name"]: c for c in hy.power_check(hy.primary_tests(runs))}
+    assert set(power) == {"planned power: locality", "planned power: symmetry"}
+    assert "planned on the pilot's seed std" in power["planned power: locality"]["statement"]
+
+
+def test_the_distance_analysis_finds_where_locality_helps_and_where_it_hurts():
+    rows = hy.distance_analysis(grid(effect_w=0.0, distance_effect=True), ["roles_far"])
+    near, far = rows
+    assert near["distance"] == [3, 3] and far["distance"] == [8, 8] and near["examples"] == 150
+    assert near["most_local_minus_least_local"] == pytest.approx(15.0, abs=3.0) and near["p_holm"] < 0.05
+    assert far["most_local_minus_least_local"] == pytest.approx(-15.0, abs=3.0) and far["p_holm"] < 0.05
+    assert hy._distance_bins({2: 30, 3: 80, 4: 120, 5: 10}) == [(2, 3), (4, 5)]
+
+
+def test_zero_shot_sign_tests_count_sentences_not_seeds():
+    """Two seeds scoring the same 3 sentences: each sentence is one observation (its outcomes averaged)."""
+    seed0 = {"sentences": [0, 1, 2], "outcomes": [1, 1, -1]}
+    seed1 = {"sentences": [0, 1, 2], "outcomes": [1, -1, -1]}
+    assert hy.sentence_sign_counts([seed0, seed1]) == (1, 1, 1)  # wins, losses, ties
