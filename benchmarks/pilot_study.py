@@ -38,7 +38,11 @@ def _study_config(rest: list[str], **settings):
     flags = argparse.ArgumentParser(add_help=False)
     register(flags.add_subparsers())
     parser = flags._subparsers._group_actions[0].choices["study"]
-    given = {k: v for k, v in vars(parser.parse_args(rest)).items() if v is not None and k in StudyConfig.__dataclass_fields__}
+    given = {
+        k: v
+        for k, v in vars(parser.parse_args(rest)).items()
+        if v is not None and k in StudyConfig.__dataclass_fields__
+    }
     return StudyConfig(**{**settings, **given})
 
 
@@ -69,7 +73,8 @@ def learning_rate_pilot(out: str, rest: list[str]) -> dict:
         rows[f"{rate:g}"] = losses
     budgets = sorted({b for losses in rows.values() for per in losses.values() for b in per}, key=int)
     mean = {
-        rate: {b: sum(per[b] for per in losses.values()) / len(losses) for b in budgets} for rate, losses in rows.items()
+        rate: {b: sum(per[b] for per in losses.values()) / len(losses) for b in budgets}
+        for rate, losses in rows.items()
     }
     chosen = min(mean, key=lambda rate: mean[rate][budgets[0]])
     print(f"\n{'rate':>8} " + " ".join(f"{'loss @' + b:>12}" for b in budgets))
@@ -91,12 +96,22 @@ def design_pilot(out: str, rest: list[str]) -> dict:
     from pe_bert.study import Study
     from pe_bert.study.protocol import PROTOCOL
 
-    config = _study_config(
-        rest, out=out, seeds=list(PROTOCOL.pilot_seeds), probing_seed=PROTOCOL.pilot_probing_seed
-    )
+    config = _study_config(rest, out=out, seeds=list(PROTOCOL.pilot_seeds), probing_seed=PROTOCOL.pilot_probing_seed)
     summary = Study(config, progress=True).run()
-    keep = ("protocol", "config", "corpus", "probing_baselines", "grid", "primary_tests", "paper_form_tests",
-            "controls", "design_checks", "findings", "variants", "secondary")
+    keep = (
+        "protocol",
+        "config",
+        "corpus",
+        "probing_baselines",
+        "grid",
+        "primary_tests",
+        "paper_form_tests",
+        "controls",
+        "design_checks",
+        "findings",
+        "variants",
+        "secondary",
+    )
     return {key: summary[key] for key in keep if key in summary}
 
 

@@ -1,21 +1,21 @@
 #!/usr/bin/env python
 """What the study's design can detect, before it runs: simulated power of its pre-registered tests.
 
-    python benchmarks/power_study.py                          # the default design, noise from --sigma
-    python benchmarks/power_study.py --results study/results.json   # noise = the run's pooled seed std
-    python benchmarks/power_study.py --w 5 --s 3 --seeds 3    # another grid
+    python benchmarks/power_study.py                          # the protocol's design, σ from its pilot
+    python benchmarks/power_study.py --seeds 2                # what 2 seeds would give
+    python benchmarks/power_study.py --w 5 --s 3 --sigma 4    # another grid, another noise
 
-Prints, for the two-way ANOVA (the primary tests: main effect of w, of s; α = 0.025, the first Holm step of two):
-power at spreads of the factor's level means given as multiples of the seed std σ, and the smallest spread it
-detects with 80 % power; for the paper's correlational form (Spearman over cell means, permutation p): the
-smallest attainable p and the power at several true ρ. The old default (5 variants, one point each) is the
-comparison row.
+Planned power, never observed power: σ defaults to the pilot's seed std (PROTOCOL.pilot_seed_std), not to the
+std of a run being judged. Prints, for the two-way ANOVA (the primary tests: main effect of w, of s; α = 0.025, the
+first Holm step of two): power at spreads of the factor's level means given as multiples of σ, the power at the
+protocol's smallest meaningful effect per budget and at every budget at once (1 − Σ(1 − power), the union bound),
+and the smallest spread detected with the target power; for the paper's correlational form (Spearman over cell
+means, permutation p): the smallest attainable p and the power at several true ρ.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,21 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv=None) -> int:
     from pe_bert.study import statistics as st
-    from pe_bert.study.config import DEFAULT_ATTENUATED_S, DEFAULT_ATTENUATED_W, StudyConfig
     from pe_bert.study.hypotheses import minimum_detectable_spread
+    from pe_bert.study.protocol import PROTOCOL
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--w", type=int, default=len(DEFAULT_ATTENUATED_W), help="levels of w")
-    parser.add_argument("--s", type=int, default=len(DEFAULT_ATTENUATED_S), help="levels of s")
-    parser.add_argument("--seeds", type=int, default=len(StudyConfig.__dataclass_fields__["seeds"].default_factory()))
-    parser.add_argument("--sigma", type=float, default=1.0, help="seed std of the outcome (points)")
-    parser.add_argument("--results", help="a study's results.json: take σ from its signal check")
+    parser.add_argument("--w", type=int, default=len(PROTOCOL.grid_w), help="levels of w")
+    parser.add_argument("--s", type=int, default=len(PROTOCOL.grid_s), help="levels of s")
+    parser.add_argument("--seeds", type=int, default=len(PROTOCOL.seeds))
+    parser.add_argument("--sigma", type=float, default=PROTOCOL.pilot_seed_std, help="seed std of the outcome")
+    parser.add_argument("--budgets", type=int, default=len(PROTOCOL.budget_multiples))
     parser.add_argument("--simulations", type=int, default=4000)
     args = parser.parse_args(argv)
     sigma = args.sigma
-    if args.results:
-        checks = {c["name"]: c for c in json.loads(Path(args.results).read_text())["design_checks"]}
-        sigma = checks["signal"]["seed_std"]
     alpha = st.ALPHA / 2
     cells = args.w * args.s
     print(
@@ -46,17 +43,24 @@ def main(argv=None) -> int:
         f"σ = {sigma:.2f} points; α = {alpha} (first Holm step of the two primary tests)\n"
     )
     print("Two-way ANOVA, main effect of a factor (its level means evenly spread over the given range):")
-    print(f"{'factor':<8} {'levels':>6} " + " ".join(f"{f'{m:g}σ':>7}" for m in (1, 2, 3, 4, 6)) + f"  {'80 % at':>9}")
+    print(
+        f"{'factor':<8} {'levels':>6} " + " ".join(f"{f'{m:g}σ':>7}" for m in (1, 2, 3, 4, 6)) + f"  {'target at':>9}"
+    )
     for name, levels in (("w", (args.w, args.s)), ("s", (args.s, args.w))):
         powers = [
             st.anova_power(levels, args.seeds, m * sigma, sigma, alpha, args.simulations) for m in (1, 2, 3, 4, 6)
         ]
-        detectable = minimum_detectable_spread(levels, args.seeds, sigma)
+        detectable = minimum_detectable_spread(levels, args.seeds, sigma, PROTOCOL.power_target)
         print(
             f"{name:<8} {levels[0]:>6} "
             + " ".join(f"{p:>7.2f}" for p in powers)
             + f"  {detectable:>6.2f} pts ({detectable / sigma:.1f}σ)"
         )
+    print(f"\nAt the protocol's smallest meaningful effect, a spread of {PROTOCOL.smallest_effect:g} points:")
+    for name, levels in (("w", (args.w, args.s)), ("s", (args.s, args.w))):
+        power = st.anova_power(levels, args.seeds, PROTOCOL.smallest_effect, sigma, alpha, args.simulations)
+        every = max(0.0, 1 - args.budgets * (1 - power))
+        print(f"{name:<8} per budget {power:.3f}; at every one of {args.budgets} budgets ≥ {every:.3f}")
     print("\nSpearman ρ over cell means, permutation test (the paper's form):")
     print(
         f"{'points':>6} {'smallest p':>11} {'after Holm':>10} "

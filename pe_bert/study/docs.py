@@ -1,0 +1,170 @@
+"""The numbers of README.md and docs/study.md, generated from committed artifacts, never typed by hand.
+
+    python -m pe_bert.study.docs           # rewrite every generated block from the artifacts
+    python -m pe_bert.study.docs --check   # exit 1 (naming the blocks) when a block differs from its artifact
+
+The artifacts: `docs/reference/results.json`, the confirmatory run of the default study (what `pe-bert study`
+writes, committed with its plots in docs/img/), and `docs/pilot/lr.json` / `docs/pilot/design.json`, the pilot
+that the protocol was tuned on (`benchmarks/pilot_study.py`). A generated block sits between
+`<!-- BEGIN generated: NAME -->` and `<!-- END generated: NAME -->`; everything between is replaced. The blocks
+reuse the report's own sections (`pe_bert.study.report`), so README, docs and report.md cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+REFERENCE = Path("docs/reference/results.json")
+PILOT_LR = Path("docs/pilot/lr.json")
+PILOT_DESIGN = Path("docs/pilot/design.json")
+FILES = ("README.md", "docs/study.md")
+_BLOCK = re.compile(
+    r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S
+)
+
+
+def _body(lines: list[str]) -> list[str]:
+    """A report section without its heading."""
+    while lines and (not lines[0].strip() or lines[0].startswith("#")):
+        lines = lines[1:]
+    return lines
+
+
+def _steps(budget) -> str:
+    return f"{int(budget):,} steps"
+
+
+def findings_block(summary: dict) -> list[str]:
+    from .report import _findings_section
+
+    rows = _body(_findings_section(summary, []))
+    start = next(i for i, line in enumerate(rows) if line.startswith("|"))
+    return rows[start:]
+
+
+def verdicts_block(summary: dict) -> list[str]:
+    from .report import verdict_lines
+
+    return ["```", *verdict_lines(summary), "```"]
+
+
+def run_block(summary: dict) -> list[str]:
+    """What the reference run was: its protocol, scale, machine and time."""
+    meta, config, protocol = summary["metadata"], summary["config"], summary["protocol"]
+    units = len(summary["runs"])
+    pretrained = sum(1 for r in summary["runs"] if r["trained"])
+    cpu = sum(e["cpu_s"] for e in meta["this_run"].values())
+    return [
+        f"The reference run (`docs/reference/results.json`) is the {protocol['kind']} run of protocol "
+        f"{protocol['version']} (SHA-256 `{protocol['sha256'][:16]}…`): {pretrained} pretrainings and "
+        f"{units - pretrained} untrained controls over seeds {config['seeds']}, budgets "
+        f"{' and '.join(_steps(b) for b in summary['budgets'])}; {meta['wall_time_s'] / 60:.1f} minutes of wall time "
+        f"and {cpu / 60:.1f} minutes of CPU with {meta['workers']} worker processes on {meta['cpu_count']} cores "
+        f"(pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, torch {meta['torch']}, Python "
+        f"{meta['python']}).",
+    ]
+
+
+def _section(name: str):
+    def render(summary: dict) -> list[str]:
+        from . import report
+
+        return _body(getattr(report, name)(summary, []))
+
+    return render
+
+
+def pilot_block(lr: dict, design: dict) -> list[str]:
+    """What the pilot measured and what the protocol took from it."""
+    from .protocol import PROTOCOL
+
+    budgets = [str(b) for b in lr["budgets"]]
+    lines = [
+        f"Learning-rate pilot (seed {lr['seed']}, variants {', '.join(lr['variants'])}; constant rate after warmup; "
+        "held-out masked-token loss, nats, mean over the variants). Rule: "
+        f"{lr['rule']}.",
+        "",
+        "| learning rate | " + " | ".join(f"loss @{_steps(b)}" for b in budgets) + " |",
+        "|---|" + "---|" * len(budgets),
+    ]
+    for rate, losses in lr["mean_loss"].items():
+        mark = " (chosen)" if float(rate) == lr["chosen"] else ""
+        lines.append(f"| {rate}{mark} | " + " | ".join(f"{losses[b]:.3f}" for b in budgets) + " |")
+    signal = {c["name"]: c for c in design.get("design_checks", [])}
+    stds = {name.split("@", 1)[1]: check["seed_std"] for name, check in signal.items() if name.startswith("signal @")}
+    baselines = design.get("probing_baselines", {})
+    lines += [
+        "",
+        f"Design pilot (the default design on the pilot seeds {design['config']['seeds']} and the pilot probing "
+        f"split, seed {design['config']['probing_seed']}): the outcome's pooled seed std "
+        + ", ".join(f"{v:.2f} points at {k} steps" for k, v in stds.items())
+        + "; bag-of-n-gram baselines "
+        + ", ".join(f"{t} {e['accuracy']:.1f}" for t, e in baselines.items())
+        + ". The protocol took from it: the learning rate "
+        f"{PROTOCOL.learning_rate:g}, the pilot seed std {PROTOCOL.pilot_seed_std:g} points (the largest over "
+        f"the budgets), and with it {len(PROTOCOL.seeds)} seeds, the fewest that give each primary test power ≥ "
+        f"{PROTOCOL.power_target:g} at a spread of {PROTOCOL.smallest_effect:g} points at every budget.",
+    ]
+    return lines
+
+
+BLOCKS = {
+    "study-findings": findings_block,
+    "study-verdicts": verdicts_block,
+    "study-run": run_block,
+    "study-protocol": _section("_protocol_section"),
+    "study-controls": _section("_controls_section"),
+    "study-design-checks": _section("_design_section"),
+    "study-grid": _section("_grid_section"),
+    "study-secondary": _section("_secondary_section"),
+}
+
+
+def render(name: str, root: Path) -> str:
+    if name == "study-pilot":
+        lr = json.loads((root / PILOT_LR).read_text())
+        design = json.loads((root / PILOT_DESIGN).read_text())
+        return "\n".join(pilot_block(lr, design)) + "\n"
+    summary = json.loads((root / REFERENCE).read_text())
+    return "\n".join(BLOCKS[name](summary)) + "\n"
+
+
+def update(root: Path, check: bool = False) -> list[str]:
+    """Rewrite (or with `check`, compare) every generated block of FILES; returns the blocks that differed."""
+    stale = []
+    for file in FILES:
+        path = root / file
+        text = path.read_text()
+
+        def replace(match: re.Match, file=file) -> str:
+            body = render(match["name"], root)
+            if body != match["body"]:
+                stale.append(f"{file}: {match['name']}")
+            return match.group(1) + body + match.group(4)
+
+        new = _BLOCK.sub(replace, text)
+        if not check and new != text:
+            path.write_text(new)
+    return stale
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="compare only; exit 1 when a block is stale")
+    parser.add_argument("--root", default=".", help="the repository root")
+    args = parser.parse_args(argv)
+    stale = update(Path(args.root), check=args.check)
+    if stale:
+        verb = "differ from their artifacts" if args.check else "were rewritten"
+        print(f"{len(stale)} generated block(s) {verb}: " + ", ".join(stale), file=sys.stderr)
+        return 1 if args.check else 0
+    print("Every generated block matches its artifact.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
