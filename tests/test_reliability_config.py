@@ -175,6 +175,7 @@ def test_changing_the_pe_after_creation_fills_and_drops_hyperparameters():
                 "attenuated_bias": "log",
                 "attenuated_learnable": "none",
                 "attenuated_table": "signed",
+                "attenuated_asymmetry": "exponent",  # new since: the published form, as the checkpoint was trained
             },
         ),
         ("rope", {"rope_theta": 500.0, "rope_fraction": 1.0}),

@@ -106,8 +106,8 @@ def test_variants_run_exactly_as_named_and_the_attenuated_grid_only_when_asked()
     assert labels(variants=["rope", "attenuated"], attenuated_w=[0.5]) == [
         "rope",
         "attenuated-w0.5-s1",
-        "attenuated-w0.5-s0.3",
-        "attenuated-w0.5-s0",
+        "attenuated-w0.5-s0.5",
+        "attenuated-w0.5-s0.2",
     ]
     assert labels(variants=["rope"], attenuated_w=[0.5], attenuated_s=[1.0]) == ["rope", "attenuated-w0.5-s1"]
     assert len(labels(variants=["rope"], attenuated_s=[1.0])) == 5  # a grid flag adds the grid: 4 w x 1 s
@@ -116,16 +116,24 @@ def test_variants_run_exactly_as_named_and_the_attenuated_grid_only_when_asked()
         StudyConfig(attenuated_w=[0.5, 0.5000001])
 
 
-def test_default_study_is_a_grid_over_both_properties_with_anchors_and_replicates():
+def test_default_study_is_the_protocols_confirmatory_run():
+    from pe_bert.study.protocol import PROTOCOL, protocol_record
+
     config = StudyConfig()
     labels = [spec.label for spec in config.variant_specs()]
     assert {"learned", "none", "rope"} <= set(labels)
     grid = [spec.overrides for spec in config.variant_specs() if spec.position_encoding == "attenuated"]
     ws, ss = {g["locality_w"] for g in grid}, {g["symmetry_s"] for g in grid}
     assert len(ws) >= 4 and len(ss) >= 3 and len(grid) == len(ws) * len(ss) and 1.0 in ss
-    assert max(ws) / min(ws) >= 50 and min(ss) == 0.0  # nearly global to strongly local; symmetric to one-sided
-    assert len(config.seeds) >= 2 and config.tasks == [] and config.probing_tasks == ["topic", "order", "roles"]
+    # nearly global to strongly local; symmetric to strongly asymmetric with information on both sides (s > 0)
+    assert max(ws) / min(ws) >= 50 and 0 < min(ss) <= 0.2
+    assert all(g["attenuated_asymmetry"] == "balanced" for g in grid)
+    assert len(config.seeds) >= 2 and config.tasks == [] and "roles_far" in config.outcome_tasks
     assert config.builtin_grammar == "compact" and config.max_seq_length <= config.max_position_embeddings
+    assert config.budgets() == [PROTOCOL.pretrain_steps, 2 * PROTOCOL.pretrain_steps]
+    assert protocol_record(config)["kind"] == "confirmatory"
+    # pilot and confirmatory seeds and probing splits are disjoint
+    assert not set(PROTOCOL.seeds) & set(PROTOCOL.pilot_seeds) and PROTOCOL.probing_seed != PROTOCOL.pilot_probing_seed
 
 
 def test_cli_flags_reach_the_config_and_help_documents_the_variant_semantics(monkeypatch, tmp_path, capsys):
@@ -181,7 +189,7 @@ def _mini_config(out, **overrides) -> StudyConfig:
         max_position_embeddings=16,
         max_seq_length=16,
         builtin_num_sentences=600,
-        pretrain_steps=30,
+        pretrain_steps=15,
         pretrain_batch_size=16,
         pretrain_learning_rate=1e-2,
         finetune_steps=6,
@@ -230,9 +238,21 @@ def test_mini_study_writes_report_results_and_plots(mini_study):
         assert (out / name).exists() and (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
     grid = {f"attenuated-w{w}-s{s}" for w in ("0.3", "1.5") for s in ("1", "0.2")}
-    assert set(results["variants"]) == {"none", "learned"} | grid and len(results["grid"]) == 4
+    assert set(results["variants"]) == {"none", "learned", "untrained-rope"} | grid and len(results["grid"]) == 4
     assert results["config"]["seeds"] == [0, 1] and results["metadata"]["wall_time_s"] > 0
-    assert {"pretrain", "finetune", "score", "probe", "mlm", "probing"} <= set(results["metadata"]["this_run"])
+    stages = {"pretrain", "finetune", "score", "probe", "mlm", "probing", "init", "design", "data"}
+    assert stages <= set(results["metadata"]["this_run"])
+    # every pretrained run is measured at both budgets; the untrained control at initialisation only
+    assert results["budgets"] == [15, 30]
+    for run in results["runs"]:
+        assert set(run["budgets"]) == ({"15", "30"} if run["trained"] else {"0"})
+        assert all(
+            set(numbers["probing"]) == {"topic", "order", "roles", "roles_far"} for numbers in run["budgets"].values()
+        )
+    # the manipulation check ran before pretraining, and the local shortcut is measured on every probing task
+    assert [c["locality"] for c in results["design"]["cells"]] and results["design"]["checks"]
+    assert results["probing_baselines"]["roles_far"]["accuracy"] == 50.0
+    assert results["protocol"]["kind"] == "exploratory" and len(results["protocol"]["sha256"]) == 64
     # The attenuated prior makes attention far more local than no PE at all: a real spread, not a constant.
     locality = {k: v["locality"]["mean"] for k, v in results["variants"].items()}
     assert locality["attenuated-w1.5-s1"] > locality["none"] + 0.1
@@ -253,7 +273,10 @@ def test_mini_study_tests_its_hypotheses_and_its_exact_controls(mini_study):
     assert controls["order-blind control"]["passed"] and controls["zero-shot tie control"]["passed"]
     # exactly two primary tests (Holm at m = 2), each with a verdict; the paper's form over 4 cells is not testable
     assert [t["hypothesis"] for t in results["primary_tests"]] == ["locality", "symmetry"]
-    assert all(t["verdict"] in ("supported", "bounded null", "not testable") for t in results["primary_tests"])
+    assert all(
+        t["verdict"] in ("supported", "budget-dependent", "bounded null", "not testable")
+        for t in results["primary_tests"]
+    )
     assert all(t["verdict"] == "not testable" for t in results["paper_form_tests"])
     report = (out / "report.md").read_text()
     findings = report.split("## Findings")[1].split("\n## ")[0]
@@ -290,12 +313,14 @@ def test_report_numbers_equal_results_json(mini_study):
         for line in table.splitlines()
         if line.startswith("| ") and not line.startswith("| variant")
     }
+    probing = ("topic", "order", "roles", "roles_far")
     for label, variant in results["variants"].items():
         row = rows[label]
-        assert row[1:4] == [fmt_summary(variant["probing"][t], 1, False) for t in ("topic", "order", "roles")]
-        assert row[4] == fmt_summary(variant["outcome"], 1, False)
-        assert row[5:8] == [fmt_summary(variant[k], 3, False) for k in ("locality", "symmetry", "symmetry_mass")]
-        assert f"| {label} | {fmt_summary(variant['tasks']['builtin_order'], 3)} |" in tasks
+        assert row[1:5] == [fmt_summary(variant["probing"][t], 1, False) for t in probing]
+        assert row[5] == fmt_summary(variant["outcome"], 1, False)
+        assert row[6:9] == [fmt_summary(variant[k], 3, False) for k in ("locality", "symmetry", "symmetry_mass")]
+        if variant["trained"]:
+            assert f"| {label} | {fmt_summary(variant['tasks']['builtin_order'], 3)} |" in tasks
     for label, variant in results["variants"].items():  # a cell's mean is the mean of its runs
         per_seed = [r["pretrained_scores"]["locality"] for r in results["runs"] if r["variant"] == label]
         assert variant["locality"]["mean"] == pytest.approx(sum(per_seed) / len(per_seed), rel=1e-12)
@@ -308,7 +333,7 @@ def test_report_numbers_equal_results_json(mini_study):
         assert f"| {fmt_summary(variant['zero_shot_pll_preference']['shuffle-sr'], 1, False)}" in row
     # probe effects are in points (the paper's unit), declared as such
     assert "points" in results["units"]["zero_shot_pll_preference"]
-    assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"])
+    assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"] if r["trained"])
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ over arcs:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,30 +249,35 @@ class SentenceAutomaton:
         topic's arcs, renormalised.
         """
         if self._cumulative is None:
-            self._cumulative = np.cumsum(self.pool_matrix, axis=1)
+            # Python lists and `bisect`, not numpy: a sentence is a dozen scalar draws, where numpy's per-call
+            # overhead dominates (bisect_right on the same floats finds the same index as searchsorted "right").
+            self._cumulative = [row.tolist() for row in np.cumsum(self.pool_matrix, axis=1)]
             # per state: its arcs and their cumulative probabilities (drawing an arc is one binary search)
             self._arc_table = [
-                (arcs, np.cumsum(self.prob[arcs]))
+                (arcs.tolist(), np.cumsum(self.prob[arcs]).tolist())
                 for arcs in (self._order[self._first_arc[s] : self._first_arc[s + 1]] for s in range(self.num_states))
             ]
             self._topic_tables = {}
+            self._arc_fields = (self.pool.tolist(), self.role.tolist(), self.context.tolist(), self.dst.tolist())
+        pools, arc_roles, arc_contexts, destinations = self._arc_fields
+        last_word = len(self.vocabulary) - 1
         state, words, roles, context = START, [], [], None
         while state != FINAL:
             arcs, cumulative = self._arc_table[state]
             if state == START and topic is not None:
                 if topic not in self._topic_tables:
-                    chosen = arcs[[self.contexts[c].topic == topic for c in self.context[arcs]]]
-                    if not chosen.size:
+                    chosen = [a for a in arcs if self.contexts[arc_contexts[a]].topic == topic]
+                    if not chosen:
                         raise ValueError(f"No sentence has topic {topic!r}.")
-                    self._topic_tables[topic] = (chosen, np.cumsum(self.prob[chosen]))
+                    self._topic_tables[topic] = (chosen, np.cumsum(self.prob[chosen]).tolist())
                 arcs, cumulative = self._topic_tables[topic]
-            arc = arcs[min(int(np.searchsorted(cumulative, uniform() * cumulative[-1], side="right")), len(arcs) - 1)]
-            row = self._cumulative[self.pool[arc]]
-            word = min(int(np.searchsorted(row, uniform() * row[-1], side="right")), len(self.vocabulary) - 1)
+            arc = arcs[min(bisect.bisect_right(cumulative, uniform() * cumulative[-1]), len(arcs) - 1)]
+            row = self._cumulative[pools[arc]]
+            word = min(bisect.bisect_right(row, uniform() * row[-1]), last_word)
             words.append(self.vocabulary[word])
-            roles.append(self.roles[self.role[arc]])
-            context = context or self.contexts[self.context[arc]]
-            state = self.dst[arc]
+            roles.append(self.roles[arc_roles[arc]])
+            context = context or self.contexts[arc_contexts[arc]]
+            state = destinations[arc]
         return Sentence(tuple(words), _spans(roles), context.structure or "", context.topic or "")
 
     def sentence_probability(self, words: Sequence[str]) -> float:

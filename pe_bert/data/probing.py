@@ -136,9 +136,11 @@ def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
     animal = _one_animal_one_person(sentence, agent, patient)
     if animal is None:
         return None  # one animal and one person: "who did it?" has two possible answers
+    if not _reversible(sentence, agent, patient):
+        return None  # not reversible: selectional restrictions would give the roles away
     swapped = swap_agent_patient(sentence)
     if compact_language().sentence_probability(swapped.words) == 0.0:
-        return None  # not reversible: selectional restrictions would give the roles away
+        raise AssertionError(f"a reversible sentence's role swap must be a sentence of the language: {swapped.text}")
     label = int(animal[0])  # 1: the animal is the agent
     distance = abs(_head(agent) - _head(patient)) - 1
     return [
@@ -147,19 +149,26 @@ def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
     ]
 
 
+def _reversible(sentence: Sentence, agent, patient) -> bool:
+    """Does the sentence's verb accept each of its two nouns' classes as agent and as patient (so that the
+    role-swapped sentence is one of the language)?"""
+    from .compact import compact_plan
+
+    verb = compact_plan(sentence).clauses[0].verb
+    classes = [lx.NOUN_TO_CLASS[sentence.words[_head(span)]] for span in (agent, patient)]
+    return all(c in verb.agents and c in verb.patients for c in classes)
+
+
 def _twin_contexts(sentence: Sentence, rng: np.random.Generator) -> Sentence | None:
     """`sentence` rewritten so that its agent and patient nouns have identical neighbours: one determiner (never
     "a"/"an", whose form would follow the noun), one adjective or none, and a place phrase with one preposition
-    after each. None when its verb is not reversible between the two nouns' classes, or the rewritten sentence
-    is not in the language."""
+    after each. None when the rewritten sentence is not in the language."""
     from .compact import compact_plan
     from .grammar import NP, PP, realize
 
     plan = compact_plan(sentence)
     clause = plan.clauses[0]
     classes = [lx.NOUN_CLASS_BY_NAME[lx.NOUN_TO_CLASS[np.noun]] for np in (clause.agent, clause.patient)]
-    if not all(c.name in clause.verb.agents and c.name in clause.verb.patients for c in classes):
-        return None  # not reversible: selectional restrictions would give the roles away
     shared = sorted(set.intersection(*(set(_adjectives_of(c)) for c in classes)))
     adjectives = (str(rng.choice(shared)),) if shared and rng.random() < 0.5 else ()
     determiner = str(rng.choice([d for d in dict.fromkeys(lx.DETERMINERS) if d != "a"]))
@@ -191,6 +200,8 @@ def _roles_far_examples(sentence: Sentence, rng: np.random.Generator, turn: int)
         return None  # voices in turn, as in `roles`
     if sentence.structure not in ("transitive", "passive") or _one_animal_one_person(sentence, agent, patient) is None:
         return None
+    if not _reversible(sentence, agent, patient):
+        return None  # not reversible: selectional restrictions would give the roles away
     sentence = _twin_contexts(sentence, rng)
     if sentence is None:
         return None
