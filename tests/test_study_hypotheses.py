@@ -80,9 +80,10 @@ def test_a_locality_effect_at_both_budgets_is_supported_and_a_null_symmetry_is_b
     assert f"spread of {PROTOCOL.smallest_effect:g} points" in symmetry["statement"]
     # the power is planned from the pilot's std, not observed on the run
     power = symmetry["planned_power"]
-    assert power["sigma"] == PROTOCOL.pilot_seed_std and power["all_budgets"] == pytest.approx(
+    assert power["sigma"] == PROTOCOL.pilot_seed_std and power["union_bound"] == pytest.approx(
         max(0.0, 1 - 2 * (1 - power["per_budget"]))
     )
+    assert power["union_bound"] <= power["all_budgets"] <= power["per_budget"]
 
 
 def test_an_effect_at_one_budget_only_is_budget_dependent_and_says_which_way():
@@ -157,7 +158,7 @@ def test_controls_can_fail():
     assert not checks["order-blind control"]["passed"] and not checks["no ties with positions"]["passed"]
     # the pretraining control fails for a run that did not learn, and when the untrained model would pass it
     runs = grid(effect_w=3.0)
-    runs[3]["budgets"]["500"]["mlm"]["1"]["share"] = 0.05
+    runs[3]["budgets"]["500"]["mlm"]["1"]["share"] = PROTOCOL.pretraining_share_min / 2
     assert not {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}["pretraining control"]["passed"]
     blind, control = _blind_and_control(untrained_share=0.9)
     checks = {c["name"]: c for c in hy.controls(grid(effect_w=3.0) + blind + control, {}, {})}

@@ -593,14 +593,18 @@ class Study:
 
         return self._stage(unit, stage, settings, work, headline)
 
-    def probing_stage(self, unit: str, pretrained: str, probing: dict, stage: str = "probing") -> dict:
+    def probing_stage(
+        self, unit: str, pretrained: str, probing: dict, stage: str = "probing", tasks: list[str] | None = None
+    ) -> dict:
         """Frozen-feature probes of the pretrained model: a logistic regression on its last hidden states for each
-        probing task (topic, order, roles), trained and tested on the shared split."""
+        probing task (`tasks`, default all), trained and tested on the shared split."""
         c = self.config
+        tasks = list(probing["files"]) if tasks is None else [t for t in probing["files"] if t in tasks]
         settings = {
             "pretrained": self.store.content_id(pretrained),
             "data": self.store.content_id(self.store.folder(SHARED_UNIT, "probing")),
             "batch": c.eval_batch_size,
+            "tasks": tasks,
         }
 
         def work(folder: Path) -> dict:
@@ -611,8 +615,8 @@ class Study:
             model = AutoModel.from_pretrained(pretrained).eval()
             tokenizer = AutoTokenizer.from_pretrained(pretrained)
             results = {}
-            for task, path in probing["files"].items():
-                splits = json.loads(self.store.resolve(path).read_text())
+            for task in tasks:
+                splits = json.loads(self.store.resolve(probing["files"][task]).read_text())
                 results[task] = run_probing_task(model, tokenizer, splits, batch_size=c.eval_batch_size).to_dict()
             return {"tasks": results}
 
@@ -809,7 +813,8 @@ class Study:
         per_budget = [
             budget_stage(stage, steps, budgets[-1])
             for steps in budgets
-            for stage in (["mlm"] if c.builtin_corpus else []) + (["probing"] if c.probing_tasks else [])
+            for stage in (["mlm"] if c.builtin_corpus else [])
+            + (["probing"] if (c.probing_tasks if steps == budgets[-1] else c.outcome_tasks) else [])
         ]
         if not trained:
             return ["init", *per_budget]
@@ -904,9 +909,11 @@ class Study:
                 if "blocks" in data:
                     stage = budget_stage("mlm", steps, final)
                     result.stages[stage] = self.mlm_stage(unit, spec, path, data, stage)
-                if probing:
+                # every probing task at the final budget; before it, the outcome's (what the budget rule tests)
+                tasks = self.config.probing_tasks if steps == final else self.config.outcome_tasks
+                if probing and tasks:
                     stage = budget_stage("probing", steps, final)
-                    result.stages[stage] = self.probing_stage(unit, path, probing, stage)
+                    result.stages[stage] = self.probing_stage(unit, path, probing, stage, tasks)
             if not spec.trained:  # a control: measured as a pretrained model is, nothing more
                 return result
             pretrained = checkpoints[final]

@@ -196,9 +196,29 @@ def check_values(config) -> None:
     _check_tokenizer_covers_the_language(config)
     for spec in specs + config.control_specs():  # the model configs the study builds, checked before any training
         try:
-            PEBertConfig(**config.model_kwargs(), **spec.config_kwargs())
+            model_config = PEBertConfig(**config.model_kwargs(), **spec.config_kwargs())
         except (ValueError, TypeError) as error:
             raise InvalidInputError(f"Variant {spec.label!r}: {error}") from error
+        _check_probing_sentences_fit(config, spec.label, model_config)
+
+
+def _check_probing_sentences_fit(config, label: str, model_config) -> None:
+    """The built-in probing sentences must fit an absolute PE's table: the compact language's longest sentence and
+    its [CLS]/[SEP] (the word-level vocabulary gives one token per word)."""
+    from ..configuration import position_table_limit
+
+    bound = position_table_limit(model_config)
+    if bound is None or not config.probing_tasks or config.tokenizer_name or config.builtin_grammar != "compact":
+        return
+    from ..data.compact import compact_language
+
+    longest = compact_language().max_length() + 2
+    if longest > bound[0]:
+        raise InvalidInputError(
+            f"Variant {label!r} ({bound[1]}) has {bound[0]} positions, but the probing sentences of the built-in "
+            f"language take up to {longest} tokens: raise --max-position-embeddings to at least {longest}, or run "
+            "no --probing-tasks."
+        )
 
 
 def _check_tokenizer_covers_the_language(config) -> None:
