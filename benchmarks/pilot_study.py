@@ -112,7 +112,29 @@ def design_pilot(out: str, rest: list[str]) -> dict:
         "variants",
         "secondary",
     )
-    return {key: summary[key] for key in keep if key in summary}
+    return {**{key: summary[key] for key in keep if key in summary}, "planning": planning(summary["runs"])}
+
+
+def planning(runs: list[dict]) -> dict:
+    """What the confirmatory design's power is planned on: the outcome's pooled seed std at each budget (seed
+    deviations from their grid cell's mean) and the correlation of a run's deviations between the budgets."""
+    import numpy as np
+
+    from pe_bert.study import hypotheses as hy
+
+    budgets = hy.budgets_of(runs)
+    deviations = []
+    for cell in hy.cells(runs).values():
+        values = np.array([[hy.at(r, b)["outcome"] for b in budgets] for r in cell])
+        deviations.append(values - values.mean(axis=0))
+    deviations = np.concatenate(deviations)
+    df = len(deviations) - len(hy.cells(runs))
+    std = np.sqrt((deviations**2).sum(axis=0) / df)
+    return {
+        "seed_std": {b: float(v) for b, v in zip(budgets, std)},
+        "budget_correlation": float(np.corrcoef(deviations.T)[0, 1]) if len(budgets) == 2 else None,
+        "degrees_of_freedom": int(df),
+    }
 
 
 def main(argv=None) -> int:

@@ -94,20 +94,96 @@ def pilot_block(lr: dict, design: dict) -> list[str]:
     for rate, losses in lr["mean_loss"].items():
         mark = " (chosen)" if float(rate) == lr["chosen"] else ""
         lines.append(f"| {rate}{mark} | " + " | ".join(f"{losses[b]:.3f}" for b in budgets) + " |")
-    signal = {c["name"]: c for c in design.get("design_checks", [])}
-    stds = {name.split("@", 1)[1]: check["seed_std"] for name, check in signal.items() if name.startswith("signal @")}
+    plan = design["planning"]
     baselines = design.get("probing_baselines", {})
     lines += [
         "",
-        f"Design pilot (the default design on the pilot seeds {design['config']['seeds']} and the pilot probing "
-        f"split, seed {design['config']['probing_seed']}): the outcome's pooled seed std "
-        + ", ".join(f"{v:.2f} points at {k} steps" for k, v in stds.items())
-        + "; bag-of-n-gram baselines "
+        f"Design pilot (`pe-bert study --pilot`: the default design on the pilot seeds {design['config']['seeds']} "
+        f"and the pilot probing split, seed {design['config']['probing_seed']}): the outcome's pooled seed std "
+        + ", ".join(
+            f"{v:.2f} points at {_steps(b)}" for b, v in sorted(plan["seed_std"].items(), key=lambda i: int(i[0]))
+        )
+        + f" ({plan['degrees_of_freedom']} degrees of freedom), the correlation of a run's deviations between the "
+        f"budgets {plan['budget_correlation']:.2f}; bag-of-n-gram baselines "
         + ", ".join(f"{t} {e['accuracy']:.1f}" for t, e in baselines.items())
         + ". The protocol took from it: the learning rate "
-        f"{PROTOCOL.learning_rate:g}, the pilot seed std {PROTOCOL.pilot_seed_std:g} points (the largest over "
-        f"the budgets), and with it {len(PROTOCOL.seeds)} seeds, the fewest that give each primary test power ≥ "
-        f"{PROTOCOL.power_target:g} at a spread of {PROTOCOL.smallest_effect:g} points at every budget.",
+        f"{PROTOCOL.learning_rate:g}, the seed std {PROTOCOL.pilot_seed_std:g} points (the larger over the budgets, "
+        f"rounded up), the budget correlation {PROTOCOL.pilot_budget_correlation:g}, and with them "
+        f"{len(PROTOCOL.seeds)} seeds, the fewest that give each primary test power ≥ {PROTOCOL.power_target:g} at a "
+        f"spread of {PROTOCOL.smallest_effect:g} points at every budget.",
+    ]
+    return lines
+
+
+def protocol_table_block(summary: dict | None = None) -> list[str]:
+    """The protocol's settings, from the code that freezes them (pe_bert/study/protocol.py)."""
+    from .protocol import PROTOCOL, protocol_digest
+
+    p = PROTOCOL
+    rows = [
+        (
+            "version, SHA-256",
+            f"{p.version}, `{protocol_digest()[:16]}…` (over the protocol and the default's settings)",
+        ),
+        (
+            "grid",
+            f"w ∈ {{{', '.join(f'{w:g}' for w in p.grid_w)}}} × s ∈ {{{', '.join(f'{s:g}' for s in p.grid_s)}}}, "
+            f"{p.asymmetry} asymmetry, {p.bias} bias ({len(p.grid_w) * len(p.grid_s)} cells)",
+        ),
+        ("anchors, control", f"{', '.join(p.anchors)}; an untrained `{p.untrained_control}` of the same shape"),
+        ("seeds", f"confirmatory {list(p.seeds)}, pilot {list(p.pilot_seeds)}"),
+        (
+            "probing split",
+            f"confirmatory seed {p.probing_seed}, pilot seed {p.pilot_probing_seed}; "
+            f"{p.probing_train_sentences:,} training and {p.probing_test_sentences:,} test sentences per task",
+        ),
+        (
+            "budgets",
+            f"{' and '.join(f'{b:,}' for b in p.budgets())} steps: one run to the largest, constant rate "
+            f"{p.learning_rate:g} after {p.warmup_fraction:g} of the first budget's steps of warmup",
+        ),
+        ("probing tasks", f"{', '.join(p.probing_tasks)}; outcome: {', '.join(p.outcome_tasks)}"),
+        ("tests", f"α = {p.alpha:g}; H1, H2 Holm at each budget; supported only when significant at every budget"),
+        (
+            "power",
+            f"≥ {p.power_target:g} at a spread of {p.smallest_effect:g} points, planned on the pilot's seed std "
+            f"{p.pilot_seed_std:g} and budget correlation {p.pilot_budget_correlation:g}",
+        ),
+        ("design checks", f"a knob may move the other property by ≤ {p.max_cross_effect:g} (identical tokens)"),
+        (
+            "controls",
+            f"pretraining: ≥ {100 * p.pretraining_share_min:g} % of the learnable signal; twins tie within "
+            f"{p.twin_tie_atol:g}",
+        ),
+    ]
+    return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def power_block(summary: dict | None = None) -> list[str]:
+    """The planned power of the default design (what `planned_power` computes before the confirmatory run)."""
+    from .hypotheses import HYPOTHESES, minimum_detectable_spread, planned_power
+    from .protocol import PROTOCOL
+
+    levels = {"w": (len(PROTOCOL.grid_w), len(PROTOCOL.grid_s)), "s": (len(PROTOCOL.grid_s), len(PROTOCOL.grid_w))}
+    seeds, budgets = len(PROTOCOL.seeds), len(PROTOCOL.budget_multiples)
+    lines = [
+        f"| hypothesis | levels × other levels × seeds | power per budget | at every budget (union bound) | "
+        f"detected with power {PROTOCOL.power_target:g} |",
+        "|---|---|---|---|---|",
+    ]
+    for name, h in HYPOTHESES.items():
+        own = levels[h["factor"]]
+        power = planned_power(own, seeds, budgets)
+        spread = minimum_detectable_spread(own, seeds, budgets)
+        lines.append(
+            f"| {name} ({h['factor']}) | {own[0]} × {own[1]} × {seeds} | {power['per_budget']:.2f} | "
+            f"{power['all_budgets']:.2f} ({power['union_bound']:.2f}) | {spread:.1f} points |"
+        )
+    lines += [
+        "",
+        f"At a spread of {PROTOCOL.smallest_effect:g} points (α = {PROTOCOL.alpha / 2:g}, the first Holm step of "
+        f"two), seed std {PROTOCOL.pilot_seed_std:g}, correlation between budgets "
+        f"{PROTOCOL.pilot_budget_correlation:g}; the union bound holds whatever that correlation.",
     ]
     return lines
 
@@ -121,6 +197,8 @@ BLOCKS = {
     "study-design-checks": _section("_design_section"),
     "study-grid": _section("_grid_section"),
     "study-secondary": _section("_secondary_section"),
+    "study-protocol-table": protocol_table_block,
+    "study-power": power_block,
 }
 
 

@@ -16,7 +16,10 @@ POINTS = 100.0
 
 UNITS = {
     "probing, outcome": "accuracy points (percent) on the probing tasks' shared test split; word-order score = mean "
-    "of the order and roles probes (50 = order-blind, exactly; 100 = ceiling)",
+    "of the outcome tasks' probes (50 = order-blind, exactly; 100 = ceiling)",
+    "budgets": "pretraining steps: every run's numbers at each budget (`budgets`), the final budget's at the top level",
+    "design": "identical-token locality and symmetry (fractions) of each grid cell's PE, before pretraining",
+    "probing_baselines": "accuracy points of a bag of words and bigrams on the same split, with the same classifier",
     "tasks": "fine-tuned task's main metric as a fraction (accuracy for the built-in tasks)",
     "locality, symmetry, symmetry_mass": "fraction in [0, 1]",
     "mlm_loss, unigram_loss, bayes_loss": "nats per masked token",
@@ -56,14 +59,16 @@ def budget_numbers(stages: dict, steps: int, final: int, outcome_tasks) -> dict:
     probing = _probing(stages.get(budget_stage("probing", steps, final), {}))
     score = stages.get("score", {}).get(budget_name(steps), {})
     position = score.get("position", {})
-    return {
+    numbers = {
         "mlm": stages.get(budget_stage("mlm", steps, final), {}).get("lengths", {}),
         "probing": probing,
         "outcome": outcome(probing, outcome_tasks),
         "pretrained_scores": {k: score.get(k) for k in ATTENTION_SCORES},
         "position": position.get("overall", {}),
-        "position_matrix": position.get("mean_matrix"),
     }
+    if steps == final:  # the identical-token matrix the plots draw: the final model's (kept once per run)
+        numbers["position_matrix"] = position.get("mean_matrix")
+    return numbers
 
 
 def outcome(probing: dict, outcome_tasks) -> float | None:
@@ -93,6 +98,7 @@ def run_record(result, outcome_tasks) -> dict:
     record["budgets"] = {str(b): budget_numbers(stages, b, steps[-1], outcome_tasks) for b in steps}
     final = record["budgets"][str(steps[-1])] if steps else budget_numbers({}, 0, 0, outcome_tasks)
     record.update(final)
+    final.pop("position_matrix", None)  # at the top level only
     record["tasks"] = {
         name.split(":", 1)[1]: {"metric": r.get("metric"), "score": r.get("score")}
         for name, r in stages.items()

@@ -240,8 +240,20 @@ def _corpus(config, data: dict) -> dict:
     return corpus
 
 
+def dumps(value, level: int = 0) -> str:
+    """JSON as `json.dumps(indent=2)` writes it, except that a list of numbers or strings stays on one line: a
+    study's per-pair and per-position lists would otherwise take one line per number (and megabytes)."""
+    pad = "  " * (level + 1)
+    if isinstance(value, dict) and value:
+        items = ",\n".join(f"{pad}{json.dumps(str(k))}: {dumps(v, level + 1)}" for k, v in value.items())
+        return "{\n" + items + "\n" + "  " * level + "}"
+    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(pad + dumps(v, level + 1) for v in value) + "\n" + "  " * level + "]"
+    return json.dumps(value, allow_nan=False, ensure_ascii=True)
+
+
 def save_results(out: Path, summary: dict) -> None:
-    (Path(out) / "results.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    (Path(out) / "results.json").write_text(dumps(summary) + "\n")
 
 
 def write_report(study, results, wall_time: float, workers: int, shared) -> dict:

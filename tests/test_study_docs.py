@@ -1,0 +1,70 @@
+"""The study's numbers in README.md and docs/study.md come from committed artifacts through a script: the
+reference run (docs/reference/results.json) is the confirmatory run of the current protocol, its verdicts are what
+the code computes from its own runs, and every generated block of the docs matches its artifact."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pe_bert.study import docs
+from pe_bert.study import hypotheses as hy
+from pe_bert.study.protocol import PROTOCOL, protocol_digest
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = json.loads((ROOT / docs.REFERENCE).read_text())
+
+
+def test_every_generated_block_matches_its_artifact():
+    stale = docs.update(ROOT, check=True)
+    assert not stale, f"run `python -m pe_bert.study.docs` (stale: {stale})"
+
+
+def test_the_reference_is_the_confirmatory_run_of_the_current_protocol():
+    protocol = REFERENCE["protocol"]
+    assert protocol["kind"] == "confirmatory" and not protocol["deviations"]
+    assert protocol["version"] == PROTOCOL.version and protocol["sha256"] == protocol_digest()
+    assert REFERENCE["config"]["seeds"] == list(PROTOCOL.seeds)
+    assert REFERENCE["budgets"] == [m * PROTOCOL.pretrain_steps for m in PROTOCOL.budget_multiples]
+
+
+@pytest.mark.parametrize("family", ["primary_tests", "paper_form_tests"])
+def test_the_references_verdicts_are_what_the_code_computes_from_its_runs(family):
+    tests = getattr(hy, family)(REFERENCE["runs"])
+    stored = REFERENCE[family]
+    assert [t["verdict"] for t in tests] == [t["verdict"] for t in stored]
+    assert [t["statement"] for t in tests] == [t["statement"] for t in stored]
+    for test, kept in zip(tests, stored):
+        for budget, entry in test["budgets"].items():
+            assert entry["p_holm"] == pytest.approx(kept["budgets"][budget]["p_holm"], rel=1e-9)
+
+
+def test_the_protocols_pilot_values_are_the_pilots():
+    """What the protocol took from the pilot is what the committed pilot artifacts say."""
+    import math
+
+    lr = json.loads((ROOT / docs.PILOT_LR).read_text())
+    plan = json.loads((ROOT / docs.PILOT_DESIGN).read_text())["planning"]
+    assert PROTOCOL.learning_rate == lr["chosen"]
+    assert PROTOCOL.pilot_seed_std == math.ceil(10 * max(plan["seed_std"].values())) / 10
+    assert PROTOCOL.pilot_budget_correlation == round(plan["budget_correlation"], 2)
+    pilot = json.loads((ROOT / docs.PILOT_DESIGN).read_text())
+    assert pilot["config"]["seeds"] == list(PROTOCOL.pilot_seeds) and pilot["protocol"]["kind"] == "pilot"
+
+
+def test_a_changed_number_is_caught(tmp_path):
+    """A block edited by hand (or left behind by a new reference) fails the check, naming the block."""
+    for file in docs.FILES:
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text((ROOT / file).read_text())
+    for artifact in (docs.REFERENCE, docs.PILOT_LR, docs.PILOT_DESIGN):
+        (tmp_path / artifact).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / artifact).write_text((ROOT / artifact).read_text())
+    readme = tmp_path / "README.md"
+    text = readme.read_text()
+    begin = text.index("<!-- BEGIN generated: study-findings -->")
+    first_row = text.index("| Locality", begin)
+    readme.write_text(text[:first_row] + "| Locality (typed by hand) " + text[first_row + len("| Locality") :])
+    assert docs.update(tmp_path, check=True) == ["README.md: study-findings"]
+    docs.update(tmp_path)  # regenerating restores it
+    assert docs.update(tmp_path, check=True) == [] and readme.read_text() == (ROOT / "README.md").read_text()
