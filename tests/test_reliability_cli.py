@@ -387,3 +387,14 @@ def test_faults_of_the_environment_are_one_line_with_exit_status_1(capsys, tmp_p
 
     monkeypatch.setattr(Study, "run", run)
     assert expected in fails(capsys, ["study", "--out", str(tmp_path / "study"), "--quiet"], code=1)
+
+
+# ----------------------------------------------------------------------------------------------- round 4
+
+
+def test_dry_run_and_report_only_of_a_new_folder_create_nothing(capsys, tmp_path):
+    out = tmp_path / "new" / "study"
+    assert cli.main(["study", "--out", str(out), "--variants", "rope", "--attenuated-w", "", "--dry-run"]) == 0
+    assert "Nothing was trained" in capsys.readouterr().out
+    assert "holds no finished shared stage 'data'" in fails(capsys, ["study", "--out", str(out), "--report-only"])
+    assert not (tmp_path / "new").exists()

@@ -25,7 +25,7 @@ from ..errors import UsageError
 from ..jsonable import jsonable
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .stages import NotStored, StageFailed, StageStore, input_fingerprint
+from .stages import NotStored, StageFailed, StageStore, input_fingerprint, stored_strings
 
 logger = logging.getLogger(__name__)
 
@@ -242,7 +242,11 @@ class Study:
                 result.update(self._builtin_data(folder, result["tokenizer"]))
             return result
 
-        return self._stage(SHARED_UNIT, "data", settings, work, _data_headline, shown)
+        def paths(result: dict) -> list[str]:  # a user's --tokenizer-name is an input, not a stored path
+            stored = [result.get(key) for key in ("train_file", "validation_file", "blocks")]
+            return stored_strings(stored) + ([] if c.tokenizer_name else [result["tokenizer"]])
+
+        return self._stage(SHARED_UNIT, "data", settings, work, _data_headline, shown, paths=paths)
 
     def _tokenizer(self, folder: Path) -> str:
         """A deterministic word-level vocabulary for the built-in language; the user's tokenizer; or, for other
@@ -334,7 +338,7 @@ class Study:
         def headline(result):
             return f"{', '.join(result['files'])}: train and validation files"
 
-        return self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work, headline, shown)["files"]
+        return self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work, headline, shown, paths=_files)["files"]
 
     def probing_data_stage(self, shown: bool = True) -> dict:
         """The frozen-feature probing tasks' train and test examples, one split shared by every model and seed."""
@@ -360,7 +364,7 @@ class Study:
                 sizes[task] = {split: len(examples) for split, examples in splits.items()}
             return {"files": files, "examples": sizes}
 
-        return self._stage(SHARED_UNIT, "probing", settings, work, _probing_headline, shown)
+        return self._stage(SHARED_UNIT, "probing", settings, work, _probing_headline, shown, paths=_files)
 
     # ---------------------------------------------------------------------------------------------- unit stages
 
@@ -427,6 +431,7 @@ class Study:
             collective=True,
             rewritten=("README.md",),
             volatile=TRAINER_TIMING_FILES,
+            paths=lambda r: [r["path"]],
         )
 
     def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict) -> dict:
@@ -555,6 +560,7 @@ class Study:
             lambda r: f"{task} {r['metric']} {r['score']:.3f}",
             collective=True,
             volatile=TRAINER_TIMING_FILES,
+            paths=lambda r: [r["path"]],
         )
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
@@ -815,6 +821,7 @@ class Study:
         start = time.perf_counter()
         main = self.store.processes.is_main
         if main:
+            self.out.mkdir(parents=True, exist_ok=True)  # the stage store creates nothing before it computes
             (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         units = self.units()
         workers = self.worker_count()
@@ -888,6 +895,11 @@ def user_corpus_arguments(c: StudyConfig):
         max_seq_length=c.max_seq_length,
         mlm_probability=c.mlm_probability,
     )
+
+
+def _files(result: dict) -> list[str]:
+    """The stored paths of a stage whose result lists its files under `files` (what the store keeps inside it)."""
+    return stored_strings(result["files"])
 
 
 def _probing_headline(result: dict) -> str:
