@@ -541,3 +541,20 @@ def test_a_forged_model_path_is_redone_and_nothing_outside_the_study_is_read_or_
     assert (victim / "README.md").read_text() == "the victim's own card"  # never loaded, carded or uploaded
     with pytest.raises(OutsideStudy):  # and wherever such a record is read, it is refused
         study.store.resolve("../victim")
+
+
+@pytest.mark.slow
+def test_report_only_reports_the_folders_study_and_refuses_other_settings(tiny_study, tmp_path, capsys):
+    from pe_bert import cli
+
+    out = tmp_path / "study"
+    shutil.copytree(tiny_study, out)
+    (out / "report.md").unlink()
+    assert cli.main(["study", "--report-only", "--out", str(out)]) == 0  # the folder's settings, not the defaults
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["variants"]) == ["none"] and results["config"]["tasks"] == ["builtin_nli"]
+    assert not results["failures"] and "every unit stored" in capsys.readouterr().out
+    written = {name: (out / name).read_bytes() for name in ("report.md", "results.json")}
+    assert cli.main(["study", "--report-only", "--out", str(out), "--max-steps", "7"]) == 2
+    assert "(--pretrain-steps 3 there, 7 here)" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in written} == written  # not overwritten

@@ -1,7 +1,7 @@
 """The study folder's records are data, never instructions, and its leases have one holder: a stored path that
 leaves its folder (a stage's result, a checkpoint's manifest) is refused and the stage redone; a lease is broken
 only by whoever saw it die, a holder that lost its lease discards its work, and anything odd at a lease's name is
-removed instead of spun on; `runs/` may be a link to a scratch disk."""
+removed instead of spun on; a folder holds one study; `runs/` may be a link to a scratch disk."""
 
 import json
 import logging
@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 from test_reliability_resume import _checkpoint
 
+from pe_bert import cli
 from pe_bert.errors import InvalidInputError
+from pe_bert.study import Study
+from pe_bert.study.folder import check_same_study, record_settings
 from pe_bert.study.leases import HOST, Lease
 from pe_bert.study.stages import OutsideStudy, StageFailed
 from pe_bert.training import resume
 from pe_bert.training.resume import CHECKSUMS, file_sha256, last_complete_checkpoint, write_checksums
 
-from test_reliability_integrity import _forge, _store
+from test_reliability_integrity import _forge, _store, _tiny_config
 
 # ----------------------------------------------------------------------------------------------- stored paths
 
@@ -248,3 +251,25 @@ def test_runs_as_a_link_to_a_scratch_folder_is_followed_and_links_below_it_are_n
     (out / "runs").symlink_to(tmp_path / "unmounted")
     with pytest.raises(InvalidInputError, match=r"runs is a link to .*unmounted, which is not a folder"):
         _store(out)
+
+
+def test_a_folder_holds_one_study_and_another_is_refused_at_once(tmp_path, capsys):
+    out = tmp_path / "study"
+    first = dict(variants=["learned", "rope"], tasks=[], pretrain_steps=20)
+    record_settings(_tiny_config(out, **first))  # what the first study's run does before anything else
+    other = _tiny_config(out, **{**first, "pretrain_steps": 40, "variants": ["learned"]})
+    message = r"holds a study with other settings \(--variants learned,rope there, learned here; --pretrain-steps 20"
+    for look in (lambda s: s.run(), lambda s: s.report_only(), lambda s: s.plan()):
+        with pytest.raises(InvalidInputError, match=message):
+            look(Study(other, progress=False))
+    assert sorted(p.name for p in out.iterdir()) == ["study_config.json"]  # refused before anything was written
+    # Where and how it runs, whether it is pushed, where its inputs lie: the same study.
+    check_same_study(_tiny_config(out, **first, workers=3, job_cpus=4, push_to_hub=True, hub_org="org"))
+    # Naming only the folder takes its settings; a flag that differs is refused in one line.
+    assert cli.main(["study", "--out", str(out), "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "learned/seed0" in plan and "rope/seed0" in plan and "none/seed0" not in plan
+    assert cli.main(["study", "--out", str(out), "--max-steps", "40", "--dry-run"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--pretrain-steps 20 there, 40 here" in error[0]
+    assert sorted(p.name for p in out.iterdir()) == ["study_config.json"]

@@ -713,9 +713,11 @@ class Study:
     def report_only(self) -> dict:
         """Rebuild the report, results.json, plots and model cards from the stored stages alone (nothing is
         computed); units with a stage not stored are reported as missing."""
+        from .folder import check_same_study
         from .hub import write_model_cards
         from .report import save_results, write_report
 
+        check_same_study(self.config)  # never overwrite a report with one of other settings
         self.store.read_only = True
         try:
             data, probing, task_files = self.shared_stages()
@@ -736,8 +738,10 @@ class Study:
     def plan(self) -> dict:
         """What `run` would do, without training: every shared stage and unit stage, stored or to run, with its size
         and estimated compute (`pe_bert.study.plan`)."""
+        from .folder import check_same_study
         from .plan import describe
 
+        check_same_study(self.config)
         self.store.read_only = True
         stages = []
         try:
@@ -815,14 +819,14 @@ class Study:
 
         Each stage is computed under its lease: several studies (or launchers, on several hosts) can work on one
         folder, each stage computed once, the others waiting for it or using it."""
+        from .folder import record_settings
         from .hub import push_checkpoints, write_model_cards
         from .report import save_results, write_report
 
         start = time.perf_counter()
         main = self.store.processes.is_main
-        if main:
-            self.out.mkdir(parents=True, exist_ok=True)  # the stage store creates nothing before it computes
-            (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        if main:  # the folder's one study: another study's settings are refused here, before anything runs
+            record_settings(self.config)
         units = self.units()
         workers = self.worker_count()
         shared = 1 + bool(self.config.probing_tasks) + (len(self.config.seeds) if self.config.builtin_tasks else 0)
