@@ -392,6 +392,40 @@ def test_faults_of_the_environment_are_one_line_with_exit_status_1(capsys, tmp_p
 # ----------------------------------------------------------------------------------------------- round 4
 
 
+def test_inputs_that_are_folders_fifos_binary_empty_or_not_python_are_named_as_such(capsys, tmp_path, minilm_path):
+    folder, fifo = tmp_path / "a-folder", tmp_path / "a-fifo"
+    folder.mkdir()
+    os.mkfifo(fifo)  # reading it would wait forever: it must be refused without being opened
+    (tmp_path / "plain.txt").write_text("not python\n")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "empty.txt").write_text("  \n\n")
+    analyze = ["analyze", str(minilm_path), "--builtin", "2", "--out", str(tmp_path / "out")]
+    for module, message in (
+        (tmp_path / "plain.txt", "is not a Python file (.py): give the .py file that registers the PE"),
+        (folder, "is a folder, not a file: give the .py file that registers the PE"),
+        (fifo, "is a FIFO (named pipe), not a file: give the .py file that registers the PE"),
+    ):
+        assert f"PE module {module} {message}" in fails(capsys, [*analyze, "--pe-module", str(module)])
+    study = ["study", "--out", str(tmp_path / "study"), "--quiet", "--train-file"]
+    for train, message in (
+        (folder, "is a folder, not a file: give a file"),
+        (fifo, "is a FIFO (named pipe), not a file: give a file"),
+        (tmp_path / "binary.txt", "is not a text file: it holds a NUL byte at byte offset 0"),
+        (tmp_path / "empty.txt", "is empty (no text in it)"),
+    ):
+        assert f"--train-file {train} {message}" in fails(capsys, [*study, str(train)])
+    assert not (tmp_path / "out").exists() and not (tmp_path / "study").exists()
+
+
+def test_study_out_and_unknown_variants(capsys, tmp_path):
+    assert "--out is empty: give the study's folder" in fails(capsys, ["study", "--out", ""])
+    assert "Unknown variant(s) ['decay']; valid names:" in (
+        line := fails(capsys, ["study", "--out", str(tmp_path / "s"), "--variants", "decay"])
+    )
+    assert "A PE of your own needs the module that registers it: --pe-module FILE." in line
+    assert not (tmp_path / "s").exists()
+
+
 def test_dry_run_and_report_only_of_a_new_folder_create_nothing(capsys, tmp_path):
     out = tmp_path / "new" / "study"
     assert cli.main(["study", "--out", str(out), "--variants", "rope", "--attenuated-w", "", "--dry-run"]) == 0

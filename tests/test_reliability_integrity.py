@@ -558,3 +558,27 @@ def test_report_only_reports_the_folders_study_and_refuses_other_settings(tiny_s
     assert cli.main(["study", "--report-only", "--out", str(out), "--max-steps", "7"]) == 2
     assert "(--pretrain-steps 3 there, 7 here)" in capsys.readouterr().err
     assert {name: (out / name).read_bytes() for name in written} == written  # not overwritten
+
+
+def test_built_in_sentences_too_long_for_the_position_table_are_refused_before_any_model_trains(tmp_path):
+    """A tokenizer trained on the user's text splits the built-in words of the probes into pieces: found once the
+    data stage made it, in one line naming the length needed, before the first pretraining."""
+    from transformers import AutoTokenizer
+
+    from pe_bert.errors import InvalidInputError
+    from pe_bert.study.validation import check_sentences_fit
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"lorem ipsum dolor sit amet {i} consectetur adipiscing elit\n" for i in range(300)))
+    out = tmp_path / "study"
+    config = _tiny_config(out, train_file=str(corpus), variants=["learned"], tasks=[], probe_zero_shot_sentences=2)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"splits the built-in .* into up to \d+ tokens, more than the 32 "
+        r"positions of the absolute PE\(s\) learned: give --max-position-embeddings \d+ or more",
+    ):
+        Study(config, progress=False).run()
+    assert not (out / "runs" / "learned").exists()  # no pretraining started
+    tokenizer = AutoTokenizer.from_pretrained(out / "runs" / "_shared" / "data" / "tokenizer")
+    relative = _tiny_config(out, train_file=str(corpus), variants=["rope"], tasks=[])
+    check_sentences_fit(relative, tokenizer, "trained", {"sentences": [["a"] * 100]})  # rope takes any length

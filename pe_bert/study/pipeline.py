@@ -840,6 +840,7 @@ class Study:
         ) as bar:
             self._bar = bar
             data, probing, task_files = self.shared_stages()
+            self._check_sentences_fit(data, probing)
             if self.config.launcher != "local":
                 from .jobs import run_jobs
 
@@ -864,6 +865,31 @@ class Study:
             save_results(self.out, summary)
         self.store.processes.barrier()
         return summary if summary is not None else json.loads((self.out / "results.json").read_text())
+
+    def _check_sentences_fit(self, data: dict, probing: dict) -> None:
+        """The built-in sentences of the probing split and of the zero-shot probes fit the absolute PEs' position
+        table under the study's tokenizer (`validation.check_sentences_fit`): checked once the data stage made it."""
+        from transformers import AutoTokenizer
+
+        from .validation import check_sentences_fit
+
+        c = self.config
+        if c.tokenizer_name:
+            source, path = f"--tokenizer-name {c.tokenizer_name}", c.tokenizer_name
+        elif c.builtin_corpus:
+            return  # the built-in vocabulary: one token per word, and the corpus's sentences fit by construction
+        else:
+            source, path = f"trained on {c.train_file or c.dataset_name}", self.store.resolve(data["tokenizer"])
+        sentences = {}
+        for task, stored in probing.get("files", {}).items():
+            splits = json.loads(self.store.resolve(stored).read_text())
+            sentences[f"{task} probing sentences"] = [e["words"] for split in splits.values() for e in split]
+        sentences["zero-shot probe sentences"] = [
+            list(s.words)
+            for seed in c.seeds
+            for s in _builtin_sentences(c, c.probe_zero_shot_sentences, PROBE_SEED_OFFSET + seed)
+        ]
+        check_sentences_fit(c, AutoTokenizer.from_pretrained(path), source, sentences)
 
     def _counted(self, result: UnitResult, bar) -> UnitResult:
         if result.failure:  # keep the bar's total honest

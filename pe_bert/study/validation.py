@@ -106,6 +106,8 @@ def check_types(config) -> None:
 
 
 def _check_out(out: str) -> None:
+    if not out.strip():  # Path("") is the current folder: its runs/ and report would land wherever one stands
+        raise InvalidInputError("--out is empty: give the study's folder, e.g. --out study.")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a folder: give a folder for the study (new or existing).")
@@ -158,8 +160,10 @@ def check_values(config) -> None:
             raise InvalidInputError(f"{_flag(name)} repeats {repeated}: give each once.")
     if config.dataset_revision and not config.dataset_name:
         raise InvalidInputError("--dataset-revision pins a --dataset-name: give the dataset too.")
-    if config.train_file is not None and not Path(config.train_file).is_file():
-        raise InvalidInputError(f"--train-file {config.train_file} does not exist.")
+    if config.train_file is not None:  # a folder, a FIFO, a binary or empty file: refused before any stage runs
+        from ..training.common import check_data_file
+
+        check_data_file(config.train_file, "--train-file")
     _check_out(config.out)
     specs = config.variant_specs()
     labels = [spec.label for spec in specs]
@@ -180,6 +184,29 @@ def check_values(config) -> None:
             PEBertConfig(**config.model_kwargs(), **spec.config_kwargs())
         except (ValueError, TypeError) as error:
             raise InvalidInputError(f"Variant {spec.label!r}: {error}") from error
+
+
+def check_sentences_fit(config, tokenizer, source: str, sentences: dict[str, list[list[str]]]) -> None:
+    """The built-in sentences the measurements read (`sentences`: what they are -> their words) must fit the position
+    table of the study's absolute PEs. The study's own word-level vocabulary gives one token per word, but a
+    tokenizer of the user's, or one trained on the user's text, may split the built-in words into many pieces: found
+    here, right after the data stage made the tokenizer and before any model trains, rather than as a failed probing
+    stage after every pretraining."""
+    from ..pe_base import get_position_encoding_class
+
+    bounded = [
+        spec.label for spec in config.variant_specs() if get_position_encoding_class(spec.position_encoding).bounded
+    ]
+    if not bounded:
+        return
+    for what, texts in sentences.items():
+        longest = max((len(ids) for ids in tokenizer(texts, is_split_into_words=True)["input_ids"]), default=0)
+        if longest > config.max_position_embeddings:
+            raise InvalidInputError(
+                f"The study's tokenizer ({source}) splits the built-in {what} into up to {longest} tokens, more than "
+                f"the {config.max_position_embeddings} positions of the absolute PE(s) {', '.join(bounded)}: give "
+                f"--max-position-embeddings {longest} or more, or a tokenizer that knows the built-in words."
+            )
 
 
 def _check_tokenizer_covers_the_language(config) -> None:
@@ -210,4 +237,11 @@ def _check_tokenizer_covers_the_language(config) -> None:
         )
 
 
-__all__ = ["MINIMUM_SETTINGS", "POSITIVE_REAL_SETTINGS", "POSITIVE_SETTINGS", "check_types", "check_values"]
+__all__ = [
+    "MINIMUM_SETTINGS",
+    "POSITIVE_REAL_SETTINGS",
+    "POSITIVE_SETTINGS",
+    "check_sentences_fit",
+    "check_types",
+    "check_values",
+]

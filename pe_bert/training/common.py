@@ -13,7 +13,7 @@ import transformers
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error, one_line
-from ..inputs import check_data_file_content
+from ..inputs import check_data_file_content, check_file, check_text_file
 from .arguments import use_cpu_when_distributed_without_accelerator
 from .resume import TRAINER_STATE, checkpoint_problem, last_complete_checkpoint, model_problem
 
@@ -131,17 +131,14 @@ def check_data_file(path: str | None, what: str) -> str | None:
     """Fail early, naming the file, when a local data file is missing, of an unknown type, or empty."""
     if path is None:
         return None
-    file = Path(path)
-    if not file.is_file():
-        raise MissingInputError(f"{what} {path} does not exist.")
+    file = check_file(path, what)
     extension = file.suffix.lstrip(".").lower()
     if extension not in FILE_BUILDERS:
         raise InvalidInputError(
             f"{what} {path}: unsupported extension {file.suffix!r}; use one of "
             f"{', '.join('.' + e for e in FILE_BUILDERS)}."
         )
-    if not file.read_bytes().strip():
-        raise InvalidInputError(f"{what} {path} is empty: it needs at least one example.")
+    check_text_file(file, what)  # every supported format is text: a binary or empty file is refused here
     return extension
 
 
