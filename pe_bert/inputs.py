@@ -33,6 +33,18 @@ def _int_at_least(minimum: int, bound: str):
 positive_int = _int_at_least(1, "at least 1")  # argparse type: an integer >= 1
 non_negative_int = _int_at_least(0, "0 or more")  # argparse type: an integer >= 0
 
+# Seeds reach numpy's generator, which takes 32-bit seeds only (transformers' set_seed seeds numpy, torch, random).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value, flag: str) -> None:
+    """A seed the random generators accept: a whole number in [0, MAX_SEED]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise InvalidInputError(
+            f"{flag} {value} is not a usable seed: give a whole number from 0 to {MAX_SEED} (numpy's generators take "
+            "32-bit seeds)."
+        )
+
 
 def _kind(path: Path) -> str | None:
     """What stands at `path` when it is not a regular file ("a folder", "a FIFO", ...), None for a regular file."""
@@ -188,8 +200,10 @@ def check_length(model, length: int, flag: str) -> None:
 
 
 __all__ = [
+    "MAX_SEED",
     "check_file",
     "check_length",
+    "check_seed",
     "check_text_file",
     "check_vocabulary",
     "load_pretrained",

@@ -35,7 +35,7 @@ from .pe_base import (
 )
 
 # Shared with the positional-attention branch's Gaussian kernel (one config value, one declaration).
-LOCALITY_W = HyperParameter("locality_w", 0.1, "w in exp(-w d^2): larger is more local", ge=0)
+LOCALITY_W = HyperParameter("locality_w", 0.1, "w in exp(-w d^2): larger is more local", ge=0, le=1e4)
 
 
 def _to_bias(exponent: torch.Tensor, mode: str, key_padding: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,9 @@ class AttenuatedPositionEncoding(PositionEncoding):
     reference = "Chen, Varoquaux, Suchanek 2023"
     hyperparameters = (
         LOCALITY_W,
-        HyperParameter("symmetry_s", 1.0, "scale of the exponent right of the query (d >= 0); 1 = symmetric", ge=0),
+        HyperParameter(
+            "symmetry_s", 1.0, "scale of the exponent right of the query (d >= 0); 1 = symmetric", ge=0, le=1e4
+        ),
         HyperParameter(
             "attenuated_bias",
             "prob",

@@ -417,8 +417,11 @@ def test_inputs_that_are_folders_fifos_binary_empty_or_not_python_are_named_as_s
     assert not (tmp_path / "out").exists() and not (tmp_path / "study").exists()
 
 
-def test_study_out_and_unknown_variants(capsys, tmp_path):
+def test_study_out_seeds_and_unknown_variants(capsys, tmp_path):
     assert "--out is empty: give the study's folder" in fails(capsys, ["study", "--out", ""])
+    assert "`seeds` (--seeds) holds [4294967296]: seeds are whole numbers from 0 to 2147483647" in fails(
+        capsys, ["study", "--out", str(tmp_path / "s"), "--seeds", "0,4294967296"]
+    )
     assert "Unknown variant(s) ['decay']; valid names:" in (
         line := fails(capsys, ["study", "--out", str(tmp_path / "s"), "--variants", "decay"])
     )
@@ -432,3 +435,24 @@ def test_dry_run_and_report_only_of_a_new_folder_create_nothing(capsys, tmp_path
     assert "Nothing was trained" in capsys.readouterr().out
     assert "holds no finished shared stage 'data'" in fails(capsys, ["study", "--out", str(out), "--report-only"])
     assert not (tmp_path / "new").exists()
+
+
+def test_training_scripts_refuse_seeds_and_learning_rate_grids_that_cannot_work(capsys, tmp_path, minilm_path):
+    from pe_bert.training import finetune, pretrain
+
+    for flag, value in (("--seed", "18446744073709551616"), ("--seed", "-1"), ("--data_seed", "4294967296")):
+        with pytest.raises(SystemExit) as exit_:
+            pretrain.cli(["--output_dir", str(tmp_path / "mlm"), "--report_to", "none", flag, value])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_.value.code == 2 and f"{flag} {value} is not a usable seed: give a whole number from 0 to" in error
+    glue = ["--output_dir", str(tmp_path / "glue"), "--task_name", "sst2", "--model_name_or_path", str(minilm_path)]
+    for grid, message in (
+        ("1e-3,nan", "--learning_rate_grid needs positive, finite learning rates, got '1e-3,nan'"),
+        ("1e-3,inf", "needs positive, finite learning rates"),
+        ("1e-3,2e-3,0.001", "--learning_rate_grid '1e-3,2e-3,0.001' repeats 0.001"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            finetune.cli([*glue, "--report_to", "none", "--learning_rate_grid", grid])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_.value.code == 2 and message in error and "Traceback" not in error
+    assert not (tmp_path / "glue").exists() and not (tmp_path / "mlm").exists()

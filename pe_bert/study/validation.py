@@ -43,6 +43,8 @@ POSITIVE_SETTINGS = (
     "job_time_min",
 )
 POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate", "assumed_tflops")
+# The study derives other seeds from each one by adding offsets (up to 20,000); numpy takes seeds below 2**32.
+MAX_STUDY_SEED = 2**31 - 1
 # Settings below which a measurement is empty or undefined (found only after training otherwise).
 MINIMUM_SETTINGS = (
     ("eval_sentences", 20, "the masked-token evaluation needs masked words at every length"),
@@ -133,11 +135,11 @@ def check_values(config) -> None:
             raise InvalidInputError(f"{_flag(name)} is {value}: it must be at least {low} ({why}).")
     if config.job_gpus < 0:
         raise InvalidInputError(f"`job_gpus` (--job-gpus) is {config.job_gpus}: give 0 (CPU jobs) or more.")
-    negative = [seed for seed in config.seeds if seed < 0]
-    if negative:
+    out_of_range = [seed for seed in config.seeds if not 0 <= seed <= MAX_STUDY_SEED]
+    if out_of_range:
         raise InvalidInputError(
-            f"`seeds` (--seeds) holds {negative}: seeds are whole numbers from 0 (random "
-            "generators take no negative seed)."
+            f"`seeds` (--seeds) holds {out_of_range}: seeds are whole numbers from 0 to {MAX_STUDY_SEED} (random "
+            "generators take no negative seed, numpy's none of 2**32 or more, and the study adds offsets to each)."
         )
     for name in POSITIVE_REAL_SETTINGS:
         value = getattr(config, name, None)

@@ -13,7 +13,7 @@ import transformers
 from transformers import HfArgumentParser, TrainingArguments
 
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error, one_line
-from ..inputs import check_data_file_content, check_file, check_text_file
+from ..inputs import check_data_file_content, check_file, check_seed, check_text_file
 from .arguments import use_cpu_when_distributed_without_accelerator
 from .resume import TRAINER_STATE, checkpoint_problem, last_complete_checkpoint, model_problem
 
@@ -87,6 +87,14 @@ def check_training_steps(training_args: TrainingArguments) -> None:
             f"--num_train_epochs {training_args.num_train_epochs}: give a positive number of "
             "epochs, or a positive --max_steps."
         )
+
+
+def check_seeds(training_args: TrainingArguments) -> None:
+    """`--seed` and `--data_seed` must be seeds numpy accepts: found before anything is loaded, not as a traceback
+    from `set_seed`."""
+    check_seed(training_args.seed, "--seed")
+    if training_args.data_seed is not None:
+        check_seed(training_args.data_seed, "--data_seed")
 
 
 def finished_run(training_args: TrainingArguments) -> dict | None:
@@ -203,6 +211,7 @@ __all__ = [
     "FILE_BUILDERS",
     "check_data_file",
     "default_to_train_and_eval",
+    "check_seeds",
     "check_training_steps",
     "detect_last_checkpoint",
     "finished_run",
