@@ -1,6 +1,7 @@
 """Every bad input to a command line is one line on stderr and exit status 2, with no traceback: `pe-bert analyze`,
 `pe-bert probe`, `pe-bert study` (checked before anything trains) and examples/run_*.py."""
 
+import json
 import os
 import subprocess
 import sys
@@ -375,6 +376,10 @@ def test_study_files_that_are_not_utf8_or_are_folders(capsys, tmp_path):
             OSError(28, "No space left on device", "study/runs/x/model.safetensors"),
             "cannot use study/runs/x/model.safetensors: No space left on device; the disk is full: free space",
         ),
+        (  # a write that fills the disk names no file: the folder the command writes into is named
+            OSError(28, "No space left on device"),
+            "(or a file in it): No space left on device; the disk is full: free space",
+        ),
         (OSError(30, "Read-only file system", "study/.study.lock"), "the file system is read-only"),
         (IsADirectoryError(21, "Is a directory", "study/results.json"), "a folder stands where a file belongs"),
     ],
@@ -386,7 +391,8 @@ def test_faults_of_the_environment_are_one_line_with_exit_status_1(capsys, tmp_p
         raise fault
 
     monkeypatch.setattr(Study, "run", run)
-    assert expected in fails(capsys, ["study", "--out", str(tmp_path / "study"), "--quiet"], code=1)
+    line = fails(capsys, ["study", "--out", str(tmp_path / "study"), "--quiet"], code=1)
+    assert expected in line and (fault.filename or f"cannot use {tmp_path / 'study'} (or a file in it)" in line)
 
 
 # ----------------------------------------------------------------------------------------------- round 4
@@ -456,3 +462,37 @@ def test_training_scripts_refuse_seeds_and_learning_rate_grids_that_cannot_work(
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert exit_.value.code == 2 and message in error and "Traceback" not in error
     assert not (tmp_path / "glue").exists() and not (tmp_path / "mlm").exists()
+
+
+def test_analyze_says_the_length_it_used_and_keeps_the_expected_load_report_quiet(tmp_path, tiny_model):
+    """A pretraining checkpoint loaded as an encoder leaves its MLM head unused and has no pooler: transformers'
+    LOAD REPORT table says so on every load; the summary names the length actually scored, not the flag's."""
+    import logging
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from pe_bert.analysis.cli import load_encoder
+
+    reports = []
+    handler = logging.Handler()
+    handler.emit = lambda record: reports.append(record.getMessage()) if "LOAD REPORT" in record.getMessage() else None
+    transformers_logger = logging.getLogger("transformers.modeling_utils")
+    transformers_logger.addHandler(handler)
+    try:
+        out = tmp_path / "out"
+        argv = ["analyze", str(tiny_model), "--builtin", "3", "--max-length", "32", "--position-length", "0"]
+        assert cli.main([*argv, "--out", str(out), "--no-progress"]) == 0
+        assert reports == []
+        longest = json.loads((out / "scores.json").read_text())["attention"]["options"]["longest"]
+        assert 3 < longest < 32 and f"of up to {longest} tokens (truncated at 32)" in (out / "summary.md").read_text()
+        # Anything else unexpected or missing is still reported.
+        odd = tmp_path / "odd"
+        shutil.copytree(tiny_model, odd)
+        weights = load_file(odd / "model.safetensors")
+        stray = {"bert.encoder.stray.weight": weights["bert.embeddings.LayerNorm.weight"].clone()}
+        save_file({**weights, **stray}, odd / "model.safetensors", metadata={"format": "pt"})
+        load_encoder(str(odd))
+        assert len(reports) == 1 and "bert.encoder.stray.weight" in reports[0]
+    finally:
+        transformers_logger.removeHandler(handler)
