@@ -550,10 +550,15 @@ def test_report_only_reports_the_folders_study_and_refuses_other_settings(tiny_s
     out = tmp_path / "study"
     shutil.copytree(tiny_study, out)
     (out / "report.md").unlink()
+    card, victim = out / "runs" / "none" / "seed0" / "pretrain" / "README.md", tmp_path / "victim.md"
+    victim.write_text("not the study's")
+    card.unlink()
+    card.symlink_to(victim)  # the card is rewritten, not checksummed: it must not be written through a link
     assert cli.main(["study", "--report-only", "--out", str(out)]) == 0  # the folder's settings, not the defaults
     results = json.loads((out / "results.json").read_text())
     assert list(results["variants"]) == ["none"] and results["config"]["tasks"] == ["builtin_nli"]
     assert not results["failures"] and "every unit stored" in capsys.readouterr().out
+    assert victim.read_text() == "not the study's" and not card.is_symlink() and "| Locality |" in card.read_text()
     written = {name: (out / name).read_bytes() for name in ("report.md", "results.json")}
     assert cli.main(["study", "--report-only", "--out", str(out), "--max-steps", "7"]) == 2
     assert "(--pretrain-steps 3 there, 7 here)" in capsys.readouterr().err
