@@ -144,11 +144,22 @@ class Lease:
         return self._stop is not None and self._ours()
 
     def release(self) -> None:
+        """Stop the heartbeat and remove the lease if it is still this holder's. Removed as a breaker breaks one
+        (renamed aside, then checked), so a lease taken over meanwhile by another process is put back, not deleted."""
         if self._stop is not None:
             self._stop.set()
             self._stop = None
-            if self._ours():
-                self.path.unlink(missing_ok=True)
+            if not self._ours():
+                return
+            aside = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.released")
+            try:
+                os.rename(self.path, aside)
+            except FileNotFoundError:
+                return
+            if _read_regular(aside) != self._text:
+                with contextlib.suppress(FileExistsError):
+                    os.link(aside, self.path)
+            aside.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def hold(self, poll: float | None = None, on_wait=None):
