@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pe-bert {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # a full disk, a read-only folder, a folder where a file belongs
-        message = environment_fault(error)
+        out = getattr(args, "out", None)
+        message = environment_fault(error, str(out) if out else None)
         if message is None:
             raise
         print(f"pe-bert {args.command}: error: {message}", file=sys.stderr)

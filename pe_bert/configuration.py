@@ -4,14 +4,13 @@ import contextvars
 import dataclasses
 import difflib
 import logging
-import math
 
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 from . import pe_base
 from .errors import InvalidInputError
-from .pe_base import get_position_encoding_class, hyperparameter_specs, owners_of
+from .pe_base import HyperParameter, get_position_encoding_class, hyperparameter_specs, owners_of
 from .pe_shipping import ship_position_encoding
 
 # Importing pe_zoo registers the built-in PEs, in table order, before any config is made; written `from .x import`
@@ -25,25 +24,34 @@ logger = logging.getLogger(__name__)
 _LOADING = contextvars.ContextVar("pe_bert_config_loading", default=False)
 
 
-def _check_positive(field: str, value, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidInputError(f"`{field}` must be {bound}, got {value!r}.")
+# PEBertConfig's own numeric fields, declared as PE hyper-parameters are (`HyperParameter`: one mechanism, one
+# message naming the bound). The upper bounds are far beyond any model that fits a machine, and catch values that
+# would otherwise fail much later: `max_position_embeddings=10**9` as an allocation error, `10**20` as an overflow,
+# a huge `initializer_range` as NaN weights.
+FIELD_BOUNDS = {
+    spec.name: spec
+    for spec in (
+        HyperParameter("vocab_size", 30522, "rows of the token embedding table", gt=0, le=2**24),
+        HyperParameter("hidden_size", 768, "width of the hidden states", gt=0, le=2**16),
+        HyperParameter("num_hidden_layers", 12, "encoder layers", ge=0, le=2**10),
+        HyperParameter("num_attention_heads", 12, "attention heads per layer", gt=0, le=2**12),
+        HyperParameter("intermediate_size", 3072, "width of the feed-forward layers", gt=0, le=2**18),
+        HyperParameter("max_position_embeddings", 512, "longest input (rows of an absolute table)", gt=0, le=2**20),
+        HyperParameter("type_vocab_size", 2, "token types (segments)", gt=0, le=2**10),
+        HyperParameter("hidden_dropout_prob", 0.1, "dropout of the hidden states", ge=0, lt=1),
+        HyperParameter("attention_probs_dropout_prob", 0.1, "dropout of the attention probabilities", ge=0, lt=1),
+        HyperParameter("classifier_dropout", 0.1, "dropout of a classification head (None: hidden's)", ge=0, lt=1),
+        HyperParameter("layer_norm_eps", 1e-12, "epsilon of the layer norms", gt=0, le=1),
+        HyperParameter("initializer_range", 0.02, "std of the initial weights", ge=0, le=10),
+    )
+}
 
 
-def _check_real(
-    field: str, value, low: float, high: float | None = None, low_open: bool = False, high_open: bool = True
-) -> None:
-    """`value` is a finite real number in the interval [low, high) (or as `low_open`/`high_open` say)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInputError(f"`{field}` must be a finite number, got {value!r}.")
-    too_low = value <= low if low_open else value < low
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if too_low or too_high:
-        interval = (
-            f"{'(' if low_open else '['}{low:g}, {'∞)' if high is None else f'{high:g}' + (')' if high_open else ']')}"
-        )
-        raise InvalidInputError(f"`{field}` must be in {interval}, got {value!r}.")
+def _check_field(config, name: str) -> None:
+    """A numeric field against its declaration (`FIELD_BOUNDS`); None is left to the field's own meaning."""
+    value = getattr(config, name)
+    if value is not None:
+        FIELD_BOUNDS[name].validate(value)
 
 
 # The config attributes that may hold a special token's id (transformers' names).
@@ -169,6 +177,9 @@ class PEBertConfig(PreTrainedConfig):
         pe_class = get_position_encoding_class(self.position_encoding)
         own = {spec.name: spec for spec in pe_class.hyperparameters}
         values = {}
+        foreign = sorted(name for name in hyperparameter_specs() if name in kwargs and name not in own)
+        if foreign and _LOADING.get():
+            self._refuse_an_edited_position_encoding(foreign)
         for name, spec in hyperparameter_specs().items():
             if name not in kwargs:
                 continue
@@ -184,6 +195,21 @@ class PEBertConfig(PreTrainedConfig):
         for name, spec in own.items():
             values.setdefault(name, spec.default)
         return values
+
+    def _refuse_an_edited_position_encoding(self, foreign: list[str]) -> None:
+        """A saved config holds its own PE's hyper-parameters only (`to_dict`); one that holds those of exactly one
+        other PE was saved for that PE and had `position_encoding` edited afterwards. Its weights cannot tell (rope,
+        alibi and none have no positional weights at all), so the config is the evidence: refused, naming both.
+        Configs of the previous release, which stored every PE's hyper-parameters, hold several PEs' and load."""
+        owners = set.intersection(*(set(owners_of(name)) for name in foreign))
+        if len(owners) == 1:
+            (trained,) = owners
+            raise InvalidInputError(
+                f"This config says position_encoding={self.position_encoding!r} but holds the hyper-parameters of "
+                f"{trained!r} ({', '.join(foreign)}), which pe_bert saves for a {trained!r} model only: its "
+                f"config.json was edited, and its weights are a {trained!r} model's. Restore position_encoding to "
+                f"{trained!r} in config.json."
+            )
 
     def _reject_misspellings(self, kwargs: dict) -> None:
         """transformers configs keep unknown keys as attributes; one that is a near-miss of a field of ours is
@@ -208,10 +234,15 @@ class PEBertConfig(PreTrainedConfig):
             raise InvalidInputError(f"PEBertConfig got an unknown keyword {key!r}; did you mean {close[0]!r}?")
 
     def check_shapes(self):
-        for field in ("vocab_size", "hidden_size", "num_attention_heads", "intermediate_size"):
-            _check_positive(field, getattr(self, field))
-        _check_positive("num_hidden_layers", self.num_hidden_layers, allow_zero=True)
-        _check_positive("max_position_embeddings", self.max_position_embeddings)
+        for field in (
+            "vocab_size",
+            "hidden_size",
+            "num_attention_heads",
+            "intermediate_size",
+            "num_hidden_layers",
+            "max_position_embeddings",
+        ):
+            _check_field(self, field)
         if self.hidden_size % self.num_attention_heads != 0:
             raise InvalidInputError(
                 f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
@@ -223,13 +254,15 @@ class PEBertConfig(PreTrainedConfig):
         a loss of 0) instead of failing."""
         from transformers.activations import ACT2FN
 
-        for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            _check_real(field, getattr(self, field), 0.0, 1.0)
-        if self.classifier_dropout is not None:
-            _check_real("classifier_dropout", self.classifier_dropout, 0.0, 1.0)
-        _check_real("layer_norm_eps", self.layer_norm_eps, 0.0, low_open=True)
-        _check_real("initializer_range", self.initializer_range, 0.0)
-        _check_positive("type_vocab_size", self.type_vocab_size)
+        for field in (
+            "hidden_dropout_prob",
+            "attention_probs_dropout_prob",
+            "classifier_dropout",
+            "layer_norm_eps",
+            "initializer_range",
+            "type_vocab_size",
+        ):
+            _check_field(self, field)
         if isinstance(self.hidden_act, str) and self.hidden_act not in ACT2FN:
             raise InvalidInputError(
                 f"`hidden_act` {self.hidden_act!r} is not an activation transformers knows; use "
@@ -281,6 +314,14 @@ class PEBertConfig(PreTrainedConfig):
                 "new model of the same shape with another PE, change the loaded config and build from it: "
                 f"config = AutoConfig.from_pretrained(path); config.position_encoding = {requested!r}; "
                 "AutoModelForMaskedLM.from_config(config)."
+            )
+        foreign = [name for name in kwargs if name in hyperparameter_specs() and saved not in owners_of(name)]
+        if foreign:
+            name = foreign[0]
+            raise InvalidInputError(
+                f"`{name}` is a hyper-parameter of {', '.join(map(repr, owners_of(name)))}, not of this checkpoint's "
+                f"position_encoding={saved!r}, so it would have no effect. Drop it; the checkpoint's own are: "
+                f"{', '.join(s.name for s in get_position_encoding_class(saved).hyperparameters) or 'none'}."
             )
         token = _LOADING.set(True)
         try:

@@ -46,11 +46,18 @@ _ENVIRONMENT_FIXES = {
 }
 
 
-def environment_fault(error: BaseException) -> str | None:
-    """One line naming the path and the fix when `error` is a fault of the environment (module comment), else None."""
+def environment_fault(error: BaseException, where: str | None = None) -> str | None:
+    """One line naming the path and the fix when `error` is a fault of the environment (module comment), else None.
+    A failed write names no file (the disk fills while writing, not while opening): `where`, the folder the command
+    writes into, is named then."""
     if not isinstance(error, OSError) or error.errno not in _ENVIRONMENT_FIXES:
         return None
-    path = f" {error.filename}" if error.filename else ""
+    if error.filename:
+        path = f" {error.filename}"
+    elif where:
+        path = f" {where} (or a file in it)"
+    else:
+        path = ""
     return f"cannot use{path}: {error.strerror}; {_ENVIRONMENT_FIXES[error.errno]}."
 
 

@@ -8,7 +8,10 @@ which does the same.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
+import os
+import stat
 from pathlib import Path
 
 from .errors import InvalidInputError, MissingInputError, UsageError, one_line
@@ -30,23 +33,91 @@ def _int_at_least(minimum: int, bound: str):
 positive_int = _int_at_least(1, "at least 1")  # argparse type: an integer >= 1
 non_negative_int = _int_at_least(0, "0 or more")  # argparse type: an integer >= 0
 
+# Seeds reach numpy's generator, which takes 32-bit seeds only (transformers' set_seed seeds numpy, torch, random).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(value, flag: str) -> None:
+    """A seed the random generators accept: a whole number in [0, MAX_SEED]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise InvalidInputError(
+            f"{flag} {value} is not a usable seed: give a whole number from 0 to {MAX_SEED} (numpy's generators take "
+            "32-bit seeds)."
+        )
+
+
+def _kind(path: Path) -> str | None:
+    """What stands at `path` when it is not a regular file ("a folder", "a FIFO", ...), None for a regular file."""
+    mode = path.stat().st_mode
+    for test, kind in (
+        (stat.S_ISREG, None),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_file(path: str | Path, what: str, fix: str = "give a file") -> Path:
+    """`path` as a Path when it is a regular file (links followed); a missing one, a folder, a FIFO (reading it
+    would wait forever) or a device is one clear line naming what it is."""
+    path = Path(path)
+    if not path.exists():
+        if path.is_symlink():
+            raise MissingInputError(f"{what} {path} is a link to {os.readlink(path)}, which does not exist.")
+        raise MissingInputError(f"{what} {path} does not exist.")
+    kind = _kind(path)
+    if kind is not None:
+        raise InvalidInputError(f"{what} {path} is {kind}, not a file: {fix}.")
+    return path
+
+
+def _undecodable(what: str, path: Path, data: bytes, error: UnicodeDecodeError) -> InvalidInputError:
+    line = data.count(b"\n", 0, error.start) + 1
+    return InvalidInputError(
+        f"{what} {path} is not UTF-8: byte 0x{data[error.start]:02x} at byte offset {error.start} (line {line}) "
+        "cannot be decoded. Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+    )
+
 
 def read_utf8(path: str | Path, what: str) -> str:
     """The text of a UTF-8 file (a BOM is dropped); a missing, non-file or undecodable one is a clear error."""
-    path = Path(path)
-    if not path.exists():
-        raise MissingInputError(f"{what} {path} does not exist.")
-    if not path.is_file():
-        raise InvalidInputError(f"{what} {path} is not a file.")
+    path = check_file(path, what)
     data = path.read_bytes()
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise InvalidInputError(
-            f"{what} {path} is not UTF-8: byte 0x{data[error.start]:02x} at byte offset {error.start} (line {line}) "
-            "cannot be decoded. Convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
-        ) from None
+        raise _undecodable(what, path, data, error) from None
+
+
+TEXT_PREFIX = 1 << 20  # bytes of a large text file read to tell text from binary
+
+
+def check_text_file(path: str | Path, what: str) -> Path:
+    """A regular file whose beginning is UTF-8 text (its first MiB: a binary file shows itself in its first bytes)
+    and which holds some text (not only whitespace): checked before hours of work are spent on it."""
+    path = check_file(path, what)
+    with path.open("rb") as handle:
+        data = handle.read(TEXT_PREFIX)
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) < TEXT_PREFIX)
+        except UnicodeDecodeError as error:
+            raise _undecodable(what, path, data, error) from None
+        if b"\0" in data:
+            offset = data.index(b"\0")
+            raise InvalidInputError(
+                f"{what} {path} is not a text file: it holds a NUL byte at byte offset {offset} (a binary file?). "
+                "Give UTF-8 text."
+            )
+        while not data.strip():
+            if not data:
+                raise InvalidInputError(f"{what} {path} is empty (no text in it): give a file with text.")
+            data = handle.read(TEXT_PREFIX)
+    return path
 
 
 def read_lines(path: str | Path, what: str) -> list[str]:
@@ -129,7 +200,11 @@ def check_length(model, length: int, flag: str) -> None:
 
 
 __all__ = [
+    "MAX_SEED",
+    "check_file",
     "check_length",
+    "check_seed",
+    "check_text_file",
     "check_vocabulary",
     "load_pretrained",
     "check_data_file_content",

@@ -40,7 +40,7 @@ from .pe_base import (
 )
 
 # Shared with the positional-attention branch's Gaussian kernel (one config value, one declaration).
-LOCALITY_W = HyperParameter("locality_w", 0.1, "w in exp(-w d^2): larger is more local", ge=0)
+LOCALITY_W = HyperParameter("locality_w", 0.1, "w in exp(-w d^2): larger is more local", ge=0, le=1e4)
 
 
 def _to_bias(exponent: torch.Tensor, mode: str, key_padding: torch.Tensor) -> torch.Tensor:
@@ -95,6 +95,7 @@ class AttenuatedPositionEncoding(PositionEncoding):
             "asymmetry: the exponent's scale right of the query ('exponent') or the right/left weight ratio at equal "
             "distance ('balanced'); 1 = symmetric",
             ge=0,
+            le=1e4,
         ),
         HyperParameter(
             "attenuated_asymmetry",

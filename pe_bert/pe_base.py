@@ -43,7 +43,10 @@ class HyperParameter:
 
     The type is the default's (bool, int, float or str; a float accepts an int). Numbers must be finite and within
     the bounds given (`gt`, `ge`, `lt`, `le`); strings must be one of `choices` when given. `check(value)` may add a
-    rule of its own: it returns a message saying what is wrong, or None.
+    rule of its own: it returns a message saying what is wrong, or None. Give a number an upper bound too: a size
+    or a scale far beyond any sensible value (`locality_w=1e39`, a table of 10**9 rows) otherwise fails much later,
+    as NaN outputs or an allocation error, instead of as one line naming the bound. `PEBertConfig` declares its own
+    numeric fields the same way.
     """
 
     name: str
@@ -100,7 +103,7 @@ class HyperParameter:
 
     def range_text(self) -> str:
         parts = [
-            f"{word} {bound:g}"
+            f"{word} {bound if isinstance(bound, int) else f'{bound:g}'}"
             for bound, word in ((self.gt, ">"), (self.ge, ">="), (self.lt, "<"), (self.le, "<="))
             if bound is not None
         ]

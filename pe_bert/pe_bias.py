@@ -74,9 +74,9 @@ class T5PositionEncoding(PositionEncoding):
     reference = "Raffel et al. 2020"
     hyperparameters = (
         HyperParameter(
-            "t5_num_buckets", 32, "relative-distance buckets (half per direction, half of those exact)", ge=4
+            "t5_num_buckets", 32, "relative-distance buckets (half per direction, half of those exact)", ge=4, le=2**16
         ),
-        HyperParameter("t5_max_distance", 128, "distance of the last log-spaced bucket", gt=0),
+        HyperParameter("t5_max_distance", 128, "distance of the last log-spaced bucket", gt=0, le=2**20),
     )
 
     @classmethod
@@ -109,7 +109,7 @@ class WindowPositionEncoding(PositionEncoding):
     description = "hard local attention within +-window_size//2 positions"
     reference = "Beltagy et al. 2020 (sliding window)"
     hyperparameters = (
-        HyperParameter("window_size", 8, "each token attends to positions within +- window_size // 2", gt=0),
+        HyperParameter("window_size", 8, "each token attends to positions within +- window_size // 2", gt=0, le=2**20),
     )
 
     def __init__(self, config):
@@ -146,7 +146,9 @@ class DynamicPositionEncoding(PositionEncoding):
     name = "dynamic"
     description = "MLP over signed log-distance giving a per-head bias"
     reference = "Wang et al. 2022 (CrossFormer); x-transformers"
-    hyperparameters = (HyperParameter("dynamic_hidden_size", 64, "width of the MLP over signed log-distance", gt=0),)
+    hyperparameters = (
+        HyperParameter("dynamic_hidden_size", 64, "width of the MLP over signed log-distance", gt=0, le=2**12),
+    )
 
     def __init__(self, config):
         super().__init__(config)

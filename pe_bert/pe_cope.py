@@ -84,6 +84,7 @@ class ContextualPositionEncoding(PositionEncoding):
             64,
             "largest |contextual position| with its own row (table over [-P, P]); larger counts share the last row",
             gt=0,
+            le=2**16,
         ),
     )
     layer_class = ContextualPositionLayer

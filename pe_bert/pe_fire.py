@@ -93,14 +93,15 @@ class FirePositionEncoding(PositionEncoding):
     description = "MLP of the log-distance normalised by the query's log-extent, per head, shared across layers"
     reference = "Li et al. 2023 (FIRE)"
     hyperparameters = (
-        HyperParameter("fire_hidden_size", 32, "width of the MLP over the normalised distance", gt=0),
-        HyperParameter("fire_init_c", 0.1, "initial c of psi(x) = log(c x + 1) (learnable)", gt=0),
+        HyperParameter("fire_hidden_size", 32, "width of the MLP over the normalised distance", gt=0, le=2**12),
+        HyperParameter("fire_init_c", 0.1, "initial c of psi(x) = log(c x + 1) (learnable)", gt=0, le=1e4),
         HyperParameter(
             "fire_init_L",
             512.0,
             "initial threshold L (learnable): queries whose extent on a side is "
             "below L divide by psi(L), so shorter inputs get a plain relative bias",
             gt=0,
+            le=1e6,
         ),
     )
 

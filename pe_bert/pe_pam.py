@@ -65,6 +65,7 @@ class PositionalAttentionEncoding(PositionEncoding):
             0.5,
             "sinusoidal kernel: logits P P^T / hidden_size^power (0.5 ours, 0.25 the published code)",
             gt=0,
+            le=8,
         ),
     )
     layer_class = PositionalAttentionBranch

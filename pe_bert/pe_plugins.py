@@ -13,16 +13,22 @@ from pathlib import Path
 from types import ModuleType
 
 from .errors import InvalidInputError, MissingInputError, UsageError
+from .inputs import check_file
 
 
 def import_position_encoding_module(spec: str) -> ModuleType:
     """Import `spec`: a `.py` file (imported under its file name, e.g. `my_pe.py` -> `my_pe`) or a module name
     (`my_package.my_pe`). Importing a module twice returns the first import."""
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
-        path = Path(spec).expanduser().resolve()
-        if not path.is_file():
+    if spec.endswith(".py") or "/" in spec or "\\" in spec or Path(spec).exists():
+        if not Path(spec).expanduser().exists():
             raise MissingInputError(
                 f"PE module {spec!r} does not exist (give a .py file or an importable module name)."
+            )
+        path = check_file(Path(spec).expanduser(), "PE module", fix="give the .py file that registers the PE").resolve()
+        if path.suffix != ".py":  # importlib would find no loader for it
+            raise InvalidInputError(
+                f"PE module {spec} is not a Python file (.py): give the .py file that registers the PE, or an "
+                "importable module name."
             )
         name = path.stem
         loaded = sys.modules.get(name)

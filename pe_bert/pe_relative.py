@@ -60,7 +60,7 @@ class ShawPositionEncoding(PositionEncoding):
     description = "learned relative key (and query) embeddings, clipped distance"
     reference = "Shaw et al. 2018; Huang et al. 2020"
     hyperparameters = (
-        HyperParameter("shaw_max_distance", 16, "relative distances are clipped to +- this", gt=0),
+        HyperParameter("shaw_max_distance", 16, "relative distances are clipped to +- this", gt=0, le=2**16),
         HyperParameter(
             "shaw_mode", "key", "'key': q_i . r_(j-i); 'key_query': also k_j . r_(j-i)", choices=("key", "key_query")
         ),
@@ -121,12 +121,17 @@ class DisentangledPositionEncoding(PositionEncoding):
     reference = "He et al. 2021 (DeBERTa)"
     hyperparameters = (
         HyperParameter(
-            "disentangled_position_buckets", 256, "log-bucket size: distances within +- half of it are exact", ge=2
+            "disentangled_position_buckets",
+            256,
+            "log-bucket size: distances within +- half of it are exact",
+            ge=2,
+            le=2**16,
         ),
         HyperParameter(
             "disentangled_max_relative_positions",
             -1,
             "largest relative distance the buckets span; -1: max_position_embeddings",
+            le=2**20,
             check=lambda v: None if v == -1 or v > 0 else "use a positive distance, or -1 for max_position_embeddings",
         ),
     )

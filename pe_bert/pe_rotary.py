@@ -50,7 +50,7 @@ class RotaryPositionEncoding(PositionEncoding):
     description = "rotary embedding of queries and keys (optionally partial)"
     reference = "Su et al. 2021 (RoFormer)"
     hyperparameters = (
-        HyperParameter("rope_theta", 10000.0, "base frequency of the rotation angles", gt=0),
+        HyperParameter("rope_theta", 10000.0, "base frequency of the rotation angles", gt=0, le=1e12),
         HyperParameter("rope_fraction", 1.0, "fraction of each head's dimensions rotated (partial RoPE)", gt=0, le=1),
     )
     layer_class = RotaryLayer

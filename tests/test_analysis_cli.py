@@ -107,7 +107,9 @@ def test_analyze_reports_the_length_it_used(tmp_path, capsys):
 
     assert analyze("--max-length", "128", "--position-length", "0") == 0
     scores = json.loads((out / "scores.json").read_text())["attention"]
-    assert scores["options"]["max_length"] == 128 and "max length 128 tokens" in (out / "summary.md").read_text()
+    # The length actually scored, not the flag's ceiling (this relative PE takes any length).
+    assert scores["options"]["max_length"] == 128 and scores["options"]["longest"] == 15
+    assert "of up to 15 tokens (truncated at 128)" in (out / "summary.md").read_text()
     assert analyze("--max-length", "1") == 2
     assert (
         "--max-length 1 leaves no room for two words beside the 2 special tokens: give --max-length 4"

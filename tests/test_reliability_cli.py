@@ -1,6 +1,7 @@
 """Every bad input to a command line is one line on stderr and exit status 2, with no traceback: `pe-bert analyze`,
 `pe-bert probe`, `pe-bert study` (checked before anything trains) and examples/run_*.py."""
 
+import json
 import os
 import subprocess
 import sys
@@ -375,6 +376,10 @@ def test_study_files_that_are_not_utf8_or_are_folders(capsys, tmp_path):
             OSError(28, "No space left on device", "study/runs/x/model.safetensors"),
             "cannot use study/runs/x/model.safetensors: No space left on device; the disk is full: free space",
         ),
+        (  # a write that fills the disk names no file: the folder the command writes into is named
+            OSError(28, "No space left on device"),
+            "(or a file in it): No space left on device; the disk is full: free space",
+        ),
         (OSError(30, "Read-only file system", "study/.study.lock"), "the file system is read-only"),
         (IsADirectoryError(21, "Is a directory", "study/results.json"), "a folder stands where a file belongs"),
     ],
@@ -386,4 +391,108 @@ def test_faults_of_the_environment_are_one_line_with_exit_status_1(capsys, tmp_p
         raise fault
 
     monkeypatch.setattr(Study, "run", run)
-    assert expected in fails(capsys, ["study", "--out", str(tmp_path / "study"), "--quiet"], code=1)
+    line = fails(capsys, ["study", "--out", str(tmp_path / "study"), "--quiet"], code=1)
+    assert expected in line and (fault.filename or f"cannot use {tmp_path / 'study'} (or a file in it)" in line)
+
+
+# ----------------------------------------------------------------------------------------------- round 4
+
+
+def test_inputs_that_are_folders_fifos_binary_empty_or_not_python_are_named_as_such(capsys, tmp_path, minilm_path):
+    folder, fifo = tmp_path / "a-folder", tmp_path / "a-fifo"
+    folder.mkdir()
+    os.mkfifo(fifo)  # reading it would wait forever: it must be refused without being opened
+    (tmp_path / "plain.txt").write_text("not python\n")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    (tmp_path / "empty.txt").write_text("  \n\n")
+    analyze = ["analyze", str(minilm_path), "--builtin", "2", "--out", str(tmp_path / "out")]
+    for module, message in (
+        (tmp_path / "plain.txt", "is not a Python file (.py): give the .py file that registers the PE"),
+        (folder, "is a folder, not a file: give the .py file that registers the PE"),
+        (fifo, "is a FIFO (named pipe), not a file: give the .py file that registers the PE"),
+    ):
+        assert f"PE module {module} {message}" in fails(capsys, [*analyze, "--pe-module", str(module)])
+    study = ["study", "--out", str(tmp_path / "study"), "--quiet", "--train-file"]
+    for train, message in (
+        (folder, "is a folder, not a file: give a file"),
+        (fifo, "is a FIFO (named pipe), not a file: give a file"),
+        (tmp_path / "binary.txt", "is not a text file: it holds a NUL byte at byte offset 0"),
+        (tmp_path / "empty.txt", "is empty (no text in it)"),
+    ):
+        assert f"--train-file {train} {message}" in fails(capsys, [*study, str(train)])
+    assert not (tmp_path / "out").exists() and not (tmp_path / "study").exists()
+
+
+def test_study_out_seeds_and_unknown_variants(capsys, tmp_path):
+    assert "--out is empty: give the study's folder" in fails(capsys, ["study", "--out", ""])
+    assert "`seeds` (--seeds) holds [4294967296]: seeds are whole numbers from 0 to 2147483647" in fails(
+        capsys, ["study", "--out", str(tmp_path / "s"), "--seeds", "0,4294967296"]
+    )
+    assert "Unknown variant(s) ['decay']; valid names:" in (
+        line := fails(capsys, ["study", "--out", str(tmp_path / "s"), "--variants", "decay"])
+    )
+    assert "A PE of your own needs the module that registers it: --pe-module FILE." in line
+    assert not (tmp_path / "s").exists()
+
+
+def test_dry_run_and_report_only_of_a_new_folder_create_nothing(capsys, tmp_path):
+    out = tmp_path / "new" / "study"
+    assert cli.main(["study", "--out", str(out), "--variants", "rope", "--attenuated-w", "", "--dry-run"]) == 0
+    assert "Nothing was trained" in capsys.readouterr().out
+    assert "holds no finished shared stage 'data'" in fails(capsys, ["study", "--out", str(out), "--report-only"])
+    assert not (tmp_path / "new").exists()
+
+
+def test_training_scripts_refuse_seeds_and_learning_rate_grids_that_cannot_work(capsys, tmp_path, minilm_path):
+    from pe_bert.training import finetune, pretrain
+
+    for flag, value in (("--seed", "18446744073709551616"), ("--seed", "-1"), ("--data_seed", "4294967296")):
+        with pytest.raises(SystemExit) as exit_:
+            pretrain.cli(["--output_dir", str(tmp_path / "mlm"), "--report_to", "none", flag, value])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_.value.code == 2 and f"{flag} {value} is not a usable seed: give a whole number from 0 to" in error
+    glue = ["--output_dir", str(tmp_path / "glue"), "--task_name", "sst2", "--model_name_or_path", str(minilm_path)]
+    for grid, message in (
+        ("1e-3,nan", "--learning_rate_grid needs positive, finite learning rates, got '1e-3,nan'"),
+        ("1e-3,inf", "needs positive, finite learning rates"),
+        ("1e-3,2e-3,0.001", "--learning_rate_grid '1e-3,2e-3,0.001' repeats 0.001"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            finetune.cli([*glue, "--report_to", "none", "--learning_rate_grid", grid])
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert exit_.value.code == 2 and message in error and "Traceback" not in error
+    assert not (tmp_path / "glue").exists() and not (tmp_path / "mlm").exists()
+
+
+def test_analyze_says_the_length_it_used_and_keeps_the_expected_load_report_quiet(tmp_path, tiny_model):
+    """A pretraining checkpoint loaded as an encoder leaves its MLM head unused and has no pooler: transformers'
+    LOAD REPORT table says so on every load; the summary names the length actually scored, not the flag's."""
+    import logging
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from pe_bert.analysis.cli import load_encoder
+
+    reports = []
+    handler = logging.Handler()
+    handler.emit = lambda record: reports.append(record.getMessage()) if "LOAD REPORT" in record.getMessage() else None
+    transformers_logger = logging.getLogger("transformers.modeling_utils")
+    transformers_logger.addHandler(handler)
+    try:
+        out = tmp_path / "out"
+        argv = ["analyze", str(tiny_model), "--builtin", "3", "--max-length", "32", "--position-length", "0"]
+        assert cli.main([*argv, "--out", str(out), "--no-progress"]) == 0
+        assert reports == []
+        longest = json.loads((out / "scores.json").read_text())["attention"]["options"]["longest"]
+        assert 3 < longest < 32 and f"of up to {longest} tokens (truncated at 32)" in (out / "summary.md").read_text()
+        # Anything else unexpected or missing is still reported.
+        odd = tmp_path / "odd"
+        shutil.copytree(tiny_model, odd)
+        weights = load_file(odd / "model.safetensors")
+        stray = {"bert.encoder.stray.weight": weights["bert.embeddings.LayerNorm.weight"].clone()}
+        save_file({**weights, **stray}, odd / "model.safetensors", metadata={"format": "pt"})
+        load_encoder(str(odd))
+        assert len(reports) == 1 and "bert.encoder.stray.weight" in reports[0]
+    finally:
+        transformers_logger.removeHandler(handler)

@@ -3,6 +3,7 @@ silent default, a NaN loss or a swapped positional encoding."""
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -75,12 +76,12 @@ def test_an_attribute_a_library_sets_saves_and_loads_again_with_a_warning(tmp_pa
     "overrides, message",
     [
         (dict(hidden_dropout_prob=math.nan), "`hidden_dropout_prob` must be a finite number, got nan"),
-        (dict(hidden_dropout_prob=1.5), r"`hidden_dropout_prob` must be in \[0, 1\), got 1.5"),
-        (dict(attention_probs_dropout_prob=-0.1), r"`attention_probs_dropout_prob` must be in \[0, 1\)"),
-        (dict(classifier_dropout=1.0), r"`classifier_dropout` must be in \[0, 1\)"),
-        (dict(layer_norm_eps=-1.0), r"`layer_norm_eps` must be in \(0, ∞\), got -1.0"),
+        (dict(hidden_dropout_prob=1.5), "`hidden_dropout_prob` must be >= 0 and < 1, got 1.5"),
+        (dict(attention_probs_dropout_prob=-0.1), "`attention_probs_dropout_prob` must be >= 0 and < 1"),
+        (dict(classifier_dropout=1.0), "`classifier_dropout` must be >= 0 and < 1"),
+        (dict(layer_norm_eps=-1.0), "`layer_norm_eps` must be > 0 and <= 1, got -1.0"),
         (dict(initializer_range=math.nan), "`initializer_range` must be a finite number"),
-        (dict(type_vocab_size=0), "`type_vocab_size` must be > 0, got 0"),
+        (dict(type_vocab_size=0), "`type_vocab_size` must be > 0 and <= 1024, got 0"),
         (dict(hidden_act="bogus"), "`hidden_act` 'bogus' is not an activation transformers knows; use one of .*gelu"),
         (dict(pad_token_id=100), "`pad_token_id` 100 is outside the vocabulary"),
     ],
@@ -116,7 +117,7 @@ def test_unrelated_extra_keys_stay_accepted_like_transformers_configs():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(num_attention_heads=0), "`num_attention_heads` must be > 0, got 0"),
+        (dict(num_attention_heads=0), "`num_attention_heads` must be > 0 and <= 4096, got 0"),
         (dict(hidden_size=0), "`hidden_size` must be > 0"),
         (dict(vocab_size=-5), "`vocab_size` must be > 0"),
         (dict(max_position_embeddings=0), "`max_position_embeddings` must be > 0"),
@@ -204,3 +205,62 @@ def test_config_errors_are_usage_errors_the_command_lines_print_as_one_line():
     assert isinstance(error.value, UsageError) and isinstance(error.value, ValueError)
     with pytest.raises(InvalidInputError, match="Unknown position_encoding 'rop'. Did you mean 'rope'"):
         tiny_config("rop")
+
+
+# ----------------------------------------------------------------------------------------------- round 4
+
+
+@pytest.mark.parametrize(
+    "variant, overrides, message",
+    [
+        ("attenuated", dict(locality_w=1e39), "`locality_w` must be >= 0 and <= 10000, got 1e+39"),
+        ("rope", dict(rope_theta=1e39), "`rope_theta` must be > 0 and <= 1e+12, got 1e+39"),
+        ("pam", dict(pam_temperature_power=1e4), "`pam_temperature_power` must be > 0 and <= 8, got 10000.0"),
+        ("dynamic", dict(dynamic_hidden_size=10**6), "`dynamic_hidden_size` must be > 0 and <= 4096, got 1000000"),
+        ("learned", dict(max_position_embeddings=10**9), "`max_position_embeddings` must be > 0 and <= 1048576"),
+        ("learned", dict(max_position_embeddings=10**20), "`max_position_embeddings` must be > 0 and <= 1048576"),
+        ("learned", dict(initializer_range=1e39), "`initializer_range` must be >= 0 and <= 10, got 1e+39"),
+        ("learned", dict(vocab_size=10**12), "`vocab_size` must be > 0 and <= 16777216"),
+    ],
+)
+def test_huge_values_are_refused_at_creation_naming_the_bound(variant, overrides, message):
+    """Values that would give NaN outputs, an allocation error or an overflow much later are refused here."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        tiny_config(variant, **overrides)
+
+
+def test_every_numeric_hyperparameter_and_field_declares_an_upper_bound():
+    from pe_bert.configuration import FIELD_BOUNDS
+
+    declarations = [s for cls in pe_bert.POSITION_ENCODING_CLASSES.values() for s in cls.hyperparameters]
+    unbounded = [s.name for s in [*declarations, *FIELD_BOUNDS.values()] if s.type in (int, float) and s.lt is s.le]
+    assert unbounded == []  # `lt is le` only when both are None
+
+
+@pytest.mark.parametrize("edited_to", ["alibi", "none"])
+def test_a_config_edited_to_another_pe_is_refused_naming_the_one_it_was_saved_for(tmp_path, edited_to):
+    """rope, alibi and none have no positional weights: the hyper-parameters a saved config holds are the evidence."""
+    from transformers import AutoModel
+
+    PEBertForMaskedLM(tiny_config("rope")).save_pretrained(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(path.read_text().replace('"position_encoding": "rope"', f'"position_encoding": "{edited_to}"'))
+    with pytest.raises(
+        ValueError,
+        match=rf"says position_encoding='{edited_to}' but holds the hyper-parameters of 'rope' \(rope_fraction, "
+        r"rope_theta\).*Restore position_encoding to 'rope'",
+    ):
+        AutoModel.from_pretrained(tmp_path)
+
+
+def test_pe_keywords_that_do_not_belong_to_the_checkpoints_pe_are_a_clear_error(tmp_path):
+    from transformers import AutoModel
+
+    PEBertForMaskedLM(tiny_config("rope")).save_pretrained(tmp_path)
+    with pytest.raises(
+        ValueError,
+        match=r"`locality_w` is a hyper-parameter of 'attenuated', 'pam', not of this checkpoint's "
+        r"position_encoding='rope', so it would have no effect\. Drop it; the checkpoint's own are: rope_theta",
+    ):
+        AutoModel.from_pretrained(tmp_path, locality_w=1.0)
+    assert AutoModel.from_pretrained(tmp_path, rope_theta=500.0).config.rope_theta == 500.0  # its own: fine

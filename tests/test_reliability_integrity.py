@@ -2,6 +2,7 @@
 by skipping every stage and writes into itself, one process at a time (lock), torn log lines, and real SIGKILLs at
 points named by the stage store's test hook."""
 
+import hashlib
 import json
 import logging
 import os
@@ -16,7 +17,8 @@ import pytest
 
 from pe_bert.study import StageStore, Study, StudyConfig
 from pe_bert.study.leases import Lease
-from pe_bert.study.stages import KILL_HOOK
+from pe_bert.study.stages import KILL_HOOK, OutsideStudy
+from pe_bert.training.resume import file_sha256
 
 from helpers import MICRO_SHAPE
 
@@ -251,12 +253,14 @@ def test_sigkill_inside_the_stage_store_then_rerun(tmp_path, point):
     log = store.log_path.read_text()
     if point == "mid-log":  # the stage finished (DONE.json), its log line is torn
         assert not log.endswith("\n") and (store.folder("u", "second") / "DONE.json").exists()
-    else:  # outputs written, not sealed
-        assert (store.folder("u", "second") / "out.txt").exists()
-        assert not (store.folder("u", "second") / "DONE.json").exists()
+    else:  # outputs written in the stage's partial folder, not sealed, nothing at the stage's name
+        (partial,) = store.folder("u", "second").parent.glob("second.partial-*")
+        assert (partial / "out.txt").exists() and not (partial / "DONE.json").exists()
+        assert not store.folder("u", "second").exists()
     assert [e["stage"] for e in store.log_entries()] == ["first"]
 
     _three_stages(out)
+    assert not list(store.folder("u", "second").parent.glob("*.partial-*"))  # cleared when the stage was redone
     statuses = [(e["stage"], e["status"]) for e in store.log_entries()]
     second = "skipped" if point == "mid-log" else "ran"
     assert statuses == [("first", "ran"), ("first", "skipped"), ("second", second), ("third", "ran")]
@@ -392,6 +396,18 @@ def _rerun(out) -> tuple[dict, dict]:
     return summary, {(e["unit"], e["stage"]): e["status"] for e in store.log_entries()[before:]}
 
 
+def _forge(folder: Path, result: dict | None = None, checksums: dict | None = None) -> None:
+    """Edit a stored stage as a careless or hostile hand would: its result and/or checksum names changed, and
+    DONE.json's checksums and digest recomputed so that every checksum matches."""
+    if result is not None:
+        (folder / "result.json").write_text(json.dumps(result))
+    done = json.loads((folder / "DONE.json").read_text())
+    done["checksums"] = {**done["checksums"], **(checksums or {}), "result.json": file_sha256(folder / "result.json")}
+    content = {name: sha for name, sha in done["checksums"].items() if name not in done["volatile"]}
+    done["digest"] = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    (folder / "DONE.json").write_text(json.dumps(done))
+
+
 def _stored_text(out: Path) -> str:
     return "\n".join(p.read_text() for p in out.rglob("*.json")) + (out / "stage_log.jsonl").read_text()
 
@@ -483,7 +499,8 @@ def test_study_killed_before_sealing_a_stage_redoes_only_that_stage(tmp_path):
         timeout=300,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert (out / "runs" / "none" / "seed0" / "finetune-builtin_nli" / "model.safetensors").exists()
+    (partial,) = (out / "runs" / "none" / "seed0").glob("finetune-builtin_nli.partial-*")
+    assert (partial / "model.safetensors").exists() and not (partial.parent / "finetune-builtin_nli").exists()
     summary, statuses = _rerun(out)  # the dead run's lock is taken over
     assert not summary["failures"]
     assert statuses == {
@@ -497,3 +514,76 @@ def test_study_killed_before_sealing_a_stage_redoes_only_that_stage(tmp_path):
         ("none/seed0", "score"): "ran",
         ("none/seed0", "probe"): "ran",
     }
+
+
+# ----------------------------------------------------------------------------------------------- round 4
+
+
+@pytest.mark.slow
+def test_a_forged_model_path_is_redone_and_nothing_outside_the_study_is_read_or_written(tiny_study, tmp_path):
+    """A pretraining record pointing at a model folder outside --out (checksums recomputed, so it verifies): the
+    rerun would load that model and write its model card there (and --push_to_hub upload it). The record is refused
+    and the pretraining redone; the other folder is untouched."""
+    out = tmp_path / "study"
+    shutil.copytree(tiny_study, out)
+    pretrain = out / "runs" / "none" / "seed0" / "pretrain"
+    victim = tmp_path / "victim"
+    shutil.copytree(pretrain, victim)  # a loadable model elsewhere
+    (victim / "README.md").write_text("the victim's own card")
+    _forge(pretrain, result={**json.loads((pretrain / "result.json").read_text()), "path": "../victim"})
+    study = Study(_tiny_config(out), progress=False)
+    ((unit, spec, seed),) = study.units()
+    assert study.pretrain_stage(unit, spec, seed, study.data_stage(shown=False))["path"] == "runs/none/seed0/pretrain"
+    assert [(e["stage"], e["status"]) for e in study.store.log_entries()[-2:]] == [
+        ("data", "skipped"),
+        ("pretrain", "ran"),
+    ]
+    assert (victim / "README.md").read_text() == "the victim's own card"  # never loaded, carded or uploaded
+    with pytest.raises(OutsideStudy):  # and wherever such a record is read, it is refused
+        study.store.resolve("../victim")
+
+
+@pytest.mark.slow
+def test_report_only_reports_the_folders_study_and_refuses_other_settings(tiny_study, tmp_path, capsys):
+    from pe_bert import cli
+
+    out = tmp_path / "study"
+    shutil.copytree(tiny_study, out)
+    (out / "report.md").unlink()
+    card, victim = out / "runs" / "none" / "seed0" / "pretrain" / "README.md", tmp_path / "victim.md"
+    victim.write_text("not the study's")
+    card.unlink()
+    card.symlink_to(victim)  # the card is rewritten, not checksummed: it must not be written through a link
+    assert cli.main(["study", "--report-only", "--out", str(out)]) == 0  # the folder's settings, not the defaults
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["variants"]) == ["none"] and results["config"]["tasks"] == ["builtin_nli"]
+    assert not results["failures"] and "every unit stored" in capsys.readouterr().out
+    assert victim.read_text() == "not the study's" and not card.is_symlink() and "| Locality |" in card.read_text()
+    written = {name: (out / name).read_bytes() for name in ("report.md", "results.json")}
+    assert cli.main(["study", "--report-only", "--out", str(out), "--max-steps", "7"]) == 2
+    assert "(--pretrain-steps 3 there, 7 here)" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in written} == written  # not overwritten
+
+
+def test_built_in_sentences_too_long_for_the_position_table_are_refused_before_any_model_trains(tmp_path):
+    """A tokenizer trained on the user's text splits the built-in words of the probes into pieces: found once the
+    data stage made it, in one line naming the length needed, before the first pretraining."""
+    from transformers import AutoTokenizer
+
+    from pe_bert.errors import InvalidInputError
+    from pe_bert.study.validation import check_sentences_fit
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(f"lorem ipsum dolor sit amet {i} consectetur adipiscing elit\n" for i in range(300)))
+    out = tmp_path / "study"
+    config = _tiny_config(out, train_file=str(corpus), variants=["learned"], tasks=[], probe_zero_shot_sentences=2)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"splits the built-in .* into up to \d+ tokens, more than the 32 "
+        r"positions of the absolute PE\(s\) learned: give --max-position-embeddings \d+ or more",
+    ):
+        Study(config, progress=False).run()
+    assert not (out / "runs" / "learned").exists()  # no pretraining started
+    tokenizer = AutoTokenizer.from_pretrained(out / "runs" / "_shared" / "data" / "tokenizer")
+    relative = _tiny_config(out, train_file=str(corpus), variants=["rope"], tasks=[])
+    check_sentences_fit(relative, tokenizer, "trained", {"sentences": [["a"] * 100]})  # rope takes any length

@@ -66,8 +66,8 @@ def test_a_job_killed_mid_stage_is_resubmitted_and_resumes(local_study, tmp_path
     assert killed.returncode == 0, killed.stderr[-3000:]  # one unit failed, the other finished
     failures = json.loads((out / "results.json").read_text())["failures"]
     assert [f["run"] for f in failures] == ["rope/seed0"] and "job" in failures[0]["error"]
-    stage = out / "runs" / "rope" / "seed0" / "probing"
-    assert stage.is_dir() and not (stage / "DONE.json").exists()  # begun, never sealed
+    (stage,) = (out / "runs" / "rope" / "seed0").glob("probing.partial-*")  # begun in its partial folder
+    assert not (stage / "DONE.json").exists() and not stage.with_name("probing").exists()  # never sealed
     before = len(_store(out).log_entries())
     again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -276,7 +276,7 @@ def score_attention(
     total = len(texts) if hasattr(texts, "__len__") else None
     accumulator: _Accumulator | None = None
     layer_index: list[int] = []
-    num_sentences = num_empty = num_degenerate = 0
+    num_sentences = num_empty = num_degenerate = longest = 0
 
     with (
         eager_attention(model),
@@ -303,6 +303,7 @@ def score_attention(
             del attentions
 
             keep = encoded["attention_mask"].to(torch.bool)
+            longest = max(longest, int(keep.sum(-1).max()))  # the length actually scored, special tokens included
             if drop_special_tokens:
                 keep &= ~special
             sizes = keep.sum(-1)
@@ -333,6 +334,7 @@ def score_attention(
             "model": getattr(model.config, "_name_or_path", "") or type(model).__name__,
             "batch_size": batch_size,
             "max_length": max_length,
+            "longest": longest,
             "drop_special_tokens": drop_special_tokens,
         },
     )

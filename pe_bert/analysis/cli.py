@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 from pathlib import Path
 
 from ..errors import InvalidInputError
 from ..inputs import check_length, check_vocabulary, load_pretrained, non_negative_int, positive_int, read_lines
 
-__all__ = ["register", "run_analyze"]
+__all__ = ["load_encoder", "register", "run_analyze"]
 
 
 def register(subparsers) -> None:
@@ -60,6 +61,47 @@ def _read_texts(args) -> list[str]:
     return [sentence.text for sentence in generate_sentences(args.builtin, seed=args.seed)]
 
 
+# What a pretraining checkpoint loaded as an encoder (AutoModel) does not use, and what it never had: its MLM head,
+# and BERT's pooler (the analysis reads attention only). transformers reports them in a LOAD REPORT table on every
+# load; only other differences are worth the user's attention.
+EXPECTED_UNUSED = ("cls.",)
+EXPECTED_MISSING = ("pooler.",)
+
+
+class _HoldLoadReport(logging.Filter):
+    """Keeps transformers' LOAD REPORT back, to be shown only when it reports more than the expected keys."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in record.getMessage():
+            self.records.append(record)
+            return False
+        return True
+
+
+def load_encoder(source: str):
+    """`AutoModel.from_pretrained(source)` (a one-line error when it cannot be loaded), silent about the keys every
+    pretraining checkpoint leaves unused or missing as an encoder (`EXPECTED_UNUSED`, `EXPECTED_MISSING`)."""
+    from transformers import AutoModel
+
+    report = logging.getLogger("transformers.modeling_utils")
+    held = _HoldLoadReport()
+    report.addFilter(held)
+    try:
+        model, info = load_pretrained(AutoModel.from_pretrained, source, "model", output_loading_info=True)
+    finally:
+        report.removeFilter(held)
+    unexpected = [k for k in info.get("unexpected_keys", ()) if not k.startswith(EXPECTED_UNUSED)]
+    missing = [k for k in info.get("missing_keys", ()) if not k.startswith(EXPECTED_MISSING)]
+    if unexpected or missing or info.get("mismatched_keys"):
+        for record in held.records:
+            report.handle(record)
+    return model
+
+
 def _format(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
@@ -68,8 +110,8 @@ def _summary(model_name: str, scores, probe, args) -> str:
     lines = [
         f"# Attention analysis: `{model_name}`",
         "",
-        f"{scores.num_sentences} sentences ({'built-in corpus' if args.builtin else args.text_file}), "
-        f"max length {scores.options['max_length']} tokens, special tokens "
+        f"{scores.num_sentences} sentences ({'built-in corpus' if args.builtin else args.text_file}) of up to "
+        f"{scores.options['longest']} tokens (truncated at {scores.options['max_length']}), special tokens "
         f"{'dropped' if args.drop_special_tokens else 'kept'}; "
         f"{scores.num_matrices} attention matrices ({len(scores.layers)} layers x {scores.locality.shape[1]} heads).",
         "",
@@ -109,14 +151,14 @@ def _summary(model_name: str, scores, probe, args) -> str:
 
 
 def run_analyze(args) -> int:
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     import pe_bert  # noqa: F401  (registers pe_bert models with the Auto classes)
 
     from . import position_attention, score_attention
 
     texts = _read_texts(args)
-    model = load_pretrained(AutoModel.from_pretrained, args.model, "model")
+    model = load_encoder(args.model)
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, args.model, "model")
     check_vocabulary(tokenizer, model, args.model)
     check_length(model, args.max_length, "--max-length")

@@ -152,7 +152,15 @@ def run(args) -> int:
         overrides.setdefault("seeds", list(PROTOCOL.pilot_seeds))
         overrides.setdefault("probing_seed", PROTOCOL.pilot_probing_seed)
     # every setting is checked here, before anything trains (InvalidInputError: one line, exit 2)
-    config = StudyConfig.from_file(args.config, **overrides) if args.config else StudyConfig(**overrides)
+    if args.config:
+        config = StudyConfig.from_file(args.config, **overrides)
+    else:  # an existing study folder gives its own settings; flags may only repeat them (pe_bert.study.folder)
+        from .folder import recorded_settings
+
+        recorded = recorded_settings(overrides.get("out", StudyConfig.out))
+        if "pe_modules" in overrides:
+            overrides["pe_modules"] = list(dict.fromkeys([*recorded.get("pe_modules", []), *overrides["pe_modules"]]))
+        config = StudyConfig(**{**recorded, **overrides})
     from .report import verdict_lines
     from .runner import StudyInterrupted, raise_on_termination
 

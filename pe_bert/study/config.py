@@ -175,7 +175,8 @@ class StudyConfig:
         unknown = [v for v in self.variants if v not in position_encoding_names()]
         if unknown:
             raise InvalidInputError(
-                f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}."
+                f"Unknown variant(s) {unknown}; valid names: {', '.join(position_encoding_names())}. A PE of your "
+                "own needs the module that registers it: --pe-module FILE."
             )
         if not self.seeds:
             raise InvalidInputError("`seeds` is empty: give at least one seed.")

@@ -79,7 +79,10 @@ def write_model_cards(study, results, summary: dict) -> dict:
             training={"pretrain_steps": study.config.pretrain_steps, "seed": record["seed"]},
         )
         card.text = card.text.rstrip() + "\n" + analysis_section(record)
-        card.save(folder / "README.md")
+        readme = folder / "README.md"
+        if readme.is_symlink():  # the card is not checksummed (it is rewritten): never write through a link
+            readme.unlink()
+        card.save(readme)
         cards[name] = study.store.relative(folder / "README.md")
     return cards
 

@@ -25,7 +25,7 @@ from ..errors import UsageError
 from ..jsonable import jsonable
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .stages import NotStored, StageFailed, StageStore, input_fingerprint
+from .stages import NotStored, StageFailed, StageStore, input_fingerprint, stored_strings
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +283,11 @@ class Study:
                 result.update(self._builtin_data(folder, result["tokenizer"]))
             return result
 
-        return self._stage(SHARED_UNIT, "data", settings, work, _data_headline, shown)
+        def paths(result: dict) -> list[str]:  # a user's --tokenizer-name is an input, not a stored path
+            stored = [result.get(key) for key in ("train_file", "validation_file", "blocks")]
+            return stored_strings(stored) + ([] if c.tokenizer_name else [result["tokenizer"]])
+
+        return self._stage(SHARED_UNIT, "data", settings, work, _data_headline, shown, paths=paths)
 
     def _tokenizer(self, folder: Path) -> str:
         """A deterministic word-level vocabulary for the built-in language; the user's tokenizer; or, for other
@@ -375,7 +379,7 @@ class Study:
         def headline(result):
             return f"{', '.join(result['files'])}: train and validation files"
 
-        return self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work, headline, shown)["files"]
+        return self._stage(f"{SHARED_UNIT}/seed{seed}", "tasks", settings, work, headline, shown, paths=_files)["files"]
 
     def probing_data_stage(self, shown: bool = True) -> dict:
         """The frozen-feature probing tasks' train and test examples, one split shared by every model and seed."""
@@ -404,7 +408,7 @@ class Study:
                 baselines[task] = ngram_baseline(splits).to_dict()
             return {"files": files, "examples": sizes, "ngram_baselines": baselines}
 
-        return self._stage(SHARED_UNIT, "probing", settings, work, _probing_headline, shown)
+        return self._stage(SHARED_UNIT, "probing", settings, work, _probing_headline, shown, paths=_files)
 
     def design_stage(self, shown: bool = True) -> dict:
         """The manipulation check of the grid on identical tokens (`pe_bert.study.design`), before pretraining."""
@@ -516,6 +520,7 @@ class Study:
             collective=True,
             rewritten=("README.md",),
             volatile=TRAINER_TIMING_FILES,
+            paths=lambda r: [r["path"]],
         )
 
     def init_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
@@ -676,6 +681,7 @@ class Study:
             lambda r: f"{task} {r['metric']} {r['score']:.3f}",
             collective=True,
             volatile=TRAINER_TIMING_FILES,
+            paths=lambda r: [r["path"]],
         )
 
     def score_stage(self, unit: str, seed: int, models: dict[str, str]) -> dict:
@@ -839,9 +845,11 @@ class Study:
     def report_only(self) -> dict:
         """Rebuild the report, results.json, plots and model cards from the stored stages alone (nothing is
         computed); units with a stage not stored are reported as missing."""
+        from .folder import check_same_study
         from .hub import write_model_cards
         from .report import save_results, write_report
 
+        check_same_study(self.config)  # never overwrite a report with one of other settings
         self.store.read_only = True
         try:
             shared = self.shared_stages()
@@ -859,8 +867,10 @@ class Study:
     def plan(self) -> dict:
         """What `run` would do, without training: every shared stage and unit stage, stored or to run, with its size
         and estimated compute (`pe_bert.study.plan`)."""
+        from .folder import check_same_study
         from .plan import describe
 
+        check_same_study(self.config)
         self.store.read_only = True
         stages = []
         try:
@@ -947,13 +957,14 @@ class Study:
 
         Each stage is computed under its lease: several studies (or launchers, on several hosts) can work on one
         folder, each stage computed once, the others waiting for it or using it."""
+        from .folder import record_settings
         from .hub import push_checkpoints, write_model_cards
         from .report import save_results, write_report
 
         start = time.perf_counter()
         main = self.store.processes.is_main
-        if main:
-            (self.out / "study_config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        if main:  # the folder's one study: another study's settings are refused here, before anything runs
+            record_settings(self.config)
         units = self.units()
         workers = self.worker_count()
         with tqdm(
@@ -966,6 +977,7 @@ class Study:
         ) as bar:
             self._bar = bar
             shared = self.shared_stages()
+            self._check_sentences_fit(shared.data, shared.probing)
             if self.config.launcher != "local":
                 from .jobs import run_jobs
 
@@ -990,6 +1002,29 @@ class Study:
             save_results(self.out, summary)
         self.store.processes.barrier()
         return summary if summary is not None else json.loads((self.out / "results.json").read_text())
+
+    def _check_sentences_fit(self, data: dict, probing: dict) -> None:
+        """The built-in sentences of the probing split and of the zero-shot probes fit the absolute PEs' position
+        table under the study's tokenizer (`validation.check_sentences_fit`): checked once the data stage made it."""
+        from transformers import AutoTokenizer
+
+        from .validation import check_sentences_fit
+
+        c = self.config
+        if c.tokenizer_name:
+            source, path = f"--tokenizer-name {c.tokenizer_name}", c.tokenizer_name
+        elif c.builtin_corpus:
+            return  # the built-in vocabulary: one token per word, and the corpus's sentences fit by construction
+        else:
+            source, path = f"trained on {c.train_file or c.dataset_name}", self.store.resolve(data["tokenizer"])
+        sentences = {}
+        for task, stored in probing.get("files", {}).items():
+            splits = json.loads(self.store.resolve(stored).read_text())
+            sentences[f"{task} probing sentences"] = [e["words"] for split in splits.values() for e in split]
+        sentences["zero-shot probe sentences"] = [
+            list(s.words) for s in _builtin_sentences(c, c.probe_zero_shot_sentences, PROBE_SENTENCES_SEED)
+        ]
+        check_sentences_fit(c, AutoTokenizer.from_pretrained(path), source, sentences)
 
     def _counted(self, result: UnitResult, bar) -> UnitResult:
         if result.failure:  # keep the bar's total honest
@@ -1026,6 +1061,11 @@ def user_corpus_arguments(c: StudyConfig):
         max_seq_length=c.max_seq_length,
         mlm_probability=c.mlm_probability,
     )
+
+
+def _files(result: dict) -> list[str]:
+    """The stored paths of a stage whose result lists its files under `files` (what the store keeps inside it)."""
+    return stored_strings(result["files"])
 
 
 def _probing_headline(result: dict) -> str:

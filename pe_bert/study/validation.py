@@ -43,6 +43,8 @@ POSITIVE_SETTINGS = (
     "job_time_min",
 )
 POSITIVE_REAL_SETTINGS = ("pretrain_learning_rate", "finetune_learning_rate", "assumed_tflops")
+# The study derives other seeds from each one by adding offsets (up to 20,000); numpy takes seeds below 2**32.
+MAX_STUDY_SEED = 2**31 - 1
 # Settings below which a measurement is empty or undefined (found only after training otherwise).
 MINIMUM_SETTINGS = (
     ("eval_sentences", 20, "the masked-token evaluation needs masked words at every length"),
@@ -106,6 +108,8 @@ def check_types(config) -> None:
 
 
 def _check_out(out: str) -> None:
+    if not out.strip():  # Path("") is the current folder: its runs/ and report would land wherever one stands
+        raise InvalidInputError("--out is empty: give the study's folder, e.g. --out study.")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise InvalidInputError(f"--out {out} is a file, not a folder: give a folder for the study (new or existing).")
@@ -132,11 +136,11 @@ def check_values(config) -> None:
             raise InvalidInputError(f"{_flag(name)} is {value}: it must be at least {low} ({why}).")
     if config.job_gpus < 0:
         raise InvalidInputError(f"`job_gpus` (--job-gpus) is {config.job_gpus}: give 0 (CPU jobs) or more.")
-    negative = [seed for seed in config.seeds if seed < 0]
-    if negative:
+    out_of_range = [seed for seed in config.seeds if not 0 <= seed <= MAX_STUDY_SEED]
+    if out_of_range:
         raise InvalidInputError(
-            f"`seeds` (--seeds) holds {negative}: seeds are whole numbers from 0 (random "
-            "generators take no negative seed)."
+            f"`seeds` (--seeds) holds {out_of_range}: seeds are whole numbers from 0 to {MAX_STUDY_SEED} (random "
+            "generators take no negative seed, numpy's none of 2**32 or more, and the study adds offsets to each)."
         )
     for name in POSITIVE_REAL_SETTINGS:
         value = getattr(config, name, None)
@@ -177,8 +181,10 @@ def check_values(config) -> None:
             raise InvalidInputError(f"{_flag(name)} repeats {repeated}: give each once.")
     if config.dataset_revision and not config.dataset_name:
         raise InvalidInputError("--dataset-revision pins a --dataset-name: give the dataset too.")
-    if config.train_file is not None and not Path(config.train_file).is_file():
-        raise InvalidInputError(f"--train-file {config.train_file} does not exist.")
+    if config.train_file is not None:  # a folder, a FIFO, a binary or empty file: refused before any stage runs
+        from ..training.common import check_data_file
+
+        check_data_file(config.train_file, "--train-file")
     _check_out(config.out)
     specs = config.variant_specs()
     labels = [spec.label for spec in specs]
@@ -221,6 +227,29 @@ def _check_probing_sentences_fit(config, label: str, model_config) -> None:
         )
 
 
+def check_sentences_fit(config, tokenizer, source: str, sentences: dict[str, list[list[str]]]) -> None:
+    """The built-in sentences the measurements read (`sentences`: what they are -> their words) must fit the position
+    table of the study's absolute PEs. The study's own word-level vocabulary gives one token per word, but a
+    tokenizer of the user's, or one trained on the user's text, may split the built-in words into many pieces: found
+    here, right after the data stage made the tokenizer and before any model trains, rather than as a failed probing
+    stage after every pretraining."""
+    from ..pe_base import get_position_encoding_class
+
+    bounded = [
+        spec.label for spec in config.variant_specs() if get_position_encoding_class(spec.position_encoding).bounded
+    ]
+    if not bounded:
+        return
+    for what, texts in sentences.items():
+        longest = max((len(ids) for ids in tokenizer(texts, is_split_into_words=True)["input_ids"]), default=0)
+        if longest > config.max_position_embeddings:
+            raise InvalidInputError(
+                f"The study's tokenizer ({source}) splits the built-in {what} into up to {longest} tokens, more than "
+                f"the {config.max_position_embeddings} positions of the absolute PE(s) {', '.join(bounded)}: give "
+                f"--max-position-embeddings {longest} or more, or a tokenizer that knows the built-in words."
+            )
+
+
 def _check_tokenizer_covers_the_language(config) -> None:
     """A --tokenizer-name used on the built-in language (corpus, probes) must know its words: every unknown word
     would become [UNK] and the measurements would be of [UNK]s."""
@@ -249,4 +278,11 @@ def _check_tokenizer_covers_the_language(config) -> None:
         )
 
 
-__all__ = ["MINIMUM_SETTINGS", "POSITIVE_REAL_SETTINGS", "POSITIVE_SETTINGS", "check_types", "check_values"]
+__all__ = [
+    "MINIMUM_SETTINGS",
+    "POSITIVE_REAL_SETTINGS",
+    "POSITIVE_SETTINGS",
+    "check_sentences_fit",
+    "check_types",
+    "check_values",
+]

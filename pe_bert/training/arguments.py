@@ -8,6 +8,7 @@ import time, so a new built-in positional encoding shows up as CLI flags (`--rop
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -229,6 +230,7 @@ class GlueDataArguments:
         self.task_name = self.task_name.lower()
         if self.max_seq_length < 1:
             raise InvalidInputError(f"--max_seq_length must be at least 1, got {self.max_seq_length}.")
+        self.learning_rates()  # a bad grid is refused with the other arguments, before anything is loaded
 
     def learning_rates(self) -> list[float] | None:
         """The parsed `--learning_rate_grid`, or None without a grid."""
@@ -241,9 +243,18 @@ class GlueDataArguments:
                 f"--learning_rate_grid {self.learning_rate_grid!r} is not a comma-separated list of numbers "
                 "(e.g. '1e-5,3e-5,5e-5')."
             ) from error
-        if not rates or any(rate <= 0 for rate in rates):
+        # All checked before the first run: a NaN would train the earlier grid points and then crash, and a
+        # repeated value would silently reuse the earlier run's folder (runs are named by their learning rate).
+        if not rates or any(not math.isfinite(rate) or rate <= 0 for rate in rates):
             raise InvalidInputError(
-                f"--learning_rate_grid needs positive learning rates, got {self.learning_rate_grid!r}."
+                f"--learning_rate_grid needs positive, finite learning rates, got {self.learning_rate_grid!r}."
+            )
+        labels = [f"{rate:g}" for rate in rates]  # each run's folder is lr_<label>
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise InvalidInputError(
+                f"--learning_rate_grid {self.learning_rate_grid!r} repeats {', '.join(repeated)} (at 6 significant "
+                "digits, which name each run's folder): give each learning rate once."
             )
         return rates
 

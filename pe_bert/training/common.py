@@ -13,7 +13,7 @@ import transformers
 from transformers import HfArgumentParser, TrainerCallback, TrainingArguments
 
 from ..errors import InvalidInputError, MissingInputError, exit_on_usage_error, one_line
-from ..inputs import check_data_file_content
+from ..inputs import check_data_file_content, check_file, check_seed, check_text_file
 from .arguments import use_cpu_when_distributed_without_accelerator
 from .resume import TRAINER_STATE, checkpoint_problem, last_complete_checkpoint, model_problem
 
@@ -89,6 +89,14 @@ def check_training_steps(training_args: TrainingArguments) -> None:
         )
 
 
+def check_seeds(training_args: TrainingArguments) -> None:
+    """`--seed` and `--data_seed` must be seeds numpy accepts: found before anything is loaded, not as a traceback
+    from `set_seed`."""
+    check_seed(training_args.seed, "--seed")
+    if training_args.data_seed is not None:
+        check_seed(training_args.data_seed, "--data_seed")
+
+
 def finished_run(training_args: TrainingArguments) -> dict | None:
     """The stored results when `output_dir` holds a run that already trained to the end of this very plan (its
     final `trainer_state.json`, written after the last step, and its saved model), else None. Relaunching such a
@@ -131,17 +139,14 @@ def check_data_file(path: str | None, what: str) -> str | None:
     """Fail early, naming the file, when a local data file is missing, of an unknown type, or empty."""
     if path is None:
         return None
-    file = Path(path)
-    if not file.is_file():
-        raise MissingInputError(f"{what} {path} does not exist.")
+    file = check_file(path, what)
     extension = file.suffix.lstrip(".").lower()
     if extension not in FILE_BUILDERS:
         raise InvalidInputError(
             f"{what} {path}: unsupported extension {file.suffix!r}; use one of "
             f"{', '.join('.' + e for e in FILE_BUILDERS)}."
         )
-    if not file.read_bytes().strip():
-        raise InvalidInputError(f"{what} {path} is empty: it needs at least one example.")
+    check_text_file(file, what)  # every supported format is text: a binary or empty file is refused here
     return extension
 
 
@@ -206,6 +211,7 @@ __all__ = [
     "FILE_BUILDERS",
     "check_data_file",
     "default_to_train_and_eval",
+    "check_seeds",
     "check_training_steps",
     "detect_last_checkpoint",
     "finished_run",

@@ -24,6 +24,7 @@ from ..errors import InvalidInputError
 from ..inputs import check_vocabulary
 from .arguments import GlueDataArguments
 from .common import (
+    check_seeds,
     check_training_steps,
     default_to_train_and_eval,
     detect_last_checkpoint,
@@ -97,6 +98,7 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
     setup_logging(training_args)
     default_to_train_and_eval(training_args)
     check_training_steps(training_args)
+    check_seeds(training_args)
     finished = finished_run(training_args)
     if finished is not None:
         return finished

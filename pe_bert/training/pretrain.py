@@ -30,6 +30,7 @@ from ..errors import InvalidInputError, MissingInputError
 from ..modeling import PEBertForMaskedLM
 from .arguments import MLMDataArguments
 from .common import (
+    check_seeds,
     check_training_steps,
     default_to_train_and_eval,
     detect_last_checkpoint,
@@ -263,6 +264,7 @@ def main(
     setup_logging(training_args)
     default_to_train_and_eval(training_args)
     check_training_steps(training_args)
+    check_seeds(training_args)
     finished = finished_run(training_args)
     if finished is not None:
         return finished

@@ -28,7 +28,7 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 from transformers import DataCollatorForLanguageModeling, TrainerCallback
@@ -69,6 +69,26 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def below(path: Path, folder: Path) -> bool:
+    """`path` is `folder` or lies below it, once links are followed on both sides."""
+    real, base = Path(path).resolve(), Path(folder).resolve()
+    return real == base or base in real.parents
+
+
+def path_within(folder: Path, name) -> Path | None:
+    """`folder / name` when `name` (read from a record: a checksum manifest, a weight index, a stage's result) is a
+    relative path without `..` that stays inside `folder` once links are followed; None for anything else (an
+    absolute path, `../x`, a link out of the folder, not a string). Records are data: one edited or damaged must
+    never make a run read or write outside the folder it describes."""
+    if not isinstance(name, str) or not name:
+        return None
+    lexical = PurePosixPath(name)
+    if lexical.is_absolute() or Path(name).is_absolute() or ".." in lexical.parts:
+        return None
+    path = Path(folder) / name
+    return path if below(path, folder) else None
+
+
 def write_checksums(folder: str | os.PathLike) -> None:
     """Record the sha256 of every file of a saved checkpoint in it (atomically, last), for `checkpoint_problem`."""
     folder = Path(folder)
@@ -83,14 +103,21 @@ def write_checksums(folder: str | os.PathLike) -> None:
 
 
 def _checksum_problem(folder: Path) -> str | None:
-    try:
-        checksums = json.loads((folder / CHECKSUMS).read_text())
-    except FileNotFoundError:
+    manifest = folder / CHECKSUMS
+    if not manifest.exists() and not manifest.is_symlink():
         return None  # saved before checksums were written (or by another tool): the structural checks stand
-    except ValueError:
+    if manifest.is_symlink() or not manifest.is_file():
+        return f"{CHECKSUMS} is not a file"
+    try:
+        checksums = json.loads(manifest.read_text())
+    except (OSError, ValueError):
         return f"{CHECKSUMS} is not valid JSON"
+    if not isinstance(checksums, dict) or not all(isinstance(v, str) for v in checksums.values()):
+        return f"{CHECKSUMS} is not a mapping of file names to checksums"
     for name, expected in checksums.items():
-        path = folder / name
+        path = path_within(folder, name)
+        if path is None:
+            return f"{CHECKSUMS} names {name!r}, outside the checkpoint"
         if not path.is_file():
             return f"{name} is missing"
         if file_sha256(path) != expected:
@@ -116,7 +143,7 @@ def checkpoint_problem(folder: str | os.PathLike) -> str | None:
         return f"no {TRAINER_STATE} (the save was interrupted)"
     try:
         json.loads(state.read_text())
-    except ValueError:
+    except (OSError, ValueError):
         return f"{TRAINER_STATE} is not valid JSON"
     return model_problem(folder) or _checksum_problem(folder)
 
@@ -132,8 +159,11 @@ def model_problem(folder: str | os.PathLike) -> str | None:
     if index is not None:
         try:
             shards = set(json.loads(index.read_text())["weight_map"].values())
-        except (ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return f"{index.name} is not a valid weight index"
+        outside = sorted(str(name) for name in shards if path_within(folder, name) is None)
+        if outside:
+            return f"{index.name} names {outside[0]!r}, outside the checkpoint"
         missing = sorted(name for name in shards if not (folder / name).is_file())
         if missing:
             return f"weight shard(s) {missing} missing"
@@ -237,5 +267,6 @@ __all__ = [
     "checkpoint_problem",
     "last_complete_checkpoint",
     "model_problem",
+    "path_within",
     "write_checksums",
 ]
