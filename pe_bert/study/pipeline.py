@@ -520,7 +520,7 @@ class Study:
             collective=True,
             rewritten=("README.md",),
             volatile=TRAINER_TIMING_FILES,
-            paths=lambda r: [r["path"]],
+            paths=_model_paths,
         )
 
     def init_stage(self, unit: str, spec: VariantSpec, seed: int, data: dict) -> dict:
@@ -549,7 +549,7 @@ class Study:
             tokenizer.save_pretrained(folder)
             return {"path": self.store.relative(folder), "checkpoints": {"0": self.store.relative(folder)}}
 
-        return self._stage(unit, "init", settings, work, lambda r: "initialised, not trained")
+        return self._stage(unit, "init", settings, work, lambda r: "initialised, not trained", paths=_model_paths)
 
     def mlm_stage(self, unit: str, spec: VariantSpec, pretrained: str, data: dict, stage: str = "mlm") -> dict:
         """Masked-token loss on the fixed evaluation blocks at each length, and its share of the learnable signal."""
@@ -1066,6 +1066,11 @@ def user_corpus_arguments(c: StudyConfig):
 def _files(result: dict) -> list[str]:
     """The stored paths of a stage whose result lists its files under `files` (what the store keeps inside it)."""
     return stored_strings(result["files"])
+
+
+def _model_paths(result: dict) -> list[str]:
+    """The paths a pretraining (or initialisation) stage stores: its model and the model at every budget."""
+    return [result["path"], *result.get("checkpoints", {}).values()]
 
 
 def _probing_headline(result: dict) -> str:
