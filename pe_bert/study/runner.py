@@ -11,10 +11,13 @@ one dead worker does not take the study with it.
   it died, and the other units finish; the report lists it to rerun.
 * **Interrupted studies stop cleanly.** On SIGINT/SIGTERM the study kills its workers and removes the stage leases
   they held before it releases its own, so nothing writes into the folder after another run could take a stage.
+  Workers are started with SIGINT blocked, so a Ctrl-C that reaches the whole process group (a terminal's) while
+  they import reaches the study alone; a second signal while the study stops is ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queues
@@ -32,13 +35,32 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _WORKER = None  # the worker process's Study
 
 
-class StudyInterrupted(Exception):
-    """The study received SIGINT or SIGTERM; `exit_status` is 130 or 143 (128 + the signal)."""
+class StudyInterrupted(BaseException):
+    """The study received SIGINT or SIGTERM; `exit_status` is 130 or 143 (128 + the signal).
+
+    A BaseException, like KeyboardInterrupt: the stage store and the libraries catch `Exception` to record a failed
+    stage and go on, and an interruption must stop the study instead."""
 
     def __init__(self, signum: int):
         self.signum = signum
         self.exit_status = 128 + signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def sigint_blocked():
+    """Processes started in this block inherit a blocked SIGINT (a blocked signal stays blocked across fork and exec;
+    Python leaves the mask alone): a terminal's Ctrl-C, sent to the whole process group, never reaches them, not even
+    while they import, before they could install a handler. The study answers it and stops them. A SIGINT that
+    arrives meanwhile is delivered to this process when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -127,7 +149,8 @@ def _run_pool(study, units, indices, workers, context, events, threads, results,
     )
     interrupted = []
     try:
-        futures = {pool.submit(_run_unit_in_worker, *units[i]): i for i in indices}
+        with sigint_blocked():  # submit() spawns the workers
+            futures = {pool.submit(_run_unit_in_worker, *units[i]): i for i in indices}
         waiting = set(futures)
         while waiting:
             try:
@@ -180,6 +203,8 @@ def raise_on_termination():
     previous = {}
 
     def handler(signum, frame):
+        for other in previous:  # once: a second Ctrl-C must not interrupt the study's clean-up with a traceback
+            signal.signal(other, signal.SIG_IGN)
         raise StudyInterrupted(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -192,4 +217,4 @@ def raise_on_termination():
     return restore
 
 
-__all__ = ["StudyInterrupted", "raise_on_termination", "run_units"]
+__all__ = ["StudyInterrupted", "raise_on_termination", "run_units", "sigint_blocked"]
