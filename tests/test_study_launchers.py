@@ -1,5 +1,6 @@
 """Studies beyond one machine, tested in submitit's local mode: one job per unit gives the same results as the local
-pool; a job killed mid-stage is resubmitted and resumes; two launchers on one folder compute each stage once; a
+pool, and so do units run in the study's own process (unit_threads); a job killed mid-stage is resubmitted and
+resumes; two launchers on one folder compute each stage once; a
 folder moves between them; `--dry-run` plans without training; `--report-only` rebuilds from the store."""
 
 import json
@@ -18,7 +19,7 @@ pytest.importorskip("submitit")
 
 
 def _config(out, **overrides):
-    return _tiny_config(out, variants=["none", "rope"], tasks=[], workers=2, **overrides)
+    return _tiny_config(out, **{"variants": ["none", "rope"], "tasks": [], "workers": 2, **overrides})
 
 
 def _results(out) -> dict:
@@ -132,6 +133,37 @@ def test_dry_run_plans_without_training_and_report_only_names_what_is_missing(lo
     empty = tmp_path / "empty"
     assert cli.main(["study", *_flags(_config(empty)), "--report-only"]) == 2
     assert "holds no finished shared stage 'data'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_where_a_unit_runs_changes_no_number(local_study, tmp_path):
+    """The pool (local_study), --workers 1 (units in the study's own process) and one variant alone (its one unit
+    in the study's process too) give the same numbers: every unit computes with the study's unit_threads."""
+    in_process = tmp_path / "in-process"
+    Study(_config(in_process, workers=1), progress=False).run()
+    assert _results(in_process) == _results(local_study)
+    assert _results(local_study)["config"]["unit_threads"] == 1  # a setting that changes numbers: in the config
+    alone = tmp_path / "alone"
+    Study(_config(alone, variants=["rope"]), progress=False).run()
+
+    def rope(out):
+        return next(run for run in _results(out)["runs"] if run["variant"] == "rope")
+
+    assert rope(alone) == rope(local_study)
+
+
+def test_unit_threads_identify_stages_and_fit_the_jobs(tmp_path):
+    def stage_settings(threads) -> dict:
+        out = tmp_path / f"threads{threads}"
+        Study(_config(out, unit_threads=threads), progress=False)._stage("u", "s", {"x": 1}, lambda folder: {})
+        return json.loads((out / "runs" / "u" / "s" / "DONE.json").read_text())["settings"]
+
+    assert stage_settings(1) == {"x": 1}  # the default: stages stored before the setting existed are kept
+    assert stage_settings(2) == {"x": 1, "threads": 2}
+    with pytest.raises(ValueError, match="--unit-threads is 0: give a positive number of threads"):
+        _config(tmp_path, unit_threads=0)
+    with pytest.raises(ValueError, match="--job-cpus 1 is fewer than --unit-threads 2.*Give --job-cpus 2 or more"):
+        _config(tmp_path, launcher="slurm", unit_threads=2)
 
 
 def test_launcher_errors_are_one_line(tmp_path, capsys, monkeypatch):

@@ -38,20 +38,17 @@ def _submitit():
 
 
 def run_unit_job(config: dict, unit: str, spec, seed: int):
-    """What one job runs: the unit's stages into the shared study folder (threads as the job's CPUs; with several
-    GPUs, one task per GPU, data-parallel through accelerate)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
+    """What one job runs: the unit's stages into the shared study folder (with the study's `unit_threads`; with
+    several GPUs, one task per GPU, data-parallel through accelerate)."""
     from ..pe_plugins import import_position_encoding_modules
     from .config import StudyConfig
     from .pipeline import Study
+    from .runner import set_unit_threads
 
     settings = StudyConfig(**{**config, "workers": 1})
     if settings.job_gpus > 1:  # the task's rank, world size and rendezvous, for accelerate's PartialState
         _submitit().helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-    torch.set_num_threads(settings.job_cpus)
-    threadpool_limits(settings.job_cpus)
+    set_unit_threads(settings.unit_threads)
     import_position_encoding_modules(settings.pe_modules)
     return Study(settings, progress=False, worker=True).run_unit(unit, spec, seed)
 
