@@ -1,12 +1,16 @@
 """Studies beyond one machine, tested in submitit's local mode: one job per unit gives the same results as the local
-pool, and so do units run in the study's own process (unit_threads); a job killed mid-stage is resubmitted and
-resumes; two launchers on one folder compute each stage once; a
+pool, and so do units run in the study's own process (unit_threads); a job killed mid-stage fails in one line and is
+resubmitted and resumes; local jobs end with their study; two launchers on one folder compute each stage once; a
 folder moves between them; `--dry-run` plans without training; `--report-only` rebuilds from the store."""
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -45,8 +49,7 @@ def test_one_job_per_unit_gives_the_results_of_the_local_pool(local_study, tmp_p
     summary = Study(_config(out, launcher="submitit-local", job_cpus=1), progress=False).run()
     assert not summary["failures"]
     assert _results(out) == _results(local_study)  # one torch thread per unit on both sides
-    jobs = [job for job in (out / "jobs").iterdir() if job.name.isdigit()]  # one folder per job id
-    assert len(jobs) == 2 and all(list(job.glob("*_result.pkl")) for job in jobs)  # submitit's own records
+    assert not (out / "jobs").exists()  # every job's folder removed once its result was collected
     assert not list(out.glob("runs/**/*.lease"))
 
 
@@ -66,7 +69,12 @@ def test_a_job_killed_mid_stage_is_resubmitted_and_resumes(local_study, tmp_path
     )
     assert killed.returncode == 0, killed.stderr[-3000:]  # one unit failed, the other finished
     failures = json.loads((out / "results.json").read_text())["failures"]
-    assert [f["run"] for f in failures] == ["rope/seed0"] and "job" in failures[0]["error"]
+    assert [f["run"] for f in failures] == ["rope/seed0"]
+    error = failures[0]["error"]  # one line: no error line in its log, the job was SIGKILLed
+    assert "ended without a result, and without an error in its log (killed by a signal?)" in error
+    log = re.search(r"its log is (\S+)$", error).group(1)
+    assert log.startswith("logs/rope/seed0/job-") and "Loading pickle" in (out / log).read_text()
+    assert not (out / "jobs").exists()
     stage = out / "runs" / "rope" / "seed0" / "probing"
     assert stage.is_dir() and not (stage / "DONE.json").exists()  # begun, never sealed
     before = len(_store(out).log_entries())
@@ -75,6 +83,58 @@ def test_a_job_killed_mid_stage_is_resubmitted_and_resumes(local_study, tmp_path
     ran = {(unit, stage) for unit, stage, status in _statuses(out, before) if status == "ran"}
     assert ran == {("rope/seed0", "probing"), ("rope/seed0", "score"), ("rope/seed0", "probe")}
     assert _results(out) == _results(local_study)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigkill", "ctrl-c"])
+def test_killing_a_study_ends_its_local_jobs(tmp_path, how):
+    """submitit-local jobs are processes of this machine: SIGKILL of their study releases its lifeline (they stop,
+    releasing their stage leases); Ctrl-C, which a terminal sends to every process of the group, reaches the study
+    alone, which stops them and says so in one line."""
+    from test_reliability_processes import _alive, _descendants, _gone
+
+    out = tmp_path / "study"
+    config = _config(out, launcher="submitit-local", pretrain_steps=400)
+    command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"]
+    process = subprocess.Popen(command, env=_env(), stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("runs/*/seed0/pretrain.lease"))) < 2:  # both jobs are training
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.1)
+    jobs = _descendants(process.pid)  # the jobs' controllers and the jobs themselves
+    assert len(jobs) >= 4
+    process.kill() if how == "sigkill" else os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert _gone(jobs, timeout=30), f"jobs left running: {_alive(jobs)}"
+    assert not list(out.glob("runs/**/*.lease"))
+    if how == "ctrl-c":
+        assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+        assert [line for line in stderr.splitlines() if line.strip()] == [
+            f"pe-bert study: interrupted by SIGINT; finished stages are kept in {out}: run the same command again "
+            "to resume."
+        ]
+        assert not (out / "jobs").exists()  # the stopped jobs' folders too
+
+
+def test_a_failed_job_is_one_line_its_own_last_error():
+    from pe_bert.study.jobs import _trace, last_error_line
+
+    failed = (  # submitit's FailedJobError, around the job's traceback
+        "Job (task=0) failed during processing with trace:\n----------------------\nTraceback (most recent call "
+        'last):\n  File "x.py", line 1, in <module>\nValueError: no such tokenizer\n\n----------------------\n'
+        "You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n  - /o/jobs/1/1_0_log.err"
+    )
+    assert last_error_line(_trace(Exception(failed))) == "ValueError: no such tokenizer"
+    cancelled = (
+        "submitit INFO (2026-01-01 10:00:00,000) - Loading pickle: /o/jobs/12_0/12_0_submitted.pkl\n"
+        "slurmstepd: error: *** JOB 12 ON vm CANCELLED AT 2026-01-01T10:00:05 DUE TO TIME LIMIT ***\n"
+        "srun: error: vm: task 0: Killed\n"
+        "submitit WARNING (2026-01-01 10:00:05,000) - Bypassing signal SIGTERM\n"
+    )
+    assert last_error_line(cancelled) == (
+        "slurmstepd: error: *** JOB 12 ON vm CANCELLED AT 2026-01-01T10:00:05 DUE TO TIME LIMIT ***"
+    )
+    assert last_error_line("submitit INFO (2026-01-01) - Loading pickle: x\n") is None
 
 
 @pytest.mark.slow

@@ -831,7 +831,8 @@ class Study:
             desc="Study",
             unit="stage",
             file=sys.stderr,
-            disable=not self.progress or not main,
+            # a bar only in a terminal: elsewhere (a pipe, a file, a SLURM log) its frames would be lines of "\r"
+            disable=not self.progress or not main or not sys.stderr.isatty(),
             dynamic_ncols=True,
         ) as bar:
             self._bar = bar
