@@ -1,6 +1,8 @@
-"""Studies beyond one machine, tested in submitit's local mode: one job per unit gives the same results as the local
-pool, and so do units run in the study's own process (unit_threads); a job killed mid-stage fails in one line and is
-resubmitted and resumes; local jobs end with their study; two launchers on one folder compute each stage once; a
+"""Studies beyond one machine, tested in submitit's local mode and on a real one-node SLURM cluster (`.ci/slurm/start`;
+skipped, saying why, where none answers): one job per unit gives the same results as the local pool, and so do units
+run in the study's own process (unit_threads); a job killed or cancelled mid-stage fails in one line and is
+resubmitted and resumes; slurmd restarted mid-run changes nothing; a job that reaches its time limit says so; local
+jobs end with their study; two launchers on one folder compute each stage once; a
 folder moves between them; `--dry-run` plans without training; `--report-only` rebuilds from the store."""
 
 import json
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -224,6 +227,99 @@ def test_unit_threads_identify_stages_and_fit_the_jobs(tmp_path):
         _config(tmp_path, unit_threads=0)
     with pytest.raises(ValueError, match="--job-cpus 1 is fewer than --unit-threads 2.*Give --job-cpus 2 or more"):
         _config(tmp_path, launcher="slurm", unit_threads=2)
+
+
+def _no_slurm() -> str | None:
+    """Why the SLURM tests cannot run here, or None when a cluster answers."""
+    if shutil.which("sbatch") is None:
+        return "no SLURM here (no sbatch); .ci/slurm/start starts a one-node cluster (root, Debian's slurm-wlm)"
+    try:
+        nodes = subprocess.run(["sinfo", "--noheader", "--states=idle,mixed,allocated"], capture_output=True, text=True)
+    except OSError as error:
+        return f"sinfo failed: {error}"
+    if nodes.returncode != 0 or not nodes.stdout.strip():
+        return "no SLURM node answers (sinfo): start one with .ci/slurm/start (root, Debian's slurm-wlm)"
+    config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
+    if not re.search(r"^ClusterName\s*=\s*pe-bert-ci$", config, re.MULTILINE):
+        return "the SLURM cluster here is not .ci/slurm/start's (ClusterName pe-bert-ci): these tests kill its slurmd"
+    if os.geteuid() != 0:
+        return "not root: these tests restart the cluster's slurmd"
+    return None
+
+
+NO_SLURM = _no_slurm()
+slurm = pytest.mark.skipif(NO_SLURM is not None, reason=NO_SLURM or "")
+
+
+def _slurm_study(out, **overrides) -> list[str]:
+    config = _config(out, launcher="slurm", job_mem_gb=1, **overrides)
+    return [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config)]
+
+
+def _console_is_clean(*streams: str) -> None:
+    """What a SLURM study printed: no submitit warnings, no progress-bar frames (its stderr is not a terminal)."""
+    for text in streams:
+        assert "Bypassing" not in text and "submitit" not in text and "\r" not in text, text[-3000:]
+
+
+@slurm
+@pytest.mark.slow
+def test_slurm_jobs_survive_slurmd_and_a_cancelled_one_fails_in_one_line_then_resumes(local_study, tmp_path):
+    out = tmp_path / "slurm"
+    command = _slurm_study(out)
+    process = subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(condition, what: str) -> None:
+        deadline = time.monotonic() + 300
+        while not condition():
+            assert process.poll() is None and time.monotonic() < deadline, (what, process.communicate())
+            time.sleep(0.05)
+
+    def running() -> list[str]:
+        queue = subprocess.run(["squeue", "--noheader", "--array", "--states=R", "--format=%i"], capture_output=True)
+        return queue.stdout.decode().split()
+
+    # Both jobs in their stages (a step being launched would fail with slurmd gone: SLURM's own limit).
+    wait_for(lambda: all(list(out.glob(f"runs/{unit}/seed0/*")) for unit in ("none", "rope")), "both units")
+    jobs = running()
+    assert len(jobs) == 2, jobs
+    os.kill(int(Path("/run/slurmd.pid").read_text()), signal.SIGKILL)  # the node's daemon dies and comes back:
+    subprocess.run(["slurmd"], check=True)  # its jobs run on
+    rope = next(job for job in jobs if job.endswith("_1"))  # array index = unit order
+    subprocess.run(["scancel", rope], check=True)  # no accounting here: sacct cannot say how it ended
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]  # one unit failed, not both
+    _console_is_clean(stdout, stderr)
+    failures = json.loads((out / "results.json").read_text())["failures"]
+    assert [f["run"] for f in failures] == ["rope/seed0"]
+    assert re.match(
+        rf"job {rope} ended without a result \(CANCELLED\): slurmstepd\S*: error: \*\*\* JOB ", failures[0]["error"]
+    )
+    assert not (out / "jobs").exists() and (out / "logs" / "rope" / "seed0" / f"job-{rope}.log").is_file()
+
+    before = len(_store(out).log_entries())
+    again = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    ran = [stage for unit, stage, status in _statuses(out, before) if status == "ran" and unit == "rope/seed0"]
+    assert ran and {status for unit, _, status in _statuses(out, before) if unit != "rope/seed0"} == {"skipped"}
+    stages = Study(_config(out), progress=False).unit_stage_names()
+    assert ran == stages[stages.index(ran[0]) :]  # from the stage it was cancelled in, on
+    assert _results(out) == _results(local_study)
+    assert not (out / "jobs").exists()
+
+
+@slurm
+@pytest.mark.slow
+def test_a_slurm_job_that_reaches_its_time_limit_fails_saying_so(tmp_path):
+    out = tmp_path / "slurm"
+    command = _slurm_study(out, variants=["rope"], pretrain_steps=100_000, job_time_min=1)
+    result = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]  # every unit failed
+    _console_is_clean(result.stdout, result.stderr)
+    [failure] = json.loads((out / "results.json").read_text())["failures"]
+    assert failure["stage"] == "pretrain"
+    assert failure["error"].startswith("TimeoutError: the job reached its time limit (--job-time-min 1)")
+    assert not (out / "jobs").exists()
 
 
 def test_launcher_errors_are_one_line(tmp_path, capsys, monkeypatch):
