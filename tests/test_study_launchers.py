@@ -284,7 +284,7 @@ def test_slurm_jobs_survive_slurmd_and_a_cancelled_one_fails_in_one_line_then_re
     jobs = running()
     assert len(jobs) == 2, jobs
     os.kill(int(Path("/run/slurmd.pid").read_text()), signal.SIGKILL)  # the node's daemon dies and comes back:
-    subprocess.run(["slurmd"], check=True)  # its jobs run on
+    subprocess.run([shutil.which("slurmd") or "/usr/sbin/slurmd"], check=True)  # its jobs run on
     rope = next(job for job in jobs if job.endswith("_1"))  # array index = unit order
     subprocess.run(["scancel", rope], check=True)  # no accounting here: sacct cannot say how it ended
     stdout, stderr = process.communicate(timeout=600)
