@@ -13,6 +13,9 @@ one dead worker does not take the study with it.
   they held before it releases its own, so nothing writes into the folder after another run could take a stage.
   Workers are started with SIGINT blocked, so a Ctrl-C that reaches the whole process group (a terminal's) while
   they import reaches the study alone; a second signal while the study stops is ignored.
+* **Threads are the study's.** Every unit runs with the study's `unit_threads` torch and BLAS threads, in a worker or
+  in the study's own process (`set_unit_threads`, `with_unit_threads`): float sums depend on the thread count, and
+  where a unit ran must not change its numbers.
 """
 
 from __future__ import annotations
