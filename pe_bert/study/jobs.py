@@ -23,6 +23,8 @@ trusted, and the next submission (the same command again) redoes that stage, kee
   (releasing the stage's lease) and exits. On SIGINT/SIGTERM the study releases it itself and waits for its jobs;
   SLURM jobs are cancelled (`scancel`). Local jobs start with SIGINT blocked: a terminal's Ctrl-C reaches the study
   alone, which stops them.
+* **A cancelled job stops at once.** submitit ignores SIGTERM; a unit's job stops at it instead (scancel, the time
+  limit, a pre-emption), unwinding its stage and releasing its lease, instead of running on until SIGKILL.
 * **One line per failed job.** A failed job is reported with its own last error line (the exception it raised, or
   SLURM's `*** JOB ... CANCELLED ... ***`), and its logs are moved to OUT/logs/<unit>/job-<id>.log; the folder of
   every collected job is removed, so OUT/jobs/ holds only the jobs still running. submitit's own log lines go to
@@ -84,9 +86,20 @@ def _submitit():
 # ----------------------------------------------------------------------------------------------- in the job
 
 
-class StudyGone(BaseException):
-    """Raised in a local job's main thread when its study's lifeline is released: a BaseException, so that the
-    stage store does not record it as a failed stage, but unwinds it (releasing the stage's lease)."""
+class JobStopped(BaseException):
+    """Raised in a job's main thread to stop it: a BaseException, so that the stage store does not record it as a
+    failed stage but unwinds it, releasing the stage's lease."""
+
+
+def _stop_on(signum: int, why: str) -> None:
+    """Stop this job (`JobStopped`) when it receives `signum`; once: a second signal must not interrupt the
+    unwinding (a lease half released)."""
+
+    def stop(received, frame):
+        signal.signal(signum, signal.SIG_IGN)
+        raise JobStopped(why)
+
+    signal.signal(signum, stop)
 
 
 def _watch_lifeline(path: str, runs: Path) -> None:
@@ -97,10 +110,7 @@ def _watch_lifeline(path: str, runs: Path) -> None:
     except FileNotFoundError:
         handle = None  # released and removed before this job started
 
-    def stop(signum, frame):
-        raise StudyGone("the study that started this job is gone (killed or interrupted): stopping")
-
-    signal.signal(signal.SIGUSR1, stop)
+    _stop_on(signal.SIGUSR1, "the study that started this job is gone (killed or interrupted): stopping")
 
     def watch():
         import fcntl
@@ -150,6 +160,11 @@ def run_unit_job(config: dict, unit: str, spec, seed: int, lifeline: str | None 
     from .pipeline import Study
     from .runner import set_unit_threads
 
+    # submitit ignores SIGTERM (it checkpoints on SIGUSR2): a unit cannot checkpoint, and running on for the
+    # cluster's KillWait seconds after scancel, a time limit or a pre-emption would only hold the stage's lease
+    # (from another host, a killed holder's lease waits a minute to be taken over) or even finish the unit that was
+    # cancelled. Stop at once instead.
+    _stop_on(signal.SIGTERM, "stopped by SIGTERM (scancel, a time limit or a pre-emption)")
     if lifeline is not None:
         _watch_lifeline(lifeline, Path(config["out"]) / "runs")
     settings = StudyConfig(**{**config, "workers": 1})

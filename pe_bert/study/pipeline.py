@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 
 from ..errors import UsageError
 from ..jsonable import jsonable
+from . import runner
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .runner import with_unit_threads
 from .stages import NotStored, StageFailed, StageStore, input_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -708,7 +708,7 @@ class Study:
         task_files = {seed: self.tasks_stage(seed) for seed in self.config.seeds if self.config.builtin_tasks}
         return data, probing, task_files
 
-    @with_unit_threads
+    @runner.with_unit_threads
     def report_only(self) -> dict:
         """Rebuild the report, results.json, plots and model cards from the stored stages alone (nothing is
         computed); units with a stage not stored are reported as missing."""
@@ -809,7 +809,7 @@ class Study:
         workers = self.config.workers or (os.cpu_count() or 1) // self.config.unit_threads
         return max(1, min(workers, len(self.units())))
 
-    @with_unit_threads
+    @runner.with_unit_threads
     def run(self) -> dict:
         """Run (or resume) every stage, then write the report, the model cards and (if asked) push to the Hub;
         returns the results dictionary.
