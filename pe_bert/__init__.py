@@ -5,6 +5,9 @@ transformers Auto API, and marks them for `trust_remote_code`, so `save_pretrain
 weights and a checkpoint loads where pe_bert is not installed.
 """
 
+# First, before the heavy imports: Ctrl-C while the `pe-bert` command starts ends it in one line (see the module).
+from . import interrupts  # noqa: F401  # isort: skip
+
 import transformers
 from transformers import AutoConfig
 

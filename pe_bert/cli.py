@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from .errors import UsageError, environment_fault, one_line
+from .interrupts import INTERRUPTED_STATUS, answer_interrupts_in_python
 from .pe_plugins import import_position_encoding_modules
 
 # Each module exposes `register(subparsers)`, which adds its sub-command and sets `func(args) -> int`.
@@ -35,11 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a sub-command; bad input (`UsageError`) is one line on stderr and exit status 2, like argparse's errors."""
+    """Run a sub-command; bad input (`UsageError`) is one line on stderr and exit status 2, like argparse's errors;
+    Ctrl-C is one line and exit status 130 (`pe_bert.interrupts`)."""
     args = build_parser().parse_args(argv)
+    answer_interrupts_in_python()
     try:
         import_position_encoding_modules(args.pe_module)
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"pe-bert {args.command}: interrupted by SIGINT.", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except UsageError as error:
         print(f"pe-bert {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2

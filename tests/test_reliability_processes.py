@@ -1,7 +1,9 @@
 """Processes of a parallel study: workers die with the study whatever kills it, SIGINT/SIGTERM stop it with one line
-and no stage lease left behind (exit 130/143), and a worker that dies does not take the study with it."""
+and no stage lease left behind (exit 130/143) — Ctrl-C as a terminal sends it, to the whole process group, at any
+moment, start-up included —, and a worker that dies does not take the study with it."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -13,7 +15,7 @@ import pytest
 
 from pe_bert.study.stages import KILL_HOOK, KILL_ONCE
 
-from test_reliability_integrity import _env, _flags, _tiny_config
+from test_reliability_integrity import _env, _flags, _store, _tiny_config
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the workers")
 
@@ -50,19 +52,34 @@ def _alive(pids) -> set[int]:
 
 
 def _start(out, **overrides):
-    config = _tiny_config(
-        out, variants=["none", "rope"], seeds=[0, 1], workers=2, pretrain_steps=400, tasks=[], **overrides
-    )
+    """A study in a session of its own, as a terminal runs a command: its process group is the study's alone."""
+    settings = {"variants": ["none", "rope"], "seeds": [0, 1], "workers": 2, "pretrain_steps": 400, "tasks": []}
+    settings.update(overrides)
     return subprocess.Popen(
-        [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"],
+        [sys.executable, "-m", "pe_bert.cli", "study", *_flags(_tiny_config(out, **settings)), "--quiet"],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
 
 
-def _wait_for_workers(process, count=2, timeout=120) -> set[int]:
+def _ctrl_c(process) -> None:
+    """What a terminal does on Ctrl-C: SIGINT to every process of the foreground process group."""
+    os.killpg(process.pid, signal.SIGINT)
+
+
+def _wait_for(condition, process, what: str, timeout=120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{what} did not happen"
+        time.sleep(0.02)
+
+
+def _wait_for_workers(process, count=2, timeout=120, settle=3.0) -> set[int]:
+    """The study's processes once `count` workers exist and `settle` seconds later (to import and start a unit)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         workers = {
@@ -71,10 +88,10 @@ def _wait_for_workers(process, count=2, timeout=120) -> set[int]:
             if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
         }
         if len(workers) >= count:
-            time.sleep(3)  # let them import and start a unit
+            time.sleep(settle)
             return _descendants(process.pid)
         assert process.poll() is None, process.communicate()
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("the study's workers did not start")
 
 
@@ -106,23 +123,62 @@ def test_sigkill_of_the_study_kills_its_workers(tmp_path):
     assert _gone(workers), f"orphaned workers: {_alive(workers)}"
 
 
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    return lines[0]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_sigterm_and_sigint_stop_the_study_in_one_line_leaving_no_lease(tmp_path, signum, status):
+@pytest.mark.parametrize(
+    "signum, status, ctrl_c", [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, True)], ids=["sigterm", "ctrl-c"]
+)
+def test_sigterm_and_sigint_stop_the_study_in_one_line_leaving_no_lease(tmp_path, signum, status, ctrl_c):
+    """SIGTERM once the workers run units; Ctrl-C while they are still importing (their start-up)."""
     out = tmp_path / "study"
     process = _start(out)
-    workers = _wait_for_workers(process)
+    workers = _wait_for_workers(process, settle=1.0 if ctrl_c else 3.0)
     units = _workers(workers)
     assert len(units) == 2
-    process.send_signal(signum)
+    _ctrl_c(process) if ctrl_c else process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr[-3000:]
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith(f"pe-bert study: interrupted by {signal.Signals(signum).name}")
-    assert "run the same command again to resume" in lines[0] and "Traceback" not in stderr
+    line = _one_line(stderr)
+    assert line.startswith(f"pe-bert study: interrupted by {signal.Signals(signum).name}")
+    assert "run the same command again to resume" in line
     assert not list(out.glob("runs/**/*.lease"))  # the workers' leases removed, the study's own released
     assert not _alive(units)  # killed before the study released its leases
     assert _gone(workers)  # and the rest (multiprocessing's resource tracker) soon after
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    out = tmp_path / "study"
+    process = _start(out)
+
+    def importing_torch():  # deep in the imports, long before any handler of the command could be in place
+        return "libtorch" in Path(f"/proc/{process.pid}/maps").read_text()
+
+    _wait_for(importing_torch, process, "the import of torch")
+    _ctrl_c(process)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert _one_line(stderr) == "pe-bert: interrupted while starting; nothing was done."
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_study_runs_a_unit_itself_stops_it(tmp_path):
+    """One worker: units run in the study's own process, where the stage store records a failed stage and goes on
+    for any Exception. Ctrl-C must stop the study instead: no run reported failed, no report."""
+    out = tmp_path / "study"
+    process = _start(out, workers=1, seeds=[0])
+    _wait_for(lambda: list(out.glob("runs/*/seed0/pretrain.lease")), process, "the first pretraining")
+    _ctrl_c(process)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert _one_line(stderr).startswith("pe-bert study: interrupted by SIGINT") and not stdout
+    assert not (out / "report.md").exists() and not list(out.glob("runs/**/*.lease"))
+    assert not [e for e in _store(out).log_entries() if e["status"] == "failed"]
 
 
 @pytest.mark.slow

@@ -62,12 +62,14 @@ HELP = {
     "built on the data are identified by it; unpinned, a Hub dataset is identified by its name alone.",
     "builtin_grammar": "language of the built-in corpus and tasks: compact (exact floors) or rich.",
     "length_multiples": "input lengths of the masked-token evaluation, as multiples of max_seq_length.",
-    "workers": "units run in parallel processes (0 = one per CPU core; 1 = in this process).",
+    "workers": "units run in parallel processes (0 = one per unit_threads CPU cores; 1 = in this process).",
+    "unit_threads": "torch and BLAS threads of every unit, wherever it runs: it changes the numbers (float sums), so "
+    "it is part of what identifies a stage, and results do not depend on --workers, the variants or the launcher.",
     "pretrain_steps": "pretraining steps per variant and seed (alias --max-steps).",
     "launcher": "where units run: local (worker processes), slurm (one SLURM job per unit through submitit; "
     'pip install "pe_bert[slurm]"), submitit-local (the same jobs on this machine).',
     "job_gpus": "GPUs per job (launcher slurm); more than 1: data-parallel inside the job, one task per GPU.",
-    "job_cpus": "CPUs (torch threads) per job.",
+    "job_cpus": "CPUs each job asks for (at least --unit-threads).",
     "assumed_tflops": "--dry-run's assumed throughput, TFLOP/s per GPU, to turn FLOPs into GPU-hours.",
 }
 

@@ -148,14 +148,19 @@ class StudyConfig:
     probing_train_sentences: int = PROTOCOL.probing_train_sentences
     probing_test_sentences: int = PROTOCOL.probing_test_sentences
 
-    # Execution: units (variant x seed) run in parallel processes; 0 = one per CPU core on a CPU-only machine.
+    # Execution: units (variant x seed) run in parallel processes; 0 = as many as the CPU cores hold units of
+    # `unit_threads` threads, on a CPU-only machine.
     workers: int = 0
+    # Torch (and BLAS) threads of every unit, wherever it runs (the study's process, a worker, a job): float sums
+    # depend on how many threads share them, so this changes the numbers and identifies stages (not an execution
+    # setting); it is what makes `--workers`, the number of variants and the launcher leave results unchanged.
+    unit_threads: int = 1
     # Where units run: "local" (worker processes of this machine), "slurm" (one SLURM job per unit, through
     # submitit: pip install "pe_bert[slurm]"), "submitit-local" (submitit's local executor: the same jobs as
     # processes of this machine, to try a cluster setup without a cluster). Each job's resources:
     launcher: str = "local"
     job_gpus: int = 0  # per job; more than 1: data-parallel inside the job (one task per GPU)
-    job_cpus: int = 1  # torch threads per job (and its CPU request)
+    job_cpus: int = 1  # CPUs each job asks for (its unit runs `unit_threads` threads)
     job_mem_gb: int = 16
     job_time_min: int = 240
     slurm_partition: str | None = None
@@ -196,6 +201,13 @@ class StudyConfig:
             raise InvalidInputError(f"--launcher {self.launcher!r} is not one of {', '.join(LAUNCHERS)}.")
         if self.workers < 0:
             raise InvalidInputError(f"--workers is {self.workers}: give 0 (one per CPU core) or a positive number.")
+        if self.unit_threads < 1:
+            raise InvalidInputError(f"--unit-threads is {self.unit_threads}: give a positive number of threads.")
+        if self.launcher != "local" and self.job_cpus < self.unit_threads:
+            raise InvalidInputError(
+                f"--job-cpus {self.job_cpus} is fewer than --unit-threads {self.unit_threads}: each job would run more "
+                f"threads than it has CPUs. Give --job-cpus {self.unit_threads} or more."
+            )
         if not self.length_multiples or any(m < 1 for m in self.length_multiples):
             raise InvalidInputError(
                 f"--length-multiples {self.length_multiples}: give positive whole multiples of "

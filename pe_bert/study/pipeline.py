@@ -4,8 +4,8 @@ pretraining length -> frozen-feature probing -> fine-tune on each task (if any) 
 probes; then the report, the model cards and (if asked) the Hub push, as separate steps.
 
 Each stage is a resumable `StageStore` stage; a failing variant is recorded and the others go on. Units (variant x
-seed) run in parallel worker processes (`workers`), each with a fixed number of torch threads, so results do not
-depend on how units were scheduled.
+seed) run in parallel worker processes (`workers`); every stage runs with the study's `unit_threads` torch and BLAS
+threads, wherever it runs, so results do not depend on how units were scheduled.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..errors import UsageError
 from ..jsonable import jsonable
+from . import runner
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
 from .stages import NotStored, StageFailed, StageStore, input_fingerprint, stored_strings
@@ -194,6 +195,9 @@ class Study:
         """Run (or look up) one stored stage, `StageStore.run(unit, stage, settings, work, **store_options)`: its
         output goes to its log file and a line (and the progress bar) reports it when it finishes. `headline(result)`
         is that line's text; `shown=False` looks a stage up silently (a worker reading the shared stages)."""
+
+        if self.config.unit_threads != 1:  # threads change float sums (runner.set_unit_threads); 1: as stored before
+            settings = {**settings, "threads": self.config.unit_threads}
 
         def run():
             return self.store.run(unit, stage, settings, work, **store_options)
@@ -842,6 +846,7 @@ class Study:
         c = self.config
         return 1 + bool(c.attenuated_grid()) + bool(c.probing_tasks) + (len(c.seeds) if c.builtin_tasks else 0)
 
+    @runner.with_unit_threads
     def report_only(self) -> dict:
         """Rebuild the report, results.json, plots and model cards from the stored stages alone (nothing is
         computed); units with a stage not stored are reported as missing."""
@@ -943,14 +948,16 @@ class Study:
         return result
 
     def worker_count(self) -> int:
-        """Parallel unit processes: the setting, or (0) one per CPU core on a CPU-only, single-process run."""
+        """Parallel unit processes: the setting, or (0) as many as the CPU cores hold units of `unit_threads` threads,
+        on a CPU-only, single-process run."""
         import torch
 
         if self.store.processes.count > 1 or torch.cuda.is_available():
             return 1
-        workers = self.config.workers or (os.cpu_count() or 1)
+        workers = self.config.workers or (os.cpu_count() or 1) // self.config.unit_threads
         return max(1, min(workers, len(self.units())))
 
+    @runner.with_unit_threads
     def run(self) -> dict:
         """Run (or resume) every stage, then write the report, the model cards and (if asked) push to the Hub;
         returns the results dictionary.
@@ -972,7 +979,8 @@ class Study:
             desc="Study",
             unit="stage",
             file=sys.stderr,
-            disable=not self.progress or not main,
+            # a bar only in a terminal: elsewhere (a pipe, a file, a SLURM log) its frames would be lines of "\r"
+            disable=not self.progress or not main or not sys.stderr.isatty(),
             dynamic_ncols=True,
         ) as bar:
             self._bar = bar

@@ -11,10 +11,17 @@ one dead worker does not take the study with it.
   it died, and the other units finish; the report lists it to rerun.
 * **Interrupted studies stop cleanly.** On SIGINT/SIGTERM the study kills its workers and removes the stage leases
   they held before it releases its own, so nothing writes into the folder after another run could take a stage.
+  Workers are started with SIGINT blocked, so a Ctrl-C that reaches the whole process group (a terminal's) while
+  they import reaches the study alone; a second signal while the study stops is ignored.
+* **Threads are the study's.** Every unit runs with the study's `unit_threads` torch and BLAS threads, in a worker or
+  in the study's own process (`set_unit_threads`, `with_unit_threads`): float sums depend on the thread count, and
+  where a unit ran must not change its numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing
 import os
 import queue as queues
@@ -32,13 +39,32 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _WORKER = None  # the worker process's Study
 
 
-class StudyInterrupted(Exception):
-    """The study received SIGINT or SIGTERM; `exit_status` is 130 or 143 (128 + the signal)."""
+class StudyInterrupted(BaseException):
+    """The study received SIGINT or SIGTERM; `exit_status` is 130 or 143 (128 + the signal).
+
+    A BaseException, like KeyboardInterrupt: the stage store and the libraries catch `Exception` to record a failed
+    stage and go on, and an interruption must stop the study instead."""
 
     def __init__(self, signum: int):
         self.signum = signum
         self.exit_status = 128 + signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def sigint_blocked():
+    """Processes started in this block inherit a blocked SIGINT (a blocked signal stays blocked across fork and exec;
+    Python leaves the mask alone): a terminal's Ctrl-C, sent to the whole process group, never reaches them, not even
+    while they import, before they could install a handler. The study answers it and stops them. A SIGINT that
+    arrives meanwhile is delivered to this process when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -61,20 +87,51 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(config, verbose: bool, threads: int, events, parent: int) -> None:
+def set_unit_threads(threads: int):
+    """Set torch's and the BLAS libraries' threads of this process to `threads`; returns a function that puts the
+    previous numbers back.
+
+    Every unit runs with the study's `unit_threads`, in a worker, a job or the study's own process: float sums
+    depend on how many threads share them (1,018 numbers of a tiny study differed between one and two threads).
+    numpy's BLAS too (the probes' logistic regressions): two workers each with every core's BLAS threads ran a
+    0.3 s fit in 11 s on two cores."""
     import torch
     from threadpoolctl import threadpool_limits
 
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    limits = threadpool_limits(threads)
+
+    def restore():
+        limits.restore_original_limits()
+        torch.set_num_threads(previous)
+
+    return restore
+
+
+def with_unit_threads(method):
+    """A `Study` method run with the study's `unit_threads` (`set_unit_threads`): the shared stages, and the units
+    the study runs in its own process, compute what workers and jobs would."""
+
+    @functools.wraps(method)
+    def run(study, *args, **kwargs):
+        restore = set_unit_threads(study.config.unit_threads)
+        try:
+            return method(study, *args, **kwargs)
+        finally:
+            restore()
+
+    return run
+
+
+def _init_worker(config, verbose: bool, events, parent: int) -> None:
     from ..pe_plugins import import_position_encoding_modules
     from .pipeline import Study
 
     global _WORKER
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the study answers Ctrl-C; its workers are killed by it
-    torch.set_num_threads(threads)
-    # numpy's BLAS too (the probes' logistic regressions): two workers each with every core's BLAS threads ran a
-    # 0.3 s fit in 11 s on two cores
-    threadpool_limits(threads)
+    set_unit_threads(config.unit_threads)
     # A spawned process starts with pe_bert's own PEs only: register the user's before any unit runs.
     import_position_encoding_modules(config.pe_modules)
     _WORKER = Study(config, progress=False, verbose=verbose, worker=True)
@@ -99,35 +156,33 @@ def _kill_workers(pool: ProcessPoolExecutor, root) -> None:
 
 
 def run_units(study, units: list, workers: int, on_result) -> list:
-    """Run `units` ((unit, spec, seed) triples) of `study` in `workers` spawned processes, each with an equal share
-    of the CPU threads; stage events are shown as they come and `on_result(result)` is called per finished unit.
-    Returns the UnitResults in the order of `units` (module docstring for deaths and interruptions)."""
+    """Run `units` ((unit, spec, seed) triples) of `study` in `workers` spawned processes, each unit with the study's
+    `unit_threads` (`set_unit_threads`); stage events are shown as they come and `on_result(result)` is called per
+    finished unit. Returns the UnitResults in the order of `units` (module docstring for deaths and interruptions)."""
     context = multiprocessing.get_context("spawn")
     events = context.Queue()
-    threads = max(1, (os.cpu_count() or 1) // workers)
     results: dict[int, object] = {}
-    interrupted = _run_pool(
-        study, units, list(range(len(units))), workers, context, events, threads, results, on_result
-    )
+    interrupted = _run_pool(study, units, list(range(len(units))), workers, context, events, results, on_result)
     for index in interrupted:  # each alone, in a fresh worker: a unit that kills its worker again is found
-        if _run_pool(study, units, [index], 1, context, events, threads, results, on_result):
+        if _run_pool(study, units, [index], 1, context, events, results, on_result):
             results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
             on_result(results[index])
     _drain(study, events)
     return [results[i] for i in range(len(units))]
 
 
-def _run_pool(study, units, indices, workers, context, events, threads, results, on_result) -> list[int]:
+def _run_pool(study, units, indices, workers, context, events, results, on_result) -> list[int]:
     """One pool over `indices`; returns the indices whose units a dead worker interrupted."""
     pool = ProcessPoolExecutor(
         workers,
         mp_context=context,
         initializer=_init_worker,
-        initargs=(study.config, study.verbose, threads, events, os.getpid()),
+        initargs=(study.config, study.verbose, events, os.getpid()),
     )
     interrupted = []
     try:
-        futures = {pool.submit(_run_unit_in_worker, *units[i]): i for i in indices}
+        with sigint_blocked():  # submit() spawns the workers
+            futures = {pool.submit(_run_unit_in_worker, *units[i]): i for i in indices}
         waiting = set(futures)
         while waiting:
             try:
@@ -180,6 +235,8 @@ def raise_on_termination():
     previous = {}
 
     def handler(signum, frame):
+        for other in previous:  # once: a second Ctrl-C must not interrupt the study's clean-up with a traceback
+            signal.signal(other, signal.SIG_IGN)
         raise StudyInterrupted(signum)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -192,4 +249,11 @@ def raise_on_termination():
     return restore
 
 
-__all__ = ["StudyInterrupted", "raise_on_termination", "run_units"]
+__all__ = [
+    "StudyInterrupted",
+    "raise_on_termination",
+    "run_units",
+    "sigint_blocked",
+    "set_unit_threads",
+    "with_unit_threads",
+]

@@ -33,7 +33,7 @@ from .common import (
     setup_logging,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
-from .resume import ChecksumCallback
+from .resume import ChecksumCallback, TrainLossCallback
 
 logger = logging.getLogger("pe_bert.training.finetune")
 
@@ -204,9 +204,12 @@ def main(model_args, data_args: GlueDataArguments, training_args: TrainingArgume
             compute_metrics=compute_metrics,
             callbacks=[ChecksumCallback(), *(callbacks or [])],
         )
+        loss = TrainLossCallback.attach(trainer)  # a resumed run reports the uninterrupted run's train_loss
         metrics = {"learning_rate": learning_rate}
         if training_args.do_train:
             train_result = trainer.train(resume_from_checkpoint=detect_last_checkpoint(run_args))
+            if loss.train_loss is not None:
+                train_result.metrics["train_loss"] = loss.train_loss
             metrics.update(train_result.metrics)
             metrics["train_samples"] = len(train_dataset)
             trainer.save_metrics("train", train_result.metrics)

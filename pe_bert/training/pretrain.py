@@ -40,7 +40,7 @@ from .common import (
     setup_logging,
 )
 from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
-from .resume import ChecksumCallback, MaskedOnlyHeadCollator, ResumableMaskingCollator
+from .resume import ChecksumCallback, MaskedOnlyHeadCollator, ResumableMaskingCollator, TrainLossCallback
 from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger("pe_bert.training.pretrain")
@@ -341,12 +341,15 @@ def main(
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if training_args.do_eval else None,
         callbacks=[ChecksumCallback(), *(callbacks or [])],
     )
+    loss = TrainLossCallback.attach(trainer)  # a resumed run reports the uninterrupted run's train_loss
 
     results: dict = {}
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
         trainer.save_model()  # Model (safetensors) + tokenizer, main process only.
         train_metrics = dict(train_result.metrics)
+        if loss.train_loss is not None:
+            train_metrics["train_loss"] = loss.train_loss
         train_metrics["train_samples"] = len(train_dataset)
         trainer.log_metrics("train", train_metrics)
         trainer.save_metrics("train", train_metrics)

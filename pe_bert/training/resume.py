@@ -16,6 +16,11 @@ batch N+1, which a resumed run must mask again from a different state. :class:`R
 each batch's masks a function of the seed and the batch itself. With it, resuming from a complete checkpoint gives
 bit-identical weights and metrics to the uninterrupted run (tested), on the same hardware, thread count and
 world size: float reductions are only reproducible under the same kernels and summation order.
+
+*Same metrics.* The Trainer's `train_loss` averages the steps run by the current `train()` call, from running sums
+that start at zero: a run resumed from checkpoint-N reported the mean loss of steps N+1..M (5.3008 against 5.2957
+uninterrupted, with identical weights), and its first logged `loss` mixed windows. :class:`TrainLossCallback` saves
+those sums with every checkpoint and puts them back on resume, so both are the uninterrupted run's, bit for bit.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path, PurePosixPath
 
 import torch
 from transformers import DataCollatorForLanguageModeling, TrainerCallback
+from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, WEIGHTS_INDEX_NAME, WEIGHTS_NAME
 
@@ -132,6 +138,95 @@ class ChecksumCallback(TrainerCallback):
         folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
         if state.is_world_process_zero and folder.is_dir():
             write_checksums(folder)
+        return control
+
+
+class TrainLossCallback(TrainerCallback, ExportableState):
+    """Makes a resumed run log and report the loss of the uninterrupted run (module docstring, *Same metrics*).
+
+    The Trainer keeps three private running values: the sum of the losses logged so far (`_total_loss_scalar`), the
+    losses of the steps since the last log (`_tr_loss`, one per process: logging averages them over processes) and
+    that step (`_globalstep_last_logged`); all start from zero in every `train()` call, and `train_loss` is the sum
+    divided by the steps of that call. This callback stores them in each checkpoint's trainer_state.json (a stateful
+    callback: written with the checkpoint, so a complete checkpoint has them), restores them when training resumes,
+    and reports `train_loss` as the sum over the steps of the whole run. The values are restored exactly (float64
+    sum, float32 windows), so the resumed run adds the same numbers in the same order as the uninterrupted one.
+    Use `TrainLossCallback.attach(trainer)`: it needs the trainer whose sums it keeps.
+    """
+
+    def __init__(self, trainer=None):
+        self.trainer = trainer  # None when transformers rebuilt it from a checkpoint's state: then it does nothing
+        self.train_loss: float | None = None  # the whole run's, once training ended
+        self._windows: list[float] | None = None  # every process's window, gathered before a checkpoint
+
+    @classmethod
+    def attach(cls, trainer) -> TrainLossCallback:
+        callback = cls(trainer)
+        trainer.add_callback(callback)  # after DefaultFlowCallback, which decides the saves `on_step_end` reads
+        return callback
+
+    def _ready(self) -> bool:
+        return self.trainer is not None and hasattr(self.trainer, "_tr_loss")
+
+    def state(self) -> dict:
+        """The running sums as of the checkpoint being saved (main process); called by the Trainer."""
+        if not self._ready():
+            return {"args": {}, "attributes": {}}
+        trainer = self.trainer
+        windows = self._windows if trainer.args.world_size > 1 else None
+        if trainer._globalstep_last_logged == trainer.state.global_step:  # just logged: every window is empty
+            windows = [0.0] * trainer.args.world_size
+        return {
+            "args": {},
+            "attributes": {
+                "total": trainer._total_loss_scalar,
+                "windows": windows or [trainer._tr_loss.item()],
+                "last_logged": trainer._globalstep_last_logged,
+            },
+        }
+
+    def on_step_end(self, args, state, control, **kwargs):
+        # Data-parallel: a checkpoint needs every process's window, and only the main process saves trainer_state.json.
+        # Every process runs this at the same step, so the gather is collective.
+        if self._ready() and args.world_size > 1 and (control.should_save or control.should_evaluate):
+            self._windows = self.trainer.accelerator.gather(self.trainer._tr_loss.detach().reshape(1)).tolist()
+        return control
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = (state.stateful_callbacks or {}).get(type(self).__name__)
+        if not self._ready() or state.global_step == 0 or not isinstance(saved, dict):
+            return control
+        attributes = saved.get("attributes") or {}
+        if not attributes:
+            logger.warning(
+                "The checkpoint holds no running loss (saved before pe_bert kept it): train_loss and the first "
+                "logged loss cover only the steps run after resuming."
+            )
+            return control
+        trainer = self.trainer
+        windows = attributes["windows"]
+        if len(windows) == args.world_size:
+            window = windows[args.process_index]
+        else:  # logging averages windows over processes: the mean keeps the logged losses, not train_loss's tail
+            window = sum(windows) / len(windows)
+            logger.warning(
+                "The checkpoint was saved by %d process(es), this run has %d: train_loss may differ from an "
+                "uninterrupted run's in its last digits.",
+                len(windows),
+                args.world_size,
+            )
+        trainer._total_loss_scalar = attributes["total"]
+        trainer._tr_loss.fill_(window)
+        trainer._globalstep_last_logged = attributes["last_logged"]
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        # The Trainer's final log: train_loss over every step of the run, not only those of this train() call.
+        if self._ready() and logs is not None and "train_loss" in logs:
+            self.train_loss = self.trainer._total_loss_scalar / max(state.global_step, 0.001)
+            logs["train_loss"] = self.train_loss
+            if state.log_history and "train_loss" in state.log_history[-1]:
+                state.log_history[-1]["train_loss"] = self.train_loss
         return control
 
 
@@ -264,6 +359,7 @@ __all__ = [
     "ChecksumCallback",
     "MaskedOnlyHeadCollator",
     "ResumableMaskingCollator",
+    "TrainLossCallback",
     "checkpoint_problem",
     "last_complete_checkpoint",
     "model_problem",
