@@ -380,6 +380,7 @@ def test_config_round_trip_and_hyperparameters(tmp_path):
         "attenuated_bias": "prob",
         "attenuated_learnable": "none",
         "attenuated_table": "signed",
+        "attenuated_asymmetry": "exponent",
     }
     assert set(pe_bert.PE_HYPERPARAMETERS) == set(VARIANTS)
 

@@ -359,6 +359,10 @@ def _tiny_config(out, **overrides) -> StudyConfig:
         probing_train_sentences=40,
         probing_test_sentences=20,
         workers=1,
+        # one budget and no untrained control: these tests are about the store and the processes (the mini study
+        # of test_study.py runs both budgets and the control)
+        budget_multiples=[1],
+        untrained_control=None,
     )
     settings.update(overrides)
     return StudyConfig(**settings)
@@ -375,6 +379,8 @@ def _flags(config: StudyConfig) -> list[str]:
             flags += [f"--{key}", ",".join(map(str, value))]
         elif value is not None:
             flags += [f"--{key}", str(value)]
+        elif key == "untrained_control":  # None on the command line: an empty value
+            flags += [f"--{key}", ""]
     return flags
 
 

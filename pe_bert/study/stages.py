@@ -266,12 +266,18 @@ class StageStore:
 
     def content_id(self, path: str | Path | None) -> str | None:
         """What a downstream stage's settings should hold for an input path: the content digest of the stage that
-        produced it (`sha256:...`), or the path as given when it is not a stage folder (a user's model or
-        tokenizer, a Hub id)."""
+        produced it (`sha256:...`; for a path inside a stage folder, such as a pretraining's model at a smaller
+        budget, the digest and the path within the stage, so that it moves with the study folder), or the path as
+        given when it is not in a stage folder (a user's model or tokenizer, a Hub id)."""
         if path is None:
             return None
-        digest = self._digests.get(Path(path).absolute())
-        return f"sha256:{digest}" if digest else str(path)
+        absolute = Path(path).absolute()
+        for folder in (absolute, *absolute.parents):
+            digest = self._digests.get(folder)
+            if digest:
+                inner = absolute.relative_to(folder).as_posix()
+                return f"sha256:{digest}" + ("" if inner == "." else f":{inner}")
+        return str(path)
 
     # ------------------------------------------------------------------------------------ verify and run
 
