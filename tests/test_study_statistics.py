@@ -92,6 +92,29 @@ def test_design_power_is_alpha_without_effect_and_grows_with_it():
     assert st.spearman_power(12, 0.9) > 0.8
 
 
+def test_two_way_anova_and_holm_equal_statsmodels_on_an_unbalanced_design():
+    import pandas as pd
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    levels_a, levels_b = ("0.02", "0.1", "0.5", "2"), ("1", "0.5", "0.2")
+    rows = [(a, b, rng.normal(2 * i + j, 1.0)) for i, a in enumerate(levels_a) for j, b in enumerate(levels_b)]
+    rows = [row for row in rows for _ in range(3)][:-2]  # replicates, two runs missing: unbalanced
+    rows = [(a, b, y + rng.normal(0, 0.5)) for a, b, y in rows]
+    ours = st.two_way_anova(rows, ("w", "s"))
+    table = anova_lm(ols("y ~ C(w) * C(s)", data=pd.DataFrame(rows, columns=["w", "s", "y"])).fit(), typ=2)
+    for factor, term in (("w", "C(w)"), ("s", "C(s)"), ("interaction", "C(w):C(s)")):
+        assert ours[factor]["F"] == pytest.approx(table.loc[term, "F"], rel=1e-9)
+        assert ours[factor]["p"] == pytest.approx(table.loc[term, "PR(>F)"], rel=1e-9)
+        assert ours[factor]["df"] == table.loc[term, "df"]
+    assert ours["mse"] == pytest.approx(table.loc["Residual", "sum_sq"] / table.loc["Residual", "df"], rel=1e-9)
+    p = list(rng.uniform(0, 0.2, 7)) + [None]
+    expected = multipletests([v for v in p if v is not None], method="holm")[1]
+    assert st.holm(p)[:-1] == pytest.approx(list(expected)) and st.holm(p)[-1] is None
+
+
 @pytest.mark.parametrize("cells", [12, 15])  # the grid's cell means; every variant of the default study
 @pytest.mark.parametrize("rho", [0.0, 0.5, 0.8, 0.95])
 def test_the_correlation_interval_covers_the_true_rho_at_the_studys_sizes(cells, rho):

@@ -1,5 +1,6 @@
 """The study's statistics, from the libraries that do them: scipy (t intervals, permutation tests, bootstrap, the
-binomial sign test, the studentized range) and statsmodels (two-way ANOVA, Holm). What is ours is the glue, the
+binomial sign test, the studentized range), numpy least squares for the two-way ANOVA's type II sums of squares
+and the Holm step-down (both tested equal to statsmodels'). What is ours is the glue, the
 bounds a design can reach (`smallest_permutation_p`) and the power simulation of a design (`anova_power`,
 `spearman_power`). Everything random is seeded, so a rerun gives the same numbers.
 
@@ -21,6 +22,7 @@ bounds a design can reach (`smallest_permutation_p`) and the power simulation of
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics as _statistics
 from collections.abc import Sequence
@@ -65,15 +67,14 @@ def summarize(values: Sequence[float | None], scale: float = 1.0) -> dict:
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
-    """Holm–Bonferroni adjusted p-values (statsmodels), same order; None stays None and is not in the family."""
-    from statsmodels.stats.multitest import multipletests
-
+    """Holm–Bonferroni adjusted p-values, same order: the i-th smallest of m becomes the running maximum of
+    min(1, (m − j + 1)·p_(j)) over j ≤ i. None stays None and is not in the family."""
     present = [i for i, p in enumerate(p_values) if p is not None]
     adjusted: list[float | None] = [None] * len(p_values)
-    if present:
-        corrected = multipletests([p_values[i] for i in present], alpha=ALPHA, method="holm")[1]
-        for i, value in zip(present, corrected):
-            adjusted[i] = float(value)
+    m, running = len(present), 0.0
+    for rank, i in enumerate(sorted(present, key=lambda i: p_values[i])):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = float(running)
     return adjusted
 
 
@@ -211,9 +212,27 @@ def one_sample_t_p(values: Sequence[float | None], null: float = 0.0) -> float |
     return float(stats.ttest_1samp(finite, null).pvalue)
 
 
+def _residual_sum_of_squares(columns: list[np.ndarray], y: np.ndarray) -> tuple[float, int]:
+    """(residual sum of squares, rank) of the least-squares fit of y on an intercept and `columns`."""
+    design = np.column_stack([np.ones(len(y)), *columns])
+    coefficients, _, rank, _ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coefficients
+    return float(residual @ residual), int(rank)
+
+
+@functools.lru_cache(maxsize=64)
+def _studentized_range_quantile(levels: int, residual_df: int) -> float:
+    from scipy.stats import studentized_range
+
+    return float(studentized_range.ppf(CONFIDENCE, levels, residual_df))  # a numerical integral: ~0.2 s a call
+
+
 def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) -> dict | None:
-    """Two-way ANOVA with interaction of `y` on two categorical factors (statsmodels, type II sums of squares),
-    seeds as replicates: `rows` are `(level_a, level_b, y)`.
+    """Two-way ANOVA with interaction of `y` on two categorical factors (type II sums of squares, as statsmodels'
+    `anova_lm(ols("y ~ C(a) * C(b)"), typ=2)` computes them — tested equal), seeds as replicates: `rows` are
+    `(level_a, level_b, y)`. Each sum of squares is a difference of two least-squares fits on dummy columns: a
+    factor's, the fit of both main effects against the other one's alone (so it is adjusted for the other factor,
+    balanced design or not); the interaction's, the full model against both main effects.
 
     Returns, per factor and for the interaction: F, degrees of freedom and p; per factor also the marginal means of
     its levels (each the mean of its cells), their spread (largest − smallest) and the spread's 95 % interval from
@@ -221,9 +240,6 @@ def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) 
     """
     import pandas as pd
     from scipy.stats import f as f_distribution
-    from scipy.stats import studentized_range
-    from statsmodels.formula.api import ols
-    from statsmodels.stats.anova import anova_lm
 
     a, b = factors
     frame = pd.DataFrame(
@@ -233,20 +249,33 @@ def two_way_anova(rows: Sequence[tuple], factors: tuple[str, str] = ("w", "s")) 
     residual_df = len(frame) - cells.ngroups
     if residual_df < 1 or frame[a].nunique() < 2 or frame[b].nunique() < 2:
         return None
-    fit = ols(f"y ~ C({a}) * C({b})", data=frame).fit()
-    table = anova_lm(fit, typ=2)
-    mse = float(table.loc["Residual", "sum_sq"] / table.loc["Residual", "df"])
+    y = frame["y"].to_numpy()
+    dummies = {
+        factor: [(frame[factor] == level).to_numpy(float) for level in sorted(frame[factor].unique())[1:]]
+        for factor in (a, b)
+    }
+    interaction = [da * db for da in dummies[a] for db in dummies[b]]
+    rss_a, rank_a = _residual_sum_of_squares(dummies[a], y)
+    rss_b, rank_b = _residual_sum_of_squares(dummies[b], y)
+    rss_main, rank_main = _residual_sum_of_squares(dummies[a] + dummies[b], y)
+    rss_full, rank_full = _residual_sum_of_squares(dummies[a] + dummies[b] + interaction, y)
+    residual_df = len(y) - rank_full
+    mse = rss_full / residual_df
+    terms = {
+        a: (rss_b - rss_main, rank_main - rank_b),
+        b: (rss_a - rss_main, rank_main - rank_a),
+        "interaction": (rss_main - rss_full, rank_full - rank_main),
+    }
     cell_means = cells.mean()
     result = {"residual_df": int(residual_df), "mse": mse, "n": len(frame), "cells": int(cells.ngroups)}
-    for factor, term in ((a, f"C({a})"), (b, f"C({b})"), ("interaction", f"C({a}):C({b})")):
-        statistic, df = float(table.loc[term, "F"]), int(table.loc[term, "df"])
-        # the F test's p in log space: statsmodels' PR(>F) underflows to 0 for a very large F
-        entry = {"F": statistic, "df": df, **bounded_p(float(f_distribution.logsf(statistic, df, residual_df)))}
+    for factor, (sum_sq, df) in terms.items():
+        statistic = (max(sum_sq, 0.0) / df) / mse if df else math.nan
+        # the F test's p in log space: a very large F's p underflows a double
+        entry = {"F": statistic, "df": int(df), **bounded_p(float(f_distribution.logsf(statistic, df, residual_df)))}
         if factor != "interaction":
             means = cell_means.groupby(level=factor).mean()
             per_level = frame.groupby(factor)["y"].size().min()  # runs behind each marginal mean
-            q = float(studentized_range.ppf(CONFIDENCE, len(means), residual_df))
-            half = q * math.sqrt(mse / per_level)
+            half = _studentized_range_quantile(len(means), int(residual_df)) * math.sqrt(mse / per_level)
             spread = float(means.max() - means.min())
             entry.update(
                 {
