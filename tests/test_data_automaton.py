@@ -77,6 +77,27 @@ def test_tiny_grammar_is_a_distribution_and_sentence_probabilities_match(tiny):
     assert automaton.max_length() == 5
 
 
+def test_accepts_is_exactly_a_positive_probability():
+    """`accepts` decides membership on reachable-state sets; it must agree with the forward pass on sentences of the
+    language and on near misses (adjacent words swapped, a word replaced, one dropped), most of which it rejects."""
+    from pe_bert.data.compact import compact_language
+
+    language = compact_language()
+    rng = np.random.default_rng(0)
+    candidates = []
+    for sentence in language.sample(150, seed=3):
+        words = list(sentence.words)
+        candidates.append(words)
+        i = int(rng.integers(len(words) - 1))
+        candidates.append(words[:i] + [words[i + 1], words[i]] + words[i + 2 :])
+        candidates.append(words[:i] + [language.vocabulary[int(rng.integers(len(language.vocabulary)))]] + words[i + 1 :])
+        candidates.append(words[:i] + words[i + 1 :])
+    candidates += [[], ["not-a-word"]]
+    verdicts = [language.accepts(words) for words in candidates]
+    assert verdicts == [language.sentence_probability(words) > 0 for words in candidates]
+    assert 150 <= sum(verdicts) < len(candidates) - 150
+
+
 def test_unigram_distribution_and_entropy_are_exact(tiny):
     automaton, sentences = tiny
     counts: Counter = Counter()

@@ -231,6 +231,25 @@ def test_unit_threads_identify_stages_and_fit_the_jobs(tmp_path):
         _config(tmp_path, launcher="slurm", unit_threads=2)
 
 
+def test_units_flush_denormals_and_give_the_setting_back():
+    """A unit computes with denormal floats flushed to zero (the attenuated prior at large w puts attention weights
+    there, where the CPU is ~100x slower); the process gets its own mode back afterwards."""
+    import torch
+
+    from pe_bert.study.runner import set_unit_threads
+
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    assert tiny.item() > 0 and (tiny * 1.5).item() > 0
+    restore = set_unit_threads(1)
+    try:
+        if not torch.set_flush_denormal(True):
+            pytest.skip("this CPU cannot flush denormals")
+        assert (tiny * 1.5).item() == 0.0
+    finally:
+        restore()
+    assert (tiny * 1.5).item() > 0
+
+
 def _no_slurm() -> str | None:
     """Why the SLURM tests cannot run here, or None when a cluster answers."""
     if shutil.which("sbatch") is None:

@@ -167,6 +167,7 @@ class SentenceAutomaton:
         self._order = np.argsort(self.src, kind="stable")  # arcs grouped by source state, for sampling
         self._first_arc = np.searchsorted(self.src[self._order], np.arange(self.num_states + 1))
         self._cumulative = None  # per pool, cumulative word probabilities (for sampling)
+        self._successors = None  # per (state, word id), the states it can lead to (for `accepts`)
 
     def _check(self) -> None:
         out = np.bincount(self.src, weights=self.prob, minlength=self.num_states)
@@ -287,6 +288,24 @@ class SentenceAutomaton:
             return 0.0
         log_likelihood, _ = self._forward(ids, np.ones(len(ids), dtype=bool), complete=True)
         return math.exp(log_likelihood)
+
+    def accepts(self, words: Sequence[str]) -> bool:
+        """Whether the automaton can produce `words`: `sentence_probability(words) > 0`, decided on the sets of
+        reachable states instead of a forward pass (the probing and task generators ask it of every candidate)."""
+        ids = self.encode(words)
+        if ids is None:
+            return False
+        if self._successors is None:
+            arcs, word_ids = np.nonzero((self.pool_matrix[self.pool] > 0) & (self.prob > 0)[:, None])
+            self._successors = {}
+            for arc, word in zip(arcs.tolist(), word_ids.tolist()):
+                self._successors.setdefault((int(self.src[arc]), word), set()).add(int(self.dst[arc]))
+        states = {START}
+        for word in ids.tolist():
+            states = set().union(*(self._successors.get((state, word), ()) for state in states))
+            if not states:
+                return False
+        return FINAL in states
 
     def encode(self, words: Sequence[str]) -> np.ndarray | None:
         """Word ids (None if a word is not in the vocabulary)."""

@@ -124,7 +124,7 @@ def _order_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
     for i in candidates:
         swapped = list(sentence.words)
         swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
-        if automaton.sentence_probability(swapped) == 0.0:  # outside the language: the label is certain
+        if not automaton.accepts(swapped):  # outside the language: the label is certain
             return [_example(sentence.words, SENTENCE, 1, 1), _example(swapped, SENTENCE, 0, 0)]
     return None
 
@@ -139,7 +139,7 @@ def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
     if not _reversible(sentence, agent, patient):
         return None  # not reversible: selectional restrictions would give the roles away
     swapped = swap_agent_patient(sentence)
-    if compact_language().sentence_probability(swapped.words) == 0.0:
+    if not compact_language().accepts(swapped.words):
         raise AssertionError(f"a reversible sentence's role swap must be a sentence of the language: {swapped.text}")
     label = int(animal[0])  # 1: the animal is the agent
     distance = abs(_head(agent) - _head(patient)) - 1
@@ -187,7 +187,7 @@ def _twin_contexts(sentence: Sentence, rng: np.random.Generator) -> Sentence | N
     rewritten = realize(
         plan._replace(clauses=(clause._replace(agent=argument(clause.agent), patient=argument(clause.patient)),))
     )
-    return rewritten if compact_language().sentence_probability(rewritten.words) > 0 else None
+    return rewritten if compact_language().accepts(rewritten.words) else None
 
 
 def _adjectives_of(noun_class: lx.NounClass) -> tuple[str, ...]:
@@ -210,7 +210,7 @@ def _roles_far_examples(sentence: Sentence, rng: np.random.Generator, turn: int)
     words, twin = list(sentence.words), list(sentence.words)
     first, second = _head(agent), _head(patient)
     twin[first], twin[second] = words[second], words[first]
-    if compact_language().sentence_probability(twin) == 0.0:
+    if not compact_language().accepts(twin):
         raise AssertionError(f"a roles_far twin must be a sentence of the language: {' '.join(twin)}")
     if Counter(ngrams(words)) != Counter(ngrams(twin)):
         raise AssertionError(f"roles_far twins must share their n-grams: {words} / {twin}")

@@ -314,7 +314,7 @@ def _compact_nli_pair(label: int, d: Draws, draws) -> tuple[Sentence, Sentence, 
             if d.chance(0.5):
                 hypothesis = strip_modifiers(hypothesis)
     realized = realize(Plan(_structure(hypothesis), plan.topic, (hypothesis,)))
-    if realized.words == premise.words or automaton.sentence_probability(realized.words) == 0:
+    if realized.words == premise.words or not automaton.accepts(realized.words):
         return None  # every hypothesis is a sentence of the language the model was pretrained on
     return premise, realized, kind
 
