@@ -90,7 +90,8 @@ def test_accepts_is_exactly_a_positive_probability():
         candidates.append(words)
         i = int(rng.integers(len(words) - 1))
         candidates.append(words[:i] + [words[i + 1], words[i]] + words[i + 2 :])
-        candidates.append(words[:i] + [language.vocabulary[int(rng.integers(len(language.vocabulary)))]] + words[i + 1 :])
+        other = language.vocabulary[int(rng.integers(len(language.vocabulary)))]
+        candidates.append(words[:i] + [other] + words[i + 1 :])
         candidates.append(words[:i] + words[i + 1 :])
     candidates += [[], ["not-a-word"]]
     verdicts = [language.accepts(words) for words in candidates]
