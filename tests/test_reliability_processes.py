@@ -184,7 +184,7 @@ def test_ctrl_c_while_the_study_runs_a_unit_itself_stops_it(tmp_path):
 @pytest.mark.slow
 def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(tmp_path):
     out = tmp_path / "once"
-    config = _tiny_config(out, variants=["none", "rope"], seeds=[0, 1], workers=2, tasks=[])
+    config = _tiny_config(out, variants=["none", "rope"], workers=2, tasks=[])
     command = [sys.executable, "-m", "pe_bert.cli", "study", *_flags(config), "--quiet"]
     hook = {KILL_HOOK: "before-done@rope/seed0/score"}
     once = subprocess.run(
@@ -193,7 +193,7 @@ def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(
     assert once.returncode == 0, once.stderr[-3000:]
     assert (tmp_path / "killed").exists()  # the worker did die
     results = json.loads((out / "results.json").read_text())
-    assert not results["failures"] and len(results["runs"]) == 4  # its unit was rerun and finished
+    assert not results["failures"] and len(results["runs"]) == 2  # its unit was rerun and finished
 
     # The same study again with that unit's score deleted, and a worker that dies there every time.
     shutil.rmtree(out / "runs" / "rope" / "seed0" / "score")
@@ -202,6 +202,6 @@ def test_a_worker_that_dies_once_is_retried_and_one_that_dies_again_is_reported(
     results = json.loads((out / "results.json").read_text())
     assert [f["run"] for f in results["failures"]] == ["rope/seed0"]
     assert "worker process died twice" in results["failures"][0]["error"]
-    assert {r["variant"] + str(r["seed"]) for r in results["runs"] if not r["failure"]} == {"none0", "none1", "rope1"}
+    assert {r["variant"] + str(r["seed"]) for r in results["runs"] if not r["failure"]} == {"none0"}
     assert "`rope/seed0` failed" in (out / "report.md").read_text()
     assert "1 run(s) failed" in always.stdout

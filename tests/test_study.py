@@ -1,9 +1,12 @@
 """`pe-bert study`: resumable stages, the miniature study end to end, its report, model cards and the Hub push."""
 
+import contextlib
+import io
 import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from huggingface_hub import ModelCard
@@ -341,22 +344,59 @@ def test_report_numbers_equal_results_json(mini_study):
     assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"] if r["trained"])
 
 
-@pytest.mark.slow
-def test_rerun_skips_finished_stages_and_recomputes_deleted_ones(mini_study):
+@pytest.fixture(scope="module")
+def reruns(mini_study):
+    """The mini study run twice more in its folder (two runs, not one per test: each starts workers and writes a
+    report): as it stands, every stage stored, pushed to a (mocked) Hub; then with two stages deleted, its console
+    captured. Returns what each run logged, printed and pushed."""
+    import huggingface_hub
+
     out, _ = mini_study
     store = StageStore(out)
-    before = len(store.log_entries())
-    Study(_mini_config(out), progress=False).run()
-    rerun = store.log_entries()[before:]
-    assert rerun and all(entry["status"] == "skipped" for entry in rerun)
+    calls = []
+
+    def upload(self, **kw):
+        card = (Path(kw["folder_path"]) / "README.md").read_text()
+        calls.append(("upload", kw["repo_id"], kw, (out / "report.md").exists() and "| Locality |" in card))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
+        )
+        patch.setattr(huggingface_hub.HfApi, "upload_folder", upload)
+        before = len(store.log_entries())
+        pushed = Study(_mini_config(out, push_to_hub=True, hub_org="my-org"), progress=False).run()
+        stored_run = store.log_entries()[before:]
+        pushed_on_disk = json.loads((out / "results.json").read_text())["metadata"].get("pushed")
 
     shutil.rmtree(store.folder("none/seed0", "score"))
+    shutil.rmtree(store.folder("learned/seed1", "finetune:builtin_order"))
     before = len(store.log_entries())
-    Study(_mini_config(out), progress=False).run()
-    statuses = {(e["unit"], e["stage"]): e["status"] for e in store.log_entries()[before:]}
+    console = io.StringIO()
+    with contextlib.redirect_stderr(console), contextlib.redirect_stdout(console):
+        Study(_mini_config(out), progress=True).run()
+    redone = store.log_entries()[before:]
+    return SimpleNamespace(
+        out=out,
+        pushed=pushed,
+        pushed_on_disk=pushed_on_disk,
+        calls=calls,
+        stored_run=stored_run,
+        redone=redone,
+        console=console.getvalue(),
+    )
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_stages_and_recomputes_deleted_ones(reruns):
+    assert reruns.stored_run and all(entry["status"] == "skipped" for entry in reruns.stored_run)
+    statuses = {(e["unit"], e["stage"]): e["status"] for e in reruns.redone}
     assert statuses[("none/seed0", "score")] == "ran"
     assert statuses[("none/seed0", "pretrain")] == "skipped"
-    assert sum(status == "ran" for status in statuses.values()) == 1
+    # the fine-tuning is redone bit for bit: the scores built on it are kept
+    assert statuses[("learned/seed1", "finetune:builtin_order")] == "ran"
+    assert statuses[("learned/seed1", "score")] == "skipped"
+    assert sum(status == "ran" for status in statuses.values()) == 2
 
 
 @pytest.mark.slow
@@ -372,15 +412,11 @@ def test_same_flags_and_seeds_give_identical_results_apart_from_metadata(mini_st
 
 
 @pytest.mark.slow
-def test_console_shows_a_line_per_stage_and_the_logs_go_to_files(mini_study, capsys):
-    out, _ = mini_study
-    shutil.rmtree(StageStore(out).folder("learned/seed1", "finetune:builtin_order"))
-    Study(_mini_config(out), progress=True).run()
-    err = capsys.readouterr()
-    console = err.out + err.err
+def test_console_shows_a_line_per_stage_and_the_logs_go_to_files(reruns):
+    console = reruns.console
     assert "learned/seed1" in console and "builtin_order accuracy" in console
     assert "train_runtime" not in console and "Loading weights" not in console and "INFO" not in console
-    log = (out / "logs" / "learned" / "seed1" / "finetune-builtin_order.log").read_text()
+    log = (reruns.out / "logs" / "learned" / "seed1" / "finetune-builtin_order.log").read_text()
     assert "train_runtime" in log and "INFO" in log
 
 
@@ -400,31 +436,19 @@ def test_model_card_has_measured_numbers_and_hub_metadata(mini_study):
 
 
 @pytest.mark.slow
-def test_push_to_hub_is_a_step_after_the_report(mini_study, monkeypatch):
-    out, _ = mini_study
-    calls = []
-    import huggingface_hub
-
-    monkeypatch.setattr(
-        huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create", repo_id, kw))
-    )
-
-    def upload(self, **kw):
-        assert (out / "report.md").exists() and "| Locality |" in (Path(kw["folder_path"]) / "README.md").read_text()
-        calls.append(("upload", kw["repo_id"], kw))
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload)
-    summary = Study(_mini_config(out, push_to_hub=True, hub_org="my-org"), progress=False).run()
+def test_push_to_hub_is_a_step_after_the_report(reruns):
+    calls = reruns.calls
     labels = ["none", "learned", *(f"attenuated-w{w}-s{s}" for w in ("0.3", "1.5") for s in ("1", "0.2"))]
     expected = [f"my-org/bert-{v}-seed{s}" for v in labels for s in (0, 1)]
-    assert summary["metadata"]["pushed"] == expected
+    assert reruns.pushed["metadata"]["pushed"] == expected
     uploads = [c for c in calls if c[0] == "upload"]
     assert [c[1] for c in uploads] == expected
+    assert all(after_the_report for *_, after_the_report in uploads)  # the report and the measured card exist
     folder = Path(uploads[0][2]["folder_path"])
     shipped = {p.name for p in folder.iterdir()}
     assert {"model.safetensors", "config.json", "modeling.py", "configuration.py", "README.md"} <= shipped
     assert json.loads((folder / "config.json").read_text())["auto_map"]["AutoModel"]
-    assert json.loads((out / "results.json").read_text())["metadata"]["pushed"] == expected
+    assert reruns.pushed_on_disk == expected  # results.json says what was pushed
 
 
 @pytest.mark.slow
