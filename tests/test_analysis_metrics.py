@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pe_bert.analysis import UndefinedScoreWarning, locality, symmetry
-from pe_bert.metrics import available_metrics, metric_path
+from pe_bert.metrics import PAPER_CITATION, attention_matrix_features, available_metrics, metric_path
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,13 @@ def test_metric_paths():
     assert metric_path("locality").endswith("metrics/locality")
     with pytest.raises(ValueError, match="unknown metric"):
         metric_path("nope")
+
+
+@pytest.mark.parametrize("name", ["locality", "symmetry"])
+def test_attention_metrics_cite_the_paper_and_take_matrices(name):
+    module = evaluate.load(metric_path(name))
+    assert module.citation == PAPER_CITATION and module.features == attention_matrix_features()
+    assert module.reference_urls == ["https://arxiv.org/abs/2310.12864"] and name in module.description.lower()
 
 
 def test_locality_module_agrees_with_function(matrices):

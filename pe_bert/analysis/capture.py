@@ -188,11 +188,29 @@ class AttentionScores:
 
 
 class _Accumulator:
-    """Running sums and counts per ``[layer, head]`` of scores that may be NaN (skipped)."""
+    """Running sums and counts per ``[layer, head]`` of scores that may be NaN (skipped), and the counts of the
+    sentences scored."""
 
     def __init__(self, num_layers: int, num_heads: int):
         self.sums = {name: torch.zeros(num_layers, num_heads, dtype=torch.float64) for name in ATTENTION_SCORES}
         self.counts = {name: torch.zeros(num_layers, num_heads, dtype=torch.int64) for name in ATTENTION_SCORES}
+        self.num_sentences = self.num_empty = self.num_degenerate = self.longest = 0
+
+    def add_batch(self, attentions: torch.Tensor, keep: torch.Tensor, special: torch.Tensor | None) -> None:
+        """Score a batch: ``attentions`` ``[layers, batch, heads, seq, seq]``, ``keep`` ``[batch, seq]`` its real
+        tokens; ``special`` marks the special tokens to drop (each row then renormalised), None to keep them."""
+        self.longest = max(self.longest, int(keep.sum(-1).max()))  # the length scored, special tokens included
+        if special is not None:
+            keep = keep & ~special
+        sizes = keep.sum(-1)
+        self.num_sentences += len(keep)
+        self.num_empty += int((sizes == 0).sum())
+        self.num_degenerate += int(((sizes > 0) & (sizes <= 2)).sum())
+        for _, block in _sentence_blocks(attentions, keep, renormalize=special is not None):
+            self.add("locality", locality(block))
+            stats = symmetry_statistics(block)
+            self.add("symmetry", stats.reference())
+            self.add("symmetry_mass", stats.mass())
 
     def add(self, name: str, scores: torch.Tensor) -> None:
         """``scores``: ``[layers, sentences, heads]``."""
@@ -242,6 +260,19 @@ def _sentence_blocks(
         yield n, block
 
 
+def _encode(tokenizer, batch: list[str], max_length: int | None):
+    """The batch tokenized as padded tensors (truncated to ``max_length`` unless None), and its special-token mask."""
+    encoded = tokenizer(
+        batch,
+        padding=True,
+        truncation=max_length is not None,
+        max_length=max_length,
+        return_tensors="pt",
+        return_special_tokens_mask=True,
+    )
+    return encoded, encoded.pop("special_tokens_mask").to(torch.bool)
+
+
 @torch.no_grad()
 def score_attention(
     model,
@@ -276,7 +307,6 @@ def score_attention(
     total = len(texts) if hasattr(texts, "__len__") else None
     accumulator: _Accumulator | None = None
     layer_index: list[int] = []
-    num_sentences = num_empty = num_degenerate = longest = 0
 
     with (
         eager_attention(model),
@@ -284,15 +314,7 @@ def score_attention(
     ):
         device = next(model.parameters()).device
         for batch in _batches(texts, batch_size):
-            encoded = tokenizer(
-                batch,
-                padding=True,
-                truncation=max_length is not None,
-                max_length=max_length,
-                return_tensors="pt",
-                return_special_tokens_mask=True,
-            )
-            special = encoded.pop("special_tokens_mask").to(torch.bool)
+            encoded, special = _encode(tokenizer, batch, max_length)
             inputs = {key: value.to(device) for key, value in encoded.items() if key in accepted}
             attentions = _forward_attentions(model, inputs)
             if accumulator is None:
@@ -301,21 +323,8 @@ def score_attention(
             # [layers, batch, heads, seq, seq]; float32 at least, on the CPU (the scores are cheap)
             stacked = torch.stack([attentions[i] for i in layer_index]).float().cpu()
             del attentions
-
             keep = encoded["attention_mask"].to(torch.bool)
-            longest = max(longest, int(keep.sum(-1).max()))  # the length actually scored, special tokens included
-            if drop_special_tokens:
-                keep &= ~special
-            sizes = keep.sum(-1)
-            num_sentences += len(batch)
-            num_empty += int((sizes == 0).sum())
-            num_degenerate += int(((sizes > 0) & (sizes <= 2)).sum())
-
-            for _, block in _sentence_blocks(stacked, keep, renormalize=drop_special_tokens):
-                accumulator.add("locality", locality(block))
-                stats = symmetry_statistics(block)
-                accumulator.add("symmetry", stats.reference())
-                accumulator.add("symmetry_mass", stats.mass())
+            accumulator.add_batch(stacked, keep, special if drop_special_tokens else None)
             bar.update(len(batch))
 
     if accumulator is None:
@@ -327,14 +336,14 @@ def score_attention(
         symmetry_mass=means["symmetry_mass"],
         counts=accumulator.counts,
         layers=layer_index,
-        num_sentences=num_sentences,
-        num_empty=num_empty,
-        num_degenerate=num_degenerate,
+        num_sentences=accumulator.num_sentences,
+        num_empty=accumulator.num_empty,
+        num_degenerate=accumulator.num_degenerate,
         options={
             "model": getattr(model.config, "_name_or_path", "") or type(model).__name__,
             "batch_size": batch_size,
             "max_length": max_length,
-            "longest": longest,
+            "longest": accumulator.longest,
             "drop_special_tokens": drop_special_tokens,
         },
     )

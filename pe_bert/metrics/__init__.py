@@ -21,6 +21,7 @@ __all__ = [
     "METRICS_DIR",
     "PAPER_CITATION",
     "attention_matrix_features",
+    "attention_metric_info",
     "available_metrics",
     "metric_path",
     "score_matrix_list",
@@ -42,6 +43,20 @@ def attention_matrix_features():
     import datasets
 
     return datasets.Features({"predictions": datasets.Sequence(datasets.Sequence(datasets.Value("float64")))})
+
+
+def attention_metric_info(description: str, inputs_description: str):
+    """The `evaluate.MetricInfo` of a metric of attention matrices from Chen et al. (2023) (locality, symmetry):
+    its description and arguments, the paper's citation and link, and the features of a list of matrices."""
+    import evaluate
+
+    return evaluate.MetricInfo(
+        description=description,
+        citation=PAPER_CITATION,
+        inputs_description=inputs_description,
+        features=attention_matrix_features(),
+        reference_urls=["https://arxiv.org/abs/2310.12864"],
+    )
 
 
 def available_metrics() -> list[str]:

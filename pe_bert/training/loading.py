@@ -10,9 +10,11 @@ Three starting points:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from typing import Any
 
-from transformers import AutoConfig, PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig, PreTrainedTokenizerBase
 
 from ..configuration import PEBertConfig, config_position_encoding, position_table_limit
 from ..errors import InvalidInputError, MissingInputError, UsageError, one_line
@@ -166,6 +168,15 @@ def check_max_seq_length(config: PreTrainedConfig, max_seq_length: int) -> None:
     )
 
 
+def check_tokenizer_length(tokenizer: PreTrainedTokenizerBase, max_seq_length: int) -> None:
+    """--max_seq_length must fit the tokenizer's model_max_length (the tokenizer would warn and the model fail)."""
+    if max_seq_length > tokenizer.model_max_length:
+        raise InvalidInputError(
+            f"--max_seq_length {max_seq_length} is longer than the tokenizer's model_max_length "
+            f"{tokenizer.model_max_length}. Lower --max_seq_length."
+        )
+
+
 def load_model(model_args, config: PreTrainedConfig, use_pe_bert: bool, auto_class, pe_bert_class):
     """Load `--model_name_or_path` (or initialise from `config`) with the right class."""
     if model_args.model_name_or_path is None:
@@ -188,9 +199,31 @@ def model_classes(kind: str):
     return getattr(transformers, names[0]), getattr(pe_bert, names[1])
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelLoader:
+    """How a run builds its model: the model arguments, the config `resolve_config` chose, whether pe_bert's class
+    or the Auto class loads it, and the head (`kind`, as in `model_classes`)."""
+
+    model_args: Any
+    config: PreTrainedConfig
+    use_pe_bert: bool
+    kind: str
+
+    def load(self, model_name_or_path: str | None = None):
+        """The model of `--model_name_or_path` (or of `model_name_or_path` when given: a checkpoint this run
+        saved), or a new one from the config when neither names one."""
+        model_args = self.model_args
+        if model_name_or_path is not None:
+            model_args = dataclasses.replace(model_args, model_name_or_path=model_name_or_path)
+        auto_class, pe_bert_class = model_classes(self.kind)
+        return load_model(model_args, self.config, self.use_pe_bert, auto_class, pe_bert_class)
+
+
 __all__ = [
+    "ModelLoader",
     "bert_to_pe_bert_config",
     "check_max_seq_length",
+    "check_tokenizer_length",
     "hub_kwargs",
     "load_model",
     "model_classes",

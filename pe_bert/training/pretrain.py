@@ -17,30 +17,16 @@ from pathlib import Path
 import datasets
 import pyarrow
 import pyarrow.compute
-from transformers import (
-    AutoTokenizer,
-    PreTrainedTokenizerBase,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
 from ..configuration import PEBertConfig
 from ..errors import InvalidInputError, MissingInputError
 from ..modeling import PEBertForMaskedLM
 from .arguments import MLMDataArguments
-from .common import (
-    check_seeds,
-    check_training_steps,
-    default_to_train_and_eval,
-    detect_last_checkpoint,
-    finished_run,
-    load_local_files,
-    run_training_script,
-    setup_logging,
-)
-from .loading import check_max_seq_length, hub_kwargs, load_model, model_classes, resolve_config
-from .resume import ChecksumCallback, MaskedOnlyHeadCollator, ResumableMaskingCollator, TrainLossCallback
+from .common import detect_last_checkpoint, load_local_files, run_training_script
+from .loading import ModelLoader, check_max_seq_length, check_tokenizer_length, hub_kwargs, resolve_config
+from .resume import MaskedOnlyHeadCollator, ResumableMaskingCollator, TrainLossCallback
+from .steps import build_trainer, limit_samples, log_and_save_metrics, start_run, train
 from .tokenizer import train_wordpiece_tokenizer
 
 logger = logging.getLogger("pe_bert.training.pretrain")
@@ -261,45 +247,82 @@ def main(
     `config`: a ready config of a model trained from scratch (what the command line builds from --config_name,
     --config_overrides and the PE flags; the study gives its own). Its vocabulary follows the tokenizer.
     """
-    setup_logging(training_args)
-    default_to_train_and_eval(training_args)
-    check_training_steps(training_args)
-    check_seeds(training_args)
-    finished = finished_run(training_args)
+    finished = start_run(training_args)
     if finished is not None:
         return finished
     last_checkpoint = detect_last_checkpoint(training_args)
-    set_seed(training_args.seed)
-
     # The config first: it fixes the position table that --max_seq_length must fit in.
-    config, use_pe_bert = (
-        (config.__class__.from_dict(config.to_dict()), True) if config is not None else resolve_config(model_args)
-    )
-    limit = getattr(config, "max_position_embeddings", DEFAULT_MAX_SEQ_LENGTH)
-    max_seq_length = data_args.max_seq_length or min(DEFAULT_MAX_SEQ_LENGTH, limit)
-    check_max_seq_length(config, max_seq_length)
+    loader = resolve_model(model_args, config)
+    max_seq_length = data_args.max_seq_length or min(DEFAULT_MAX_SEQ_LENGTH, position_limit(loader.config))
+    check_max_seq_length(loader.config, max_seq_length)
 
     with training_args.main_process_first(desc="loading the dataset"):
         raw, dataset_label = load_raw_datasets(data_args, model_args, training_args.seed)
     column = text_column(raw["train"], data_args.text_column_name)
     if len(raw["train"]) == 0:
         raise InvalidInputError("The training split is empty.")
-
     with training_args.main_process_first(desc="preparing the tokenizer"):
         # A relative PE is not bound by the table: let the tokenizer accept what --max_seq_length asks for.
         tokenizer, tokenizer_source = prepare_tokenizer(
-            model_args, training_args, raw, column, last_checkpoint, model_max_length=max(limit, max_seq_length)
+            model_args,
+            training_args,
+            raw,
+            column,
+            last_checkpoint,
+            model_max_length=max(position_limit(loader.config), max_seq_length),
         )
-    if max_seq_length > tokenizer.model_max_length:
-        raise InvalidInputError(
-            f"--max_seq_length {max_seq_length} is longer than the tokenizer's model_max_length "
-            f"{tokenizer.model_max_length}. Lower --max_seq_length."
-        )
+    check_tokenizer_length(tokenizer, max_seq_length)
+    model = load_for_tokenizer(loader, tokenizer)
+    with training_args.main_process_first(desc="tokenizing the dataset"):
+        tokenized = tokenize_datasets(raw, tokenizer, column, data_args, max_seq_length)
+    train_dataset = limit_samples(tokenized["train"], data_args.max_train_samples)
+    eval_dataset = limit_samples(tokenized["validation"], data_args.max_eval_samples)
 
-    if model_args.model_name_or_path is None:
-        config.vocab_size = len(tokenizer)
-    auto_class, pe_bert_class = model_classes("masked_lm")
-    model = load_model(model_args, config, use_pe_bert, auto_class, pe_bert_class)
+    evaluating = training_args.do_eval
+    trainer, loss = build_trainer(
+        model,
+        training_args,
+        tokenizer,
+        masking_collator(model, tokenizer, data_args, training_args),
+        callbacks,
+        train_dataset=train_dataset if training_args.do_train else None,
+        eval_dataset=eval_dataset if evaluating else None,
+        compute_metrics=compute_metrics if evaluating else None,
+        preprocess_logits_for_metrics=preprocess_logits_for_metrics if evaluating else None,
+    )
+    results = train_and_evaluate(trainer, loss, last_checkpoint, train_dataset, eval_dataset)
+    if training_args.do_train and trainer.is_world_process_zero():
+        extra = {
+            "max_seq_length": max_seq_length,
+            "mlm_probability": data_args.mlm_probability,
+            "tokenizer": tokenizer_source,
+            "base_model": model_args.model_name_or_path,
+        }
+        write_card(trainer, results, dataset_label, data_args, extra)
+    if training_args.push_to_hub and training_args.do_train:
+        push_with_our_card(trainer)
+    return results
+
+
+def resolve_model(model_args, config: PEBertConfig | None) -> ModelLoader:
+    """The masked LM's loader: a copy of the `config` given to `main`, else the one the arguments describe."""
+    config, use_pe_bert = (
+        (config.__class__.from_dict(config.to_dict()), True) if config is not None else resolve_config(model_args)
+    )
+    return ModelLoader(model_args, config, use_pe_bert, kind="masked_lm")
+
+
+def position_limit(config) -> int:
+    """The length of the config's position table (the default length where it has none)."""
+    return getattr(config, "max_position_embeddings", DEFAULT_MAX_SEQ_LENGTH)
+
+
+def load_for_tokenizer(loader: ModelLoader, tokenizer: PreTrainedTokenizerBase):
+    """The model, with an embedding row for every token of the tokenizer: a new model's vocabulary is the
+    tokenizer's; a checkpoint's table grows for a larger one."""
+    if loader.model_args.model_name_or_path is None:
+        loader.config.vocab_size = len(tokenizer)
+    model = loader.load()
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         # Continued pretraining with a larger vocabulary (as transformers' run_mlm.py): the new rows start random.
         logger.warning(
@@ -309,84 +332,69 @@ def main(
             model.get_input_embeddings().weight.shape[0],
         )
         model.resize_token_embeddings(len(tokenizer))
+    return model
 
-    with training_args.main_process_first(desc="tokenizing the dataset"):
-        tokenized = tokenize_datasets(raw, tokenizer, column, data_args, max_seq_length)
-    train_dataset = tokenized["train"]
-    eval_dataset = tokenized["validation"]
-    if data_args.max_train_samples is not None:
-        train_dataset = train_dataset.select(range(min(len(train_dataset), data_args.max_train_samples)))
-    if data_args.max_eval_samples is not None:
-        eval_dataset = eval_dataset.select(range(min(len(eval_dataset), data_args.max_eval_samples)))
 
-    # Masks drawn from a hash of the seed and each batch, not the global random stream: a resumed run masks
-    # exactly as the uninterrupted one (see pe_bert.training.resume).
-    # The masked-only head where the model takes `masked_positions` (pe_bert's; a stock BertForMaskedLM does not).
+def masking_collator(model, tokenizer, data_args: MLMDataArguments, training_args: TrainingArguments):
+    """The collator that masks tokens.
+
+    Masks are drawn from a hash of the seed and each batch, not the global random stream: a resumed run masks
+    exactly as the uninterrupted one (see pe_bert.training.resume). The masked-only head where the model takes
+    `masked_positions` (pe_bert's; a stock BertForMaskedLM does not).
+    """
     masked_only = data_args.masked_only_head and isinstance(model, PEBertForMaskedLM)
-    collator = (MaskedOnlyHeadCollator if masked_only else ResumableMaskingCollator)(
+    return (MaskedOnlyHeadCollator if masked_only else ResumableMaskingCollator)(
         tokenizer=tokenizer,
         mask_seed=training_args.data_seed if training_args.data_seed is not None else training_args.seed,
         mlm_probability=data_args.mlm_probability,
         # Multiples of 8 use tensor cores when padding per batch in fp16/bf16.
         pad_to_multiple_of=8 if (data_args.line_by_line and not data_args.pad_to_max_length) else None,
     )
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_dataset if training_args.do_train else None,
-        eval_dataset=eval_dataset if training_args.do_eval else None,
-        processing_class=tokenizer,
-        data_collator=collator,
-        compute_metrics=compute_metrics if training_args.do_eval else None,
-        preprocess_logits_for_metrics=preprocess_logits_for_metrics if training_args.do_eval else None,
-        callbacks=[ChecksumCallback(), *(callbacks or [])],
-    )
-    loss = TrainLossCallback.attach(trainer)  # a resumed run reports the uninterrupted run's train_loss
 
+
+def train_and_evaluate(
+    trainer: Trainer,
+    loss: TrainLossCallback,
+    last_checkpoint: str | None,
+    train_dataset: datasets.Dataset,
+    eval_dataset: datasets.Dataset,
+) -> dict:
+    """Train (saving the model, the metrics and the trainer state) and/or evaluate, as the arguments ask; returns
+    the metrics of both."""
     results: dict = {}
-    if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+    if trainer.args.do_train:
+        train_metrics = train(trainer, loss, last_checkpoint)
         trainer.save_model()  # Model (safetensors) + tokenizer, main process only.
-        train_metrics = dict(train_result.metrics)
-        if loss.train_loss is not None:
-            train_metrics["train_loss"] = loss.train_loss
         train_metrics["train_samples"] = len(train_dataset)
-        trainer.log_metrics("train", train_metrics)
-        trainer.save_metrics("train", train_metrics)
+        log_and_save_metrics(trainer, "train", train_metrics)
         trainer.save_state()
         results.update(train_metrics)
-    if training_args.do_eval:
+    if trainer.args.do_eval:
         eval_metrics = trainer.evaluate()
         eval_metrics["eval_samples"] = len(eval_dataset)
         eval_metrics["perplexity"] = (
             math.exp(eval_metrics["eval_loss"]) if eval_metrics["eval_loss"] < 700 else math.inf
         )
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
+        log_and_save_metrics(trainer, "eval", eval_metrics)
         results.update(eval_metrics)
-
-    if training_args.do_train and trainer.is_world_process_zero():
-        from ..model_card import write_model_card
-
-        write_model_card(
-            training_args.output_dir,
-            config=trainer.model.config,
-            task="fill-mask",
-            metrics=results,
-            dataset_name=dataset_label,
-            dataset_id=data_args.dataset_name,
-            dataset_config=data_args.dataset_config_name,
-            training_args=training_args,
-            extra={
-                "max_seq_length": max_seq_length,
-                "mlm_probability": data_args.mlm_probability,
-                "tokenizer": tokenizer_source,
-                "base_model": model_args.model_name_or_path,
-            },
-        )
-    if training_args.push_to_hub and training_args.do_train:
-        push_with_our_card(trainer)
     return results
+
+
+def write_card(trainer: Trainer, results: dict, dataset_label: str, data_args: MLMDataArguments, extra: dict) -> None:
+    """The model card (README.md) of the pretrained model, with its measured numbers."""
+    from ..model_card import write_model_card
+
+    write_model_card(
+        trainer.args.output_dir,
+        config=trainer.model.config,
+        task="fill-mask",
+        metrics=results,
+        dataset_name=dataset_label,
+        dataset_id=data_args.dataset_name,
+        dataset_config=data_args.dataset_config_name,
+        training_args=trainer.args,
+        extra=extra,
+    )
 
 
 def push_with_our_card(trainer: Trainer) -> None:

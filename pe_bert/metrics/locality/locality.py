@@ -8,7 +8,7 @@ on its own, so it imports pe_bert absolutely: the numbers come from ``pe_bert.an
 import evaluate
 
 from pe_bert.analysis import locality
-from pe_bert.metrics import PAPER_CITATION, attention_matrix_features, score_matrix_list
+from pe_bert.metrics import attention_metric_info, score_matrix_list
 
 _DESCRIPTION = """
 Locality of attention matrices (Chen, Varoquaux and Suchanek, "The Locality and Symmetry of
@@ -38,21 +38,13 @@ Examples:
     {'locality': 1.0, 'num_matrices': 1}
 """
 
-_CITATION = PAPER_CITATION
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Locality(evaluate.Metric):
     """Mean locality of a list of attention matrices."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=attention_matrix_features(),
-            reference_urls=["https://arxiv.org/abs/2310.12864"],
-        )
+        return attention_metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION)
 
     def _compute(self, predictions, return_per_matrix=False, strict=False):
         scores = score_matrix_list(predictions, lambda a: locality(a, strict=strict))

@@ -13,7 +13,7 @@ import evaluate
 import numpy as np
 
 from pe_bert.analysis import UndefinedScoreWarning, symmetry
-from pe_bert.metrics import PAPER_CITATION, attention_matrix_features, score_matrix_list
+from pe_bert.metrics import attention_metric_info, score_matrix_list
 
 VARIANTS = ("reference", "mass")
 
@@ -53,21 +53,13 @@ Examples:
     {'symmetry': 1.0, 'num_matrices': 1, 'num_undefined': 0}
 """
 
-_CITATION = PAPER_CITATION
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Symmetry(evaluate.Metric):
     """Mean symmetry (published "reference" definition, or "mass") of a list of attention matrices."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=attention_matrix_features(),
-            reference_urls=["https://arxiv.org/abs/2310.12864"],
-        )
+        return attention_metric_info(_DESCRIPTION, _KWARGS_DESCRIPTION)
 
     def _download_and_prepare(self, dl_manager):
         if self.config_name not in ("default", *VARIANTS):
