@@ -555,6 +555,32 @@ def test_the_masked_only_head_collator_covers_every_label_in_one_width():
     assert crowded["masked_positions"].shape[1] >= int((crowded["labels"] != -100).sum(-1).max())  # exact fallback
 
 
+def test_the_collators_fast_path_gives_the_tokenizers_padding_path_batch():
+    """Blocks of one length are stacked directly (through numpy); the batch is the one the stock path (tokenizer
+    padding) makes, tensor for tensor, dtype included, masks included."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from pe_bert.training.resume import ResumableMaskingCollator
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    tokenizer = word_level_tokenizer([chr(97 + i // 26) + chr(97 + i % 26) for i in range(95)])
+    collator = ResumableMaskingCollator(tokenizer=tokenizer, mlm_probability=0.3, mask_seed=5)
+    rows = [
+        {
+            "input_ids": [2, *range(5 + i, 15 + i), 3],
+            "token_type_ids": [0] * 12,
+            "attention_mask": [1] * 12,
+            "special_tokens_mask": [1, *[0] * 10, 1],
+        }
+        for i in range(6)
+    ]
+    fast = collator(rows)
+    stock = DataCollatorForLanguageModeling.torch_call(collator, [dict(row) for row in rows])
+    assert fast.keys() == stock.keys() and (fast["labels"] != -100).any()
+    for key in fast:
+        assert fast[key].dtype == stock[key].dtype and torch.equal(fast[key], stock[key]), key
+
+
 def test_the_masked_only_head_gives_the_same_loss_and_gradients_as_every_position():
     from pe_bert.training.resume import MaskedOnlyHeadCollator
     from pe_bert.training.tokenizer import word_level_tokenizer

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling, TrainerCallback
 from transformers.trainer_callback import ExportableState
@@ -284,6 +285,14 @@ def last_complete_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def _rows_tensor(rows: list) -> torch.Tensor:
+    """`torch.tensor(rows)` for rows of token ids, through numpy: the same int64 (or bool) tensor, 4x faster on
+    lists of Python ints (torch converts them one by one). Other values (floats: torch makes them float32, numpy
+    float64) go through torch as before."""
+    array = np.asarray(rows)
+    return torch.from_numpy(array) if array.dtype.kind in "ib" else torch.tensor(rows)
+
+
 @dataclass
 class ResumableMaskingCollator(DataCollatorForLanguageModeling):
     """`DataCollatorForLanguageModeling` whose masks are a function of `mask_seed` and the batch's token ids.
@@ -310,7 +319,7 @@ class ResumableMaskingCollator(DataCollatorForLanguageModeling):
             and isinstance(examples[0], Mapping)
             and len({len(e["input_ids"]) for e in examples}) == 1
         ):
-            batch = {key: torch.tensor([e[key] for e in examples]) for key in examples[0] if key != "offset_mapping"}
+            batch = {key: _rows_tensor([e[key] for e in examples]) for key in examples[0] if key != "offset_mapping"}
             special_tokens_mask = batch.pop("special_tokens_mask", None)
             batch["input_ids"], batch["labels"] = self.torch_mask_tokens(
                 batch["input_ids"], special_tokens_mask=special_tokens_mask
