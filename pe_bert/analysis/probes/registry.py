@@ -148,6 +148,11 @@ def _check_window(name: str) -> None:
         )
 
 
+def _on_words(perturbation: Callable[..., Perturbation]) -> Callable[..., Perturbation]:
+    """A perturbation of word lists, `perturbation(words, seed, **kwargs)`, applied to any input kind (`words_of`)."""
+    return lambda name, item, seed, **kwargs: perturbation(words_of(item), seed, **kwargs)
+
+
 register_perturbation(
     PerturbationSpec(
         "shuffle-N",
@@ -158,21 +163,11 @@ register_perturbation(
         check=_check_window,
     )
 )
+
+
+register_perturbation(PerturbationSpec("random", _on_words(random_shuffle), "Random: derange the sentence", "Random"))
 register_perturbation(
-    PerturbationSpec(
-        "random",
-        lambda name, item, seed, **kwargs: random_shuffle(words_of(item), seed, **kwargs),
-        "Random: derange the whole sentence",
-        display="Random",
-    )
-)
-register_perturbation(
-    PerturbationSpec(
-        "swap-adjacent",
-        lambda name, item, seed, **kwargs: swap_adjacent(words_of(item), seed, **kwargs),
-        "BShift (SentEval): swap one pair of adjacent, different words",
-        display="BShift",
-    )
+    PerturbationSpec("swap-adjacent", _on_words(swap_adjacent), "BShift (SentEval): swap two adjacent words", "BShift")
 )
 register_perturbation(
     PerturbationSpec(
