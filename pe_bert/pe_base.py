@@ -183,7 +183,8 @@ class PositionEncoding(nn.Module):
     """Model-level part of a PE (see the module docstring). Subclasses set `name` and override hooks."""
 
     name: ClassVar[str]
-    # Short description and reference, for the README table and model cards.
+    # Short description and reference, for model cards and `describe_position_encoding` (the README table is
+    # written by hand).
     description: ClassVar[str] = ""
     reference: ClassVar[str] = ""
     # Absolute PEs are tied to positions < max_position_embeddings: longer inputs are an error, not truncated.

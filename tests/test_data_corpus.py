@@ -14,10 +14,10 @@ from pe_bert.data import (
     builtin_corpus,
     generate_documents,
     generate_sentences,
+    lexicon,
     swap_agent_patient,
     vocabulary,
 )
-from pe_bert.data import lexicon as lx
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +34,17 @@ def test_deterministic_per_seed_and_different_across_seeds():
 
 def test_lexicon_size_and_categories():
     assert len(vocabulary()) >= 500
-    classes = {c.name for c in lx.NOUN_CLASSES}
+    classes = {c.name for c in lexicon.NOUN_CLASSES}
     for needed in ("animals", "people", "foods", "tools", "vehicles", "instruments"):
         assert needed in classes
-    assert any(name in lx.PLACE_CLASSES for name in classes)
-    assert any(c.animate and c.topic for c in lx.NOUN_CLASSES), "professions are animate"
-    for verbs in (lx.TRANSITIVE_VERBS, lx.INTRANSITIVE_VERBS, lx.DITRANSITIVE_VERBS):
+    assert any(name in lexicon.PLACE_CLASSES for name in classes)
+    assert any(c.animate and c.topic for c in lexicon.NOUN_CLASSES), "professions are animate"
+    for verbs in (lexicon.TRANSITIVE_VERBS, lexicon.INTRANSITIVE_VERBS, lexicon.DITRANSITIVE_VERBS):
         assert len(verbs) >= 10
         for verb in verbs:
-            assert verb.agents <= lx.ANIMATE_CLASSES, f"{verb.base}: agents must be animate"
-    assert len({a for group in lx.ADJECTIVES.values() for a in group}) >= 50
-    assert len(lx.ADVERBS) >= 20 and len(lx.LOCATION_PREPOSITIONS) >= 5 and len(set(lx.DETERMINERS)) >= 5
+            assert verb.agents <= lexicon.ANIMATE_CLASSES, f"{verb.base}: agents must be animate"
+    assert len({a for group in lexicon.ADJECTIVES.values() for a in group}) >= 50
+    assert len(lexicon.ADVERBS) >= 20 and len(lexicon.LOCATION_PREPOSITIONS) >= 5 and len(set(lexicon.DETERMINERS)) >= 5
 
 
 def test_generated_words_come_from_the_lexicon(sentences):
@@ -67,7 +67,7 @@ def test_text_detokenises_punctuation():
 
 def _noun_of(s: Sentence, span: RoleSpan) -> str:
     """Head noun of a noun-phrase span: the first noun in it (relative clauses follow the head)."""
-    return next(w for w in s.words[span.start : span.end] if w in lx.NOUN_TO_CLASS)
+    return next(w for w in s.words[span.start : span.end] if w in lexicon.NOUN_TO_CLASS)
 
 
 def test_spans_are_in_bounds_and_do_not_overlap_within_a_clause(sentences):
@@ -87,7 +87,7 @@ def test_role_annotation_matches_the_text(sentences):
     for s in sentences:
         agent, predicate, patient = s.span("agent"), s.span("predicate"), s.span("patient")
         assert agent is not None and predicate is not None
-        assert lx.is_animate(_noun_of(s, agent)), f"agent must be animate: {s.text!r}"
+        assert lexicon.is_animate(_noun_of(s, agent)), f"agent must be animate: {s.text!r}"
         if s.structure == "passive":
             assert s.words[agent.start - 1] == "by" and s.words[predicate.start] == "was"
             assert patient.end == predicate.start and patient.start == 0
@@ -98,10 +98,10 @@ def test_role_annotation_matches_the_text(sentences):
         if s.structure in ("intransitive",):
             assert patient is None
         if s.structure == "ditransitive":
-            assert s.span("recipient") is not None and lx.is_animate(_noun_of(s, s.span("recipient")))
+            assert s.span("recipient") is not None and lexicon.is_animate(_noun_of(s, s.span("recipient")))
         if s.structure == "prepositional":
             pps = [sp for sp in s.spans if sp.role in ("location", "instrument")]
-            assert pps and all(s.words[sp.start - 1] in lx.LOCATION_PREPOSITIONS + ("with",) for sp in pps)
+            assert pps and all(s.words[sp.start - 1] in lexicon.LOCATION_PREPOSITIONS + ("with",) for sp in pps)
         if s.structure == "relative_clause":
             rel = [sp for sp in s.spans if sp.clause == 1]
             assert rel and s.words[s.span("agent", 1).start] in ("who", "that")
@@ -115,22 +115,22 @@ def test_role_annotation_matches_the_text(sentences):
             elif span.role in ("patient", "recipient", "location", "instrument") or (
                 span.role == "agent" and len(span) > 1
             ):
-                assert any(w in lx.NOUN_TO_CLASS for w in s.words[span.start : span.end]), (s.text, span)
+                assert any(w in lexicon.NOUN_TO_CLASS for w in s.words[span.start : span.end]), (s.text, span)
 
 
 def test_selectional_restrictions(sentences):
-    verbs = {v.past: v for v in lx.TRANSITIVE_VERBS}
+    verbs = {v.past: v for v in lexicon.TRANSITIVE_VERBS}
     for s in sentences:
         if s.structure == "transitive":
             verb = verbs[s.words[s.span("predicate").start]]
-            assert lx.NOUN_TO_CLASS[_noun_of(s, s.span("patient"))] in verb.patients, s.text
-            assert lx.NOUN_TO_CLASS[_noun_of(s, s.span("agent"))] in verb.agents, s.text
+            assert lexicon.NOUN_TO_CLASS[_noun_of(s, s.span("patient"))] in verb.patients, s.text
+            assert lexicon.NOUN_TO_CLASS[_noun_of(s, s.span("agent"))] in verb.agents, s.text
 
 
 def test_nouns_respect_the_sentence_topic(sentences):
     for s in sentences:
         for w in s.words:
-            assert lx.noun_topic(w) in (None, s.topic), (s.text, w)
+            assert lexicon.noun_topic(w) in (None, s.topic), (s.text, w)
 
 
 def test_swap_agent_patient_exchanges_exactly_the_two_spans(sentences):

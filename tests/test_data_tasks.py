@@ -4,8 +4,7 @@ from collections import Counter
 
 import pytest
 
-from pe_bert.data import BUILTIN_TASKS, NLI_LABELS, TOPICS, Sentence, load_builtin_task
-from pe_bert.data import lexicon as lx
+from pe_bert.data import BUILTIN_TASKS, NLI_LABELS, TOPICS, Sentence, lexicon, load_builtin_task
 
 SIZES = dict(num_train=600, num_validation=90, num_test=60)
 
@@ -56,7 +55,7 @@ def test_no_example_repeats_within_or_across_splits(tasks):
 
 
 def _head(sentence: Sentence, role: str) -> str:
-    return next(w for w in sentence.role_words(role) if w in lx.NOUN_TO_CLASS)
+    return next(w for w in sentence.role_words(role) if w in lexicon.NOUN_TO_CLASS)
 
 
 def test_nli_role_swap_contradictions_are_genuine_swaps(tasks):
@@ -71,7 +70,7 @@ def test_nli_role_swap_contradictions_are_genuine_swaps(tasks):
         assert _head(hypothesis, "agent") == _head(premise, "patient")
         assert _head(hypothesis, "patient") == _head(premise, "agent")
         assert _head(premise, "agent") != _head(premise, "patient")
-        lemma = {form: v.base for v in lx.TRANSITIVE_VERBS for form in (v.past, v.participle)}
+        lemma = {form: v.base for v in lexicon.TRANSITIVE_VERBS for form in (v.past, v.participle)}
         assert lemma[hypothesis.role_words("predicate")[-1]] == lemma[premise.role_words("predicate")[-1]], "same verb"
         # nothing but the role exchange: outside the predicate, the hypothesis words come from the premise
         assert _content(hypothesis) <= _content(premise)
@@ -136,13 +135,13 @@ def test_order_task_negatives_are_perturbations(tasks):
     for row in train:
         assert (row["perturbation"] == "none") == (row["label"] == 1)
         assert row["sentence"].endswith(".")
-        assert set(row["sentence"][:-1].split()) <= lx.vocabulary()
+        assert set(row["sentence"][:-1].split()) <= lexicon.vocabulary()
 
 
 def test_topic_is_decided_by_words(tasks):
     train = tasks["builtin_topic"]["train"]
     for row in train:
-        topics = {lx.noun_topic(w) for w in row["sentence"][:-1].split()} - {None}
+        topics = {lexicon.noun_topic(w) for w in row["sentence"][:-1].split()} - {None}
         assert topics == {TOPICS[row["label"]]}, row
 
 

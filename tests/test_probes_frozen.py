@@ -9,7 +9,7 @@ import torch
 
 from pe_bert import PEBertConfig
 from pe_bert.analysis.probes.frozen import fit_probe, probe_features, run_probing_task, tied_twins
-from pe_bert.data import lexicon as lx
+from pe_bert.data import lexicon
 from pe_bert.data.compact import compact_language
 from pe_bert.data.probing import NO_TWIN, PROBING_TASKS, SENTENCE, probing_task
 
@@ -31,10 +31,10 @@ def test_splits_are_deterministic_sized_and_disjoint(tasks):
 def test_topic_is_balanced_and_revealed_by_a_noun(tasks):
     for examples in tasks["topic"].values():
         counts = collections.Counter(e["label"] for e in examples)
-        assert max(counts.values()) - min(counts.values()) <= 1 and len(counts) == len(lx.TOPICS)
+        assert max(counts.values()) - min(counts.values()) <= 1 and len(counts) == len(lexicon.TOPICS)
         for e in examples:
             assert e["target"] == SENTENCE and e["twin"] == NO_TWIN
-            assert any(lx.noun_topic(w) == lx.TOPICS[e["label"]] for w in e["words"])
+            assert any(lexicon.noun_topic(w) == lexicon.TOPICS[e["label"]] for w in e["words"])
 
 
 @pytest.mark.parametrize("name", ["order", "roles"])
@@ -62,7 +62,9 @@ def test_roles_have_an_animal_and_a_person_a_reversible_verb_and_alternate_voice
     language = compact_language()
     examples = tasks["roles"]["test"]
     for e in examples:
-        nouns = [lx.NOUN_TO_CLASS[w] for w in e["words"] if lx.NOUN_TO_CLASS.get(w) in lx.ANIMATE_CLASSES]
+        nouns = [
+            lexicon.NOUN_TO_CLASS[w] for w in e["words"] if lexicon.NOUN_TO_CLASS.get(w) in lexicon.ANIMATE_CLASSES
+        ]
         assert sorted(c == "animals" for c in nouns) == [False, True]
         assert language.sentence_probability(e["words"]) > 0  # both role assignments are sentences
     passive = ["was" in e["words"] for e in examples]
@@ -71,7 +73,9 @@ def test_roles_have_an_animal_and_a_person_a_reversible_verb_and_alternate_voice
     for e in examples:
         words = e["words"]
         animal_first = next(
-            lx.NOUN_TO_CLASS.get(w) == "animals" for w in words if lx.NOUN_TO_CLASS.get(w) in lx.ANIMATE_CLASSES
+            lexicon.NOUN_TO_CLASS.get(w) == "animals"
+            for w in words
+            if lexicon.NOUN_TO_CLASS.get(w) in lexicon.ANIMATE_CLASSES
         )
         assert e["label"] == int(animal_first != ("was" in words))
 

@@ -9,8 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pe_bert.analysis.probes import (
+    Perturbation,
     UnchangedPerturbationError,
+    build_perturbed_sets,
     join_words,
+    load_nli_examples,
     perturb,
     perturb_tokenized,
     random_shuffle,
@@ -18,6 +21,16 @@ from pe_bert.analysis.probes import (
     split_words,
     swap_adjacent,
     swap_roles,
+)
+from pe_bert.analysis.probes.registry import (
+    PERTURBATIONS,
+    PerturbationSpec,
+    display_name,
+    find_perturbation,
+    perturbation_order,
+    register_perturbation,
+    validate_perturbation_names,
+    words_of,
 )
 from pe_bert.analysis.probes.roles import has_agent_and_patient, load_spacy
 from pe_bert.data import generate_sentences
@@ -271,3 +284,47 @@ def test_subword_pieces_stay_together_when_perturbing_tokenised_text(minilm_path
             joined = " ".join(new_tokens)
             for pieces in groups.values():
                 assert " ".join(pieces) in joined
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registry
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _reverse(name, item, seed, **kwargs):
+    words = words_of(item)
+    body, tail = words[:-1], words[-1:]  # the final full stop stays
+    reversed_words = tuple(reversed(body)) + tuple(tail)
+    return Perturbation(name, reversed_words, reversed_words != tuple(words))
+
+
+@pytest.fixture
+def reverse():
+    spec = register_perturbation(PerturbationSpec("reverse", _reverse, "every word in reverse order", "Reversed"))
+    yield spec
+    del PERTURBATIONS[spec.name]
+
+
+def test_unknown_and_repeated_perturbations_are_clear_errors():
+    with pytest.raises(
+        ValueError, match=r"use one of: shuffle-N \(e.g. shuffle-3\), random, swap-adjacent, shuffle-sr"
+    ):
+        validate_perturbation_names(["reverse"])
+    with pytest.raises(ValueError, match="'random' is already registered"):
+        register_perturbation(find_perturbation("random"))
+    assert find_perturbation("Shuffle-4").name == "shuffle-N" and find_perturbation("shuffle-sr").swaps_roles
+
+
+def test_a_declared_perturbation_is_run_and_named_like_the_built_in_ones(reverse):
+    sentence = generate_sentences(1, seed=3)[0]
+    assert validate_perturbation_names([" Reverse"]) == ("reverse",)
+    result = perturb("reverse", sentence, 0)
+    assert result.changed and result.words[:-1] == tuple(reversed(sentence.words[:-1]))
+    assert perturb("reverse", sentence.text, 0) == result  # any input kind, as the built-in ones
+    assert display_name("reverse") == "Reversed" and display_name("shuffle-5") == "Shuffle-5"
+    assert perturbation_order("reverse") > perturbation_order("shuffle-sr")
+    # the NLI probe's perturbed sets take it by name, keeping every example and its label (no role swap)
+    examples = load_nli_examples("builtin_nli", num_train=50, num_validation=20, num_test=0)
+    (perturbed,) = build_perturbed_sets(examples, ["reverse"]).values()
+    assert perturbed.indices == list(range(len(examples)))
+    assert perturbed.references == [e.label for e in examples]

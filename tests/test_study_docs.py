@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pe_bert.study import docs
-from pe_bert.study import hypotheses as hy
+from pe_bert.study import docs, hypotheses
 from pe_bert.study.protocol import PROTOCOL, protocol_digest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +29,7 @@ def test_the_reference_is_the_confirmatory_run_of_the_current_protocol():
 
 @pytest.mark.parametrize("family", ["primary_tests", "paper_form_tests"])
 def test_the_references_verdicts_are_what_the_code_computes_from_its_runs(family):
-    tests = getattr(hy, family)(REFERENCE["runs"])
+    tests = getattr(hypotheses, family)(REFERENCE["runs"])
     stored = REFERENCE[family]
     assert [t["verdict"] for t in tests] == [t["verdict"] for t in stored]
     assert [t["statement"] for t in tests] == [t["statement"] for t in stored]

@@ -5,7 +5,7 @@ and its confound, the controls that can fail, the design checks and the distance
 import numpy as np
 import pytest
 
-from pe_bert.study import hypotheses as hy
+from pe_bert.study import hypotheses
 from pe_bert.study.protocol import PROTOCOL
 
 WS, SS = (0.02, 0.1, 0.5, 2.0), (1.0, 0.5, 0.2)
@@ -65,7 +65,7 @@ def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0, late_effect_w=None,
 
 
 def test_a_locality_effect_at_both_budgets_is_supported_and_a_null_symmetry_is_bounded():
-    locality, symmetry = hy.primary_tests(grid(effect_w=3.0))
+    locality, symmetry = hypotheses.primary_tests(grid(effect_w=3.0))
     assert locality["verdict"] == "supported"
     for b in BUDGETS:
         entry = locality["budgets"][b]
@@ -87,21 +87,21 @@ def test_a_locality_effect_at_both_budgets_is_supported_and_a_null_symmetry_is_b
 
 
 def test_an_effect_at_one_budget_only_is_budget_dependent_and_says_which_way():
-    fading = hy.primary_tests(grid(effect_w=3.0, late_effect_w=0.0))[0]
+    fading = hypotheses.primary_tests(grid(effect_w=3.0, late_effect_w=0.0))[0]
     assert fading["verdict"] == "budget-dependent" and "fades with more pretraining" in fading["statement"]
     assert fading["budgets"]["500"]["significant"] and not fading["budgets"]["1000"]["significant"]
-    emerging = hy.primary_tests(grid(effect_w=0.0, late_effect_w=3.0))[0]
+    emerging = hypotheses.primary_tests(grid(effect_w=0.0, late_effect_w=3.0))[0]
     assert emerging["verdict"] == "budget-dependent" and "appears only with more pretraining" in emerging["statement"]
 
 
 def test_the_paper_form_correlates_cell_means_with_an_interval_and_a_sign():
-    locality, symmetry = hy.paper_form_tests(grid(effect_w=3.0))
+    locality, symmetry = hypotheses.paper_form_tests(grid(effect_w=3.0))
     assert locality["cells"] == 12 and locality["verdict"] == "supported"
     entry = locality["budgets"]["1000"]
     assert entry["rho"] > 0.8 and entry["interval"][0] < entry["rho"] < entry["interval"][1]
     assert not entry["exact"] and entry["smallest_p"] == pytest.approx(2 / 10_000)
     assert symmetry["verdict"] == "bounded null"
-    assert hy.paper_form_tests(grid(effect_w=-3.0))[0]["verdict"] == "contradicted"
+    assert hypotheses.paper_form_tests(grid(effect_w=-3.0))[0]["verdict"] == "contradicted"
 
 
 def test_properties_that_move_together_make_both_correlations_confounded():
@@ -109,14 +109,14 @@ def test_properties_that_move_together_make_both_correlations_confounded():
     for r in runs:  # measured symmetry falls as locality rises (local attention is content-asymmetric)
         for numbers in r["budgets"].values():
             numbers["pretrained_scores"]["symmetry_mass"] = 1.0 - numbers["pretrained_scores"]["locality"]
-    tests = hy.paper_form_tests(runs)
+    tests = hypotheses.paper_form_tests(runs)
     assert [t["verdict"] for t in tests] == ["confounded", "confounded"]  # both rows, by code, the same way
     assert all("cannot be credited" in t["statement"] for t in tests)
-    assert "confounded" not in [t["verdict"] for t in hy.paper_form_tests(grid(effect_w=3.0))]
+    assert "confounded" not in [t["verdict"] for t in hypotheses.paper_form_tests(grid(effect_w=3.0))]
 
 
 def test_designs_that_cannot_decide_say_so():
-    one_seed = hy.primary_tests(grid(effect_w=3.0, seeds=1))
+    one_seed = hypotheses.primary_tests(grid(effect_w=3.0, seeds=1))
     assert all(t["verdict"] == "not testable" for t in one_seed)
     assert "2 seeds per cell" in one_seed[0]["statement"]
     # 4 cells: the smallest permutation p is 2/4! = 0.083, 0.17 after Holm, whatever the models do
@@ -125,11 +125,11 @@ def test_designs_that_cannot_decide_say_so():
         for r in grid(effect_w=3.0)
         if r["overrides"]["locality_w"] in (0.02, 2.0) and r["overrides"]["symmetry_s"] in (1.0, 0.2)
     ]
-    correlation = hy.paper_form_tests(small)[0]
+    correlation = hypotheses.paper_form_tests(small)[0]
     assert correlation["verdict"] == "not testable" and "0.0833" in correlation["statement"]
-    constant = hy.primary_tests(grid(effect_w=0.0, noise=0.0))
+    constant = hypotheses.primary_tests(grid(effect_w=0.0, noise=0.0))
     assert constant[0]["verdict"] == "not testable" and "does not vary" in constant[0]["statement"]
-    assert all(t["verdict"] == "not testable" for t in hy.primary_tests([]))
+    assert all(t["verdict"] == "not testable" for t in hypotheses.primary_tests([]))
 
 
 def _blind_and_control(blind_tied=1000, untrained_share=-0.3):
@@ -148,25 +148,27 @@ def _blind_and_control(blind_tied=1000, untrained_share=-0.3):
 def test_controls_can_fail():
     runs = grid(effect_w=3.0)
     blind, control = _blind_and_control()
-    checks = {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}
+    checks = {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}
     for name in ("order-blind control", "no ties with positions", "pretraining control", "zero-shot tie control"):
         assert checks[name]["passed"], name
     # one twin pair of `none` told apart: not order-blind; one tie of a model with positions: fails too
     blind[0]["budgets"]["500"]["probing"]["roles_far"].update(accuracy=50.1, tied=990)
     runs[0]["budgets"]["1000"]["probing"]["roles_far"]["tied"] = 2
-    checks = {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}
+    checks = {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}
     assert not checks["order-blind control"]["passed"] and not checks["no ties with positions"]["passed"]
     # the pretraining control fails for a run that did not learn, and when the untrained model would pass it
     runs = grid(effect_w=3.0)
     runs[3]["budgets"]["500"]["mlm"]["1"]["share"] = PROTOCOL.pretraining_share_min / 2
-    assert not {c["name"]: c for c in hy.controls(runs + blind + control, {}, {})}["pretraining control"]["passed"]
+    assert not {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}["pretraining control"][
+        "passed"
+    ]
     blind, control = _blind_and_control(untrained_share=0.9)
-    checks = {c["name"]: c for c in hy.controls(grid(effect_w=3.0) + blind + control, {}, {})}
+    checks = {c["name"]: c for c in hypotheses.controls(grid(effect_w=3.0) + blind + control, {}, {})}
     assert (
         not checks["pretraining control"]["passed"]
         and "untrained-rope/seed0 90.0 %" in checks["pretraining control"]["detail"]
     )
-    no_control = {c["name"]: c for c in hy.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
+    no_control = {c["name"]: c for c in hypotheses.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
     assert not no_control["passed"] and "no untrained model" in no_control["detail"]
 
 
@@ -192,7 +194,7 @@ def test_design_checks_report_manipulation_shortcut_saturation_signal_and_power(
         "weakest_side_decay_nats": 0.0,
     }
     baselines = {"roles_far": {"accuracy": 0.5, "tied": 1000, "n_test": 1000}, "roles": {"accuracy": 0.93}}
-    checks = {c["name"]: c for c in hy.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    checks = {c["name"]: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
     assert (
         not checks["manipulation (identical tokens)"]["passed"]
         and "0.200 (w = 2)" in checks["manipulation (identical tokens)"]["detail"]
@@ -201,24 +203,24 @@ def test_design_checks_report_manipulation_shortcut_saturation_signal_and_power(
     assert checks["not saturated: roles_far @1,000"]["passed"]
     assert checks["signal @500"]["passed"] and checks["signal @500"]["spread"] > 3 * checks["signal @500"]["seed_std"]
     baselines["roles_far"]["accuracy"] = 0.79  # a bag of bigrams solves it: the outcome rewards a local prior
-    checks = {c["name"]: c for c in hy.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    checks = {c["name"]: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
     assert not checks["no local shortcut: roles_far"]["passed"]
-    power = {c["name"]: c for c in hy.power_check(hy.primary_tests(runs))}
+    power = {c["name"]: c for c in hypotheses.power_check(hypotheses.primary_tests(runs))}
     assert set(power) == {"planned power: locality", "planned power: symmetry"}
     assert "planned on the pilot's seed std" in power["planned power: locality"]["statement"]
 
 
 def test_the_distance_analysis_finds_where_locality_helps_and_where_it_hurts():
-    rows = hy.distance_analysis(grid(effect_w=0.0, distance_effect=True), ["roles_far"])
+    rows = hypotheses.distance_analysis(grid(effect_w=0.0, distance_effect=True), ["roles_far"])
     near, far = rows
     assert near["distance"] == [3, 3] and far["distance"] == [8, 8] and near["examples"] == 150
     assert near["most_local_minus_least_local"] == pytest.approx(15.0, abs=3.0) and near["p_holm"] < 0.05
     assert far["most_local_minus_least_local"] == pytest.approx(-15.0, abs=3.0) and far["p_holm"] < 0.05
-    assert hy._distance_bins({2: 30, 3: 80, 4: 120, 5: 10}) == [(2, 3), (4, 5)]
+    assert hypotheses._distance_bins({2: 30, 3: 80, 4: 120, 5: 10}) == [(2, 3), (4, 5)]
 
 
 def test_zero_shot_sign_tests_count_sentences_not_seeds():
     """Two seeds scoring the same 3 sentences: each sentence is one observation (its outcomes averaged)."""
     seed0 = {"sentences": [0, 1, 2], "outcomes": [1, 1, -1]}
     seed1 = {"sentences": [0, 1, 2], "outcomes": [1, -1, -1]}
-    assert hy.sentence_sign_counts([seed0, seed1]) == (1, 1, 1)  # wins, losses, ties
+    assert hypotheses.sentence_sign_counts([seed0, seed1]) == (1, 1, 1)  # wins, losses, ties

@@ -28,6 +28,12 @@ counts twins with indistinguishable representations as one right and one wrong).
 **The local shortcut, measured.** :func:`ngram_features` gives every example's bag of n-grams (n ≤ 2, sentence
 boundaries included); :mod:`pe_bert.analysis.probes.frozen` fits the same classifier on them, on the same split,
 so that a task's score is read beside what counting words and adjacent pairs already achieves.
+
+**Adding a task.** A task is one declaration: a `ProbingTask` (name, description, labels, whether it is
+order-sensitive, the builder of its examples, its seed code, the topics it draws from) given to
+`register_probing_task`. The study's settings (`--probing-tasks`, `--outcome-tasks`), its controls and design checks,
+its plan and its report find it by name; a study imports the module that registers it with `--pe-module FILE` (in
+every worker process too).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import lexicon as lx
+from . import lexicon
 from .compact import compact_language
 from .sentence import Sentence, swap_agent_patient
 
@@ -47,44 +53,6 @@ SENTENCE = -1  # `target` of an example about the whole sentence
 NO_TWIN = -1
 
 
-@dataclass(frozen=True)
-class ProbingTask:
-    """Metadata of one probing task."""
-
-    name: str
-    description: str
-    label_names: tuple[str, ...]
-    order_sensitive: bool  # True: twins with the other label; an order-blind model scores exactly 0.5
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
-
-
-PROBING_TASKS: dict[str, ProbingTask] = {
-    "topic": ProbingTask(
-        "topic", "topic of a sentence, decided by its nouns (control: order plays no role)", lx.TOPICS, False
-    ),
-    "order": ProbingTask(
-        "order",
-        "original sentence or two adjacent words swapped (BShift); twins are paired",
-        ("swapped", "original"),
-        True,
-    ),
-    "roles": ProbingTask(
-        "roles",
-        "who did it, the animal or the person? reversible verbs, role-swapped twins",
-        ("person is the agent", "animal is the agent"),
-        True,
-    ),
-    "roles_far": ProbingTask(
-        "roles_far",
-        "who did it, when both nouns have identical neighbours: twins share their bag of bigrams",
-        ("person is the agent", "animal is the agent"),
-        True,
-    ),
-}
-_TASK_CODES = {"topic": 31, "order": 32, "roles": 33, "roles_far": 34}
 NGRAM_ORDER = 2  # the local shortcut every probing task is measured against: words and adjacent pairs
 BOUNDARIES = ("<s>", "</s>")
 ANIMALS = "animals"  # the noun class of the `roles` task's animals (sentences are drawn from that topic)
@@ -95,7 +63,10 @@ def _head(span) -> int:
     return span.end - 1
 
 
-def _example(words, target: int, label: int, twin: int = NO_TWIN, distance: int | None = None) -> dict:
+def make_example(words, target: int, label: int, twin: int = NO_TWIN, distance: int | None = None) -> dict:
+    """One example of a probing task: its `words`, the `target` word probed (SENTENCE: the whole sentence), its
+    `label`, its `twin` (the index of its twin within the builder's group, or NO_TWIN) and optionally the
+    dependency `distance` it spans (words between the two it relates)."""
     example = {"words": list(words), "target": int(target), "label": int(label), "twin": int(twin)}
     if distance is not None:
         example["distance"] = int(distance)
@@ -104,16 +75,18 @@ def _example(words, target: int, label: int, twin: int = NO_TWIN, distance: int 
 
 def _one_animal_one_person(sentence: Sentence, agent, patient) -> list[bool] | None:
     """Per (agent, patient): is its head an animal? None unless one is an animal and the other a person."""
-    animal = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) == ANIMALS for span in (agent, patient)]
-    people = [lx.NOUN_TO_CLASS.get(sentence.words[_head(span)]) in lx.HUMAN_CLASSES for span in (agent, patient)]
+    animal = [lexicon.NOUN_TO_CLASS.get(sentence.words[_head(span)]) == ANIMALS for span in (agent, patient)]
+    people = [
+        lexicon.NOUN_TO_CLASS.get(sentence.words[_head(span)]) in lexicon.HUMAN_CLASSES for span in (agent, patient)
+    ]
     return animal if sorted(animal) == [False, True] and sorted(people) == [False, True] else None
 
 
 def _topic_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
-    label = lx.TOPICS.index(sentence.topic)
-    if label != turn % len(lx.TOPICS) or not any(lx.noun_topic(w) == sentence.topic for w in sentence.words):
+    label = lexicon.TOPICS.index(sentence.topic)
+    if label != turn % len(lexicon.TOPICS) or not any(lexicon.noun_topic(w) == sentence.topic for w in sentence.words):
         return None  # "the man helped the woman" does not reveal its topic
-    return [_example(sentence.words, SENTENCE, label)]
+    return [make_example(sentence.words, SENTENCE, label)]
 
 
 def _order_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
@@ -125,7 +98,7 @@ def _order_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
         swapped = list(sentence.words)
         swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
         if not automaton.accepts(swapped):  # outside the language: the label is certain
-            return [_example(sentence.words, SENTENCE, 1, 1), _example(swapped, SENTENCE, 0, 0)]
+            return [make_example(sentence.words, SENTENCE, 1, 1), make_example(swapped, SENTENCE, 0, 0)]
     return None
 
 
@@ -144,8 +117,8 @@ def _roles_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> 
     label = int(animal[0])  # 1: the animal is the agent
     distance = abs(_head(agent) - _head(patient)) - 1
     return [
-        _example(sentence.words, SENTENCE, label, 1, distance),
-        _example(swapped.words, SENTENCE, 1 - label, 0, distance),
+        make_example(sentence.words, SENTENCE, label, 1, distance),
+        make_example(swapped.words, SENTENCE, 1 - label, 0, distance),
     ]
 
 
@@ -155,7 +128,7 @@ def _reversible(sentence: Sentence, agent, patient) -> bool:
     from .compact import compact_plan
 
     verb = compact_plan(sentence).clauses[0].verb
-    classes = [lx.NOUN_TO_CLASS[sentence.words[_head(span)]] for span in (agent, patient)]
+    classes = [lexicon.NOUN_TO_CLASS[sentence.words[_head(span)]] for span in (agent, patient)]
     return all(c in verb.agents and c in verb.patients for c in classes)
 
 
@@ -168,18 +141,20 @@ def _twin_contexts(sentence: Sentence, rng: np.random.Generator) -> Sentence | N
 
     plan = compact_plan(sentence)
     clause = plan.clauses[0]
-    classes = [lx.NOUN_CLASS_BY_NAME[lx.NOUN_TO_CLASS[np.noun]] for np in (clause.agent, clause.patient)]
+    classes = [lexicon.NOUN_CLASS_BY_NAME[lexicon.NOUN_TO_CLASS[np.noun]] for np in (clause.agent, clause.patient)]
     shared = sorted(set.intersection(*(set(_adjectives_of(c)) for c in classes)))
     adjectives = (str(rng.choice(shared)),) if shared and rng.random() < 0.5 else ()
-    determiner = str(rng.choice([d for d in dict.fromkeys(lx.DETERMINERS) if d != "a"]))
-    preposition = str(rng.choice(lx.LOCATION_PREPOSITIONS))
-    places = [n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == plan.topic for n in c.nouns]
+    determiner = str(rng.choice([d for d in dict.fromkeys(lexicon.DETERMINERS) if d != "a"]))
+    preposition = str(rng.choice(lexicon.LOCATION_PREPOSITIONS))
+    places = [
+        n for c in lexicon.NOUN_CLASSES if c.name in lexicon.PLACE_CLASSES and c.topic == plan.topic for n in c.nouns
+    ]
 
     def place() -> NP:
         noun = str(rng.choice(places))
-        place_adjectives = _adjectives_of(lx.NOUN_CLASS_BY_NAME[lx.NOUN_TO_CLASS[noun]])
+        place_adjectives = _adjectives_of(lexicon.NOUN_CLASS_BY_NAME[lexicon.NOUN_TO_CLASS[noun]])
         adjective = (str(rng.choice(place_adjectives)),) if rng.random() < 0.5 else ()
-        return NP(str(rng.choice(lx.DETERMINERS)), adjective, noun)
+        return NP(str(rng.choice(lexicon.DETERMINERS)), adjective, noun)
 
     def argument(np: NP) -> NP:
         return np._replace(det=determiner, adjectives=adjectives, modifier=PP("modifier", preposition, place()))
@@ -190,8 +165,8 @@ def _twin_contexts(sentence: Sentence, rng: np.random.Generator) -> Sentence | N
     return rewritten if compact_language().accepts(rewritten.words) else None
 
 
-def _adjectives_of(noun_class: lx.NounClass) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(a for group in noun_class.adjective_groups for a in lx.ADJECTIVES[group]))
+def _adjectives_of(noun_class: lexicon.NounClass) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a for group in noun_class.adjective_groups for a in lexicon.ADJECTIVES[group]))
 
 
 def _roles_far_examples(sentence: Sentence, rng: np.random.Generator, turn: int) -> list[dict] | None:
@@ -216,7 +191,7 @@ def _roles_far_examples(sentence: Sentence, rng: np.random.Generator, turn: int)
         raise AssertionError(f"roles_far twins must share their n-grams: {words} / {twin}")
     label = int(animal[0])
     distance = abs(first - second) - 1
-    return [_example(words, SENTENCE, label, 1, distance), _example(twin, SENTENCE, 1 - label, 0, distance)]
+    return [make_example(words, SENTENCE, label, 1, distance), make_example(twin, SENTENCE, 1 - label, 0, distance)]
 
 
 def ngrams(words, order: int = NGRAM_ORDER) -> list[tuple[str, ...]]:
@@ -246,14 +221,115 @@ def ngram_features(train: list[dict], test: list[dict], order: int = NGRAM_ORDER
     return features[0], features[1]
 
 
-# builder(sentence, rng, turn) -> the sentence's examples, or None to draw another; `turn` counts the groups kept so
-# far, so that a builder can balance its split exactly (topics in turn, voices in turn).
-_BUILDERS: dict[str, Callable[[Sentence, np.random.Generator, int], list[dict] | None]] = {
-    "topic": _topic_examples,
-    "order": _order_examples,
-    "roles": _roles_examples,
-    "roles_far": _roles_far_examples,
-}
+# ------------------------------------------------------------------------------------------------ the registry
+
+# A task's builder: (sentence, rng, turn) -> the examples made from that sentence, or None to draw another; `turn`
+# counts the groups kept so far, so that a builder can balance its split exactly (topics in turn, voices in turn).
+Builder = Callable[[Sentence, np.random.Generator, int], "list[dict] | None"]
+
+
+def _any_topic(turn: int) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ProbingTask:
+    """One frozen-feature probing task, declared once: what it asks, its labels, how its examples are built and
+    whether it is order-sensitive. Register it with `register_probing_task`; the study's settings, checks,
+    statistics, plan and report find it by `name`."""
+
+    name: str
+    description: str
+    label_names: tuple[str, ...]
+    # True: every example has a twin with the same words in another order and the other label, so an order-blind
+    # model scores exactly 0.5 (a twin task); its builder returns twin pairs (`make_example(..., twin=...)`).
+    order_sensitive: bool
+    build: Builder
+    # Seeds the task's sentence draws (with the split's seed): distinct per task, and fixed once a split was drawn
+    # with it (another code draws other sentences).
+    code: int
+    # The topic to draw the next sentence from, given `turn` (None: any topic).
+    topic: Callable[[int], str | None] = _any_topic
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+PROBING_TASKS: dict[str, ProbingTask] = {}  # name -> task, in the order they were registered
+
+
+def register_probing_task(task: ProbingTask) -> ProbingTask:
+    """Add `task` to the probing tasks a study can run (`--probing-tasks`); returns it. Its name and code must be
+    new."""
+    if task.name in PROBING_TASKS:
+        raise ValueError(f"A probing task named {task.name!r} is already registered.")
+    taken = {other.code: other.name for other in PROBING_TASKS.values()}
+    if task.code in taken:
+        raise ValueError(f"Probing task {task.name!r}: code {task.code} is already {taken[task.code]!r}'s.")
+    PROBING_TASKS[task.name] = task
+    return task
+
+
+def get_probing_task(name: str) -> ProbingTask:
+    """The registered probing task `name`; a ValueError listing the valid names otherwise."""
+    if name not in PROBING_TASKS:
+        raise ValueError(f"Unknown probing task {name!r}; valid: {', '.join(PROBING_TASKS)}.")
+    return PROBING_TASKS[name]
+
+
+def _in_turn(topics: tuple[str, ...]) -> Callable[[int], str]:
+    """Draw from each of `topics` in turn (a split balanced over them)."""
+    return lambda turn: topics[turn % len(topics)]
+
+
+def _always(topic: str) -> Callable[[int], str]:
+    return lambda turn: topic
+
+
+register_probing_task(
+    ProbingTask(
+        "topic",
+        "topic of a sentence, decided by its nouns (control: order plays no role)",
+        lexicon.TOPICS,
+        False,
+        _topic_examples,
+        code=31,
+        topic=_in_turn(lexicon.TOPICS),
+    )
+)
+register_probing_task(
+    ProbingTask(
+        "order",
+        "original sentence or two adjacent words swapped (BShift); twins are paired",
+        ("swapped", "original"),
+        True,
+        _order_examples,
+        code=32,
+    )
+)
+register_probing_task(
+    ProbingTask(
+        "roles",
+        "who did it, the animal or the person? reversible verbs, role-swapped twins",
+        ("person is the agent", "animal is the agent"),
+        True,
+        _roles_examples,
+        code=33,
+        topic=_always(ANIMALS),
+    )
+)
+register_probing_task(
+    ProbingTask(
+        "roles_far",
+        "who did it, when both nouns have identical neighbours: twins share their bag of bigrams",
+        ("person is the agent", "animal is the agent"),
+        True,
+        _roles_far_examples,
+        code=34,
+        topic=_always(ANIMALS),
+    )
+)
 
 
 def _texts(group: list[dict]) -> set[tuple[str, ...]]:
@@ -268,24 +344,20 @@ def probing_task(name: str, num_train: int, num_test: int, seed: int = 0) -> dic
     twin tasks over labels by construction. Each example: `words`, `target` (word index, or -1 for the sentence),
     `label`, `twin` (index of its twin in the same split, or -1); the twin offsets are within the split.
     """
-    if name not in PROBING_TASKS:
-        raise ValueError(f"Unknown probing task {name!r}; valid: {', '.join(PROBING_TASKS)}.")
+    task = get_probing_task(name)
     for split, size in (("num_train", num_train), ("num_test", num_test)):
         if size < 1:
             raise ValueError(f"{split} must be at least 1, got {size}.")
     automaton = compact_language()
-    build = _BUILDERS[name]
-    task = PROBING_TASKS[name]
     seen: set[tuple[str, ...]] = set()
     splits: dict[str, list[dict]] = {}
     for index, (split, size) in enumerate(zip(SPLITS, (num_train, num_test))):
-        rng = np.random.default_rng([seed, _TASK_CODES[name], index])
+        rng = np.random.default_rng([seed, task.code, index])
         groups: list[list[dict]] = []
         sentences = 0
         while sentences < size:
-            topic = {"roles": ANIMALS, "roles_far": ANIMALS, "topic": lx.TOPICS[len(groups) % len(lx.TOPICS)]}.get(name)
-            sentence = automaton.sample_one(lambda draw=rng.random: float(draw()), topic)
-            group = build(sentence, rng, len(groups))
+            sentence = automaton.sample_one(lambda draw=rng.random: float(draw()), task.topic(len(groups)))
+            group = task.build(sentence, rng, len(groups))
             if group is None or _texts(group) & seen:
                 continue
             seen |= _texts(group)
@@ -300,4 +372,16 @@ def probing_task(name: str, num_train: int, num_test: int, seed: int = 0) -> dic
     return splits
 
 
-__all__ = ["PROBING_TASKS", "ProbingTask", "SENTENCE", "NO_TWIN", "ngram_features", "ngrams", "probing_task"]
+__all__ = [
+    "NO_TWIN",
+    "PROBING_TASKS",
+    "SENTENCE",
+    "Builder",
+    "ProbingTask",
+    "get_probing_task",
+    "make_example",
+    "ngram_features",
+    "ngrams",
+    "probing_task",
+    "register_probing_task",
+]

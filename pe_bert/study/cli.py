@@ -1,8 +1,9 @@
 """`pe-bert study [--config FILE] [--variants ...] [--out DIR] ...`: every StudyConfig setting is a flag.
 
 Runs the paper's study end to end and writes OUT/report.md, OUT/results.json and plots. The default is offline:
-tiny models pretrained on the compact built-in language, the protocol's confirmatory seeds (--pilot: its pilot
-seeds and probing split), within a quarter of an hour on two CPU cores.
+tiny models pretrained on the compact built-in language, with the seeds and probing split of the protocol's
+confirmatory run (--pilot: its pilot's; both are stated below, from pe_bert/study/protocol.py), within a quarter of
+an hour on two CPU cores.
 The console shows one progress bar and one line per finished stage; full logs are in OUT/logs/ (--verbose: on the
 console too). Stages are stored under OUT/runs/ and skipped on rerun.
 """
@@ -85,11 +86,25 @@ def _help(field: dataclasses.Field) -> str:
     return f"{HELP.get(field.name, '')} (default: {default})".strip()
 
 
+def _description() -> str:
+    """The module docstring, with the seeds and probing splits the protocol sets (read from it, never retyped)."""
+    from .protocol import PROTOCOL
+
+    def seeds(values: tuple[int, ...]) -> str:
+        return ",".join(map(str, values))
+
+    return (
+        f"{__doc__}\nProtocol {PROTOCOL.version}: the confirmatory run's seeds {seeds(PROTOCOL.seeds)} and probing "
+        f"seed {PROTOCOL.probing_seed}; the pilot's (--pilot) seeds {seeds(PROTOCOL.pilot_seeds)} and probing seed "
+        f"{PROTOCOL.pilot_probing_seed}.\n"
+    )
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "study",
         help="Run the paper's study end to end (default: offline, built-in data, tiny models).",
-        description=__doc__,
+        description=_description(),
     )
     parser.add_argument("--config", help="YAML or JSON file of study settings (flags override it).")
     hints = typing.get_type_hints(StudyConfig)

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import math
 
+from .grid import knob_values, level
+
 MIN_SIDE_DECAY_NATS = 1.0
 SIDE_DISTANCE = 8  # about a sentence of the built-in language (9.4 words on average)
-
-
-def _level(value: float) -> str:
-    return f"{value:g}"
 
 
 def manipulation_check(config, max_cross_effect: float) -> dict:
@@ -39,11 +37,7 @@ def manipulation_check(config, max_cross_effect: float) -> dict:
     seq_len = config.position_seq_len
     cells = []
     for w, s in grid:
-        spec = next(
-            v
-            for v in config.variant_specs()
-            if v.overrides.get("locality_w") == w and v.overrides.get("symmetry_s") == s
-        )
+        spec = next(v for v in config.variant_specs() if knob_values(v.overrides) == (w, s))
         torch.manual_seed(0)  # the check does not depend on the weights; seeded anyway
         model = PEBertModel(PEBertConfig(**config.model_kwargs(), vocab_size=8, **spec.config_kwargs())).eval()
         probe = position_attention(model, seq_len)
@@ -71,10 +65,10 @@ def manipulation_check(config, max_cross_effect: float) -> dict:
         return max(values) - min(values)
 
     ws, ss = list(dict.fromkeys(w for w, _ in grid)), list(dict.fromkeys(s for _, s in grid))
-    s_moves_locality = {_level(w): spread([c["locality"] for c in cells if c["w"] == w]) for w in ws}
-    w_moves_symmetry = {_level(s): spread([c["symmetry_mass"] for c in cells if c["s"] == s]) for s in ss}
-    w_moves_locality = {_level(s): spread([c["locality"] for c in cells if c["s"] == s]) for s in ss}
-    s_moves_symmetry = {_level(w): spread([c["symmetry_mass"] for c in cells if c["w"] == w]) for w in ws}
+    s_moves_locality = {level(w): spread([c["locality"] for c in cells if c["w"] == w]) for w in ws}
+    w_moves_symmetry = {level(s): spread([c["symmetry_mass"] for c in cells if c["s"] == s]) for s in ss}
+    w_moves_locality = {level(s): spread([c["locality"] for c in cells if c["s"] == s]) for s in ss}
+    s_moves_symmetry = {level(w): spread([c["symmetry_mass"] for c in cells if c["w"] == w]) for w in ws}
     weakest_side = min(min(c["decay_left_nats"], c["decay_right_nats"]) for c in cells)
     checks = {
         "symmetry knob keeps locality": max(s_moves_locality.values()) <= max_cross_effect,

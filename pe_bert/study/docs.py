@@ -161,10 +161,12 @@ def protocol_table_block(summary: dict | None = None) -> list[str]:
 
 def power_block(summary: dict | None = None) -> list[str]:
     """The planned power of the default design (what `planned_power` computes before the confirmatory run)."""
-    from .hypotheses import HYPOTHESES, minimum_detectable_spread, planned_power
+    from .grid import LOCALITY, SYMMETRY
+    from .hypotheses import FIRST_HOLM_ALPHA, HYPOTHESES, minimum_detectable_spread, planned_power
     from .protocol import PROTOCOL
 
-    levels = {"w": (len(PROTOCOL.grid_w), len(PROTOCOL.grid_s)), "s": (len(PROTOCOL.grid_s), len(PROTOCOL.grid_w))}
+    w_levels, s_levels = len(PROTOCOL.grid_w), len(PROTOCOL.grid_s)
+    levels = {LOCALITY.factor: (w_levels, s_levels), SYMMETRY.factor: (s_levels, w_levels)}
     seeds, budgets = len(PROTOCOL.seeds), len(PROTOCOL.budget_multiples)
     lines = [
         f"| hypothesis | levels × other levels × seeds | power per budget | at every budget (union bound) | "
@@ -181,7 +183,7 @@ def power_block(summary: dict | None = None) -> list[str]:
         )
     lines += [
         "",
-        f"At a spread of {PROTOCOL.smallest_effect:g} points (α = {PROTOCOL.alpha / 2:g}, the first Holm step of "
+        f"At a spread of {PROTOCOL.smallest_effect:g} points (α = {FIRST_HOLM_ALPHA:g}, the first Holm step of "
         f"two), seed std {PROTOCOL.pilot_seed_std:g}, correlation between budgets "
         f"{PROTOCOL.pilot_budget_correlation:g}; the union bound holds whatever that correlation.",
     ]

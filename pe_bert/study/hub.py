@@ -20,12 +20,13 @@ def repo_name(study, variant: str, seed: int) -> str:
 
 def analysis_section(record: dict) -> str:
     """Markdown with the measured positional properties, task scores and probes of one checkpoint."""
+    fine_tuned = "; task scores from copies of it fine-tuned on each task" if record["tasks"] else ""
     lines = [
         "",
         "## Positional analysis (pe_bert study)",
         "",
         "Measured by `pe-bert study` on held-out built-in sentences (attention of this pretrained model, all "
-        "layers and heads, special tokens kept), after fine-tuning copies of it on each task.",
+        f"layers and heads, special tokens kept){fine_tuned}.",
         "",
         "| measure | value |",
         "|---|---|",

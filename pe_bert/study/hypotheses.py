@@ -27,10 +27,10 @@ import math
 
 import numpy as np
 
-from . import statistics as st
+from . import statistics
+from .grid import ATTENUATED, FACTORS, LOCALITY, SYMMETRY, knob_values, level
 from .protocol import PROTOCOL
 
-ATTENUATED = "attenuated"
 OUTCOME = "word-order score"
 CONTROL_TASK = "topic"
 ORDER_BLIND_VARIANT = "none"
@@ -39,13 +39,18 @@ CEILING = 100.0
 SATURATION_MARGIN = 3.0  # points below the ceiling the best variant must stay
 SIGNAL_RATIO = 3.0  # spread of the grid's cell means over the pooled seed std
 LOCAL_SHORTCUT_MARGIN = 5.0  # points from chance that the n-gram baseline may reach on an outcome task
-FAMILY_SIZE = 2
 CONFOUNDED = 0.7  # |ρ| between the measured properties across cells beyond which the correlational form is confounded
 MIN_DISTANCE_EXAMPLES = 100  # test examples per dependency-distance bin of the secondary analysis
+# The two primary hypotheses, one per knob of the grid (`grid.KNOBS`): the knob's factor, the property it moves.
 HYPOTHESES = {
-    "locality": {"factor": "w", "property": "locality", "claim": "Locality affects the word-order score"},
-    "symmetry": {"factor": "s", "property": "symmetry_mass", "claim": "Symmetry affects the word-order score"},
+    name: {"factor": knob.factor, "property": knob.property, "claim": f"{name.capitalize()} affects the {OUTCOME}"}
+    for name, knob in (("locality", LOCALITY), ("symmetry", SYMMETRY))
 }
+FAMILY_SIZE = len(HYPOTHESES)  # each Holm family of the pre-registered tests holds one test per hypothesis
+FIRST_HOLM_ALPHA = PROTOCOL.alpha / FAMILY_SIZE  # the level of a family's smallest p: what the power is planned at
+# Where a run's attention properties are measured: on held-out sentences (the model) and on identical tokens (the
+# PE alone), and the key of a run's numbers that holds each.
+MEASURED_ON = {"sentences": "pretrained_scores", "identical tokens": "position"}
 
 
 def finished(records: list[dict]) -> list[dict]:
@@ -55,11 +60,6 @@ def finished(records: list[dict]) -> list[dict]:
 
 def untrained(records: list[dict]) -> list[dict]:
     return [r for r in records if not r["failure"] and not r["trained"]]
-
-
-def level(value: float) -> str:
-    """A knob's level as it is written in labels and tables."""
-    return f"{value:g}"
 
 
 def budgets_of(records: list[dict]) -> list[str]:
@@ -75,9 +75,7 @@ def at(record: dict, budget: str) -> dict:
 def grid_runs(records: list[dict]) -> list[dict]:
     """The finished runs of the attenuated grid (the intervention), each with its (w, s) cell."""
     return [
-        r
-        for r in finished(records)
-        if r["position_encoding"] == ATTENUATED and "locality_w" in r["overrides"] and "symmetry_s" in r["overrides"]
+        r for r in finished(records) if r["position_encoding"] == ATTENUATED and knob_values(r["overrides"]) is not None
     ]
 
 
@@ -85,8 +83,14 @@ def cells(records: list[dict]) -> dict[tuple[float, float], list[dict]]:
     """Grid runs grouped by cell (w, s), in the order of the grid."""
     grouped: dict[tuple[float, float], list[dict]] = {}
     for r in grid_runs(records):
-        grouped.setdefault((r["overrides"]["locality_w"], r["overrides"]["symmetry_s"]), []).append(r)
+        grouped.setdefault(knob_values(r["overrides"]), []).append(r)
     return grouped
+
+
+def measured(numbers: dict, source: str, prop: str) -> float | None:
+    """A measured property of attention (`locality`, `symmetry_mass`, `symmetry`) in a run's numbers, measured on
+    `source` (a key of MEASURED_ON); None when it was not measured."""
+    return (numbers.get(MEASURED_ON[source]) or {}).get(prop)
 
 
 def _values(runs: list[dict], getter) -> list[float]:
@@ -117,8 +121,15 @@ def minimum_detectable_spread(levels: tuple[int, int], seeds: int, budgets: int)
     low, high = 0.0, 20 * sigma
     for _ in range(12):
         middle = (low + high) / 2
-        power = st.anova_power_at_every_budget(
-            levels, seeds, middle, sigma, PROTOCOL.pilot_budget_correlation, budgets, simulations=1000
+        power = statistics.anova_power_at_every_budget(
+            levels,
+            seeds,
+            middle,
+            sigma,
+            PROTOCOL.pilot_budget_correlation,
+            budgets,
+            alpha=FIRST_HOLM_ALPHA,
+            simulations=1000,
         )
         if power >= PROTOCOL.power_target:
             high = middle
@@ -135,9 +146,10 @@ def planned_power(levels: tuple[int, int], seeds: int, budgets: int) -> dict:
     if seeds < 2 or not budgets:
         per_budget = every = 0.0
     else:
-        per_budget = st.anova_power(levels, seeds, PROTOCOL.smallest_effect, PROTOCOL.pilot_seed_std, simulations=4000)
-        every = st.anova_power_at_every_budget(
-            levels, seeds, PROTOCOL.smallest_effect, PROTOCOL.pilot_seed_std, PROTOCOL.pilot_budget_correlation, budgets
+        effect, sigma = PROTOCOL.smallest_effect, PROTOCOL.pilot_seed_std
+        per_budget = statistics.anova_power(levels, seeds, effect, sigma, alpha=FIRST_HOLM_ALPHA, simulations=4000)
+        every = statistics.anova_power_at_every_budget(
+            levels, seeds, effect, sigma, PROTOCOL.pilot_budget_correlation, budgets, alpha=FIRST_HOLM_ALPHA
         )
     return {
         "effect": PROTOCOL.smallest_effect,
@@ -188,7 +200,7 @@ def primary_tests(records: list[dict]) -> list[dict]:
         rows = _anova_rows(grouped, budget)
         outcomes = [y for *_, y in rows if y is not None]
         constant = bool(outcomes) and max(outcomes) - min(outcomes) < 1e-9
-        anova = st.two_way_anova(rows, ("w", "s")) if designed and outcomes and not constant else None
+        anova = statistics.two_way_anova(rows, FACTORS) if designed and outcomes and not constant else None
         entries = {}
         for name, h in HYPOTHESES.items():
             entry = anova.get(h["factor"]) if anova else None
@@ -213,7 +225,7 @@ def primary_tests(records: list[dict]) -> list[dict]:
                     "interaction_p": anova["interaction"]["p"],
                     "residual_std": math.sqrt(anova["mse"]),
                 }
-        for name, adjusted in zip(entries, st.holm([e["p"] for e in entries.values()])):
+        for name, adjusted in zip(entries, statistics.holm([e["p"] for e in entries.values()])):
             entries[name]["p_holm"] = adjusted
             entries[name]["significant"] = adjusted is not None and adjusted < PROTOCOL.alpha
             tests[name]["budgets"][budget] = entries[name]
@@ -279,12 +291,21 @@ def primary_verdict(test: dict) -> tuple[str, str]:
     )
 
 
+P_FLOOR_TEXT = f"< {statistics.P_FLOOR:.0e}"
+
+
+def at_p_floor(p: float, entry: dict | None) -> bool:
+    """Whether `p` is a bounded p-value (`statistics.bounded_p`) at its floor, after Holm over a family of the
+    pre-registered tests multiplied it: the true p is smaller, and is written P_FLOOR_TEXT."""
+    return bool(entry and entry.get("p_bound")) and p <= FAMILY_SIZE * statistics.P_FLOOR
+
+
 def _p_text(entry: dict, key: str = "p_holm") -> str:
     value = entry.get(key)
     if value is None:
         return "n/a"
-    if entry.get("p_bound") and value <= st.P_FLOOR * 2:
-        return f"< {st.P_FLOOR:.0e}"
+    if at_p_floor(value, entry):
+        return P_FLOOR_TEXT
     return f"{value:.2g}"
 
 
@@ -316,7 +337,7 @@ def paper_form_tests(records: list[dict]) -> list[dict]:
 
         means = {
             prop: [
-                cell_mean(runs, lambda r, p=prop, b=budget: at(r, b).get("pretrained_scores", {}).get(p))
+                cell_mean(runs, lambda r, p=prop, b=budget: measured(at(r, b), "sentences", p))
                 for runs in grouped.values()
             ]
             for prop in (h["property"] for h in HYPOTHESES.values())
@@ -324,23 +345,23 @@ def paper_form_tests(records: list[dict]) -> list[dict]:
         outcome = [cell_mean(runs, lambda r, b=budget: at(r, b).get("outcome")) for runs in grouped.values()]
         both = [i for i, y in enumerate(outcome) if y is not None and all(m[i] is not None for m in means.values())]
         locality, symmetry = ([means[h["property"]][i] for i in both] for h in HYPOTHESES.values())
-        confound = st.spearman(locality, symmetry)
+        confound = statistics.spearman(locality, symmetry)
         entries = {}
         for name, h in HYPOTHESES.items():
             xs, ys = [means[h["property"]][i] for i in both], [outcome[i] for i in both]
-            result = st.spearman_test(xs, ys)
+            result = statistics.spearman_test(xs, ys)
             entries[name] = {
                 "rho": result["rho"],
                 "p": result["p"],
                 "smallest_p": result["smallest_p"],
                 "exact": result["exact"],
                 "cells": len(both),
-                "interval": st.spearman_interval(result["rho"], len(both)),
+                "interval": statistics.spearman_interval(result["rho"], len(both)),
                 "properties_rho": confound,
                 "confounded": confound is not None and abs(confound) >= CONFOUNDED,
                 "reason": None if result["rho"] is not None else "needs at least 3 grid cells with a spread",
             }
-        for name, adjusted in zip(entries, st.holm([e["p"] for e in entries.values()])):
+        for name, adjusted in zip(entries, statistics.holm([e["p"] for e in entries.values()])):
             entries[name]["p_holm"] = adjusted
             entries[name]["significant"] = adjusted is not None and adjusted < PROTOCOL.alpha
             tests[name]["budgets"][budget] = entries[name]
@@ -428,8 +449,8 @@ def distance_analysis(records: list[dict], tasks: list[str]) -> list[dict]:
                 n = sum(k for _, k in parts)
                 return sum(a * k for a, k in parts) / n if n else None
 
-            anova = st.two_way_anova(
-                [(level(w), level(s), accuracy(r)) for (w, s), runs in grouped.items() for r in runs], ("w", "s")
+            anova = statistics.two_way_anova(
+                [(level(w), level(s), accuracy(r)) for (w, s), runs in grouped.items() for r in runs], FACTORS
             )
             if anova is None:
                 continue
@@ -450,7 +471,7 @@ def distance_analysis(records: list[dict], tasks: list[str]) -> list[dict]:
                     "p_bound": w["p_bound"],
                 }
             )
-    for row, adjusted in zip(rows, st.holm([r["p"] for r in rows])):
+    for row, adjusted in zip(rows, statistics.holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
     return rows
 
@@ -483,15 +504,15 @@ def exploratory_correlations(records: list[dict]) -> list[dict]:
     for r in finished(records):
         by_variant.setdefault(r["variant"], []).append(r)
     rows = []
-    for source, key in (("sentences", "pretrained_scores"), ("identical tokens", "position")):
+    for source in MEASURED_ON:
         for prop in ("locality", "symmetry_mass", "symmetry"):
             kept = []
             for label, runs in by_variant.items():
-                x = _values(runs, lambda r, k=key, p=prop: (r.get(k) or {}).get(p))
+                x = _values(runs, lambda r, source=source, p=prop: measured(r, source, p))
                 y = _values(runs, lambda r: r["outcome"])
                 if x and y:
                     kept.append((float(np.mean(x)), float(np.mean(y)), label))
-            result = st.spearman_test([x for x, _, _ in kept], [y for _, y, _ in kept])
+            result = statistics.spearman_test([x for x, _, _ in kept], [y for _, y, _ in kept])
             rows.append(
                 {
                     "property": prop,
@@ -500,10 +521,10 @@ def exploratory_correlations(records: list[dict]) -> list[dict]:
                     "rho": result["rho"],
                     "p": result["p"],
                     "smallest_p": result["smallest_p"],
-                    "interval": st.spearman_interval(result["rho"], len(kept)),
+                    "interval": statistics.spearman_interval(result["rho"], len(kept)),
                 }
             )
-    for row, adjusted in zip(rows, st.holm([r["p"] for r in rows])):
+    for row, adjusted in zip(rows, statistics.holm([r["p"] for r in rows])):
         row["p_holm"] = adjusted
     return rows
 
@@ -518,14 +539,15 @@ def exploratory_anovas(records: list[dict]) -> list[dict]:
         measures = {
             **{f"probe: {t}": (lambda n, t=t: (n["probing"].get(t) or {}).get("accuracy")) for t in tasks},
             "masked-token share (points)": _share_points,
-            "locality (sentences)": lambda n: n.get("pretrained_scores", {}).get("locality"),
-            "symmetry, mass (sentences)": lambda n: n.get("pretrained_scores", {}).get("symmetry_mass"),
-            "locality (identical tokens)": lambda n: n.get("position", {}).get("locality"),
-            "symmetry, mass (identical tokens)": lambda n: n.get("position", {}).get("symmetry_mass"),
+            **{
+                f"{name} ({source})": lambda n, source=source, p=prop: measured(n, source, p)
+                for source in MEASURED_ON
+                for name, prop in (("locality", "locality"), ("symmetry, mass", "symmetry_mass"))
+            },
         }
         for name, getter in measures.items():
             rows = [(level(w), level(s), getter(at(r, budget))) for (w, s), runs in grouped.items() for r in runs]
-            anova = st.two_way_anova(rows, ("w", "s"))
+            anova = statistics.two_way_anova(rows, FACTORS)
             if anova is None:
                 continue
             out.append(
@@ -595,7 +617,7 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
                     "perturbation": p,
                     "null": 50.0,
                     "summary": v["zero_shot_pll_preference"][p],
-                    **st.sign_test(*sentence_sign_counts(entries)),
+                    **statistics.sign_test(*sentence_sign_counts(entries)),
                 }
             )
         for p in v["probe_nli_deltas"]:
@@ -607,7 +629,7 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
                     "perturbation": p,
                     "null": 0.0,
                     "summary": v["probe_nli_deltas"][p],
-                    "p": st.one_sample_t_p(values, 0.0),
+                    "p": statistics.one_sample_t_p(values, 0.0),
                 }
             )
         multiples = [m for m, e in v["mlm"].items() if e["applicable"]]
@@ -621,13 +643,13 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
                     "variant": label,
                     "multiple": m,
                     "null": 0.0,
-                    "summary": st.summarize(differences),
-                    "p": st.one_sample_t_p(differences, 0.0),
+                    "summary": statistics.summarize(differences),
+                    "p": statistics.one_sample_t_p(differences, 0.0),
                 }
             )
     for kind in dict.fromkeys(t["kind"] for t in tests):
         family = [t for t in tests if t["kind"] == kind]
-        for test, adjusted in zip(family, st.holm([t["p"] for t in family])):
+        for test, adjusted in zip(family, statistics.holm([t["p"] for t in family])):
             test["p_holm"] = adjusted
     return tests
 
@@ -644,111 +666,139 @@ def _twin_tasks(records: list[dict]) -> list[str]:
 
 def controls(records: list[dict], variants: dict, floors: dict) -> list[dict]:
     """Checks that must hold for the other numbers to mean anything; each can fail."""
-    checks = []
     budgets = budgets_of(records)
     twin_tasks = _twin_tasks(records)
     blind = [r for r in finished(records) if r["variant"] == ORDER_BLIND_VARIANT]
-    if blind and twin_tasks:
-        entries = [
-            (r["seed"], b, t, at(r, b)["probing"][t])
-            for r in blind
-            for b in budgets
-            for t in twin_tasks
-            if t in at(r, b).get("probing", {})
-        ]
-        checks.append(
-            {
-                "name": "order-blind control",
-                "passed": all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
-                "statement": f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
-                f"{ORDER_BLIND_SCORE:g} on every twin task at every budget, every twin pair tied",
-                "detail": f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
-                f"twin examples tied; scores {sorted({e['accuracy'] for *_, e in entries})}",
-            }
-        )
     others = [r for r in finished(records) if r["variant"] != ORDER_BLIND_VARIANT]
-    if others and twin_tasks:
-        entries = [
-            (r, b, t, at(r, b)["probing"][t])
-            for r in others
-            for b in budgets
-            for t in twin_tasks
-            if t in at(r, b).get("probing", {})
-        ]
-        tied = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in entries if e["tied"]]
-        distances = [e["min_twin_distance"] for *_, e in entries if e.get("min_twin_distance") is not None]
-        checks.append(
-            {
-                "name": "no ties with positions",
-                "passed": not tied,
-                "statement": "every model with position information tells every twin pair apart: no twin "
-                f"representations within the tie tolerance ({PROTOCOL.twin_tie_atol:g}, float32 noise)",
-                "detail": (f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
-                + (f"; smallest twin distance {min(distances):.2e}" if distances else ""),
-                "smallest_twin_distance": min(distances) if distances else None,
-            }
-        )
-    checks += _pretraining_control(records, budgets)
+    return [
+        *_order_blind_control(_twin_entries(blind, budgets, twin_tasks)),
+        *_no_ties_control(_twin_entries(others, budgets, twin_tasks)),
+        *_pretraining_control(records, budgets),
+        *_content_probe_control(records, budgets),
+        *_zero_shot_tie_control(blind),
+        *_floors_control(records, floors),
+    ]
+
+
+def _twin_entries(runs: list[dict], budgets: list[str], twin_tasks: list[str]) -> list[tuple]:
+    """(run, budget, task, probing entry) of every twin task each run was probed on."""
+    return [
+        (r, b, t, at(r, b)["probing"][t])
+        for r in runs
+        for b in budgets
+        for t in twin_tasks
+        if t in at(r, b).get("probing", {})
+    ]
+
+
+def _order_blind_control(entries: list[tuple]) -> list[dict]:
+    """The model without positions scores exactly ORDER_BLIND_SCORE on every twin task, every twin pair tied."""
+    if not entries:
+        return []
+    return [
+        {
+            "name": "order-blind control",
+            "passed": all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
+            "statement": f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
+            f"{ORDER_BLIND_SCORE:g} on every twin task at every budget, every twin pair tied",
+            "detail": f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
+            f"twin examples tied; scores {sorted({e['accuracy'] for *_, e in entries})}",
+        }
+    ]
+
+
+def _no_ties_control(entries: list[tuple]) -> list[dict]:
+    """Every model with position information tells every twin pair apart."""
+    if not entries:
+        return []
+    tied = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in entries if e["tied"]]
+    distances = [e["min_twin_distance"] for *_, e in entries if e.get("min_twin_distance") is not None]
+    return [
+        {
+            "name": "no ties with positions",
+            "passed": not tied,
+            "statement": "every model with position information tells every twin pair apart: no twin "
+            f"representations within the tie tolerance ({PROTOCOL.twin_tie_atol:g}, float32 noise)",
+            "detail": (f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
+            + (f"; smallest twin distance {min(distances):.2e}" if distances else ""),
+            "smallest_twin_distance": min(distances) if distances else None,
+        }
+    ]
+
+
+def _content_probe_control(records: list[dict], budgets: list[str]) -> list[dict]:
+    """Every run's probe reads the CONTROL_TASK (order-free) above chance: a check of the probe itself."""
     topic = [
         (r, b, at(r, b)["probing"][CONTROL_TASK])
         for r in finished(records)
         for b in budgets
         if CONTROL_TASK in at(r, b).get("probing", {})
     ]
-    if topic:
-        from ..data.probing import PROBING_TASKS
+    if not topic:
+        return []
+    from ..data.probing import get_probing_task
 
-        chance = 1 / PROBING_TASKS[CONTROL_TASK].num_labels
-        tests = [
-            st.binomial_greater_p(round(e["accuracy"] / 100 * e["n_test"]), e["n_test"], chance) for _, _, e in topic
-        ]
-        adjusted = st.holm([t["p"] for t in tests])
-        low = min(topic, key=lambda item: item[2]["accuracy"])
-        blank = [at(r, "0").get("probing", {}).get(CONTROL_TASK, {}).get("accuracy") for r in untrained(records)]
-        blank = [v for v in blank if v is not None]
-        checks.append(
-            {
-                "name": "content probe",
-                "passed": max(adjusted) < PROTOCOL.alpha,
-                "statement": f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
-                f"chance ({100 * chance:.1f}), binomial test, Holm over runs and budgets. It checks the probe, not "
-                "the pretraining: untrained models read it too",
-                "detail": f"lowest: {low[0]['variant']}/seed{low[0]['seed']} at {int(low[1]):,} steps "
-                f"{low[2]['accuracy']:.1f}; largest Holm p {max(adjusted):.2g}"
-                + (f"; untrained {min(blank):.1f}–{max(blank):.1f}" if blank else ""),
-            }
-        )
+    chance = 1 / get_probing_task(CONTROL_TASK).num_labels
+    tests = [
+        statistics.binomial_greater_p(round(e["accuracy"] / 100 * e["n_test"]), e["n_test"], chance)
+        for _, _, e in topic
+    ]
+    adjusted = statistics.holm([t["p"] for t in tests])
+    low = min(topic, key=lambda item: item[2]["accuracy"])
+    blank = [at(r, "0").get("probing", {}).get(CONTROL_TASK, {}).get("accuracy") for r in untrained(records)]
+    blank = [v for v in blank if v is not None]
+    return [
+        {
+            "name": "content probe",
+            "passed": max(adjusted) < PROTOCOL.alpha,
+            "statement": f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
+            f"chance ({100 * chance:.1f}), binomial test, Holm over runs and budgets. It checks the probe, not "
+            "the pretraining: untrained models read it too",
+            "detail": f"lowest: {low[0]['variant']}/seed{low[0]['seed']} at {int(low[1]):,} steps "
+            f"{low[2]['accuracy']:.1f}; largest Holm p {max(adjusted):.2g}"
+            + (f"; untrained {min(blank):.1f}–{max(blank):.1f}" if blank else ""),
+        }
+    ]
+
+
+def _zero_shot_tie_control(blind: list[dict]) -> list[dict]:
+    """The model without positions ties every original with its perturbation (zero-shot probe)."""
     zero_shot = [e for r in blind for e in r["probe_zero_shot"].values() if e.get("ties") is not None]
-    if zero_shot:
-        checks.append(
-            {
-                "name": "zero-shot tie control",
-                "passed": all(e["ties"] == e["n_changed"] for e in zero_shot),
-                "statement": f"`{ORDER_BLIND_VARIANT}` gives every original and its perturbation the same "
-                "pseudo-log-likelihood (a tie, not a win)",
-                "detail": f"{sum(e['ties'] for e in zero_shot)} of {sum(e['n_changed'] for e in zero_shot)} pairs tied",
-            }
-        )
+    if not zero_shot:
+        return []
+    return [
+        {
+            "name": "zero-shot tie control",
+            "passed": all(e["ties"] == e["n_changed"] for e in zero_shot),
+            "statement": f"`{ORDER_BLIND_VARIANT}` gives every original and its perturbation the same "
+            "pseudo-log-likelihood (a tie, not a win)",
+            "detail": f"{sum(e['ties'] for e in zero_shot)} of {sum(e['n_changed'] for e in zero_shot)} pairs tied",
+        }
+    ]
+
+
+def _floors_control(records: list[dict], floors: dict) -> list[dict]:
+    """Every masked-token loss lies above the Bayes-optimal floor of its length (a check of the floors)."""
     first = next(iter(floors), None)
-    if first is not None and floors[first].get("bayes_loss") is not None:
-        losses = [
-            (r, b, (at(r, b).get("mlm", {}).get(first) or {}).get("loss"))
-            for r in finished(records) + untrained(records)
-            for b in r["budgets"]
-        ]
-        losses = [loss for *_, loss in losses if loss is not None]
-        bayes, unigram = floors[first]["bayes_loss"], floors[first]["unigram_loss"]
-        checks.append(
-            {
-                "name": "floors",
-                "passed": all(loss >= bayes for loss in losses),
-                "statement": "every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
-                "themselves: no model can beat it)",
-                "detail": f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
-                f"{max(losses, default=math.nan):.3f}; unigram {unigram:.3f}",
-            }
-        )
-    return checks
+    if first is None or floors[first].get("bayes_loss") is None:
+        return []
+    losses = [
+        (r, b, (at(r, b).get("mlm", {}).get(first) or {}).get("loss"))
+        for r in finished(records) + untrained(records)
+        for b in r["budgets"]
+    ]
+    losses = [loss for *_, loss in losses if loss is not None]
+    bayes, unigram = floors[first]["bayes_loss"], floors[first]["unigram_loss"]
+    return [
+        {
+            "name": "floors",
+            "passed": all(loss >= bayes for loss in losses),
+            "statement": "every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
+            "themselves: no model can beat it)",
+            "detail": f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
+            f"{max(losses, default=math.nan):.3f}; unigram {unigram:.3f}",
+        }
+    ]
 
 
 def _pretraining_control(records: list[dict], budgets: list[str]) -> list[dict]:
@@ -790,33 +840,50 @@ def design_checks(records: list[dict], variants: dict, design: dict, baselines: 
     """What the design needs to be able to decide: each knob moves its own property only (checked on identical
     tokens before pretraining), the outcome is not solved by a local shortcut, it is not saturated, the grid's
     cells differ by more than seed noise, the planned power, and every probe fit converged."""
+    budgets = budgets_of(records)
+    return [
+        *_manipulation_check(design),
+        *_local_shortcut_checks(baselines, outcome_tasks),
+        *_saturation_checks(variants, budgets, outcome_tasks),
+        *_signal_checks(records, budgets),
+        *_probe_fit_check(records, budgets),
+    ]
+
+
+def _manipulation_check(design: dict) -> list[dict]:
+    """Each knob moves its own property only, on identical tokens before pretraining (`design.py`)."""
+    if not design:
+        return []
+
+    def moves(key: str, other: str) -> str:
+        return ", ".join(f"{v:.3f} ({other} = {k})" for k, v in design[key].items())
+
+    return [
+        {
+            "name": "manipulation (identical tokens)",
+            "passed": design["passed"],
+            "statement": "checked before pretraining, on each cell's PE alone (identical tokens, "
+            f"n = {design['seq_len']}): s moves locality by at most {design['max_cross_effect']:g} at every w, "
+            f"w moves symmetry by at most {design['max_cross_effect']:g} at every s, and the prior decays by at "
+            f"least {design['min_side_decay_nats']:g} nat on both sides of the query in every cell",
+            "detail": f"s moves locality by {moves('s_moves_locality', 'w')}; "
+            f"w moves symmetry by {moves('w_moves_symmetry', 's')}; "
+            f"w moves locality by {moves('w_moves_locality', 's')}; "
+            f"s moves symmetry by {moves('s_moves_symmetry', 'w')}"
+            f"; weakest side decay {design['weakest_side_decay_nats']:.2f} nats",
+        }
+    ]
+
+
+def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[dict]:
+    """A bag of words and bigrams stays near chance on every outcome task."""
+    from ..data.probing import get_probing_task
+
     checks = []
-    if design:
-        checks.append(
-            {
-                "name": "manipulation (identical tokens)",
-                "passed": design["passed"],
-                "statement": "checked before pretraining, on each cell's PE alone (identical tokens, "
-                f"n = {design['seq_len']}): s moves locality by at most {design['max_cross_effect']:g} at every w, "
-                f"w moves symmetry by at most {design['max_cross_effect']:g} at every s, and the prior decays by at "
-                f"least {design['min_side_decay_nats']:g} nat on both sides of the query in every cell",
-                "detail": "s moves locality by "
-                + ", ".join(f"{v:.3f} (w = {k})" for k, v in design["s_moves_locality"].items())
-                + "; w moves symmetry by "
-                + ", ".join(f"{v:.3f} (s = {k})" for k, v in design["w_moves_symmetry"].items())
-                + "; w moves locality by "
-                + ", ".join(f"{v:.3f} (s = {k})" for k, v in design["w_moves_locality"].items())
-                + "; s moves symmetry by "
-                + ", ".join(f"{v:.3f} (w = {k})" for k, v in design["s_moves_symmetry"].items())
-                + f"; weakest side decay {design['weakest_side_decay_nats']:.2f} nats",
-            }
-        )
     for task, baseline in baselines.items():
         if task not in outcome_tasks:
             continue
-        from ..data.probing import PROBING_TASKS
-
-        chance = 100.0 / PROBING_TASKS[task].num_labels
+        chance = 100.0 / get_probing_task(task).num_labels
         accuracy = 100 * baseline["accuracy"]
         checks.append(
             {
@@ -828,30 +895,51 @@ def design_checks(records: list[dict], variants: dict, design: dict, baselines: 
                 "with identical bags)",
             }
         )
-    budgets = budgets_of(records)
+    return checks
+
+
+def best_variant(variants: dict, budget: str, task: str) -> tuple[str, float] | None:
+    """The pretrained variant with the highest mean on probing `task` at `budget` (None when none was probed)."""
+    scores = {
+        label: v["budgets"][budget]["probing"][task]["mean"]
+        for label, v in variants.items()
+        if v.get("trained", True)
+        and v["seeds"]
+        and budget in v["budgets"]
+        and task in v["budgets"][budget]["probing"]
+        and v["budgets"][budget]["probing"][task]["mean"] is not None
+    }
+    if not scores:
+        return None
+    best = max(scores, key=scores.get)
+    return best, scores[best]
+
+
+def _saturation_checks(variants: dict, budgets: list[str], outcome_tasks) -> list[dict]:
+    """The best variant stays below the ceiling on every outcome task at every budget."""
+    checks = []
     for task in outcome_tasks:
         for budget in budgets:
-            scores = {
-                label: v["budgets"][budget]["probing"][task]["mean"]
-                for label, v in variants.items()
-                if v.get("trained", True)
-                and v["seeds"]
-                and budget in v["budgets"]
-                and task in v["budgets"][budget]["probing"]
-                and v["budgets"][budget]["probing"][task]["mean"] is not None
-            }
-            if scores:
-                best = max(scores, key=scores.get)
-                checks.append(
-                    {
-                        "name": f"not saturated: {task} @{int(budget):,}",
-                        "passed": scores[best] <= CEILING - SATURATION_MARGIN,
-                        "statement": f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
-                        f"({CEILING:g}) on {task} at {int(budget):,} steps",
-                        "detail": f"best: {best} {scores[best]:.1f}",
-                    }
-                )
+            found = best_variant(variants, budget, task)
+            if found is None:
+                continue
+            best, score = found
+            checks.append(
+                {
+                    "name": f"not saturated: {task} @{int(budget):,}",
+                    "passed": score <= CEILING - SATURATION_MARGIN,
+                    "statement": f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
+                    f"({CEILING:g}) on {task} at {int(budget):,} steps",
+                    "detail": f"best: {best} {score:.1f}",
+                }
+            )
+    return checks
+
+
+def _signal_checks(records: list[dict], budgets: list[str]) -> list[dict]:
+    """The grid's cell means spread over more than seed noise at every budget (observed, not planned)."""
     grouped = cells(records)
+    checks = []
     for budget in budgets if grouped else []:
         groups = [_values(runs, lambda r, b=budget: at(r, b).get("outcome")) for runs in grouped.values()]
         sigma = pooled_seed_std(groups)
@@ -872,19 +960,24 @@ def design_checks(records: list[dict], variants: dict, design: dict, baselines: 
                 "seed_std": sigma,
             }
         )
-    fits = [(r, b, t, e) for r in finished(records) for b in budgets for t, e in at(r, b).get("probing", {}).items()]
-    if fits:
-        failed = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in fits if not e["converged"]]
-        checks.append(
-            {
-                "name": "probe fits converged",
-                "passed": not failed,
-                "statement": "every logistic-regression probe reached its optimum (L-BFGS converged)",
-                "detail": f"{len(fits) - len(failed)} of {len(fits)} fits"
-                + (f"; not: {', '.join(failed)}" if failed else ""),
-            }
-        )
     return checks
+
+
+def _probe_fit_check(records: list[dict], budgets: list[str]) -> list[dict]:
+    """Every logistic-regression probe fit converged."""
+    fits = [(r, b, t, e) for r in finished(records) for b in budgets for t, e in at(r, b).get("probing", {}).items()]
+    if not fits:
+        return []
+    failed = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in fits if not e["converged"]]
+    return [
+        {
+            "name": "probe fits converged",
+            "passed": not failed,
+            "statement": "every logistic-regression probe reached its optimum (L-BFGS converged)",
+            "detail": f"{len(fits) - len(failed)} of {len(fits)} fits"
+            + (f"; not: {', '.join(failed)}" if failed else ""),
+        }
+    ]
 
 
 def power_check(primary: list[dict]) -> list[dict]:

@@ -34,11 +34,19 @@ def _parameters(config_items: tuple) -> tuple[int, int]:
 
 def _vocabulary_size(config) -> int:
     if config.builtin_corpus and not config.tokenizer_name:
-        from ..data.compact import compact_language
         from ..training.tokenizer import SPECIAL_TOKENS
 
-        return len(compact_language().vocabulary) + len(SPECIAL_TOKENS)
+        return len(config.builtin_vocabulary()) + len(SPECIAL_TOKENS)
     return config.tokenizer_vocab_size
+
+
+def _probe_sentences(config) -> int:
+    """Sentences the probe stage reads: the zero-shot probe's originals and their perturbations, each read once per
+    token (a pseudo-log-likelihood masks every token in turn), and the NLI probe's pairs, original and perturbed."""
+    from ..analysis.probes.registry import DEFAULT_ZERO_SHOT_PERTURBATIONS, PAPER_PERTURBATIONS
+
+    zero_shot = config.probe_zero_shot_sentences * (1 + len(DEFAULT_ZERO_SHOT_PERTURBATIONS)) * TOKENS_PER_SENTENCE
+    return zero_shot + config.probe_examples * (1 + len(PAPER_PERTURBATIONS))
 
 
 def _stage_size(config, stage: str, parameters: int) -> dict:
@@ -57,7 +65,7 @@ def _stage_size(config, stage: str, parameters: int) -> dict:
             "mlm": config.eval_sentences * len(config.length_multiples),
             "probing": len(config.probing_tasks) * (config.probing_train_sentences + config.probing_test_sentences),
             "score": config.analysis_sentences * (len(config.budgets()) + len(config.tasks)),
-            "probe": config.probe_zero_shot_sentences * 8 * TOKENS_PER_SENTENCE + config.probe_examples * 7,
+            "probe": _probe_sentences(config),
         }.get(kind, 0)
         tokens = sentences * TOKENS_PER_SENTENCE
     attention = 12 * layers * hidden * length

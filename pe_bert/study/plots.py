@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..analysis.capture import METRIC_TITLES
-from ..analysis.probes.registry import perturbation_order
-from ..analysis.probes.report import display_name
+from ..analysis.probes.registry import display_name, perturbation_order
+from .grid import level
 
 DPI = 110
 
@@ -107,8 +107,8 @@ def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
                     fontsize=8,
                     color="white" if value < np.nanmean(values) else "black",
                 )
-        ax.set_xticks(range(len(ws)), [f"{w:g}" for w in ws])
-        ax.set_yticks(range(len(ss)), [f"{s:g}" for s in ss])
+        ax.set_xticks(range(len(ws)), [level(w) for w in ws])
+        ax.set_yticks(range(len(ss)), [level(s) for s in ss])
         ax.set_xlabel("w (larger: more local)")
         ax.set_ylabel("s (1: symmetric)")
         ax.set_title(title, fontsize=9)

@@ -18,12 +18,13 @@ import platform
 from pathlib import Path
 
 from ..analysis.capture import ATTENTION_SCORES, METRIC_TITLES
-from ..analysis.probes.registry import perturbation_order
-from ..analysis.probes.report import display_name
+from ..analysis.probes.registry import display_name, perturbation_order
 from ..jsonable import jsonable
-from . import hypotheses as hy
-from . import statistics as st
+from . import hypotheses, statistics
 from .config import EXECUTION_SETTINGS
+from .grid import level
+from .hypotheses import OUTCOME
+from .protocol import PROTOCOL
 from .records import UNITS, aggregate, run_record
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -54,8 +55,8 @@ def fmt_p(p, entry: dict | None = None) -> str:
     """A p-value; `entry` with `p_bound` set: the p is a floor (statistics.bounded_p), written "< floor"."""
     if p is None:
         return "n/a"
-    if entry is not None and entry.get("p_bound") and p <= 2 * st.P_FLOOR:
-        return f"< {st.P_FLOOR:.0e}"
+    if hypotheses.at_p_floor(p, entry):
+        return hypotheses.P_FLOOR_TEXT
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
@@ -116,35 +117,35 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
         task: {**entry, "accuracy": 100 * entry["accuracy"]}
         for task, entry in (shared.probing.get("ngram_baselines") or {}).items()
     }
-    primary = hy.primary_tests(records)
+    primary = hypotheses.primary_tests(records)
     summary = {
         "units": UNITS,
         "protocol": protocol_record(config),
         "config": settings,
         "corpus": corpus,
         "outcome": {
-            "name": hy.OUTCOME,
+            "name": OUTCOME,
             "tasks": list(config.outcome_tasks),
-            "ceiling": hy.CEILING,
-            "order_blind": hy.ORDER_BLIND_SCORE,
+            "ceiling": hypotheses.CEILING,
+            "order_blind": hypotheses.ORDER_BLIND_SCORE,
         },
-        "budgets": [int(b) for b in hy.budgets_of(records)],
+        "budgets": [int(b) for b in hypotheses.budgets_of(records)],
         "probing_baselines": baselines,
         "design": shared.design,
         "variants": variants,
         "grid": _grid(records),
         "primary_tests": primary,
-        "paper_form_tests": hy.paper_form_tests(records),
-        "controls": hy.controls(records, variants, corpus.get("floors", {})),
-        "design_checks": hy.design_checks(
+        "paper_form_tests": hypotheses.paper_form_tests(records),
+        "controls": hypotheses.controls(records, variants, corpus.get("floors", {})),
+        "design_checks": hypotheses.design_checks(
             records, variants, shared.design, shared.probing.get("ngram_baselines") or {}, config.outcome_tasks
         )
-        + hy.power_check(primary),
-        "secondary": {"distance": hy.distance_analysis(records, _distance_tasks(records))},
+        + hypotheses.power_check(primary),
+        "secondary": {"distance": hypotheses.distance_analysis(records, _distance_tasks(records))},
         "exploratory": {
-            "correlations": hy.exploratory_correlations(records),
-            "anovas": hy.exploratory_anovas(records),
-            "effect_tests": hy.exploratory_effect_tests(records, variants),
+            "correlations": hypotheses.exploratory_correlations(records),
+            "anovas": hypotheses.exploratory_anovas(records),
+            "effect_tests": hypotheses.exploratory_effect_tests(records, variants),
         },
         "runs": records,
         "failures": [{"run": f"{r['variant']}/seed{r['seed']}", **r["failure"]} for r in records if r["failure"]],
@@ -158,22 +159,28 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
     return summary
 
 
+# The measures of a grid cell, by their key in results.json: the outcome, and the measured properties of attention
+# on held-out sentences and (prefixed `position_`) on identical tokens.
 _GRID_MEASURES = {
     "outcome": lambda n: n.get("outcome"),
-    "locality": lambda n: n.get("pretrained_scores", {}).get("locality"),
-    "symmetry_mass": lambda n: n.get("pretrained_scores", {}).get("symmetry_mass"),
-    "position_locality": lambda n: (n.get("position") or {}).get("locality"),
-    "position_symmetry_mass": lambda n: (n.get("position") or {}).get("symmetry_mass"),
+    **{
+        f"{prefix}{prop}": lambda n, source=source, prop=prop: hypotheses.measured(n, source, prop)
+        for prefix, source in (("", "sentences"), ("position_", "identical tokens"))
+        for prop in ("locality", "symmetry_mass")
+    },
 }
 
 
 def _grid(records: list[dict]) -> list[dict]:
     """Per grid cell, every measure summarised over seeds at each budget (`budgets`) and at the final one."""
     grid = []
-    for (w, s), runs in hy.cells(records).items():
+    for (w, s), runs in hypotheses.cells(records).items():
         budgets = sorted({b for r in runs for b in r["budgets"]}, key=int)
         by_budget = {
-            b: {key: st.summarize([get(hy.at(r, b)) for r in runs]) for key, get in _GRID_MEASURES.items()}
+            b: {
+                key: statistics.summarize([get(hypotheses.at(r, b)) for r in runs])
+                for key, get in _GRID_MEASURES.items()
+            }
             for b in budgets
         }
         grid.append(
@@ -190,7 +197,7 @@ def _grid(records: list[dict]) -> list[dict]:
 
 def _distance_tasks(records: list[dict]) -> list[str]:
     """The probing tasks whose examples carry a dependency distance."""
-    tasks = {t: e for r in hy.finished(records) for t, e in r["probing"].items() if e.get("by_distance")}
+    tasks = {t: e for r in hypotheses.finished(records) for t, e in r["probing"].items() if e.get("by_distance")}
     return sorted(tasks)
 
 
@@ -312,10 +319,10 @@ def _header_section(summary: dict, tasks: list[str]) -> list[str]:
         f"The intervention: the attenuated prior over a grid of {len({g['w'] for g in grid})} localities w × "
         f"{len({g['s'] for g in grid})} symmetries s ({len(grid)} cells), anchors {', '.join(anchors) or 'none'}; "
         f"{len(config['seeds'])} seeds {config['seeds']} each. Pretraining on the {corpus.get('source', 'given data')} "
-        f"at budgets of {' and '.join(_steps(b) for b in summary['budgets']) or 'n/a'}; the {hy.OUTCOME} is the "
+        f"at budgets of {' and '.join(_steps(b) for b in summary['budgets']) or 'n/a'}; the {OUTCOME} is the "
         f"mean accuracy (points) of the frozen-feature probe(s) {', '.join(summary['outcome']['tasks'])} "
         f"(logistic regression on each model's last hidden states, one split for every model; "
-        f"{hy.ORDER_BLIND_SCORE:g} = order-blind, exactly). This run: {meta['wall_time_s']:.0f} s wall time, "
+        f"{hypotheses.ORDER_BLIND_SCORE:g} = order-blind, exactly). This run: {meta['wall_time_s']:.0f} s wall time, "
         + ", ".join(f"{kind} {e['cpu_s']:.0f} s CPU" for kind, e in run.items())
         + f" ({meta['workers']} worker process(es)); the stored stages took "
         f"{meta['stage_seconds_stored_total']:.0f} s to compute. pe_bert {meta['pe_bert']}, transformers "
@@ -403,8 +410,8 @@ def _design_section(summary: dict, tasks: list[str]) -> list[str]:
             ["w", "s", "locality", "symmetry (mass)", "symmetry (published)", "decay left / right (nats)"],
             [
                 [
-                    f"{c['w']:g}",
-                    f"{c['s']:g}",
+                    level(c["w"]),
+                    level(c["s"]),
                     fmt(c["locality"], 3),
                     fmt(c["symmetry_mass"], 3),
                     fmt(c["symmetry"], 3),
@@ -424,19 +431,9 @@ def _design_section(summary: dict, tasks: list[str]) -> list[str]:
         final = str(summary["budgets"][-1]) if summary["budgets"] else None
         rows = []
         for task, baseline in baselines.items():
-            best = max(
-                (
-                    (v["budgets"][final]["probing"][task]["mean"], label)
-                    for label, v in summary["variants"].items()
-                    if v["trained"]
-                    and final in v["budgets"]
-                    and task in v["budgets"][final]["probing"]
-                    and v["budgets"][final]["probing"][task]["mean"] is not None
-                ),
-                default=(None, "n/a"),
-            )
+            label, score = hypotheses.best_variant(summary["variants"], final, task) or ("n/a", None)
             outcome = " (outcome)" if task in summary["outcome"]["tasks"] else ""
-            rows.append([f"{task}{outcome}", fmt(baseline["accuracy"], 1), f"{fmt(best[0], 1)} ({best[1]})"])
+            rows.append([f"{task}{outcome}", fmt(baseline["accuracy"], 1), f"{fmt(score, 1)} ({label})"])
         lines += _table(["task", "bag of n-grams (n ≤ 2)", "best model"], rows)
     return lines
 
@@ -450,14 +447,14 @@ def _grid_section(summary: dict, tasks: list[str]) -> list[str]:
         "",
         "## The grid",
         "",
-        f"Cell means over seeds: the {hy.OUTCOME} (points) at each budget, and at the final budget the measured "
+        f"Cell means over seeds: the {OUTCOME} (points) at each budget, and at the final budget the measured "
         "locality and symmetry (mass) of attention on held-out sentences / on identical tokens (the PE alone).",
         "",
     ]
     rows = [
         [
-            f"{g['w']:g}",
-            f"{g['s']:g}",
+            level(g["w"]),
+            level(g["s"]),
             *[fmt_summary(g["budgets"].get(b, {}).get("outcome"), 1, False) for b in budgets],
             fmt_summary(g["locality"], 3, False),
             fmt_summary(g["symmetry_mass"], 3, False),
@@ -466,7 +463,7 @@ def _grid_section(summary: dict, tasks: list[str]) -> list[str]:
         ]
         for g in grid
     ]
-    header = ["w", "s", *[f"{hy.OUTCOME} @{_steps(b)}" for b in budgets]]
+    header = ["w", "s", *[f"{OUTCOME} @{_steps(b)}" for b in budgets]]
     return lines + _table(header + ["locality", "symmetry (mass)", "locality, PE alone", "symmetry, PE alone"], rows)
 
 
@@ -478,11 +475,11 @@ def _variants_section(summary: dict, tasks: list[str]) -> list[str]:
         "## Every variant",
         "",
         "At the final budget (untrained controls: at initialisation): frozen-feature probe accuracies (points, on "
-        f"the shared test split), the {hy.OUTCOME}, the measured properties of the model's attention on held-out "
+        f"the shared test split), the {OUTCOME}, the measured properties of the model's attention on held-out "
         "sentences, and the masked-token share of the learnable signal.",
         "",
     ]
-    header = ["variant", *probing, hy.OUTCOME, *[METRIC_TITLES[k] for k in ATTENTION_SCORES], "share"]
+    header = ["variant", *probing, OUTCOME, *[METRIC_TITLES[k] for k in ATTENTION_SCORES], "share"]
     rows = [
         [
             label,
@@ -541,7 +538,7 @@ def _exploratory_section(summary: dict, tasks: list[str]) -> list[str]:
         "",
         "## Exploratory",
         "",
-        f"Not pre-registered; Holm within each table. Spearman ρ of each measured property vs the {hy.OUTCOME} "
+        f"Not pre-registered; Holm within each table. Spearman ρ of each measured property vs the {OUTCOME} "
         "over every pretrained variant's seed mean at the final budget (anchors included):",
         "",
     ]
@@ -579,8 +576,20 @@ def _exploratory_section(summary: dict, tasks: list[str]) -> list[str]:
     return lines
 
 
+# BERT-base's shape: a study's models smaller than this are not evidence about BERT-sized ones.
+BERT_BASE_SHAPE = {"num_hidden_layers": 12, "hidden_size": 768}
+
+
 def _limits_section(summary: dict, tasks: list[str]) -> list[str]:
     config = summary["config"]
+    below_bert = any(config[key] < size for key, size in BERT_BASE_SHAPE.items())
+    scale = (
+        "A bounded null says which effects this design rules out at this scale, not that none exists at "
+        "BERT's. Run the study at scale (README) before drawing conclusions about BERT-sized models."
+        if below_bert
+        else "A bounded null says which effects this design rules out at this scale and these budgets, not that "
+        "none exists with other data or longer pretraining."
+    )
     return [
         "",
         "## What this cannot show",
@@ -589,8 +598,7 @@ def _limits_section(summary: dict, tasks: list[str]) -> list[str]:
         f"pretrained for {' and '.join(_steps(b) for b in summary['budgets']) or 'no steps'} on "
         f"{summary['corpus'].get('source', 'the given data')}. The grid varies locality and symmetry through one "
         "parametric prior; other ways of being local or symmetric (learned, rotary) are anchors, not part of the "
-        "tests. A bounded null says which effects this design rules out at this scale, not that none exists at "
-        "BERT's. Run the study at scale (README) before drawing conclusions about BERT-sized models.",
+        f"tests. {scale}",
     ]
 
 
@@ -622,7 +630,7 @@ def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
             "Zero-shot word-order probes on the pretrained MLM: share of held-out sentences whose "
             "pseudo-log-likelihood is higher than that of their perturbed version, in percent (a tie counts "
             "half; 50 = blind to the perturbation). The sign test drops ties; ✓ = its Holm-corrected p < "
-            f"{st.ALPHA} over every variant × perturbation.",
+            f"{PROTOCOL.alpha} over every variant × perturbation.",
             "",
         ]
         tests = {
@@ -633,7 +641,7 @@ def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
 
         def cell(label, p):
             test = tests.get((label, p), {})
-            mark = " ✓" if test.get("p_holm") is not None and test["p_holm"] < st.ALPHA else ""
+            mark = " ✓" if test.get("p_holm") is not None and test["p_holm"] < PROTOCOL.alpha else ""
             ties = f" ({test['ties']} ties)" if test.get("ties") else ""
             return fmt_summary(variants[label]["zero_shot_pll_preference"].get(p), 1, False) + mark + ties
 
@@ -690,7 +698,7 @@ def _mlm_section(summary: dict, tasks: list[str]) -> list[str]:
     length = [
         t
         for t in summary["exploratory"]["effect_tests"]
-        if t["kind"] == "length_loss_change" and t["p_holm"] is not None and t["p_holm"] < st.ALPHA
+        if t["kind"] == "length_loss_change" and t["p_holm"] is not None and t["p_holm"] < PROTOCOL.alpha
     ]
     lines += [
         "",

@@ -120,12 +120,8 @@ def _check_out(out: str) -> None:
             break
 
 
-def check_values(config) -> None:
-    """Ranges, names and combinations, including each variant's full model config."""
-    from ..configuration import PEBertConfig
-    from ..data.glue import TASKS
-    from ..pe_base import position_encoding_names
-
+def _check_numbers(config) -> None:
+    """Counts are positive, measurements have their minimum sizes, seeds are in range."""
     for name in POSITIVE_SETTINGS:
         value = getattr(config, name, None)
         if value is not None and value < 1:
@@ -146,6 +142,11 @@ def check_values(config) -> None:
         value = getattr(config, name, None)
         if value is not None and not value > 0:
             raise InvalidInputError(f"{_flag(name)} is {value}: it must be a positive number.")
+
+
+def _check_task_names(config) -> None:
+    """Fine-tuning and probing tasks are registered ones, and the outcome's tasks are among the probing tasks."""
+    from ..data.glue import TASKS
     from ..data.probing import PROBING_TASKS
 
     unknown = [task for task in config.tasks if task not in TASKS]
@@ -162,6 +163,15 @@ def check_values(config) -> None:
             f"--outcome-tasks {missing} are not among --probing-tasks {config.probing_tasks}: the outcome is the "
             "mean of probing tasks the study runs; add them to --probing-tasks."
         )
+
+
+def check_values(config) -> None:
+    """Ranges, names and combinations, including each variant's full model config."""
+    from ..configuration import PEBertConfig
+    from ..pe_base import position_encoding_names
+
+    _check_numbers(config)
+    _check_task_names(config)
     if not config.budget_multiples or any(m < 1 for m in config.budget_multiples):
         raise InvalidInputError(
             f"--budget-multiples {config.budget_multiples}: give positive whole multiples of --pretrain-steps, "
@@ -210,11 +220,13 @@ def check_values(config) -> None:
 
 def _check_probing_sentences_fit(config, label: str, model_config) -> None:
     """The built-in probing sentences must fit an absolute PE's table: the compact language's longest sentence and
-    its [CLS]/[SEP] (the word-level vocabulary gives one token per word)."""
+    its [CLS]/[SEP]. The probing split is the compact language's whatever `builtin_grammar` says, and the study's
+    word-level vocabulary gives one token per word (a word it lacks is one [UNK]); a --tokenizer-name of the user's
+    is checked once it is loaded (`check_sentences_fit`)."""
     from ..configuration import position_table_limit
 
     bound = position_table_limit(model_config)
-    if bound is None or not config.probing_tasks or config.tokenizer_name or config.builtin_grammar != "compact":
+    if bound is None or not config.probing_tasks or config.tokenizer_name:
         return
     from ..data.compact import compact_language
 
@@ -252,7 +264,8 @@ def check_sentences_fit(config, tokenizer, source: str, sentences: dict[str, lis
 
 def _check_tokenizer_covers_the_language(config) -> None:
     """A --tokenizer-name used on the built-in language (corpus, probes) must know its words: every unknown word
-    would become [UNK] and the measurements would be of [UNK]s."""
+    would become [UNK] and the measurements would be of [UNK]s. The words are those of the built-in grammar
+    (`builtin_grammar`: corpus, built-in tasks) and of the compact language (the probing split)."""
     uses_builtin = config.builtin_corpus or config.probing_tasks or config.builtin_tasks
     if not config.tokenizer_name or not uses_builtin:
         return
@@ -264,7 +277,10 @@ def _check_tokenizer_covers_the_language(config) -> None:
         tokenizer = AutoTokenizer.from_pretrained(config.tokenizer_name)
     except (OSError, ValueError) as error:
         raise InvalidInputError(f"--tokenizer-name {config.tokenizer_name} cannot be loaded: {error}") from error
-    words = sorted(compact_language().vocabulary)
+    words = set(config.builtin_vocabulary())
+    if config.probing_tasks:
+        words |= set(compact_language().vocabulary)
+    words = sorted(words)
     pieces = tokenizer(words, add_special_tokens=False)["input_ids"]
     unknown = [
         w for w, ids in zip(words, pieces) if tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids

@@ -8,12 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-DISPLAY_NAMES = {"random": "Random", "shuffle-sr": "Shuffle-SR", "swap-adjacent": "BShift"}
-
-
-def display_name(name: str) -> str:
-    """'shuffle-3' -> 'Shuffle-3', 'shuffle-sr' -> 'Shuffle-SR', 'swap-adjacent' -> 'BShift'."""
-    return DISPLAY_NAMES.get(name, name.capitalize())
+from .registry import display_name
 
 
 def _as_dict(report: Any) -> dict:

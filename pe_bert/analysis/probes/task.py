@@ -32,7 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import stats
-from .registry import PAPER_PERTURBATIONS, derive_seed, perturb, validate_perturbation_names
+from .registry import PAPER_PERTURBATIONS, derive_seed, find_perturbation, perturb, validate_perturbation_names
 from .roles import is_annotated
 
 FIELDS = ("hypothesis", "premise", "both")
@@ -204,7 +204,7 @@ def build_perturbed_sets(
     sides = ("premise", "hypothesis") if field == "both" else (field,)
     sets = {}
     for name in validate_perturbation_names(perturbations):
-        role_swap = name == "shuffle-sr"
+        role_swap = find_perturbation(name).swaps_roles
         kept, premises, hypotheses, references, original_references, n_changed = [], [], [], [], [], 0
         for i, example in enumerate(examples):
             if role_swap and example.label != entailment_label:
@@ -297,6 +297,18 @@ def _label_ids(model: nn.Module, entailment_label: int | None, contradiction_lab
     return entailment_label, contradiction_label
 
 
+def _perturbed_set(examples: Sequence[NLIExample], name: str, report: ProbeReport, **kwargs) -> PerturbedSet | None:
+    """`build_perturbed_sets` for one perturbation; None (recorded in `report`, with a warning) when it cannot run
+    here (spaCy or its English pipeline missing for raw-text Shuffle-SR)."""
+    try:
+        (perturbed,) = build_perturbed_sets(examples, [name], **kwargs).values()
+    except (ImportError, OSError) as error:
+        warnings.warn(f"{name} skipped: {error}", stacklevel=3)
+        report.results[name] = {"skipped": str(error)}
+        return None
+    return perturbed
+
+
 def nli_probe(
     model: nn.Module,
     tokenizer,
@@ -349,20 +361,10 @@ def nli_probe(
             "contradiction_label": contradiction_label,
         },
     )
+    label_kwargs = {"entailment_label": entailment_label, "contradiction_label": contradiction_label}
     for name in perturbations:
-        try:
-            (perturbed,) = build_perturbed_sets(
-                examples,
-                [name],
-                field=field,
-                seed=seed,
-                entailment_label=entailment_label,
-                contradiction_label=contradiction_label,
-                **perturb_kwargs,
-            ).values()
-        except (ImportError, OSError) as error:  # spaCy (or its English pipeline) missing for raw-text Shuffle-SR
-            warnings.warn(f"{name} skipped: {error}", stacklevel=2)
-            report.results[name] = {"skipped": str(error)}
+        perturbed = _perturbed_set(examples, name, report, field=field, seed=seed, **label_kwargs, **perturb_kwargs)
+        if perturbed is None:
             continue
         predictions = predict_pairs(
             model,

@@ -24,7 +24,14 @@ from tqdm.auto import tqdm
 
 from . import stats
 from .perturbations import join_words
-from .registry import DEFAULT_ZERO_SHOT_PERTURBATIONS, derive_seed, perturb, validate_perturbation_names, words_of
+from .registry import (
+    DEFAULT_ZERO_SHOT_PERTURBATIONS,
+    derive_seed,
+    find_perturbation,
+    perturb,
+    validate_perturbation_names,
+    words_of,
+)
 
 _HEAD_NAMES = ("cls", "lm_head")
 
@@ -242,6 +249,48 @@ def has_trained_mlm_head(model: nn.Module) -> bool:
     return not any(key.startswith(("cls.", "lm_head")) and "decoder" not in key for key in info.get("missing_keys", ()))
 
 
+def _check_metrics(model: nn.Module, metrics: Sequence[str]) -> None:
+    """The metrics are known, and PLL has an MLM head to read (a warning when that head was never trained)."""
+    unknown = set(metrics) - {"pll", "drift"}
+    if unknown:
+        raise ValueError(f"Unknown zero-shot metric(s) {sorted(unknown)}; use 'pll' and/or 'drift'.")
+    output_embeddings = getattr(model, "get_output_embeddings", lambda: None)
+    if "pll" in metrics and output_embeddings() is None:
+        raise ValueError(
+            f"{type(model).__name__} has no MLM head, so PLL is undefined: load it with "
+            "AutoModelForMaskedLM, or use metrics=('drift',)."
+        )
+    if "pll" in metrics and not has_trained_mlm_head(model):
+        warnings.warn(
+            "This checkpoint has no trained MLM head (it was randomly initialised on load), so PLL "
+            "preferences are meaningless; use metrics=('drift',) for such encoders.",
+            stacklevel=3,
+        )
+
+
+def _perturbed_pairs(
+    sentences: Sequence[Any], perturbations: Sequence[str], seed: int, report: ZeroShotReport, perturb_kwargs: dict
+) -> dict[str, tuple[list[int], list[str]]]:
+    """Per perturbation, the indices of the sentences it changed and their perturbed texts. A perturbation that
+    cannot run here (raw-text Shuffle-SR without spaCy) is skipped with a warning and recorded in `report`."""
+    pairs: dict[str, tuple[list[int], list[str]]] = {}
+    for name in perturbations:
+        kept, texts = [], []
+        swaps_roles = find_perturbation(name).swaps_roles
+        try:
+            for i, sentence in enumerate(sentences):
+                result = perturb(name, sentence, derive_seed(seed, i), **(perturb_kwargs if swaps_roles else {}))
+                if result.changed:
+                    kept.append(i)
+                    texts.append(result.text)
+        except (ImportError, OSError) as error:  # raw-text Shuffle-SR without spaCy or its English pipeline
+            warnings.warn(f"{name} skipped: {error}", stacklevel=3)
+            report.results[name] = {"skipped": str(error)}
+            continue
+        pairs[name] = (kept, texts)
+    return pairs
+
+
 def zero_shot_probe(
     model: nn.Module,
     tokenizer,
@@ -266,21 +315,7 @@ def zero_shot_probe(
     if not sentences:
         raise ValueError("zero_shot_probe needs at least one sentence; got none.")
     perturbations = validate_perturbation_names(perturbations)
-    unknown = set(metrics) - {"pll", "drift"}
-    if unknown:
-        raise ValueError(f"Unknown zero-shot metric(s) {sorted(unknown)}; use 'pll' and/or 'drift'.")
-    output_embeddings = getattr(model, "get_output_embeddings", lambda: None)
-    if "pll" in metrics and output_embeddings() is None:
-        raise ValueError(
-            f"{type(model).__name__} has no MLM head, so PLL is undefined: load it with "
-            "AutoModelForMaskedLM, or use metrics=('drift',)."
-        )
-    if "pll" in metrics and not has_trained_mlm_head(model):
-        warnings.warn(
-            "This checkpoint has no trained MLM head (it was randomly initialised on load), so PLL "
-            "preferences are meaningless; use metrics=('drift',) for such encoders.",
-            stacklevel=2,
-        )
+    _check_metrics(model, metrics)
     originals = [join_words(words_of(s)) for s in sentences]
     report = ZeroShotReport(
         model=model_name or getattr(model.config, "_name_or_path", "") or type(model).__name__,
@@ -292,23 +327,7 @@ def zero_shot_probe(
             "n_resamples": n_resamples,
         },
     )
-    pairs: dict[str, tuple[list[int], list[str]]] = {}
-    for name in perturbations:
-        kept, texts = [], []
-        try:
-            for i, sentence in enumerate(sentences):
-                result = perturb(
-                    name, sentence, derive_seed(seed, i), **(perturb_kwargs if name == "shuffle-sr" else {})
-                )
-                if result.changed:
-                    kept.append(i)
-                    texts.append(result.text)
-        except (ImportError, OSError) as error:  # raw-text Shuffle-SR without spaCy or its English pipeline
-            warnings.warn(f"{name} skipped: {error}", stacklevel=2)
-            report.results[name] = {"skipped": str(error)}
-            continue
-        pairs[name] = (kept, texts)
-
+    pairs = _perturbed_pairs(sentences, perturbations, seed, report, perturb_kwargs)
     pll_original = None
     if "pll" in metrics:
         pll_original = pseudo_log_likelihood(
