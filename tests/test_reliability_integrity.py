@@ -17,7 +17,7 @@ import pytest
 
 from pe_bert.study import StageStore, Study, StudyConfig
 from pe_bert.study.leases import Lease
-from pe_bert.study.stages import KILL_HOOK, OutsideStudy
+from pe_bert.study.store import KILL_HOOK, OutsideStudy
 from pe_bert.training.resume import file_sha256
 
 from helpers import MICRO_SHAPE
@@ -132,7 +132,7 @@ def test_timing_files_are_verified_but_do_not_change_the_content_digest(tmp_path
 
 
 def test_inputs_are_fingerprinted_by_content(tmp_path):
-    from pe_bert.study.stages import input_fingerprint
+    from pe_bert.study.store import input_fingerprint
 
     (tmp_path / "a.txt").write_text("one sentence .\n")
     (tmp_path / "b.txt").write_text("one sentence .\n")
@@ -215,7 +215,7 @@ def test_a_torn_log_line_is_skipped_and_never_glued_to_the_next(tmp_path, caplog
     store.run("u", "a", {}, lambda folder: {})
     with store.log_path.open("a") as log:
         log.write('{"time": "2026-01-01T00:00:00", "unit": "u", "sta')  # a kill during an append
-    with caplog.at_level(logging.WARNING, logger="pe_bert.study.stages"):
+    with caplog.at_level(logging.WARNING, logger="pe_bert.study.store"):
         assert [e["stage"] for e in store.log_entries()] == ["a"]
     assert "stage_log.jsonl line 2 is incomplete" in caplog.text
     store.run("u", "b", {}, lambda folder: {})

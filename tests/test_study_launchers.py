@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pe_bert.study import StageStore, Study
-from pe_bert.study.stages import KILL_HOOK
+from pe_bert.study.store import KILL_HOOK
 
 from test_reliability_integrity import _env, _flags, _store, _tiny_config
 

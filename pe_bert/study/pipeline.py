@@ -26,7 +26,7 @@ from ..jsonable import jsonable
 from . import runner
 from .config import StudyConfig, VariantSpec
 from .console import stage_output
-from .stages import NotStored, StageFailed, StageStore, input_fingerprint, stored_strings
+from .store import NotStored, StageFailed, StageStore, input_fingerprint, stored_strings
 
 logger = logging.getLogger(__name__)
 
