@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pe_bert.study import StageStore, Study, StudyConfig
+from pe_bert.study import StageStore, Study, StudyConfig, stages
 from pe_bert.study.leases import Lease
 from pe_bert.study.store import KILL_HOOK, OutsideStudy
 from pe_bert.training.resume import file_sha256
@@ -149,7 +149,7 @@ def test_inputs_are_fingerprinted_by_content(tmp_path):
 
 
 def test_the_corpus_is_identified_by_content_and_pinned_revision(tmp_path):
-    from pe_bert.study.pipeline import corpus_identity
+    from pe_bert.study.stages.training import corpus_identity
 
     # The default study's identity is the one stored studies were built with (their stages stay valid).
     assert list(corpus_identity(StudyConfig()).values()) == [None, None, None, 50000]
@@ -538,8 +538,12 @@ def test_a_forged_model_path_is_redone_and_nothing_outside_the_study_is_read_or_
     (victim / "README.md").write_text("the victim's own card")
     _forge(pretrain, result={**json.loads((pretrain / "result.json").read_text()), "path": "../victim"})
     study = Study(_tiny_config(out), progress=False)
-    ((unit, spec, seed),) = study.units()
-    assert study.pretrain_stage(unit, spec, seed, study.data_stage(shown=False))["path"] == "runs/none/seed0/pretrain"
+    (unit,) = study.units()
+    engine = study.engine
+    [data] = stages.data.STAGE.calls(study.config)
+    shared = stages.SharedResults(corpus=engine.shared_call(data, shown=False))
+    [pretrain] = stages.pretrain.STAGE.calls(study.config, unit.spec)
+    assert engine.unit_call(stages.UnitState(unit, shared), pretrain).path == "runs/none/seed0/pretrain"
     assert [(e["stage"], e["status"]) for e in study.store.log_entries()[-2:]] == [
         ("data", "skipped"),
         ("pretrain", "ran"),
