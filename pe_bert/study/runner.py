@@ -32,8 +32,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .leases import release_leases_of
+
+if TYPE_CHECKING:
+    from .config import StudyConfig
+    from .events import EventSink
 
 PARENT_POLL_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -166,16 +171,16 @@ def _kill_workers(pool: ProcessPoolExecutor, runs) -> None:
 
 
 @dataclass
-class _Pool:
-    """What every pool of one `run_units` call shares."""
+class _UnitsRun:
+    """One `run_units` call: what each of its pools (the first, then one per retried unit) shares."""
 
-    config: object
+    config: StudyConfig
     runs: Path
     verbose: bool
     units: list
-    sink: object
-    context: object
-    events: object
+    sink: EventSink
+    context: multiprocessing.context.SpawnContext
+    events: multiprocessing.queues.Queue
     results: dict = field(default_factory=dict)
 
 
@@ -185,32 +190,32 @@ def run_units(config, runs: Path, verbose: bool, units: list, workers: int, sink
     `sink.unit_finished(result)` is called per finished unit. Returns the UnitResults in the order of `units` (module
     docstring for deaths and interruptions)."""
     context = multiprocessing.get_context("spawn")
-    pool = _Pool(config, runs, verbose, units, sink, context, context.Queue())
-    interrupted = _run_pool(pool, list(range(len(units))), workers)
+    run = _UnitsRun(config, runs, verbose, units, sink, context, context.Queue())
+    interrupted = _run_pool(run, list(range(len(units))), workers)
     for index in interrupted:  # each alone, in a fresh worker: a unit that kills its worker again is found
-        if _run_pool(pool, [index], 1):
-            pool.results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
-            sink.unit_finished(pool.results[index])
-    _drain(pool)
-    return [pool.results[i] for i in range(len(units))]
+        if _run_pool(run, [index], 1):
+            run.results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
+            sink.unit_finished(run.results[index])
+    _drain(run)
+    return [run.results[i] for i in range(len(units))]
 
 
-def _run_pool(shared: _Pool, indices, workers) -> list[int]:
+def _run_pool(run: _UnitsRun, indices, workers) -> list[int]:
     """One pool over `indices`; returns the indices whose units a dead worker interrupted."""
     pool = ProcessPoolExecutor(
         workers,
-        mp_context=shared.context,
+        mp_context=run.context,
         initializer=_init_worker,
-        initargs=(shared.config, shared.verbose, shared.events, os.getpid()),
+        initargs=(run.config, run.verbose, run.events, os.getpid()),
     )
     interrupted = []
     try:
         with sigint_blocked():  # submit() spawns the workers
-            futures = {pool.submit(_run_unit_in_worker, shared.units[i]): i for i in indices}
+            futures = {pool.submit(_run_unit_in_worker, run.units[i]): i for i in indices}
         waiting = set(futures)
         while waiting:
             try:
-                shared.sink.show(shared.events.get(timeout=0.2))
+                run.sink.show(run.events.get(timeout=0.2))
                 continue
             except queues.Empty:
                 pass
@@ -218,22 +223,22 @@ def _run_pool(shared: _Pool, indices, workers) -> list[int]:
                 waiting.discard(future)
                 index = futures[future]
                 try:
-                    shared.results[index] = future.result()
+                    run.results[index] = future.result()
                 except BrokenProcessPool:
                     interrupted.append(index)
                     continue
-                shared.sink.unit_finished(shared.results[index])
+                run.sink.unit_finished(run.results[index])
     except BaseException:
-        _kill_workers(pool, shared.runs)  # before this process releases its own leases (unwinding)
+        _kill_workers(pool, run.runs)  # before this process releases its own leases (unwinding)
         raise
     pool.shutdown(wait=True)
     return sorted(interrupted)
 
 
-def _drain(shared: _Pool) -> None:
+def _drain(run: _UnitsRun) -> None:
     while True:  # events sent just before the last unit finished
         try:
-            shared.sink.show(shared.events.get(timeout=0.05))
+            run.sink.show(run.events.get(timeout=0.05))
         except queues.Empty:
             break
 
