@@ -66,10 +66,19 @@ def test_a_new_stage_is_a_module_and_one_line(tmp_path, monkeypatch):
         name = "ablation"
         result = stages.StageResult
 
+    class Lexicon(stages.SharedStage):
+        name = "lexicon"
+        result = stages.StageResult
+
     monkeypatch.setattr(stages, "UNIT_STAGES", (*stages.UNIT_STAGES, Ablation()))
+    monkeypatch.setattr(stages, "SHARED_STAGES", (*stages.SHARED_STAGES, Lexicon()))
     study = Study(_config(tmp_path), progress=False)
     assert study.unit_stage_names()[-1] == "ablation" and study.stages_per_unit() == 10
     assert "ablation" not in study.unit_stage_names(study.units()[-1].spec)  # a trained variant's only
+    assert study.shared_stage_count() == 5
+    shared, [call] = stages.SharedResults(), Lexicon().calls(study.config)
+    call.stage.absorb(shared, call, stages.StageResult())
+    assert shared.others == {("_shared", "lexicon"): stages.StageResult()}
 
 
 STORED = {

@@ -32,6 +32,8 @@ class Study:
     def __init__(self, config: StudyConfig, progress: bool = True, verbose: bool = False):
         self.config = config
         self.out = Path(config.out)
+        self.progress = progress
+        self.verbose = verbose
         self.engine = open_engine(config, progress, verbose)
         self.store = self.engine.store
         self.sink = self.engine.sink

@@ -109,8 +109,9 @@ class SharedStage(Stage):
         raise NotImplementedError
 
     def absorb(self, shared: SharedResults, call: StageCall, result: StageResult) -> None:
-        """Keep the result where units and the report read it."""
-        raise NotImplementedError
+        """Keep the result where units and the report read it: by default by its folder and name
+        (`SharedResults.others`); the built-in stages' have fields of their own."""
+        shared.others[(self.unit(call), call.name)] = result
 
 
 class UnitStage(Stage):

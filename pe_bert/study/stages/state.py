@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..units import Unit
+    from .base import StageResult
     from .data import DataResult
     from .design import DesignResult
     from .probing_split import ProbingSplit
@@ -18,12 +19,14 @@ if TYPE_CHECKING:
 class SharedResults:
     """The shared stages' results: the data (tokenizer, corpus, evaluation blocks and floors), the grid's manipulation
     check, the probing split (with its n-gram baselines) and the built-in tasks' files per seed; None (or no seed)
-    where the study has no such stage. `data`, `design`, `probing`: their stored dicts, as the report reads them."""
+    where the study has no such stage; any other shared stage's result in `others`, by (folder, name). `data`,
+    `design`, `probing`: their stored dicts, as the report reads them."""
 
     corpus: DataResult | None = None
     manipulation: DesignResult | None = None
     probing_split: ProbingSplit | None = None
     task_files: dict[int, TaskFiles] = field(default_factory=dict)
+    others: dict[tuple[str, str], StageResult] = field(default_factory=dict)
 
     @property
     def data(self) -> dict:
