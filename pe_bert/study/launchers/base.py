@@ -34,14 +34,14 @@ class Launcher(Protocol):
     def run(self, units: list[Unit], sink: EventSink) -> list[UnitResult]: ...
 
 
-LauncherFactory = type  # a class whose __init__ takes a LaunchSetup and whose instances are Launchers
-LAUNCHERS: dict[str, LauncherFactory] = {}
+# A launcher's class: constructed with a `LaunchSetup`, its instances are `Launcher`s.
+LAUNCHERS: dict[str, type] = {}
 
 
 def register_launcher(name: str):
     """Class decorator: make the class (constructed with a `LaunchSetup`) the launcher of `--launcher NAME`."""
 
-    def register(cls: LauncherFactory) -> LauncherFactory:
+    def register(cls: type) -> type:
         previous = LAUNCHERS.get(name)
         if previous is not None and previous.__qualname__ != cls.__qualname__:
             raise ValueError(
