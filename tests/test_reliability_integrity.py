@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pe_bert.study import StageStore, Study, StudyConfig
+from pe_bert.study import StageStore, Study, StudyConfig, stages
 from pe_bert.study.leases import Lease
-from pe_bert.study.stages import KILL_HOOK, OutsideStudy
+from pe_bert.study.store import KILL_HOOK, OutsideStudy
 from pe_bert.training.resume import file_sha256
 
 from helpers import MICRO_SHAPE
@@ -132,7 +132,7 @@ def test_timing_files_are_verified_but_do_not_change_the_content_digest(tmp_path
 
 
 def test_inputs_are_fingerprinted_by_content(tmp_path):
-    from pe_bert.study.stages import input_fingerprint
+    from pe_bert.study.store import input_fingerprint
 
     (tmp_path / "a.txt").write_text("one sentence .\n")
     (tmp_path / "b.txt").write_text("one sentence .\n")
@@ -149,7 +149,7 @@ def test_inputs_are_fingerprinted_by_content(tmp_path):
 
 
 def test_the_corpus_is_identified_by_content_and_pinned_revision(tmp_path):
-    from pe_bert.study.pipeline import corpus_identity
+    from pe_bert.study.stages.training import corpus_identity
 
     # The default study's identity is the one stored studies were built with (their stages stay valid).
     assert list(corpus_identity(StudyConfig()).values()) == [None, None, None, 50000]
@@ -215,7 +215,7 @@ def test_a_torn_log_line_is_skipped_and_never_glued_to_the_next(tmp_path, caplog
     store.run("u", "a", {}, lambda folder: {})
     with store.log_path.open("a") as log:
         log.write('{"time": "2026-01-01T00:00:00", "unit": "u", "sta')  # a kill during an append
-    with caplog.at_level(logging.WARNING, logger="pe_bert.study.stages"):
+    with caplog.at_level(logging.WARNING, logger="pe_bert.study.store"):
         assert [e["stage"] for e in store.log_entries()] == ["a"]
     assert "stage_log.jsonl line 2 is incomplete" in caplog.text
     store.run("u", "b", {}, lambda folder: {})
@@ -538,8 +538,12 @@ def test_a_forged_model_path_is_redone_and_nothing_outside_the_study_is_read_or_
     (victim / "README.md").write_text("the victim's own card")
     _forge(pretrain, result={**json.loads((pretrain / "result.json").read_text()), "path": "../victim"})
     study = Study(_tiny_config(out), progress=False)
-    ((unit, spec, seed),) = study.units()
-    assert study.pretrain_stage(unit, spec, seed, study.data_stage(shown=False))["path"] == "runs/none/seed0/pretrain"
+    (unit,) = study.units()
+    engine = study.engine
+    [data] = stages.data.STAGE.calls(study.config)
+    shared = stages.SharedResults(corpus=engine.shared_call(data, shown=False))
+    [pretrain] = stages.pretrain.STAGE.calls(study.config, unit.spec)
+    assert engine.unit_call(stages.UnitState(unit, shared), pretrain).path == "runs/none/seed0/pretrain"
     assert [(e["stage"], e["status"]) for e in study.store.log_entries()[-2:]] == [
         ("data", "skipped"),
         ("pretrain", "ran"),

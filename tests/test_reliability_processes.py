@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pe_bert.study.stages import KILL_HOOK, KILL_ONCE
+from pe_bert.study.store import KILL_HOOK, KILL_ONCE
 
 from test_reliability_integrity import _env, _flags, _store, _tiny_config
 

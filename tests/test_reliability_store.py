@@ -20,7 +20,7 @@ from pe_bert.errors import InvalidInputError
 from pe_bert.study import Study
 from pe_bert.study.folder import check_same_study, record_settings
 from pe_bert.study.leases import HOST, Lease
-from pe_bert.study.stages import OutsideStudy, StageFailed
+from pe_bert.study.store import OutsideStudy, StageFailed
 from pe_bert.training import resume
 from pe_bert.training.resume import CHECKSUMS, file_sha256, last_complete_checkpoint, write_checksums
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pe_bert.study import StageStore, Study
-from pe_bert.study.stages import KILL_HOOK
+from pe_bert.study.store import KILL_HOOK
 
 from test_reliability_integrity import _env, _flags, _store, _tiny_config
 
@@ -220,7 +220,7 @@ def test_where_a_unit_runs_changes_no_number(local_study, tmp_path):
 def test_unit_threads_identify_stages_and_fit_the_jobs(tmp_path):
     def stage_settings(threads) -> dict:
         out = tmp_path / f"threads{threads}"
-        Study(_config(out, unit_threads=threads), progress=False)._stage("u", "s", {"x": 1}, lambda folder: {})
+        Study(_config(out, unit_threads=threads), progress=False).engine.run_stage("u", "s", {"x": 1}, lambda f: {})
         return json.loads((out / "runs" / "u" / "s" / "DONE.json").read_text())["settings"]
 
     assert stage_settings(1) == {"x": 1}  # the default: stages stored before the setting existed are kept

@@ -3,7 +3,7 @@ symmetry, probe word order, correlate, report), resumable stage by stage."""
 
 from .config import StudyConfig, VariantSpec
 from .pipeline import Study
-from .stages import NotStored, StageFailed, StageStore
+from .store import NotStored, StageFailed, StageStore
 
 
 def run_study(config: StudyConfig | None = None, progress: bool = True, **settings) -> dict:

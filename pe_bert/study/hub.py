@@ -61,10 +61,11 @@ def write_model_cards(study, results, summary: dict) -> dict:
     for result, record in zip(results, summary["runs"]):
         if result.failure or "pretrain" not in result.stages:
             continue
-        folder = study.store.resolve(result.stages["pretrain"]["path"])
+        pretrained = result.stages["pretrain"]
+        folder = study.store.resolve(pretrained.path)
         name = repo_name(study, record["variant"], record["seed"])
         repo_id = f"{study.config.hub_org}/{name}" if study.config.hub_org else name
-        metrics = dict(result.stages["pretrain"].get("metrics", {}))
+        metrics = dict(pretrained.metrics or {})
         for task, entry in record["tasks"].items():
             if entry["score"] is not None:
                 metrics[f"eval_{task}_{entry['metric']}"] = entry["score"]
@@ -101,7 +102,7 @@ def push_checkpoints(study, results, summary: dict) -> list[str]:
         repo_id = f"{study.config.hub_org}/{repo_name(study, record['variant'], record['seed'])}"
         api.create_repo(repo_id, exist_ok=True)
         api.upload_folder(
-            folder_path=str(study.store.resolve(result.stages["pretrain"]["path"])),
+            folder_path=str(study.store.resolve(result.stages["pretrain"].path)),
             repo_id=repo_id,
             commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
             ignore_patterns=UPLOAD_IGNORE,

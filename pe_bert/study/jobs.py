@@ -157,8 +157,9 @@ def run_unit_job(config: dict, unit: str, spec, seed: int, lifeline: str | None 
     docstring)."""
     from ..pe_plugins import import_position_encoding_modules
     from .config import StudyConfig
-    from .pipeline import Study
     from .runner import set_unit_threads
+    from .stages.engine import open_engine
+    from .units import Unit
 
     # submitit ignores SIGTERM (it checkpoints on SIGUSR2): a unit cannot checkpoint, and running on for the
     # cluster's KillWait seconds after scancel, a time limit or a pre-emption would only hold the stage's lease
@@ -173,7 +174,7 @@ def run_unit_job(config: dict, unit: str, spec, seed: int, lifeline: str | None 
         _submitit().helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     set_unit_threads(settings.unit_threads)
     import_position_encoding_modules(settings.pe_modules)
-    return Study(settings, progress=False, worker=True).run_unit(unit, spec, seed)
+    return open_engine(settings, progress=False).run_unit(Unit(unit, spec, seed))
 
 
 # ----------------------------------------------------------------------------------------------- in the study
@@ -344,10 +345,10 @@ def _stop(submitted: list, running: set[int], lifeline: Lifeline | None) -> None
         subprocess.run(["scancel", *ids], capture_output=True, timeout=60)
 
 
-def _collect(study, job, unit: tuple, has_result: bool, end_state: str | None):
+def _collect(engine, job, unit: tuple, has_result: bool, end_state: str | None):
     """The job's UnitResult, or a failed one naming the job's last error line; its folder removed (a failed job's
     logs kept in OUT/logs/<unit>/)."""
-    from .pipeline import UnitResult
+    from .units import UnitResult
 
     task = job.task(0)  # task 0 of a multi-GPU job (every task returns the same)
     error = None
@@ -360,20 +361,17 @@ def _collect(study, job, unit: tuple, has_result: bool, end_state: str | None):
     if error is None and has_result:
         shutil.rmtree(folder, ignore_errors=True)
         return result
-    name, spec, seed = unit
     stderr = task.stderr() or ""
     own = last_error_line(_trace(error) if error is not None else stderr)
-    log = _keep_logs(study, name, job, folder)
+    log = _keep_logs(engine.out, unit.name, job, folder)
     how = f"failed: {own}" if error is not None else "ended without a result" + (f" ({end_state})" if end_state else "")
     if error is None:
         how += f": {own}" if own else ", and without an error in its log (killed by a signal?)"
-    result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed, trained=spec.trained)
-    result.failure = {
-        "stage": "(job)",
-        "error": f"job {job.job_id} {how}; its log is {study.store.relative(log)}",
-        "traceback": str(error)[-4000:] if error is not None else stderr[-4000:],
-    }
-    return result
+    return UnitResult.of(unit).fail(
+        "(job)",
+        f"job {job.job_id} {how}; its log is {engine.store.relative(log)}",
+        str(error)[-4000:] if error is not None else stderr[-4000:],
+    )
 
 
 def _trace(error: BaseException) -> str:
@@ -382,9 +380,9 @@ def _trace(error: BaseException) -> str:
     return parts[1] if len(parts) >= 3 else str(error)
 
 
-def _keep_logs(study, unit: str, job, folder: Path) -> Path:
+def _keep_logs(out: Path, unit: str, job, folder: Path) -> Path:
     """Move a failed job's stderr and stdout to OUT/logs/<unit>/job-<id>.log; remove its folder."""
-    log = study.out / "logs" / unit / f"job-{job.job_id}.log"
+    log = out / "logs" / unit / f"job-{job.job_id}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     task = job.task(0)
     with log.open("w", encoding="utf-8") as out:
@@ -421,33 +419,33 @@ def _remove_leftovers(jobs_folder: Path, submitted: list) -> None:
             folder.rmdir()  # only when empty
 
 
-def run_jobs(study, units: list, on_result) -> list:
-    """Submit one job per unit, show the stages they finish (from the store's log) and collect their results in
-    the order of `units`; a job that fails or is killed makes its unit a failure, the others go on."""
+def run_jobs(engine, units: list, sink) -> list:
+    """Submit one job per unit of the study of `engine`, show the stages they finish (from the store's log) on
+    `sink` and collect their results in the order of `units`, calling `sink.unit_finished(result)` for each; a job
+    that fails or is killed makes its unit a failure, the others go on."""
     from .runner import sigint_blocked
 
-    config_dict = jsonable(dataclasses.asdict(study.config))
-    slurm = study.config.launcher == "slurm"
-    jobs_folder = study.out / JOBS_FOLDER
+    config = engine.config
+    config_dict = jsonable(dataclasses.asdict(config))
+    slurm = config.launcher == "slurm"
+    jobs_folder = engine.out / JOBS_FOLDER
     lifeline = None if slurm else Lifeline(jobs_folder)
     submitted: list = []
     results: dict[int, object] = {}
     try:
-        with _submitit_log(study.out / "logs" / "submitit.log"):
-            pool = executor(study.config, study.out)
+        with _submitit_log(engine.out / "logs" / "submitit.log"):
+            pool = executor(config, engine.out)
             with sigint_blocked(), pool.batch():  # local jobs inherit it (module docstring)
                 for unit, spec, seed in units:
                     lifeline_path = None if lifeline is None else str(lifeline.path)
                     submitted.append(pool.submit(run_unit_job, config_dict, unit, spec, seed, lifeline_path))
-            if study.progress:  # --quiet: nothing but errors
-                print(
-                    f"Submitted {len(submitted)} jobs ({study.config.launcher}): "
-                    + ", ".join(job.job_id for job in submitted[:5])
-                    + (" ..." if len(submitted) > 5 else "")
-                    + f"; their logs are in {jobs_folder}/ while they run.",
-                    file=sys.stderr,
-                )
-            _follow(study, units, submitted, slurm, results, on_result)
+            sink.say(  # --quiet: nothing but errors
+                f"Submitted {len(submitted)} jobs ({config.launcher}): "
+                + ", ".join(job.job_id for job in submitted[:5])
+                + (" ..." if len(submitted) > 5 else "")
+                + f"; their logs are in {jobs_folder}/ while they run."
+            )
+            _follow(engine, units, submitted, slurm, results, sink)
     except BaseException:
         _stop(submitted, set(range(len(submitted))) - set(results), lifeline)
         raise
@@ -458,19 +456,19 @@ def run_jobs(study, units: list, on_result) -> list:
     return [results[i] for i in range(len(units))]
 
 
-def _follow(study, units, submitted, slurm, results, on_result) -> None:
+def _follow(engine, units, submitted, slurm, results, sink) -> None:
     follower = _Follower(submitted, slurm)
-    seen = len(study.store.log_entries())
+    seen = len(engine.store.log_entries())
     while len(results) < len(submitted):
         waiting = set(range(len(submitted))) - set(results)
         for index, has_result in sorted(follower.ended(waiting).items()):
             end_state = follower.end_states.get(index)
-            results[index] = _collect(study, submitted[index], units[index], has_result, end_state)
-            on_result(results[index])
-        entries = study.store.log_entries()
+            results[index] = _collect(engine, submitted[index], units[index], has_result, end_state)
+            sink.unit_finished(results[index])
+        entries = engine.store.log_entries()
         for entry in entries[seen:]:  # the stages jobs finished since the last look: one line each
             if entry["status"] in ("ran", "failed"):
-                study._show(
+                sink.show(
                     {
                         "unit": entry["unit"],
                         "stage": entry["stage"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..analysis.capture import ATTENTION_SCORES
 from ..analysis.probes.registry import perturbation_order
 from . import statistics as st
+from .stages.budgets import budget_name, budget_stage
 
 POINTS = 100.0
 
@@ -36,10 +37,11 @@ def _points(value):
     return None if value is None else POINTS * value
 
 
-def _probing(stage: dict) -> dict:
-    """A probing stage's results per task, accuracies in points (also by dependency distance)."""
+def _probing(stage) -> dict:
+    """A probing stage's results per task (`ProbeAccuracies`, None where not run), accuracies in points (also by
+    dependency distance)."""
     tasks = {}
-    for task, entry in stage.get("tasks", {}).items():
+    for task, entry in (stage.tasks if stage is not None else {}).items():
         by_distance = entry.get("by_distance")
         tasks[task] = {
             **entry,
@@ -52,18 +54,19 @@ def _probing(stage: dict) -> dict:
 
 
 def budget_numbers(stages: dict, steps: int, final: int, outcome_tasks) -> dict:
-    """What a run measured of its model at one budget: masked-token loss, probes, the outcome, and (for
-    pretrained models) the properties of its attention on sentences and on identical tokens."""
-    from .pipeline import budget_name, budget_stage
-
-    probing = _probing(stages.get(budget_stage("probing", steps, final), {}))
-    score = stages.get("score", {}).get(budget_name(steps), {})
-    position = score.get("position", {})
+    """What a run measured of its model at one budget (`stages`: its typed stage results by name): masked-token loss,
+    probes, the outcome, and (for pretrained models) the properties of its attention on sentences and on identical
+    tokens."""
+    probing = _probing(stages.get(budget_stage("probing", steps, final)))
+    score = stages.get("score")
+    model = score.models.get(budget_name(steps)) if score is not None else None
+    position = (model.position if model is not None else None) or {}
+    mlm = stages.get(budget_stage("mlm", steps, final))
     numbers = {
-        "mlm": stages.get(budget_stage("mlm", steps, final), {}).get("lengths", {}),
+        "mlm": mlm.lengths if mlm is not None else {},
         "probing": probing,
         "outcome": outcome(probing, outcome_tasks),
-        "pretrained_scores": {k: score.get(k) for k in ATTENTION_SCORES},
+        "pretrained_scores": {k: model.attention_score(k) if model is not None else None for k in ATTENTION_SCORES},
         "position": position.get("overall", {}),
     }
     if steps == final:  # the identical-token matrix the plots draw: the final model's (kept once per run)
@@ -89,34 +92,36 @@ def run_record(result, outcome_tasks) -> dict:
         "trained": result.trained,
         "failure": result.failure,
     }
-    record["pretrain"] = {
-        "train_loss": stages.get("pretrain", {}).get("metrics", {}).get("train_loss"),
-        "eval_loss": stages.get("pretrain", {}).get("metrics", {}).get("eval_loss"),
-    }
-    first = stages.get("pretrain") or stages.get("init") or {}
-    steps = sorted(int(k) for k in first.get("checkpoints", {}))
+    pretrain = stages.get("pretrain")
+    metrics = (pretrain.metrics if pretrain is not None else None) or {}
+    record["pretrain"] = {"train_loss": metrics.get("train_loss"), "eval_loss": metrics.get("eval_loss")}
+    first = stages.get("pretrain") or stages.get("init")
+    steps = sorted(int(k) for k in (first.checkpoints if first is not None else {}))
     record["budgets"] = {str(b): budget_numbers(stages, b, steps[-1], outcome_tasks) for b in steps}
     final = record["budgets"][str(steps[-1])] if steps else budget_numbers({}, 0, 0, outcome_tasks)
     record.update(final)
     final.pop("position_matrix", None)  # at the top level only
     record["tasks"] = {
-        name.split(":", 1)[1]: {"metric": r.get("metric"), "score": r.get("score")}
+        name.split(":", 1)[1]: {"metric": r.metric, "score": r.score}
         for name, r in stages.items()
         if name.startswith("finetune:")
     }
-    score = stages.get("score", {})
+    score = stages.get("score")
     record["finetuned_scores"] = {
-        task: {k: v.get(k) for k in ATTENTION_SCORES} for task, v in score.items() if task in record["tasks"]
+        task: {k: scores.attention_score(k) for k in ATTENTION_SCORES}
+        for task, scores in (score.models if score is not None else {}).items()
+        if task in record["tasks"]
     }
-    probe = stages.get("probe", {})
-    nli = probe.get("nli", {})
+    probe = stages.get("probe")
+    nli = (probe.nli if probe is not None else None) or {}
     results = {n: r for n, r in nli.get("results", {}).items() if "delta" in r}
     record["probe_nli"] = {
         "original": _points(nli.get("original", {}).get("accuracy")),
         "deltas": {n: _points(r["delta"]) for n, r in results.items()},
         "delta_ci": {n: [_points(v) for v in r["delta_ci"]] if r.get("delta_ci") else None for n, r in results.items()},
     }
-    zero = {n: r for n, r in probe.get("zero_shot", {}).get("results", {}).items() if "skipped" not in r}
+    zero_shot = probe.zero_shot if probe is not None else {}
+    zero = {n: r for n, r in zero_shot.get("results", {}).items() if "skipped" not in r}
     record["probe_zero_shot"] = {
         n: {
             "pll_preference": _points(r.get("pll", {}).get("preference")),

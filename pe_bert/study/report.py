@@ -260,12 +260,13 @@ def dumps(value, level: int = 0) -> str:
 
 
 def save_results(out: Path, summary: dict) -> None:
+    """Write results.json: once per study run, last (`publish.publish`), with every step's metadata."""
     (Path(out) / "results.json").write_text(dumps(summary) + "\n")
 
 
 def write_report(study, results, wall_time: float, workers: int, shared) -> dict:
+    """Build the results dictionary and write report.md and the plots from it (results.json is `save_results`')."""
     summary = build_summary(study, results, wall_time, workers, shared)
-    save_results(study.out, summary)
     (study.out / "report.md").write_text(render_markdown(summary, list(study.config.tasks)))
     return summary
 

@@ -30,13 +30,20 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .leases import release_leases_of
+
+if TYPE_CHECKING:
+    from .config import StudyConfig
+    from .events import EventSink
 
 PARENT_POLL_SECONDS = 0.5
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-_WORKER = None  # the worker process's Study
+_WORKER = None  # the worker process's StageEngine
 
 
 class StudyInterrupted(BaseException):
@@ -134,7 +141,8 @@ def with_unit_threads(method):
 
 def _init_worker(config, verbose: bool, events, parent: int) -> None:
     from ..pe_plugins import import_position_encoding_modules
-    from .pipeline import Study
+    from .events import ForwardingSink
+    from .stages.engine import open_engine
 
     global _WORKER
     _die_with_parent(parent)
@@ -142,17 +150,16 @@ def _init_worker(config, verbose: bool, events, parent: int) -> None:
     set_unit_threads(config.unit_threads)
     # A spawned process starts with pe_bert's own PEs only: register the user's before any unit runs.
     import_position_encoding_modules(config.pe_modules)
-    _WORKER = Study(config, progress=False, verbose=verbose, worker=True)
-    _WORKER.events = events
+    _WORKER = open_engine(config, verbose=verbose, sink=ForwardingSink(config.out, events))
 
 
-def _run_unit_in_worker(unit: str, spec, seed: int):
-    return _WORKER.run_unit(unit, spec, seed)
+def _run_unit_in_worker(unit):
+    return _WORKER.run_unit(unit)
 
 
-def _kill_workers(pool: ProcessPoolExecutor, root) -> None:
+def _kill_workers(pool: ProcessPoolExecutor, runs) -> None:
     """Kill the pool's worker processes now (`shutdown` would wait for their running units to finish), then remove
-    the stage leases they held, so that the next run need not wait for them to go stale."""
+    the stage leases they held in `runs`, so that the next run need not wait for them to go stale."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
     for process in processes:
         if process.is_alive():
@@ -160,41 +167,55 @@ def _kill_workers(pool: ProcessPoolExecutor, root) -> None:
     for process in processes:
         process.join(timeout=10)
     pool.shutdown(wait=False, cancel_futures=True)
-    release_leases_of(root, {process.pid for process in processes})
+    release_leases_of(runs, {process.pid for process in processes})
 
 
-def run_units(study, units: list, workers: int, on_result) -> list:
-    """Run `units` ((unit, spec, seed) triples) of `study` in `workers` spawned processes, each unit with the study's
-    `unit_threads` (`set_unit_threads`); stage events are shown as they come and `on_result(result)` is called per
-    finished unit. Returns the UnitResults in the order of `units` (module docstring for deaths and interruptions)."""
+@dataclass
+class _UnitsRun:
+    """One `run_units` call: what each of its pools (the first, then one per retried unit) shares."""
+
+    config: StudyConfig
+    runs: Path
+    verbose: bool
+    units: list
+    sink: EventSink
+    context: multiprocessing.context.SpawnContext
+    events: multiprocessing.queues.Queue
+    results: dict = field(default_factory=dict)
+
+
+def run_units(config, runs: Path, verbose: bool, units: list, workers: int, sink) -> list:
+    """Run `units` of the study of `config` (its stages in `runs`) in `workers` spawned processes, each unit with the
+    study's `unit_threads` (`set_unit_threads`); stage events are shown on `sink` as they come and
+    `sink.unit_finished(result)` is called per finished unit. Returns the UnitResults in the order of `units` (module
+    docstring for deaths and interruptions)."""
     context = multiprocessing.get_context("spawn")
-    events = context.Queue()
-    results: dict[int, object] = {}
-    interrupted = _run_pool(study, units, list(range(len(units))), workers, context, events, results, on_result)
+    run = _UnitsRun(config, runs, verbose, units, sink, context, context.Queue())
+    interrupted = _run_pool(run, list(range(len(units))), workers)
     for index in interrupted:  # each alone, in a fresh worker: a unit that kills its worker again is found
-        if _run_pool(study, units, [index], 1, context, events, results, on_result):
-            results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
-            on_result(results[index])
-    _drain(study, events)
-    return [results[i] for i in range(len(units))]
+        if _run_pool(run, [index], 1):
+            run.results[index] = _died(units[index])  # its worker died twice: give up on it, keep the others
+            sink.unit_finished(run.results[index])
+    _drain(run)
+    return [run.results[i] for i in range(len(units))]
 
 
-def _run_pool(study, units, indices, workers, context, events, results, on_result) -> list[int]:
+def _run_pool(run: _UnitsRun, indices, workers) -> list[int]:
     """One pool over `indices`; returns the indices whose units a dead worker interrupted."""
     pool = ProcessPoolExecutor(
         workers,
-        mp_context=context,
+        mp_context=run.context,
         initializer=_init_worker,
-        initargs=(study.config, study.verbose, events, os.getpid()),
+        initargs=(run.config, run.verbose, run.events, os.getpid()),
     )
     interrupted = []
     try:
         with sigint_blocked():  # submit() spawns the workers
-            futures = {pool.submit(_run_unit_in_worker, *units[i]): i for i in indices}
+            futures = {pool.submit(_run_unit_in_worker, run.units[i]): i for i in indices}
         waiting = set(futures)
         while waiting:
             try:
-                study._show(events.get(timeout=0.2))
+                run.sink.show(run.events.get(timeout=0.2))
                 continue
             except queues.Empty:
                 pass
@@ -202,39 +223,35 @@ def _run_pool(study, units, indices, workers, context, events, results, on_resul
                 waiting.discard(future)
                 index = futures[future]
                 try:
-                    results[index] = future.result()
+                    run.results[index] = future.result()
                 except BrokenProcessPool:
                     interrupted.append(index)
                     continue
-                on_result(results[index])
+                run.sink.unit_finished(run.results[index])
     except BaseException:
-        _kill_workers(pool, study.store.runs)  # before this process releases its own leases (unwinding)
+        _kill_workers(pool, run.runs)  # before this process releases its own leases (unwinding)
         raise
     pool.shutdown(wait=True)
     return sorted(interrupted)
 
 
-def _drain(study, events) -> None:
+def _drain(run: _UnitsRun) -> None:
     while True:  # events sent just before the last unit finished
         try:
-            study._show(events.get(timeout=0.05))
+            run.sink.show(run.events.get(timeout=0.05))
         except queues.Empty:
             break
 
 
-def _died(unit: tuple):
-    from .pipeline import UnitResult
+def _died(unit):
+    """The result of a unit whose worker died twice."""
+    from .units import UnitResult
 
-    name, spec, seed = unit
-    result = UnitResult(spec.label, spec.position_encoding, spec.overrides, seed, trained=spec.trained)
-    result.failure = {
-        "stage": "(worker)",
-        "error": "its worker process died twice while running it (killed by a "
-        "signal or by the out-of-memory killer); rerun the study to retry it (finished stages are "
-        "kept)",
-        "traceback": "",
-    }
-    return result
+    return UnitResult.of(unit).fail(
+        "(worker)",
+        "its worker process died twice while running it (killed by a signal or by the out-of-memory killer); rerun "
+        "the study to retry it (finished stages are kept)",
+    )
 
 
 def raise_on_termination():

@@ -214,7 +214,6 @@ class StageStore:
         self._digests: dict[Path, str] = {}  # stage folder -> content digest, for stages run or verified here
         self._staging: dict[Path, Path] = {}  # partial folder -> the stage folder it becomes (`relative` maps it)
         self.read_only = False  # True: `run` returns stored results and raises NotStored for the others
-        self.looked: list[dict] = []  # what a read-only store was asked for, in order
         # Nothing is created here: a read-only store (--dry-run, --report-only) must leave the disk as it found it;
         # the first lease creates the folders it needs.
         if self.runs.is_symlink() and not self.runs.is_dir():
@@ -384,7 +383,6 @@ class StageStore:
         main = self.processes.is_main
         result = self.cached(unit, stage, settings, paths)
         if self.read_only:  # --report-only, --dry-run: look, never compute
-            self.looked.append({"unit": unit, "stage": stage, "stored": result is not None})
             if result is None:
                 raise NotStored(unit, stage)
             return result
