@@ -8,7 +8,6 @@ import pytest
 
 from pe_bert.errors import InvalidInputError
 from pe_bert.study import Study, StudyConfig, stages
-from pe_bert.study.config import LAUNCHERS
 from pe_bert.study.events import EventSink, ForwardingSink
 from pe_bert.study.launchers import LaunchSetup, get_launcher, launcher_names, register_launcher
 from pe_bert.study.launchers.base import LAUNCHERS as REGISTRY
@@ -162,7 +161,9 @@ def test_the_sink_records_shows_and_forwards_stage_events(tmp_path, capsys):
 
 
 def test_launchers_are_found_by_the_setting_and_an_unknown_one_is_named(tmp_path):
-    assert launcher_names() == LAUNCHERS  # every value the setting accepts has its launcher
+    assert launcher_names() == ("local", "slurm", "submitit-local")
+    with pytest.raises(InvalidInputError, match="--launcher 'slurn' is not one of local, slurm, submitit-local"):
+        _config(tmp_path, launcher="slurn")
     setup = LaunchSetup(engine=None, shared=stages.SharedResults(), workers=1)
     with pytest.raises(InvalidInputError, match=r"Unknown launcher 'slurn'\. Did you mean 'slurm'\? Valid launchers: "):
         get_launcher("slurn", setup)
@@ -181,6 +182,7 @@ def test_launchers_are_found_by_the_setting_and_an_unknown_one_is_named(tmp_path
 
         launcher = get_launcher("recording", setup)
         assert isinstance(launcher, Recording) and "recording" in launcher_names()
+        assert _config(tmp_path, launcher="recording").launcher == "recording"  # the setting accepts it
         units = Study(_config(tmp_path), progress=False).units()
         results = launcher.run(units, EventSink(tmp_path, progress=False))
         assert [r.failure["stage"] for r in results] == ["(recorded)"] * len(units)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
-from . import lexicon as lx
+from . import lexicon
 from .automaton import FINAL, START, AutomatonBuilder, Context, Pool, SentenceAutomaton
 from .grammar import SentenceSampler, _topic_tables
 from .sentence import Sentence
@@ -50,22 +50,22 @@ _VOWELS = frozenset("aeiou")
 
 def _determiner_weights() -> dict[str, float]:
     counts: dict[str, float] = {}
-    for determiner in lx.DETERMINERS:
-        counts[determiner] = counts.get(determiner, 0.0) + 1.0 / len(lx.DETERMINERS)
+    for determiner in lexicon.DETERMINERS:
+        counts[determiner] = counts.get(determiner, 0.0) + 1.0 / len(lexicon.DETERMINERS)
     return counts
 
 
-def _adjectives(noun_class: lx.NounClass) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(a for group in noun_class.adjective_groups for a in lx.ADJECTIVES[group]))
+def _adjectives(noun_class: lexicon.NounClass) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a for group in noun_class.adjective_groups for a in lexicon.ADJECTIVES[group]))
 
 
-def _class_choices(class_names, topic: str) -> list[tuple[float, lx.NounClass]]:
+def _class_choices(class_names, topic: str) -> list[tuple[float, lexicon.NounClass]]:
     """(probability, class) of the noun filling a role whose verb accepts `class_names`, in `topic`.
 
     As the built-in sampler: nouns of the topic's own classes with probability P_TOPICAL_ANIMATE when topic-free
     ones (people) are also possible, then a noun uniformly from the chosen pool, so a class by its size.
     """
-    classes = [lx.NOUN_CLASS_BY_NAME[name] for name in sorted(class_names)]
+    classes = [lexicon.NOUN_CLASS_BY_NAME[name] for name in sorted(class_names)]
     specific = [c for c in classes if c.topic == topic]
     general = [c for c in classes if c.topic is None]
     pools = (
@@ -126,8 +126,8 @@ class _Language:
     def place_phrase(self, src: int, dst: int, topic: str, role: str, context: Context) -> None:
         """A preposition and a place of the topic: the clause's location, or a noun phrase's modifier."""
         middle = self.builder.state()
-        self.word(src, middle, 1.0, lx.LOCATION_PREPOSITIONS, None, context)
-        places = [c for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic]
+        self.word(src, middle, 1.0, lexicon.LOCATION_PREPOSITIONS, None, context)
+        places = [c for c in lexicon.NOUN_CLASSES if c.name in lexicon.PLACE_CLASSES and c.topic == topic]
         size = sum(len(c.nouns) for c in places)
         self.noun_phrase(middle, dst, [(len(c.nouns) / size, c) for c in places], role, context)
 
@@ -141,7 +141,7 @@ class _Language:
         self.place_phrase(modifier, dst, topic, "modifier", context)
 
     def adverb(self, src: int, dst: int, context: Context) -> None:
-        self.word(src, dst, 1.0, lx.ADVERBS, "manner", context)
+        self.word(src, dst, 1.0, lexicon.ADVERBS, "manner", context)
 
     def clause(self, src: int, dst: int, verbs, kind: str, topic: str, context: Context) -> None:
         """A clause of one verb group (verbs sharing their admissible agents and patients), any adverb placement."""
@@ -192,7 +192,7 @@ class _Language:
                 last = after
             self.builder.epsilon(last, dst, 1.0)
 
-    def verb_groups(self, topic: str, kind: str) -> list[tuple[float, tuple[lx.Verb, ...]]]:
+    def verb_groups(self, topic: str, kind: str) -> list[tuple[float, tuple[lexicon.Verb, ...]]]:
         """(probability, verbs) of the verb groups of `kind` in `topic`, as the built-in sampler draws verbs."""
         tables = _topic_tables(topic)
         if kind == "intransitive":
@@ -209,11 +209,11 @@ class _Language:
         return [(weight, tuple(verbs)) for weight, verbs in groups.values()]
 
     def build(self) -> SentenceAutomaton:
-        for topic in lx.TOPICS:
+        for topic in lexicon.TOPICS:
             for structure, p_structure in STRUCTURE_WEIGHTS.items():
                 context = Context(topic, structure)
                 entry = self.builder.state()
-                self.builder.epsilon(START, entry, p_structure / len(lx.TOPICS))
+                self.builder.epsilon(START, entry, p_structure / len(lexicon.TOPICS))
                 end = self.builder.state()
                 if structure == "prepositional":
                     clause_end = self.builder.state()
@@ -272,8 +272,8 @@ def _noun_phrase(words: tuple[str, ...]) -> NP:
 
 
 @cache
-def _verbs_by_form(kind: str) -> dict[str, lx.Verb]:
-    verbs = lx.INTRANSITIVE_VERBS if kind == "intransitive" else lx.TRANSITIVE_VERBS
+def _verbs_by_form(kind: str) -> dict[str, lexicon.Verb]:
+    verbs = lexicon.INTRANSITIVE_VERBS if kind == "intransitive" else lexicon.TRANSITIVE_VERBS
     forms = {verb.past: verb for verb in verbs}
     forms.update({verb.participle: verb for verb in verbs})
     return forms

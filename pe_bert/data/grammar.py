@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import NamedTuple
 
-from . import lexicon as lx
+from . import lexicon
 from .sentence import RoleSpan, Sentence
 
 #: every sentence structure, with its sampling weight
@@ -61,7 +61,7 @@ class PP(NamedTuple):
 class Clause(NamedTuple):
     kind: str  # "transitive" | "intransitive" | "ditransitive"
     agent: NP
-    verb: lx.Verb
+    verb: lexicon.Verb
     patient: NP | None = None
     recipient: NP | None = None
     voice: str = "active"  # "passive" is only valid for transitive clauses
@@ -101,7 +101,7 @@ class _Writer:
         self.words.extend(np.adjectives)
         self.words.append(np.noun)
         if np.relative is not None:
-            human = lx.NOUN_TO_CLASS[np.noun] in lx.HUMAN_CLASSES
+            human = lexicon.NOUN_TO_CLASS[np.noun] in lexicon.HUMAN_CLASSES
             self.clause(np.relative, relative_pronoun="who" if human else "that")
         self.spans.append(RoleSpan(role, start, len(self.words), clause))
         if np.modifier is not None:  # its own span, after the phrase's (as the compact automaton labels words)
@@ -188,7 +188,7 @@ def _nouns(classes, topic: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Nouns of ``classes`` usable in ``topic``, split into (topic-specific, topic-free)."""
     specific, general = [], []
     for name in sorted(classes):
-        cls = lx.NOUN_CLASS_BY_NAME[name]
+        cls = lexicon.NOUN_CLASS_BY_NAME[name]
         if cls.topic == topic:
             specific.extend(cls.nouns)
         elif cls.topic is None:
@@ -197,7 +197,7 @@ def _nouns(classes, topic: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 class _VerbChoice(NamedTuple):
-    verb: lx.Verb
+    verb: lexicon.Verb
     agents: tuple[tuple[str, ...], tuple[str, ...]]
     patients: tuple[tuple[str, ...], tuple[str, ...]]
     instruments: tuple[str, ...]
@@ -208,9 +208,9 @@ def _topic_tables(topic: str) -> dict[str, tuple[_VerbChoice, ...]]:
     """Verbs usable in ``topic`` with their admissible agents/patients/instruments, by kind."""
     tables: dict[str, list[_VerbChoice]] = {"topical": [], "reversible": [], "intransitive": [], "ditransitive": []}
     for kind, verbs in (
-        ("transitive", lx.TRANSITIVE_VERBS),
-        ("intransitive", lx.INTRANSITIVE_VERBS),
-        ("ditransitive", lx.DITRANSITIVE_VERBS),
+        ("transitive", lexicon.TRANSITIVE_VERBS),
+        ("intransitive", lexicon.INTRANSITIVE_VERBS),
+        ("ditransitive", lexicon.DITRANSITIVE_VERBS),
     ):
         for verb in verbs:
             agents = _nouns(verb.agents, topic)
@@ -220,7 +220,7 @@ def _topic_tables(topic: str) -> dict[str, tuple[_VerbChoice, ...]]:
                 continue
             choice = _VerbChoice(verb, agents, patients, instruments)
             if kind == "transitive":
-                reversible = verb.patients <= lx.ANIMATE_CLASSES
+                reversible = verb.patients <= lexicon.ANIMATE_CLASSES
                 tables["reversible" if reversible else "topical"].append(choice)
             else:
                 tables[kind].append(choice)
@@ -229,13 +229,15 @@ def _topic_tables(topic: str) -> dict[str, tuple[_VerbChoice, ...]]:
 
 @cache
 def _places(topic: str) -> tuple[str, ...]:
-    return tuple(n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic for n in c.nouns)
+    return tuple(
+        n for c in lexicon.NOUN_CLASSES if c.name in lexicon.PLACE_CLASSES and c.topic == topic for n in c.nouns
+    )
 
 
 @cache
 def _adjective_pool(class_name: str) -> tuple[str, ...]:
-    groups = lx.NOUN_CLASS_BY_NAME[class_name].adjective_groups
-    return tuple(dict.fromkeys(a for g in groups for a in lx.ADJECTIVES[g]))
+    groups = lexicon.NOUN_CLASS_BY_NAME[class_name].adjective_groups
+    return tuple(dict.fromkeys(a for g in groups for a in lexicon.ADJECTIVES[g]))
 
 
 class SentenceSampler:
@@ -255,7 +257,7 @@ class SentenceSampler:
         transitive = self.tables["topical"] + self.tables["reversible"]
         self.instruments = {c.verb: c.instruments for c in transitive}
         self.patients = {c.verb: c.patients for c in transitive}
-        self.recipients = _nouns(lx.ANIMATE_CLASSES, topic)
+        self.recipients = _nouns(lexicon.ANIMATE_CLASSES, topic)
         self.places = _places(topic)
 
     # --- phrases -------------------------------------------------------------------------------
@@ -271,18 +273,18 @@ class SentenceSampler:
         d = self.d
         adjectives: tuple[str, ...] = ()
         if d.chance(self.P_ADJECTIVE):
-            pool = _adjective_pool(lx.NOUN_TO_CLASS[noun])
+            pool = _adjective_pool(lexicon.NOUN_TO_CLASS[noun])
             first = d.choice(pool)
             adjectives = (first,)
             if d.chance(self.P_SECOND_ADJECTIVE):
                 second = d.choice(pool)
                 if second != first:
                     adjectives = (first, second)
-        return NP(d.choice(lx.DETERMINERS), adjectives, noun)
+        return NP(d.choice(lexicon.DETERMINERS), adjectives, noun)
 
     def adverb(self) -> tuple[str | None, bool]:
         if self.d.chance(self.P_ADVERB):
-            return self.d.choice(lx.ADVERBS), self.d.chance(0.5)
+            return self.d.choice(lexicon.ADVERBS), self.d.chance(0.5)
         return None, False
 
     # --- clauses -------------------------------------------------------------------------------
@@ -326,14 +328,14 @@ class SentenceSampler:
         pps = []
         instruments = self.instruments.get(clause.verb) if clause.kind == "transitive" else None
         if instruments and d.chance(0.6):
-            pps.append(PP("instrument", lx.INSTRUMENT_PREPOSITION, self.np(d.choice(instruments))))
+            pps.append(PP("instrument", lexicon.INSTRUMENT_PREPOSITION, self.np(d.choice(instruments))))
         if not pps or d.chance(0.5):
-            pps.append(PP("location", d.choice(lx.LOCATION_PREPOSITIONS), self.np(d.choice(self.places))))
+            pps.append(PP("location", d.choice(lexicon.LOCATION_PREPOSITIONS), self.np(d.choice(self.places))))
         return clause._replace(pps=tuple(pps))
 
     def relative_for(self, head: NP) -> Clause:
         """A subject relative clause whose agent is ``head`` (its verb must accept that agent)."""
-        head_class = lx.NOUN_TO_CLASS[head.noun]
+        head_class = lexicon.NOUN_TO_CLASS[head.noun]
         if self.d.chance(0.6):
             options = [c for c in self.tables["topical"] + self.tables["reversible"] if head_class in c.verb.agents]
             if options:
@@ -358,7 +360,7 @@ class SentenceSampler:
             clauses = (self.with_pps(self.transitive() if d.chance(0.7) else self.intransitive()),)
         elif structure == "relative_clause":
             main = self.transitive()
-            if lx.is_animate(main.patient.noun) and d.chance(0.5):
+            if lexicon.is_animate(main.patient.noun) and d.chance(0.5):
                 main = main._replace(patient=main.patient._replace(relative=self.relative_for(main.patient)))
             else:
                 main = main._replace(agent=main.agent._replace(relative=self.relative_for(main.agent)))

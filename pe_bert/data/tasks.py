@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from . import lexicon as lx
+from . import lexicon
 from .compact import compact_language, compact_plan
 from .grammar import DRAWS_PER_SENTENCE, NP, PP, Clause, Draws, Plan, SentenceSampler, realize
 from .sentence import Sentence
@@ -63,7 +63,7 @@ BUILTIN_TASKS: dict[str, BuiltinTask] = {
         "builtin_topic",
         "topic of a generated sentence, decided by its nouns (a control: order does not matter)",
         ("sentence",),
-        lx.TOPICS,
+        lexicon.TOPICS,
     ),
 }
 
@@ -111,10 +111,12 @@ def add_modifier(clause: Clause, sampler: SentenceSampler) -> Clause:
     d = sampler.d
     kind = d.choice(("adjective", "adjective", "adverb", "location"))
     if kind == "adverb" and not clause.adverb:
-        return clause._replace(adverb=d.choice(lx.ADVERBS), adverb_before_verb=d.chance(0.5))
+        return clause._replace(adverb=d.choice(lexicon.ADVERBS), adverb_before_verb=d.chance(0.5))
     if kind == "location" and not any(pp.role == "location" for pp in clause.pps):
         pp = PP(
-            "location", d.choice(lx.LOCATION_PREPOSITIONS), sampler.np(d.choice(sampler.places))._replace(adjectives=())
+            "location",
+            d.choice(lexicon.LOCATION_PREPOSITIONS),
+            sampler.np(d.choice(sampler.places))._replace(adjectives=()),
         )
         return clause._replace(pps=clause.pps + (pp,))
     field = "patient" if clause.patient is not None and d.chance(0.5) else "agent"
@@ -124,8 +126,8 @@ def add_modifier(clause: Clause, sampler: SentenceSampler) -> Clause:
 
 
 def _adjective_pool(noun: str) -> tuple[str, ...]:
-    groups = lx.NOUN_CLASS_BY_NAME[lx.NOUN_TO_CLASS[noun]].adjective_groups
-    return tuple(dict.fromkeys(a for g in groups for a in lx.ADJECTIVES[g]))
+    groups = lexicon.NOUN_CLASS_BY_NAME[lexicon.NOUN_TO_CLASS[noun]].adjective_groups
+    return tuple(dict.fromkeys(a for g in groups for a in lexicon.ADJECTIVES[g]))
 
 
 def swap_roles(clause: Clause) -> Clause:
@@ -213,8 +215,8 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
             hypothesis = _voice(hypothesis, not passive)
         return _plan(clause, sampler), _plan(hypothesis, sampler), kind
     clause = _voice(sampler.transitive(), passive)
-    patient_class = lx.NOUN_TO_CLASS[clause.patient.noun]
-    agent_class = lx.NOUN_TO_CLASS[clause.agent.noun]
+    patient_class = lexicon.NOUN_TO_CLASS[clause.patient.noun]
+    agent_class = lexicon.NOUN_TO_CLASS[clause.agent.noun]
     if kind == "verb_change":
         same_kind = [
             c.verb
@@ -229,13 +231,36 @@ def _nli_pair(label: int, sampler: SentenceSampler) -> tuple[Plan, Plan, str]:
         specific, general = sampler.patients[clause.verb]
         others = [n for n in specific + general if n != clause.patient.noun and n != clause.agent.noun]
         # prefer a noun of another class (a different kind of thing) when the verb accepts one
-        other_class = [n for n in others if lx.NOUN_TO_CLASS[n] != patient_class]
+        other_class = [n for n in others if lexicon.NOUN_TO_CLASS[n] != patient_class]
         hypothesis = clause._replace(
             patient=clause.patient._replace(noun=d.choice(other_class or others), adjectives=())
         )
     if d.chance(0.5):
         hypothesis = strip_modifiers(hypothesis)
     return _plan(clause, sampler), _plan(hypothesis, sampler), kind
+
+
+def _compact_other_verb_or_object(kind: str, clause, d: Draws, topic: str):
+    """A contradiction of `clause` by another verb its agent and patient allow (`kind` "verb_change"), or another
+    object its verb allows, of the topic ("object_change"); None when there is none."""
+    agent_class, patient_class = lexicon.NOUN_TO_CLASS[clause.agent.noun], lexicon.NOUN_TO_CLASS[clause.patient.noun]
+    if kind == "verb_change":
+        verbs = [
+            v
+            for v in lexicon.TRANSITIVE_VERBS
+            if v != clause.verb and agent_class in v.agents and patient_class in v.patients
+        ]
+        return clause._replace(verb=d.choice(verbs)) if verbs else None
+    nouns = [
+        n
+        for c in sorted(clause.verb.patients)
+        for n in lexicon.NOUN_CLASS_BY_NAME[c].nouns
+        if lexicon.NOUN_CLASS_BY_NAME[c].topic in (None, topic) and n not in (clause.patient.noun, clause.agent.noun)
+    ]
+    other_class = [n for n in nouns if lexicon.NOUN_TO_CLASS[n] != patient_class]
+    if not nouns:
+        return None
+    return clause._replace(patient=clause.patient._replace(noun=d.choice(other_class or nouns), adjectives=()))
 
 
 def _compact_nli_pair(label: int, d: Draws, draws) -> tuple[Sentence, Sentence, str] | None:
@@ -251,7 +276,7 @@ def _compact_nli_pair(label: int, d: Draws, draws) -> tuple[Sentence, Sentence, 
     clause = plan.clauses[0]
     if clause.patient is None:  # pairs are about who did what to whom
         return None
-    reversible = clause.verb.patients <= lx.ANIMATE_CLASSES
+    reversible = clause.verb.patients <= lexicon.ANIMATE_CLASSES
     if reversible != d.chance(0.8):  # mostly reversible verbs in every label: the verb must not give the label away
         return None
     passive = clause.voice == "passive"
@@ -287,30 +312,9 @@ def _compact_nli_pair(label: int, d: Draws, draws) -> tuple[Sentence, Sentence, 
             if d.chance(0.4):
                 hypothesis = _voice(hypothesis, not passive)
         else:
-            agent_class, patient_class = lx.NOUN_TO_CLASS[clause.agent.noun], lx.NOUN_TO_CLASS[clause.patient.noun]
-            if kind == "verb_change":
-                verbs = [
-                    v
-                    for v in lx.TRANSITIVE_VERBS
-                    if v != clause.verb and agent_class in v.agents and patient_class in v.patients
-                ]
-                if not verbs:
-                    return None
-                hypothesis = clause._replace(verb=d.choice(verbs))
-            else:
-                nouns = [
-                    n
-                    for c in sorted(clause.verb.patients)
-                    for n in lx.NOUN_CLASS_BY_NAME[c].nouns
-                    if lx.NOUN_CLASS_BY_NAME[c].topic in (None, plan.topic)
-                    and n not in (clause.patient.noun, clause.agent.noun)
-                ]
-                other_class = [n for n in nouns if lx.NOUN_TO_CLASS[n] != patient_class]
-                if not nouns:
-                    return None
-                hypothesis = clause._replace(
-                    patient=clause.patient._replace(noun=d.choice(other_class or nouns), adjectives=())
-                )
+            hypothesis = _compact_other_verb_or_object(kind, clause, d, plan.topic)
+            if hypothesis is None:
+                return None
             if d.chance(0.5):
                 hypothesis = strip_modifiers(hypothesis)
     realized = realize(Plan(_structure(hypothesis), plan.topic, (hypothesis,)))
@@ -339,12 +343,14 @@ def _add_compact_modifier(clause: Clause, d: Draws, topic: str) -> Clause | None
     kind = d.choice(options)
     if kind == "adverb":
         return clause._replace(
-            adverb=d.choice(lx.ADVERBS), adverb_before_verb=clause.voice == "active" and d.chance(0.5)
+            adverb=d.choice(lexicon.ADVERBS), adverb_before_verb=clause.voice == "active" and d.chance(0.5)
         )
     if kind == "location":
-        places = [n for c in lx.NOUN_CLASSES if c.name in lx.PLACE_CLASSES and c.topic == topic for n in c.nouns]
-        place = NP(d.choice(lx.DETERMINERS), (), d.choice(places))
-        return clause._replace(pps=(PP("location", d.choice(lx.LOCATION_PREPOSITIONS), place),))
+        places = [
+            n for c in lexicon.NOUN_CLASSES if c.name in lexicon.PLACE_CLASSES and c.topic == topic for n in c.nouns
+        ]
+        place = NP(d.choice(lexicon.DETERMINERS), (), d.choice(places))
+        return clause._replace(pps=(PP("location", d.choice(lexicon.LOCATION_PREPOSITIONS), place),))
     target: NP = getattr(clause, kind)
     return clause._replace(**{kind: target._replace(adjectives=(d.choice(_adjective_pool(target.noun)),))})
 
@@ -368,7 +374,7 @@ def _meaning_preserving_reorder(sampler: SentenceSampler) -> tuple[Plan, Plan]:
             return _plan(clause, sampler), _plan(clause._replace(pps=clause.pps[::-1]), sampler)
     clause = sampler.transitive(reversible=d.chance(0.8))
     if clause.adverb is None:
-        clause = clause._replace(adverb=d.choice(lx.ADVERBS), adverb_before_verb=d.chance(0.5))
+        clause = clause._replace(adverb=d.choice(lexicon.ADVERBS), adverb_before_verb=d.chance(0.5))
     return _plan(clause, sampler), _plan(clause._replace(adverb_before_verb=not clause.adverb_before_verb), sampler)
 
 
@@ -382,7 +388,7 @@ def _nli_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str,
     rows: dict[str, list] = {
         k: [] for k in ("sentence1", "sentence2", "label", "pair_type", "premise_annotation", "hypothesis_annotation")
     }
-    samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
+    samplers = {topic: SentenceSampler(None, topic) for topic in lexicon.TOPICS}
     i = 0
     while len(rows["label"]) < n:
         d = next(draws)
@@ -393,7 +399,7 @@ def _nli_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str,
                 continue
             premise, hypothesis, pair_type = pair
         else:
-            sampler = samplers[d.choice(lx.TOPICS)]
+            sampler = samplers[d.choice(lexicon.TOPICS)]
             sampler.d = d
             premise_plan, hypothesis_plan, pair_type = _nli_pair(label, sampler)
             premise, hypothesis = realize(premise_plan), realize(hypothesis_plan)
@@ -418,7 +424,7 @@ def _nli_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[str,
 # builtin_order
 # ---------------------------------------------------------------------------------------------------
 def _all_adjectives() -> frozenset[str]:
-    return frozenset(a for group in lx.ADJECTIVES.values() for a in group)
+    return frozenset(a for group in lexicon.ADJECTIVES.values() for a in group)
 
 
 def perturb_order(words: tuple[str, ...], d: Draws, kind: str) -> tuple[str, ...]:
@@ -450,7 +456,7 @@ def perturb_order(words: tuple[str, ...], d: Draws, kind: str) -> tuple[str, ...
 
 
 def _sentence(d: Draws, samplers: dict[str, SentenceSampler], topic: str | None = None) -> Sentence:
-    sampler = samplers[topic or d.choice(lx.TOPICS)]
+    sampler = samplers[topic or d.choice(lexicon.TOPICS)]
     sampler.d = d
     return realize(sampler.plan(sampler.structure()))
 
@@ -460,7 +466,7 @@ def _sentence_source(grammar: str) -> Callable[[Draws, str | None], Sentence]:
     if grammar == "compact":
         automaton = compact_language()
         return lambda d, topic=None: automaton.sample_one(d.uniform, topic)
-    samplers = {topic: SentenceSampler(None, topic) for topic in lx.TOPICS}
+    samplers = {topic: SentenceSampler(None, topic) for topic in lexicon.TOPICS}
     return lambda d, topic=None: _sentence(d, samplers, topic)
 
 
@@ -494,11 +500,11 @@ def _topic_rows(n: int, draws, used: set[str], grammar: str = "rich") -> dict[st
     rows: dict[str, list] = {"sentence": [], "label": []}
     source = _sentence_source(grammar)
     while len(rows["label"]) < n:
-        label = len(rows["label"]) % len(lx.TOPICS)
-        topic = lx.TOPICS[label]
+        label = len(rows["label"]) % len(lexicon.TOPICS)
+        topic = lexicon.TOPICS[label]
         sentence = source(next(draws), topic)
         # keep only sentences whose words reveal the topic ("the man helped the woman" does not)
-        if sentence.text in used or not any(lx.noun_topic(w) == topic for w in sentence.words):
+        if sentence.text in used or not any(lexicon.noun_topic(w) == topic for w in sentence.words):
             continue
         used.add(sentence.text)
         rows["sentence"].append(sentence.text)

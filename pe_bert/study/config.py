@@ -32,7 +32,6 @@ DEFAULT_ATTENUATED_W = PROTOCOL.grid_w
 DEFAULT_ATTENUATED_S = PROTOCOL.grid_s
 DEFAULT_TASKS: tuple[str, ...] = ()
 DEFAULT_PROBING_TASKS = PROTOCOL.probing_tasks
-LAUNCHERS = ("local", "slurm", "submitit-local")
 # Settings that say where and how a study runs, not what it computes: results.json keeps them in its metadata, so
 # that the same study run by another launcher or number of workers gives the same results.
 EXECUTION_SETTINGS = (
@@ -193,8 +192,10 @@ class StudyConfig:
             raise InvalidInputError(f"--warmup-fraction is {self.warmup_fraction}: it must be in [0, 1).")
         if not 0 <= self.dropout < 1:
             raise InvalidInputError(f"--dropout is {self.dropout}: it must be in [0, 1).")
-        if self.launcher not in LAUNCHERS:
-            raise InvalidInputError(f"--launcher {self.launcher!r} is not one of {', '.join(LAUNCHERS)}.")
+        from .launchers import launcher_names  # the registry: a launcher registered by a user's module counts
+
+        if self.launcher not in launcher_names():
+            raise InvalidInputError(f"--launcher {self.launcher!r} is not one of {', '.join(launcher_names())}.")
         if self.workers < 0:
             raise InvalidInputError(f"--workers is {self.workers}: give 0 (one per CPU core) or a positive number.")
         if self.unit_threads < 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..analysis.capture import ATTENTION_SCORES
 from ..analysis.probes.registry import perturbation_order
-from . import statistics as st
+from . import statistics
 from .stages.budgets import budget_name, budget_stage
 
 POINTS = 100.0
@@ -162,8 +162,8 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
             applicable = all(e.get("applicable", False) for e in entries)
             mlm[m] = {"length": next((e["length"] for e in entries if "length" in e), None), "applicable": applicable}
             if applicable:
-                mlm[m]["loss"] = st.summarize([e.get("loss") for e in entries])
-                mlm[m]["share"] = st.summarize([e.get("share") for e in entries])
+                mlm[m]["loss"] = statistics.summarize([e.get("loss") for e in entries])
+                mlm[m]["share"] = statistics.summarize([e.get("share") for e in entries])
             else:
                 mlm[m]["reason"] = next((e.get("reason") for e in entries if e.get("reason")), "not measured")
         budgets = sorted({b for r in rows for b in r["budgets"]}, key=int)
@@ -172,33 +172,35 @@ def aggregate(records: list[dict], tasks: list[str]) -> dict:
             "trained": all_rows[0]["trained"],
             "budgets": {
                 b: {
-                    "outcome": st.summarize([r["budgets"].get(b, {}).get("outcome") for r in rows]),
+                    "outcome": statistics.summarize([r["budgets"].get(b, {}).get("outcome") for r in rows]),
                     "probing": {
-                        t: st.summarize(
+                        t: statistics.summarize(
                             [(r["budgets"].get(b, {}).get("probing", {}).get(t) or {}).get("accuracy") for r in rows]
                         )
                         for t in probing
                     },
-                    "share": st.summarize([_first_share(r["budgets"].get(b, {})) for r in rows]),
+                    "share": statistics.summarize([_first_share(r["budgets"].get(b, {})) for r in rows]),
                 }
                 for b in budgets
             },
             "overrides": all_rows[0]["overrides"],
             "seeds": [r["seed"] for r in rows],
             "mlm": mlm,
-            **{k: st.summarize([r["pretrained_scores"][k] for r in rows]) for k in ATTENTION_SCORES},
-            "position": {k: st.summarize([r["position"].get(k) for r in rows]) for k in ATTENTION_SCORES},
-            "probing": {t: st.summarize([(r["probing"].get(t) or {}).get("accuracy") for r in rows]) for t in probing},
-            "outcome": st.summarize([r["outcome"] for r in rows]),
-            "tasks": {t: st.summarize([r["tasks"].get(t, {}).get("score") for r in rows]) for t in tasks},
-            "probe_nli_original": st.summarize([r["probe_nli"]["original"] for r in rows]),
-            "probe_nli_deltas": {p: st.summarize([r["probe_nli"]["deltas"].get(p) for r in rows]) for p in nli},
+            **{k: statistics.summarize([r["pretrained_scores"][k] for r in rows]) for k in ATTENTION_SCORES},
+            "position": {k: statistics.summarize([r["position"].get(k) for r in rows]) for k in ATTENTION_SCORES},
+            "probing": {
+                t: statistics.summarize([(r["probing"].get(t) or {}).get("accuracy") for r in rows]) for t in probing
+            },
+            "outcome": statistics.summarize([r["outcome"] for r in rows]),
+            "tasks": {t: statistics.summarize([r["tasks"].get(t, {}).get("score") for r in rows]) for t in tasks},
+            "probe_nli_original": statistics.summarize([r["probe_nli"]["original"] for r in rows]),
+            "probe_nli_deltas": {p: statistics.summarize([r["probe_nli"]["deltas"].get(p) for r in rows]) for p in nli},
             "zero_shot_pll_preference": {
-                p: st.summarize([r["probe_zero_shot"].get(p, {}).get("pll_preference") for r in rows])
+                p: statistics.summarize([r["probe_zero_shot"].get(p, {}).get("pll_preference") for r in rows])
                 for p in zero_shot
             },
             "zero_shot_drift": {
-                p: st.summarize([r["probe_zero_shot"].get(p, {}).get("drift") for r in rows]) for p in zero_shot
+                p: statistics.summarize([r["probe_zero_shot"].get(p, {}).get("drift") for r in rows]) for p in zero_shot
             },
         }
     return variants

@@ -9,14 +9,7 @@ from typing import ClassVar
 
 from ..store import input_fingerprint, stored_strings
 from .base import SharedStage, StageCall, StageResult
-from .builtin import (
-    CORPUS_SEED,
-    EVAL_MASK_SEED,
-    EVAL_SENTENCES_SEED,
-    builtin_language,
-    builtin_sentences,
-    builtin_vocabulary,
-)
+from .builtin import CORPUS_SEED, EVAL_MASK_SEED, EVAL_SENTENCES_SEED
 from .training import corpus_identity, user_corpus_arguments
 
 
@@ -106,7 +99,7 @@ def _tokenizer(engine, folder: Path) -> str:
     if config.builtin_corpus:
         from ...training.tokenizer import word_level_tokenizer
 
-        tokenizer = word_level_tokenizer(builtin_vocabulary(config), model_max_length=model_max_length)
+        tokenizer = word_level_tokenizer(config.builtin_vocabulary(), model_max_length=model_max_length)
     else:
         from ...training.arguments import ModelArguments
         from ...training.pretrain import load_raw_datasets, text_column
@@ -130,12 +123,12 @@ def _builtin_data(engine, folder: Path, result: DataResult) -> None:
     config, store = engine.config, engine.store
     corpus = folder / "corpus"
     corpus.mkdir()
-    train = builtin_sentences(config, config.builtin_num_sentences, CORPUS_SEED)
+    train = config.builtin_sentences(config.builtin_num_sentences, CORPUS_SEED)
     (corpus / "train.txt").write_text("".join(s.text + "\n" for s in train))
-    held_out = builtin_sentences(config, config.eval_sentences, EVAL_SENTENCES_SEED)
+    held_out = config.builtin_sentences(config.eval_sentences, EVAL_SENTENCES_SEED)
     (corpus / "validation.txt").write_text("".join(s.text + "\n" for s in held_out))
     tokenizer = AutoTokenizer.from_pretrained(store.resolve(result.tokenizer))
-    language = builtin_language(config)
+    language = config.corpus_language()
     blocks, floors = {}, {}
     for multiple in config.length_multiples:
         packed = pack_blocks(

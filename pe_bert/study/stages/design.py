@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..grid import ATTENUATED
 from .base import SharedStage, StageCall, StageResult
 
 
@@ -40,7 +41,7 @@ class DesignStage(SharedStage):
 
         config = engine.config
         return {
-            "grid": [spec.config_kwargs() for spec in config.variant_specs() if spec.position_encoding == "attenuated"],
+            "grid": [spec.config_kwargs() for spec in config.variant_specs() if spec.position_encoding == ATTENUATED],
             "model": config.model_kwargs(),
             "seq": config.position_seq_len,
             "max_cross_effect": PROTOCOL.max_cross_effect,

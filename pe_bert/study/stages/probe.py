@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .base import StageCall, StageResult, UnitStage
-from .builtin import PROBE_PERTURBATION_SEED, PROBE_SENTENCES_SEED, builtin_sentences
+from .builtin import PROBE_PERTURBATION_SEED, PROBE_SENTENCES_SEED
 
 # Tasks the NLI word-order probe can run on, in order of preference.
 NLI_TASKS = ("builtin_nli", "snli", "mnli")
@@ -77,7 +77,7 @@ class ProbeStage(UnitStage):
             nli = jsonable(report.to_dict())
         model = AutoModelForMaskedLM.from_pretrained(state.pretrained).eval()
         tokenizer = AutoTokenizer.from_pretrained(state.pretrained)
-        sentences = builtin_sentences(config, config.probe_zero_shot_sentences, PROBE_SENTENCES_SEED)
+        sentences = config.builtin_sentences(config.probe_zero_shot_sentences, PROBE_SENTENCES_SEED)
         report = zero_shot_probe(model, tokenizer, sentences, seed=PROBE_PERTURBATION_SEED, model_name=unit)
         return WordOrderProbes(zero_shot=jsonable(report.to_dict()), nli=nli)
 

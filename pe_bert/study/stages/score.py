@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from .base import StageCall, StageResult, UnitStage
 from .budgets import BUDGET_PREFIX, budget_steps
-from .builtin import ANALYSIS_SEED_OFFSET, builtin_sentences
+from .builtin import ANALYSIS_SEED_OFFSET
 
 ATTENTION_BATCH_SIZE = 64
 
@@ -74,7 +74,7 @@ class ScoreStage(UnitStage):
         from ...jsonable import jsonable
 
         config, unit = engine.config, state.unit.name
-        sentences = builtin_sentences(config, config.analysis_sentences, ANALYSIS_SEED_OFFSET + state.unit.seed)
+        sentences = config.builtin_sentences(config.analysis_sentences, ANALYSIS_SEED_OFFSET + state.unit.seed)
         texts = [s.text for s in sentences]
         result = {}
         for name, path in state.models.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .builtin import PROBE_SENTENCES_SEED, builtin_sentences
+from .builtin import PROBE_SENTENCES_SEED
 from .state import SharedResults
 
 
@@ -28,7 +28,7 @@ def check_sentences_fit(engine, shared: SharedResults) -> None:
         splits = json.loads(store.resolve(stored).read_text())
         sentences[f"{task} probing sentences"] = [e["words"] for split in splits.values() for e in split]
     sentences["zero-shot probe sentences"] = [
-        list(s.words) for s in builtin_sentences(config, config.probe_zero_shot_sentences, PROBE_SENTENCES_SEED)
+        list(s.words) for s in config.builtin_sentences(config.probe_zero_shot_sentences, PROBE_SENTENCES_SEED)
     ]
     check(config, AutoTokenizer.from_pretrained(path), source, sentences)
 
