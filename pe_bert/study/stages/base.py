@@ -137,6 +137,9 @@ class UnitStage(Stage):
 class BudgetStage(UnitStage):
     """A stage that measures the unit's model at each budget (`EachBudget`); `call.subject` is the budget's steps."""
 
+    def applies(self, config: StudyConfig, spec: VariantSpec) -> bool:
+        return True  # every unit's model is measured, the untrained controls' too
+
     def applies_at(self, config: StudyConfig, steps: int, final: int) -> bool:
         return True
 

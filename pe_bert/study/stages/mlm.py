@@ -22,9 +22,6 @@ class MaskedLossStage(BudgetStage):
     name = "mlm"
     result = MaskedLoss
 
-    def applies(self, config, spec) -> bool:
-        return True
-
     def applies_at(self, config, steps: int, final: int) -> bool:
         return bool(config.builtin_corpus)  # the data stage makes evaluation blocks for the built-in corpus only
 

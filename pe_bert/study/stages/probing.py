@@ -22,9 +22,6 @@ class ProbingStage(BudgetStage):
     name = "probing"
     result = ProbeAccuracies
 
-    def applies(self, config, spec) -> bool:
-        return True
-
     def applies_at(self, config, steps: int, final: int) -> bool:
         return bool(config.probing_tasks) and bool(self.tasks_at(config, steps, final))
 
