@@ -581,6 +581,32 @@ def test_the_collators_fast_path_gives_the_tokenizers_padding_path_batch():
         assert fast[key].dtype == stock[key].dtype and torch.equal(fast[key], stock[key]), key
 
 
+def test_the_collators_special_token_mask_is_the_stock_one_when_the_rows_have_none():
+    """What pretraining feeds (the Trainer drops the dataset's special_tokens_mask column): the fast path tests the
+    ids against the tokenizer's special ids at once, the stock collator row by row; special ids anywhere in a row
+    (an [UNK] or a [MASK] inside the text) are never masked either way, and the batches are equal."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from pe_bert.training.resume import ResumableMaskingCollator
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    tokenizer = word_level_tokenizer([chr(97 + i // 26) + chr(97 + i % 26) for i in range(95)])
+    special = sorted(set(tokenizer.all_special_ids))
+    collator = ResumableMaskingCollator(tokenizer=tokenizer, mlm_probability=0.9, mask_seed=2)
+    rows = [
+        {"input_ids": [special[i % len(special)], *range(5 + i, 15 + i), *special], "attention_mask": [1] * 16}
+        for i in range(8)
+    ]
+    fast = collator(rows)
+    stock = DataCollatorForLanguageModeling.torch_call(collator, [dict(row) for row in rows])
+    assert fast.keys() == stock.keys()
+    for key in fast:
+        assert fast[key].dtype == stock[key].dtype and torch.equal(fast[key], stock[key]), key
+    ids = torch.tensor([row["input_ids"] for row in rows])
+    assert (fast["labels"][torch.isin(ids, torch.tensor(special))] == -100).all()
+    assert (fast["labels"] != -100).sum() > ids.numel() // 2  # the other tokens are masked (p = 0.9)
+
+
 def test_the_masked_only_head_gives_the_same_loss_and_gradients_as_every_position():
     from pe_bert.training.resume import MaskedOnlyHeadCollator
     from pe_bert.training.tokenizer import word_level_tokenizer

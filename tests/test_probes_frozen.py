@@ -157,3 +157,30 @@ def test_features_are_the_target_word_or_the_sentence_mean(tasks):
     batched = probe_features(model, tokenizer, tasks["order"]["test"][:10], batch_size=3)
     single = probe_features(model, tokenizer, tasks["order"]["test"][:10], batch_size=128)
     np.testing.assert_allclose(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_a_split_is_tokenized_once_per_tokenizer_content(tasks):
+    """The study probes many models sharing one tokenizer: the split's encoding is remembered by the tokenizer's
+    content (another object loaded from the same files hits it; another vocabulary does not), and the features are
+    the same bits as from a fresh encoding."""
+    from pe_bert.analysis.probes import frozen
+    from pe_bert.training.tokenizer import word_level_tokenizer
+
+    model, tokenizer = _model("rope")
+    examples = tasks["order"]["test"][:40]
+    sentences = list(dict.fromkeys(tuple(e["words"]) for e in examples))
+    frozen._ENCODED.clear()
+    first = frozen.encode_sentences(tokenizer, sentences, None)
+    _, same_content = _model("rope")
+    assert frozen.encode_sentences(same_content, sentences, None) is first
+    assert frozen.encode_sentences(tokenizer, sentences, 8) is not first  # truncation is part of the key
+    other = word_level_tokenizer(["aaaa", *compact_language().vocabulary], model_max_length=32)  # ids shifted
+    assert not np.array_equal(frozen.encode_sentences(other, sentences, None).input_ids, first.input_ids)
+    reference = tokenizer([list(s) for s in sentences], is_split_into_words=True)
+    for i, ids in enumerate(reference["input_ids"]):
+        assert first.input_ids[i, : first.lengths[i]].tolist() == ids
+        assert (first.input_ids[i, first.lengths[i] :] == tokenizer.pad_token_id).all()
+        assert list(first.word_ids[i]) == reference.word_ids(i)
+    remembered = probe_features(model, tokenizer, examples)
+    frozen._ENCODED.clear()
+    assert np.array_equal(probe_features(model, tokenizer, examples), remembered)
