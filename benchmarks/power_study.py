@@ -8,9 +8,10 @@
 Planned power, never observed power: σ defaults to the pilot's seed std (PROTOCOL.pilot_seed_std), not to the
 std of a run being judged. Prints, for the two-way ANOVA (the primary tests: main effect of w, of s; α = 0.025, the
 first Holm step of two): power at spreads of the factor's level means given as multiples of σ, the power at the
-protocol's smallest meaningful effect per budget and at every budget at once (1 − Σ(1 − power), the union bound),
-and the smallest spread detected with the target power; for the paper's correlational form (Spearman over cell
-means, permutation p): the smallest attainable p and the power at several true ρ.
+protocol's smallest meaningful effect per budget and at every budget at once (simulated with the pilot's
+correlation between budgets), and the smallest spread detected at every budget with the target power; for the
+paper's correlational form (Spearman over cell means, permutation p): the smallest attainable p and the power at
+several true ρ.
 """
 
 from __future__ import annotations
@@ -50,17 +51,23 @@ def main(argv=None) -> int:
         powers = [
             st.anova_power(levels, args.seeds, m * sigma, sigma, alpha, args.simulations) for m in (1, 2, 3, 4, 6)
         ]
-        detectable = minimum_detectable_spread(levels, args.seeds, sigma, PROTOCOL.power_target)
+        detectable = minimum_detectable_spread(levels, args.seeds, args.budgets, sigma)
         print(
             f"{name:<8} {levels[0]:>6} "
             + " ".join(f"{p:>7.2f}" for p in powers)
             + f"  {detectable:>6.2f} pts ({detectable / sigma:.1f}σ)"
         )
-    print(f"\nAt the protocol's smallest meaningful effect, a spread of {PROTOCOL.smallest_effect:g} points:")
+    print(
+        f"\nAt the protocol's smallest meaningful effect, a spread of {PROTOCOL.smallest_effect:g} points (target "
+        f"{PROTOCOL.power_target:g}; the pilot's correlation between budgets, {PROTOCOL.pilot_budget_correlation:g}):"
+    )
     for name, levels in (("w", (args.w, args.s)), ("s", (args.s, args.w))):
-        power = st.anova_power(levels, args.seeds, PROTOCOL.smallest_effect, sigma, alpha, args.simulations)
-        every = max(0.0, 1 - args.budgets * (1 - power))
-        print(f"{name:<8} per budget {power:.3f}; at every one of {args.budgets} budgets ≥ {every:.3f}")
+        effect, correlation = PROTOCOL.smallest_effect, PROTOCOL.pilot_budget_correlation
+        power = st.anova_power(levels, args.seeds, effect, sigma, alpha, args.simulations)
+        every = st.anova_power_at_every_budget(
+            levels, args.seeds, effect, sigma, correlation, args.budgets, alpha, args.simulations
+        )
+        print(f"{name:<8} per budget {power:.3f}; at every one of {args.budgets} budgets {every:.3f}")
     print("\nSpearman ρ over cell means, permutation test (the paper's form):")
     print(
         f"{'points':>6} {'smallest p':>11} {'after Holm':>10} "

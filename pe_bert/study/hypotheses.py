@@ -112,12 +112,15 @@ def _budget_words(budgets: list[str]) -> str:
 # ------------------------------------------------------------------------------------------------ power
 
 
-def minimum_detectable_spread(levels: tuple[int, int], seeds: int, budgets: int) -> float | None:
+def minimum_detectable_spread(
+    levels: tuple[int, int], seeds: int, budgets: int, sigma: float | None = None
+) -> float | None:
     """The spread of a factor's level means that the ANOVA detects at every budget with PROTOCOL.power_target (at
-    the first Holm step), planned on the pilot's seed std and budget correlation."""
+    the first Holm step), planned on the pilot's seed std (or `sigma`: what another noise would give) and budget
+    correlation."""
     if seeds < 2 or not budgets:
         return None
-    sigma = PROTOCOL.pilot_seed_std
+    sigma = PROTOCOL.pilot_seed_std if sigma is None else sigma
     low, high = 0.0, 20 * sigma
     for _ in range(12):
         middle = (low + high) / 2
