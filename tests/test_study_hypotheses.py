@@ -233,3 +233,27 @@ def test_zero_shot_sign_tests_count_sentences_not_seeds():
     seed0 = _zero_shot(sentences=[0, 1, 2], outcomes=[1, 1, -1])
     seed1 = _zero_shot(sentences=[0, 1, 2], outcomes=[1, -1, -1])
     assert hypotheses.sentence_sign_counts([seed0, seed1]) == (1, 1, 1)  # wins, losses, ties
+
+
+def test_a_stored_record_with_other_fields_is_refused_naming_them():
+    """from_dict reads only what to_dict writes: a results.json of another version fails loudly, not as n/a."""
+    from pe_bert.errors import InvalidInputError
+    from pe_bert.study.record_types import VariantSummary
+
+    run = grid(effect_w=3.0, seeds=1)[0]
+    stored = run.to_dict()
+    assert RunRecord.from_dict(stored) == run
+    missing = {k: v for k, v in stored.items() if k != "outcome"}
+    with pytest.raises(
+        InvalidInputError, match=r"RunRecord: missing field\(s\) \['outcome'\], unknown field\(s\) \[\]"
+    ):
+        RunRecord.from_dict(missing)
+    stored["budgets"]["500"]["accuracy"] = 70.0
+    with pytest.raises(InvalidInputError, match=r"BudgetNumbers: .*unknown field\(s\) \['accuracy'\]"):
+        RunRecord.from_dict(stored)
+    variant = _variants(grid(effect_w=3.0))["attenuated-w0.02-s1"].to_dict()
+    del variant["symmetry_mass"]  # an attention score is a field of its own in results.json
+    with pytest.raises(InvalidInputError, match=r"VariantSummary: missing field\(s\) \['symmetry_mass'\]"):
+        VariantSummary.from_dict(variant)
+    with pytest.raises(InvalidInputError, match="expected a dict"):
+        RunRecord.from_dict([stored])

@@ -1,5 +1,6 @@
-"""The numbers of a study's runs: one record per (variant, seed) from its stage results, and their summaries over
-seeds per variant. Collecting only: the tests are in `hypotheses.py`, the writing in `report.py`.
+"""The numbers of a study's runs: one record per (variant, seed) from its stage results (`RunRecord`), and their
+summaries over seeds per variant (`VariantSummary`); the record types are in `record_types.py`. Collecting only: the
+tests are in `hypotheses.py`, the writing in `report.py`.
 
 Units: probe accuracies and the word-order score are in points (percent, the paper's unit), as are probe effects;
 fine-tuned task scores are fractions as run_glue reports them; locality and symmetry are fractions in [0, 1];
