@@ -81,6 +81,6 @@ def test_a_declared_task_is_generated_and_checked_like_the_built_in_ones(first_l
     # as a twin task, the controls hold the order-blind model to exactly 50 on it
     twins = BudgetNumbers(probing={"first_last": {"accuracy": 50.0, "tied": 10, "n_test": 10}})
     blind = stub_run(variant=hypotheses.ORDER_BLIND_VARIANT, budgets={"500": twins})
-    (control,) = [c for c in hypotheses.controls([blind], {}, {}) if c["name"] == "order-blind control"]
-    assert control["passed"] and control["detail"].startswith("10 of 10 twin examples tied")
+    (control,) = [c for c in hypotheses.controls([blind], {}, {}) if c.name == "order-blind control"]
+    assert control.passed and control.detail.startswith("10 of 10 twin examples tied")
     assert config.outcome_tasks == ["first_last"]

@@ -14,6 +14,7 @@ from huggingface_hub import ModelCard
 from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
 from pe_bert.study.record_types import RunRecord, VariantSummary
 from pe_bert.study.report import fmt, fmt_summary
+from pe_bert.study.sections import Check, Finding
 
 from helpers import accelerate_launch, run_script
 
@@ -345,9 +346,9 @@ def test_report_numbers_equal_results_json(mini_study):
     assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"] if r["trained"])
 
 
-def test_run_records_and_variant_summaries_round_trip_through_results_json(mini_study):
-    """results.json's runs and variants read back as typed records whose dicts are results.json's, key for key and in
-    order (results.json is written from them)."""
+def test_run_records_variant_summaries_and_checks_round_trip_through_results_json(mini_study):
+    """results.json's runs, variants, checks and findings read back as typed records whose dicts are results.json's,
+    key for key and in order (results.json is written from them)."""
     out, _ = mini_study
     results = json.loads((out / "results.json").read_text())
     for stored in results["runs"]:
@@ -361,6 +362,11 @@ def test_run_records_and_variant_summaries_round_trip_through_results_json(mini_
         assert VariantSummary.from_dict(summary.to_dict()) == summary
         assert json.dumps(summary.to_dict()) == json.dumps(stored)
         assert summary.attention["locality"] == stored["locality"], label
+    checks = results["controls"] + results["design_checks"]
+    assert json.dumps([Check.from_dict(c).to_dict() for c in checks]) == json.dumps(checks)
+    assert json.dumps([Finding.from_dict(f).to_dict() for f in results["findings"]]) == json.dumps(results["findings"])
+    signal = next(Check.from_dict(c) for c in checks if c["name"].startswith("signal"))
+    assert set(signal.measures) == {"spread", "seed_std"}  # a check's own numbers, after its detail
 
 
 @pytest.fixture(scope="module")

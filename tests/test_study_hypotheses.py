@@ -7,7 +7,9 @@ import pytest
 
 from pe_bert.study import hypotheses
 from pe_bert.study.protocol import PROTOCOL
-from pe_bert.study.record_types import BudgetNumbers, NliProbe, PretrainLosses, RunRecord, ZeroShotProbe
+from pe_bert.study.record_types import BudgetNumbers, RunRecord, ZeroShotProbe
+
+from helpers import stub_run
 
 WS, SS = (0.02, 0.1, 0.5, 2.0), (1.0, 0.5, 0.2)
 BUDGETS = ("500", "1000")
@@ -30,22 +32,8 @@ def _numbers(outcome, locality, symmetry, tied=0, topic=60.0, share=0.6, n=1000,
 
 
 def _run(variant, seed, budgets: dict, pe="attenuated", overrides=None, trained=True):
-    final = budgets[max(budgets, key=int)]
-    return RunRecord(
-        variant=variant,
-        position_encoding=pe,
-        overrides=overrides or {},
-        seed=seed,
-        trained=trained,
-        failure=None,
-        pretrain=PretrainLosses(),
-        budgets=budgets,
-        **final.shallow_fields(),
-        position_matrix=None,
-        tasks={},
-        finetuned_scores={},
-        probe_nli=NliProbe(),
-        probe_zero_shot={},
+    return stub_run(
+        variant=variant, position_encoding=pe, overrides=overrides or {}, seed=seed, trained=trained, budgets=budgets
     )
 
 
@@ -159,28 +147,26 @@ def _blind_and_control(blind_tied=1000, untrained_share=-0.3):
 def test_controls_can_fail():
     runs = grid(effect_w=3.0)
     blind, control = _blind_and_control()
-    checks = {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}
+    checks = {c.name: c for c in hypotheses.controls(runs + blind + control, {}, {})}
     for name in ("order-blind control", "no ties with positions", "pretraining control", "zero-shot tie control"):
-        assert checks[name]["passed"], name
+        assert checks[name].passed, name
     # one twin pair of `none` told apart: not order-blind; one tie of a model with positions: fails too
     blind[0].budgets["500"].probing["roles_far"].update(accuracy=50.1, tied=990)
     runs[0].budgets["1000"].probing["roles_far"]["tied"] = 2
-    checks = {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}
-    assert not checks["order-blind control"]["passed"] and not checks["no ties with positions"]["passed"]
+    checks = {c.name: c for c in hypotheses.controls(runs + blind + control, {}, {})}
+    assert not checks["order-blind control"].passed and not checks["no ties with positions"].passed
     # the pretraining control fails for a run that did not learn, and when the untrained model would pass it
     runs = grid(effect_w=3.0)
     runs[3].budgets["500"].mlm["1"]["share"] = PROTOCOL.pretraining_share_min / 2
-    assert not {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}["pretraining control"][
-        "passed"
-    ]
+    assert not {c.name: c for c in hypotheses.controls(runs + blind + control, {}, {})}["pretraining control"].passed
     blind, control = _blind_and_control(untrained_share=0.9)
-    checks = {c["name"]: c for c in hypotheses.controls(grid(effect_w=3.0) + blind + control, {}, {})}
+    checks = {c.name: c for c in hypotheses.controls(grid(effect_w=3.0) + blind + control, {}, {})}
     assert (
-        not checks["pretraining control"]["passed"]
-        and "untrained-rope/seed0 90.0 %" in checks["pretraining control"]["detail"]
+        not checks["pretraining control"].passed
+        and "untrained-rope/seed0 90.0 %" in checks["pretraining control"].detail
     )
-    no_control = {c["name"]: c for c in hypotheses.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
-    assert not no_control["passed"] and "no untrained model" in no_control["detail"]
+    no_control = {c.name: c for c in hypotheses.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
+    assert not no_control.passed and "no untrained model" in no_control.detail
 
 
 def _variants(runs):
@@ -203,20 +189,21 @@ def test_design_checks_report_manipulation_shortcut_saturation_signal_and_power(
         "weakest_side_decay_nats": 0.0,
     }
     baselines = {"roles_far": {"accuracy": 0.5, "tied": 1000, "n_test": 1000}, "roles": {"accuracy": 0.93}}
-    checks = {c["name"]: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    checks = {c.name: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
     assert (
-        not checks["manipulation (identical tokens)"]["passed"]
-        and "0.200 (w = 2)" in checks["manipulation (identical tokens)"]["detail"]
+        not checks["manipulation (identical tokens)"].passed
+        and "0.200 (w = 2)" in checks["manipulation (identical tokens)"].detail
     )
-    assert checks["no local shortcut: roles_far"]["passed"] and "no local shortcut: roles" not in checks
-    assert checks["not saturated: roles_far @1,000"]["passed"]
-    assert checks["signal @500"]["passed"] and checks["signal @500"]["spread"] > 3 * checks["signal @500"]["seed_std"]
+    assert checks["no local shortcut: roles_far"].passed and "no local shortcut: roles" not in checks
+    assert checks["not saturated: roles_far @1,000"].passed
+    signal = checks["signal @500"]
+    assert signal.passed and signal.measures["spread"] > 3 * signal.measures["seed_std"]
     baselines["roles_far"]["accuracy"] = 0.79  # a bag of bigrams solves it: the outcome rewards a local prior
-    checks = {c["name"]: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
-    assert not checks["no local shortcut: roles_far"]["passed"]
-    power = {c["name"]: c for c in hypotheses.power_check(hypotheses.primary_tests(runs))}
+    checks = {c.name: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    assert not checks["no local shortcut: roles_far"].passed
+    power = {c.name: c for c in hypotheses.power_check(hypotheses.primary_tests(runs))}
     assert set(power) == {"planned power: locality", "planned power: symmetry"}
-    assert "planned on the pilot's seed std" in power["planned power: locality"]["statement"]
+    assert "planned on the pilot's seed std" in power["planned power: locality"].statement
 
 
 def test_the_distance_analysis_finds_where_locality_helps_and_where_it_hurts():
@@ -239,6 +226,7 @@ def test_a_stored_record_with_other_fields_is_refused_naming_them():
     """from_dict reads only what to_dict writes: a results.json of another version fails loudly, not as n/a."""
     from pe_bert.errors import InvalidInputError
     from pe_bert.study.record_types import VariantSummary
+    from pe_bert.study.sections import Check
 
     run = grid(effect_w=3.0, seeds=1)[0]
     stored = run.to_dict()
@@ -257,3 +245,5 @@ def test_a_stored_record_with_other_fields_is_refused_naming_them():
         VariantSummary.from_dict(variant)
     with pytest.raises(InvalidInputError, match="expected a dict"):
         RunRecord.from_dict([stored])
+    with pytest.raises(InvalidInputError, match=r"Check: missing field\(s\) \['statement', 'detail'\]"):
+        Check.from_dict({"name": "floors", "passed": True})

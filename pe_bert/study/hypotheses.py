@@ -31,6 +31,7 @@ from . import statistics
 from .grid import ATTENUATED, FACTORS, LOCALITY, SYMMETRY, knob_values, level
 from .protocol import PROTOCOL
 from .record_types import BudgetNumbers, RunRecord, VariantSummary, ZeroShotProbe
+from .sections import Check
 
 OUTCOME = "word-order score"
 CONTROL_TASK = "topic"
@@ -664,7 +665,7 @@ def _twin_tasks(records: list[RunRecord]) -> list[str]:
     return [t for t in PROBING_TASKS if t in tasks and PROBING_TASKS[t].order_sensitive]
 
 
-def controls(records: list[RunRecord], variants: dict[str, VariantSummary], floors: dict) -> list[dict]:
+def controls(records: list[RunRecord], variants: dict[str, VariantSummary], floors: dict) -> list[Check]:
     """Checks that must hold for the other numbers to mean anything; each can fail."""
     budgets = budgets_of(records)
     twin_tasks = _twin_tasks(records)
@@ -685,42 +686,42 @@ def _twin_entries(runs: list[RunRecord], budgets: list[str], twin_tasks: list[st
     return [(r, b, t, at(r, b).probing[t]) for r in runs for b in budgets for t in twin_tasks if t in at(r, b).probing]
 
 
-def _order_blind_control(entries: list[tuple]) -> list[dict]:
+def _order_blind_control(entries: list[tuple]) -> list[Check]:
     """The model without positions scores exactly ORDER_BLIND_SCORE on every twin task, every twin pair tied."""
     if not entries:
         return []
     return [
-        {
-            "name": "order-blind control",
-            "passed": all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
-            "statement": f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
+        Check(
+            name="order-blind control",
+            passed=all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
+            statement=f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
             f"{ORDER_BLIND_SCORE:g} on every twin task at every budget, every twin pair tied",
-            "detail": f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
+            detail=f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
             f"twin examples tied; scores {sorted({e['accuracy'] for *_, e in entries})}",
-        }
+        )
     ]
 
 
-def _no_ties_control(entries: list[tuple]) -> list[dict]:
+def _no_ties_control(entries: list[tuple]) -> list[Check]:
     """Every model with position information tells every twin pair apart."""
     if not entries:
         return []
     tied = [f"{r.name} {t} @{b}" for r, b, t, e in entries if e["tied"]]
     distances = [e["min_twin_distance"] for *_, e in entries if e.get("min_twin_distance") is not None]
     return [
-        {
-            "name": "no ties with positions",
-            "passed": not tied,
-            "statement": "every model with position information tells every twin pair apart: no twin "
+        Check(
+            name="no ties with positions",
+            passed=not tied,
+            statement="every model with position information tells every twin pair apart: no twin "
             f"representations within the tie tolerance ({PROTOCOL.twin_tie_atol:g}, float32 noise)",
-            "detail": (f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
+            detail=(f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
             + (f"; smallest twin distance {min(distances):.2e}" if distances else ""),
-            "smallest_twin_distance": min(distances) if distances else None,
-        }
+            measures={"smallest_twin_distance": min(distances) if distances else None},
+        )
     ]
 
 
-def _content_probe_control(records: list[RunRecord], budgets: list[str]) -> list[dict]:
+def _content_probe_control(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """Every run's probe reads the CONTROL_TASK (order-free) above chance: a check of the probe itself."""
     topic = [
         (r, b, at(r, b).probing[CONTROL_TASK])
@@ -742,36 +743,36 @@ def _content_probe_control(records: list[RunRecord], budgets: list[str]) -> list
     blank = [at(r, "0").probing.get(CONTROL_TASK, {}).get("accuracy") for r in untrained(records)]
     blank = [v for v in blank if v is not None]
     return [
-        {
-            "name": "content probe",
-            "passed": max(adjusted) < PROTOCOL.alpha,
-            "statement": f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
+        Check(
+            name="content probe",
+            passed=max(adjusted) < PROTOCOL.alpha,
+            statement=f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
             f"chance ({100 * chance:.1f}), binomial test, Holm over runs and budgets. It checks the probe, not "
             "the pretraining: untrained models read it too",
-            "detail": f"lowest: {low[0].name} at {int(low[1]):,} steps "
+            detail=f"lowest: {low[0].name} at {int(low[1]):,} steps "
             f"{low[2]['accuracy']:.1f}; largest Holm p {max(adjusted):.2g}"
             + (f"; untrained {min(blank):.1f}–{max(blank):.1f}" if blank else ""),
-        }
+        )
     ]
 
 
-def _zero_shot_tie_control(blind: list[RunRecord]) -> list[dict]:
+def _zero_shot_tie_control(blind: list[RunRecord]) -> list[Check]:
     """The model without positions ties every original with its perturbation (zero-shot probe)."""
     zero_shot = [e for r in blind for e in r.probe_zero_shot.values() if e.ties is not None]
     if not zero_shot:
         return []
     return [
-        {
-            "name": "zero-shot tie control",
-            "passed": all(e.ties == e.n_changed for e in zero_shot),
-            "statement": f"`{ORDER_BLIND_VARIANT}` gives every original and its perturbation the same "
+        Check(
+            name="zero-shot tie control",
+            passed=all(e.ties == e.n_changed for e in zero_shot),
+            statement=f"`{ORDER_BLIND_VARIANT}` gives every original and its perturbation the same "
             "pseudo-log-likelihood (a tie, not a win)",
-            "detail": f"{sum(e.ties for e in zero_shot)} of {sum(e.n_changed for e in zero_shot)} pairs tied",
-        }
+            detail=f"{sum(e.ties for e in zero_shot)} of {sum(e.n_changed for e in zero_shot)} pairs tied",
+        )
     ]
 
 
-def _floors_control(records: list[RunRecord], floors: dict) -> list[dict]:
+def _floors_control(records: list[RunRecord], floors: dict) -> list[Check]:
     """Every masked-token loss lies above the Bayes-optimal floor of its length (a check of the floors)."""
     first = next(iter(floors), None)
     if first is None or floors[first].get("bayes_loss") is None:
@@ -784,18 +785,18 @@ def _floors_control(records: list[RunRecord], floors: dict) -> list[dict]:
     losses = [loss for *_, loss in losses if loss is not None]
     bayes, unigram = floors[first]["bayes_loss"], floors[first]["unigram_loss"]
     return [
-        {
-            "name": "floors",
-            "passed": all(loss >= bayes for loss in losses),
-            "statement": "every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
+        Check(
+            name="floors",
+            passed=all(loss >= bayes for loss in losses),
+            statement="every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
             "themselves: no model can beat it)",
-            "detail": f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
+            detail=f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
             f"{max(losses, default=math.nan):.3f}; unigram {unigram:.3f}",
-        }
+        )
     ]
 
 
-def _pretraining_control(records: list[RunRecord], budgets: list[str]) -> list[dict]:
+def _pretraining_control(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """Every pretrained run captures at least PROTOCOL.pretraining_share_min of the learnable signal (masked-token
     share) at every budget, and the untrained model of the same shape does not: a failed pretraining fails it."""
     trained = [(r, b, _share_points(at(r, b))) for r in finished(records) for b in budgets]
@@ -809,13 +810,13 @@ def _pretraining_control(records: list[RunRecord], budgets: list[str]) -> list[d
     failed = [f"{r.name} @{b}" for r, b, v in trained if v < threshold]
     discriminates = bool(blank) and all(v < threshold for _, v in blank)
     return [
-        {
-            "name": "pretraining control",
-            "passed": not failed and discriminates,
-            "statement": f"every pretrained run captures at least {threshold:g} % of the learnable signal "
+        Check(
+            name="pretraining control",
+            passed=not failed and discriminates,
+            statement=f"every pretrained run captures at least {threshold:g} % of the learnable signal "
             "(masked-token share) at every budget, and the untrained model of the same shape does not "
             "(the control can fail)",
-            "detail": f"lowest pretrained: {low[0].name} at {int(low[1]):,} steps "
+            detail=f"lowest pretrained: {low[0].name} at {int(low[1]):,} steps "
             f"{low[2]:.1f} %"
             + (f"; below: {', '.join(failed[:5])}" if failed else "")
             + (
@@ -823,7 +824,7 @@ def _pretraining_control(records: list[RunRecord], budgets: list[str]) -> list[d
                 if blank
                 else "; no untrained model was run (--untrained-control)"
             ),
-        }
+        )
     ]
 
 
@@ -832,7 +833,7 @@ def _pretraining_control(records: list[RunRecord], budgets: list[str]) -> list[d
 
 def design_checks(
     records: list[RunRecord], variants: dict[str, VariantSummary], design: dict, baselines: dict, outcome_tasks
-) -> list[dict]:
+) -> list[Check]:
     """What the design needs to be able to decide: each knob moves its own property only (checked on identical
     tokens before pretraining), the outcome is not solved by a local shortcut, it is not saturated, the grid's
     cells differ by more than seed noise, the planned power, and every probe fit converged."""
@@ -846,7 +847,7 @@ def design_checks(
     ]
 
 
-def _manipulation_check(design: dict) -> list[dict]:
+def _manipulation_check(design: dict) -> list[Check]:
     """Each knob moves its own property only, on identical tokens before pretraining (`design.py`)."""
     if not design:
         return []
@@ -855,23 +856,23 @@ def _manipulation_check(design: dict) -> list[dict]:
         return ", ".join(f"{v:.3f} ({other} = {k})" for k, v in design[key].items())
 
     return [
-        {
-            "name": "manipulation (identical tokens)",
-            "passed": design["passed"],
-            "statement": "checked before pretraining, on each cell's PE alone (identical tokens, "
+        Check(
+            name="manipulation (identical tokens)",
+            passed=design["passed"],
+            statement="checked before pretraining, on each cell's PE alone (identical tokens, "
             f"n = {design['seq_len']}): s moves locality by at most {design['max_cross_effect']:g} at every w, "
             f"w moves symmetry by at most {design['max_cross_effect']:g} at every s, and the prior decays by at "
             f"least {design['min_side_decay_nats']:g} nat on both sides of the query in every cell",
-            "detail": f"s moves locality by {moves('s_moves_locality', 'w')}; "
+            detail=f"s moves locality by {moves('s_moves_locality', 'w')}; "
             f"w moves symmetry by {moves('w_moves_symmetry', 's')}; "
             f"w moves locality by {moves('w_moves_locality', 's')}; "
             f"s moves symmetry by {moves('s_moves_symmetry', 'w')}"
             f"; weakest side decay {design['weakest_side_decay_nats']:.2f} nats",
-        }
+        )
     ]
 
 
-def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[dict]:
+def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[Check]:
     """A bag of words and bigrams stays near chance on every outcome task."""
     from ..data.probing import get_probing_task
 
@@ -882,14 +883,14 @@ def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[dict]:
         chance = 100.0 / get_probing_task(task).num_labels
         accuracy = 100 * baseline["accuracy"]
         checks.append(
-            {
-                "name": f"no local shortcut: {task}",
-                "passed": abs(accuracy - chance) <= LOCAL_SHORTCUT_MARGIN,
-                "statement": f"a bag of words and bigrams (same classifier, same split) stays within "
+            Check(
+                name=f"no local shortcut: {task}",
+                passed=abs(accuracy - chance) <= LOCAL_SHORTCUT_MARGIN,
+                statement=f"a bag of words and bigrams (same classifier, same split) stays within "
                 f"{LOCAL_SHORTCUT_MARGIN:g} points of chance on the outcome task {task}",
-                "detail": f"{accuracy:.1f} (chance {chance:g}; {baseline['tied']} of {baseline['n_test']} twins "
+                detail=f"{accuracy:.1f} (chance {chance:g}; {baseline['tied']} of {baseline['n_test']} twins "
                 "with identical bags)",
-            }
+            )
         )
     return checks
 
@@ -911,7 +912,7 @@ def best_variant(variants: dict[str, VariantSummary], budget: str, task: str) ->
     return best, scores[best]
 
 
-def _saturation_checks(variants: dict[str, VariantSummary], budgets: list[str], outcome_tasks) -> list[dict]:
+def _saturation_checks(variants: dict[str, VariantSummary], budgets: list[str], outcome_tasks) -> list[Check]:
     """The best variant stays below the ceiling on every outcome task at every budget."""
     checks = []
     for task in outcome_tasks:
@@ -921,18 +922,18 @@ def _saturation_checks(variants: dict[str, VariantSummary], budgets: list[str], 
                 continue
             best, score = found
             checks.append(
-                {
-                    "name": f"not saturated: {task} @{int(budget):,}",
-                    "passed": score <= CEILING - SATURATION_MARGIN,
-                    "statement": f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
+                Check(
+                    name=f"not saturated: {task} @{int(budget):,}",
+                    passed=score <= CEILING - SATURATION_MARGIN,
+                    statement=f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
                     f"({CEILING:g}) on {task} at {int(budget):,} steps",
-                    "detail": f"best: {best} {score:.1f}",
-                }
+                    detail=f"best: {best} {score:.1f}",
+                )
             )
     return checks
 
 
-def _signal_checks(records: list[RunRecord], budgets: list[str]) -> list[dict]:
+def _signal_checks(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """The grid's cell means spread over more than seed noise at every budget (observed, not planned)."""
     grouped = cells(records)
     checks = []
@@ -943,56 +944,54 @@ def _signal_checks(records: list[RunRecord], budgets: list[str]) -> list[dict]:
         spread = float(max(means) - min(means)) if means else None
         passed = None if sigma is None or spread is None else spread > 0 and spread >= SIGNAL_RATIO * sigma
         checks.append(
-            {
-                "name": f"signal @{int(budget):,}",
-                "passed": passed,
-                "statement": f"the {OUTCOME}'s cell means spread over ≥ {SIGNAL_RATIO:g} seed std at "
+            Check(
+                name=f"signal @{int(budget):,}",
+                passed=passed,
+                statement=f"the {OUTCOME}'s cell means spread over ≥ {SIGNAL_RATIO:g} seed std at "
                 f"{int(budget):,} steps (observed here; the power was planned on the pilot's std, "
                 f"{PROTOCOL.pilot_seed_std:.2f})",
-                "detail": ("n/a" if spread is None else f"spread {spread:.1f} points")
+                detail=("n/a" if spread is None else f"spread {spread:.1f} points")
                 + ", pooled seed std "
                 + ("n/a (one seed)" if sigma is None else f"{sigma:.2f}"),
-                "spread": spread,
-                "seed_std": sigma,
-            }
+                measures={"spread": spread, "seed_std": sigma},
+            )
         )
     return checks
 
 
-def _probe_fit_check(records: list[RunRecord], budgets: list[str]) -> list[dict]:
+def _probe_fit_check(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """Every logistic-regression probe fit converged."""
     fits = [(r, b, t, e) for r in finished(records) for b in budgets for t, e in at(r, b).probing.items()]
     if not fits:
         return []
     failed = [f"{r.name} {t} @{b}" for r, b, t, e in fits if not e["converged"]]
     return [
-        {
-            "name": "probe fits converged",
-            "passed": not failed,
-            "statement": "every logistic-regression probe reached its optimum (L-BFGS converged)",
-            "detail": f"{len(fits) - len(failed)} of {len(fits)} fits"
-            + (f"; not: {', '.join(failed)}" if failed else ""),
-        }
+        Check(
+            name="probe fits converged",
+            passed=not failed,
+            statement="every logistic-regression probe reached its optimum (L-BFGS converged)",
+            detail=f"{len(fits) - len(failed)} of {len(fits)} fits" + (f"; not: {', '.join(failed)}" if failed else ""),
+        )
     ]
 
 
-def power_check(primary: list[dict]) -> list[dict]:
+def power_check(primary: list[dict]) -> list[Check]:
     """The planned power of each primary test (a design check: the design must have it before it runs)."""
     checks = []
     for test in primary:
         power = test["planned_power"]
         checks.append(
-            {
-                "name": f"planned power: {test['hypothesis']}",
-                "passed": power["all_budgets"] >= power["target"],
-                "statement": f"power ≥ {power['target']:g} to find a spread of {power['effect']:g} points across the "
+            Check(
+                name=f"planned power: {test['hypothesis']}",
+                passed=power["all_budgets"] >= power["target"],
+                statement=f"power ≥ {power['target']:g} to find a spread of {power['effect']:g} points across the "
                 f"levels of {HYPOTHESES[test['hypothesis']]['factor']} at every budget, planned on the pilot's seed "
                 f"std ({power['sigma']:.2f} points), not on this run's",
-                "detail": f"{power['all_budgets']:.3f} at every budget ({power['per_budget']:.3f} per budget; "
+                detail=f"{power['all_budgets']:.3f} at every budget ({power['per_budget']:.3f} per budget; "
                 f"pilot budget correlation {power['budget_correlation']:g}; ≥ {power['union_bound']:.3f} whatever "
                 f"the correlation), {test['seeds_per_cell']} seeds × {test['cells']} cells; detects "
                 f"{test['detectable_spread'] or float('nan'):.1f} points with power {power['target']:g}",
-            }
+            )
         )
     return checks
 

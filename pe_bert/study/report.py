@@ -27,6 +27,7 @@ from .hypotheses import OUTCOME
 from .protocol import PROTOCOL
 from .record_types import RunRecord, variants_of
 from .records import UNITS, aggregate, run_record
+from .sections import Check, Finding, checks_of, findings_of
 
 # ---------------------------------------------------------------------------------------------------------------
 # Formatting
@@ -137,11 +138,13 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
         "grid": _grid(records),
         "primary_tests": primary,
         "paper_form_tests": hypotheses.paper_form_tests(records),
-        "controls": hypotheses.controls(records, variants, corpus.get("floors", {})),
-        "design_checks": hypotheses.design_checks(
-            records, variants, shared.design, shared.probing.get("ngram_baselines") or {}, config.outcome_tasks
-        )
-        + hypotheses.power_check(primary),
+        "controls": _dicts(hypotheses.controls(records, variants, corpus.get("floors", {}))),
+        "design_checks": _dicts(
+            hypotheses.design_checks(
+                records, variants, shared.design, shared.probing.get("ngram_baselines") or {}, config.outcome_tasks
+            )
+            + hypotheses.power_check(primary)
+        ),
         "secondary": {"distance": hypotheses.distance_analysis(records, _distance_tasks(records))},
         "exploratory": {
             "correlations": hypotheses.exploratory_correlations(records),
@@ -151,13 +154,17 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
         "runs": [r.to_dict() for r in records],
         "failures": [{"run": r.name, **r.failure} for r in records if r.failure],
     }
-    summary["findings"] = findings(summary)
+    summary["findings"] = [f.to_dict() for f in findings(summary)]
     summary["plots"] = write_plots(study.out, summary, tasks)
     summary = jsonable(summary)
     summary["metadata"] = jsonable(
         {**metadata(study, wall_time, workers), "execution": {k: getattr(config, k) for k in EXECUTION_SETTINGS}}
     )
     return summary
+
+
+def _dicts(checks: list[Check]) -> list[dict]:
+    return [c.to_dict() for c in checks]
 
 
 # The measures of a grid cell, by their key in results.json: the outcome, and the measured properties of attention
@@ -202,7 +209,7 @@ def _distance_tasks(records: list[RunRecord]) -> list[str]:
     return sorted(tasks)
 
 
-def findings(summary: dict) -> list[dict]:
+def findings(summary: dict) -> list[Finding]:
     """The findings table: one row per pre-registered test (primary first), its estimate at every budget."""
     rows = []
     for test in summary["primary_tests"] + summary["paper_form_tests"]:
@@ -220,15 +227,15 @@ def findings(summary: dict) -> list[dict]:
                 ci = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
                 estimates[budget] = f"ρ = {entry['rho']:.2f}{ci}, p {fmt_p(entry['p_holm'], entry)}"
         rows.append(
-            {
-                "claim": test["claim"],
-                "kind": test["kind"],
-                "test": test["test"],
-                "estimates": estimates,
-                "p_holm": test["p_holm"],
-                "verdict": test["verdict"],
-                "statement": test["statement"],
-            }
+            Finding(
+                claim=test["claim"],
+                kind=test["kind"],
+                test=test["test"],
+                estimates=estimates,
+                p_holm=test["p_holm"],
+                verdict=test["verdict"],
+                statement=test["statement"],
+            )
         )
     return rows
 
@@ -274,10 +281,7 @@ def write_report(study, results, wall_time: float, workers: int, shared) -> dict
 
 def verdict_lines(summary: dict) -> list[str]:
     """One line per pre-registered test (what the console ends with)."""
-    return [
-        f"{row['verdict'].upper():<16} {row['claim']} ({row['kind']}): {row['statement']}"
-        for row in summary.get("findings", [])
-    ]
+    return [f"{row.verdict.upper():<16} {row.claim} ({row.kind}): {row.statement}" for row in findings_of(summary)]
 
 
 def _mark(passed) -> str:
@@ -344,12 +348,10 @@ def _findings_section(summary: dict, tasks: list[str]) -> list[str]:
         "in this report is secondary or exploratory.",
         "",
     ]
-    rows = [
-        [f["claim"], f["kind"], *[f["estimates"].get(b, "n/a") for b in budgets], f"**{f['verdict']}**"]
-        for f in summary["findings"]
-    ]
+    found = findings_of(summary)
+    rows = [[f.claim, f.kind, *[f.estimates.get(b, "n/a") for b in budgets], f"**{f.verdict}**"] for f in found]
     lines += _table(["claim", "", *[f"{_steps(b)}: estimate [95 %], p (Holm)" for b in budgets], "verdict"], rows)
-    lines += [""] + [f"- {f['claim']} ({f['kind']}): {f['statement']}" for f in summary["findings"]]
+    lines += [""] + [f"- {f.claim} ({f.kind}): {f.statement}" for f in found]
     return lines
 
 
@@ -381,7 +383,7 @@ def _controls_section(summary: dict, tasks: list[str]) -> list[str]:
     lines = ["", "## Controls", ""]
     return lines + _table(
         ["control", "result", "what must hold", "measured"],
-        [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["controls"]],
+        [[c.name, _mark(c.passed), c.statement, c.detail] for c in checks_of(summary, "controls")],
     )
 
 
@@ -398,7 +400,7 @@ def _design_section(summary: dict, tasks: list[str]) -> list[str]:
     ]
     lines += _table(
         ["check", "result", "what", "measured"],
-        [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["design_checks"]],
+        [[c.name, _mark(c.passed), c.statement, c.detail] for c in checks_of(summary, "design_checks")],
     )
     design = summary.get("design") or {}
     if design.get("cells"):
