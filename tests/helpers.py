@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pe_bert.study.record_types import BudgetNumbers, NliProbe, PretrainLosses, RunRecord
 from pe_bert.training import finetune, pretrain
 from pe_bert.training.arguments import GlueDataArguments, MLMDataArguments
 from pe_bert.training.common import parse_args
@@ -23,6 +24,17 @@ QUIET_FLAGS = ["--report_to", "none", "--disable_tqdm", "true", "--dataloader_pi
 IN_PROCESS_FLAGS = [*QUIET_FLAGS, "--use_cpu", "true"]
 # Flags every in-process training run of the tests takes: offline, quiet, one step.
 COMMON = [*IN_PROCESS_FLAGS, "--max_steps", "1"]
+
+
+def stub_run(final: BudgetNumbers | None = None, **fields) -> RunRecord:
+    """A study's run record with the given fields and final numbers (its last budget's, when it has budgets), every
+    other field empty (not measured): what a test of the hypotheses or the report needs of a run."""
+    budgets = fields.get("budgets") or {}
+    final = final or (budgets[max(budgets, key=int)] if budgets else BudgetNumbers())
+    empty = dict(variant="v", position_encoding="none", overrides={}, seed=0, trained=True, failure=None)
+    empty |= dict(pretrain=PretrainLosses(), budgets={}, position_matrix=None, tasks={}, finetuned_scores={})
+    empty |= dict(probe_nli=NliProbe(), probe_zero_shot={})
+    return RunRecord(**(empty | final.shallow_fields() | fields))
 
 
 def mlm(tmp_path, *argv):

@@ -16,6 +16,9 @@ from pe_bert.data.probing import (
 from pe_bert.errors import InvalidInputError
 from pe_bert.study import hypotheses, plan
 from pe_bert.study.config import StudyConfig
+from pe_bert.study.record_types import BudgetNumbers
+
+from helpers import stub_run
 
 
 def _first_last_examples(sentence, rng, turn):
@@ -76,14 +79,8 @@ def test_a_declared_task_is_generated_and_checked_like_the_built_in_ones(first_l
     ]
     assert sizes[1]["tokens"] == 2 * sizes[0]["tokens"]
     # as a twin task, the controls hold the order-blind model to exactly 50 on it
-    blind = {
-        "failure": None,
-        "trained": True,
-        "variant": hypotheses.ORDER_BLIND_VARIANT,
-        "seed": 0,
-        "budgets": {"500": {"probing": {"first_last": {"accuracy": 50.0, "tied": 10, "n_test": 10}}}},
-        "probe_zero_shot": {},
-    }
-    (control,) = [c for c in hypotheses.controls([blind], {}, {}) if c["name"] == "order-blind control"]
-    assert control["passed"] and control["detail"].startswith("10 of 10 twin examples tied")
+    twins = BudgetNumbers(probing={"first_last": {"accuracy": 50.0, "tied": 10, "n_test": 10}})
+    blind = stub_run(variant=hypotheses.ORDER_BLIND_VARIANT, budgets={"500": twins})
+    (control,) = [c for c in hypotheses.controls([blind], {}, {}) if c.name == "order-blind control"]
+    assert control.passed and control.detail.startswith("10 of 10 twin examples tied")
     assert config.outcome_tasks == ["first_last"]

@@ -12,7 +12,9 @@ import pytest
 from huggingface_hub import ModelCard
 
 from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
+from pe_bert.study.record_types import RunRecord, VariantSummary
 from pe_bert.study.report import fmt, fmt_summary
+from pe_bert.study.sections import Check, Finding
 
 from helpers import accelerate_launch, run_script
 
@@ -342,6 +344,29 @@ def test_report_numbers_equal_results_json(mini_study):
     # probe effects are in points (the paper's unit), declared as such
     assert "points" in results["units"]["zero_shot_pll_preference"]
     assert all(0 <= r["probe_zero_shot"]["shuffle-3"]["pll_preference"] <= 100 for r in results["runs"] if r["trained"])
+
+
+def test_run_records_variant_summaries_and_checks_round_trip_through_results_json(mini_study):
+    """results.json's runs, variants, checks and findings read back as typed records whose dicts are results.json's,
+    key for key and in order (results.json is written from them)."""
+    out, _ = mini_study
+    results = json.loads((out / "results.json").read_text())
+    for stored in results["runs"]:
+        record = RunRecord.from_dict(stored)
+        assert RunRecord.from_dict(record.to_dict()) == record
+        assert json.dumps(record.to_dict()) == json.dumps(stored)
+        final = record.budgets[max(record.budgets, key=int)]
+        assert (record.outcome, record.probing, record.mlm) == (final.outcome, final.probing, final.mlm)
+    for label, stored in results["variants"].items():
+        summary = VariantSummary.from_dict(stored)
+        assert VariantSummary.from_dict(summary.to_dict()) == summary
+        assert json.dumps(summary.to_dict()) == json.dumps(stored)
+        assert summary.attention["locality"] == stored["locality"], label
+    checks = results["controls"] + results["design_checks"]
+    assert json.dumps([Check.from_dict(c).to_dict() for c in checks]) == json.dumps(checks)
+    assert json.dumps([Finding.from_dict(f).to_dict() for f in results["findings"]]) == json.dumps(results["findings"])
+    signal = next(Check.from_dict(c) for c in checks if c["name"].startswith("signal"))
+    assert set(signal.measures) == {"spread", "seed_std"}  # a check's own numbers, after its detail
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 
 from pe_bert.study import docs, hypotheses
 from pe_bert.study.protocol import PROTOCOL, protocol_digest
+from pe_bert.study.record_types import runs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / docs.REFERENCE).read_text())
@@ -29,7 +30,7 @@ def test_the_reference_is_the_confirmatory_run_of_the_current_protocol():
 
 @pytest.mark.parametrize("family", ["primary_tests", "paper_form_tests"])
 def test_the_references_verdicts_are_what_the_code_computes_from_its_runs(family):
-    tests = getattr(hypotheses, family)(REFERENCE["runs"])
+    tests = getattr(hypotheses, family)(runs_of(REFERENCE))
     stored = REFERENCE[family]
     assert [t["verdict"] for t in tests] == [t["verdict"] for t in stored]
     assert [t["statement"] for t in tests] == [t["statement"] for t in stored]

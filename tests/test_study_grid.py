@@ -9,6 +9,8 @@ from pe_bert.study.grid import ATTENUATED, FACTORS, KNOBS, knob_values, level, v
 from pe_bert.study.hypotheses import HYPOTHESES, cells
 from pe_bert.training.tokenizer import SPECIAL_TOKENS
 
+from helpers import stub_run
+
 
 def test_the_grid_variants_hypotheses_and_cells_come_from_the_knobs():
     config = StudyConfig(variants=[ATTENUATED], attenuated_w=[0.5, 2], attenuated_s=[1.0], untrained_control="")
@@ -20,10 +22,7 @@ def test_the_grid_variants_hypotheses_and_cells_come_from_the_knobs():
     assert [h["factor"] for h in HYPOTHESES.values()] == list(FACTORS) == [k.factor for k in KNOBS]
     assert [h["property"] for h in HYPOTHESES.values()] == [k.property for k in KNOBS]
     assert level(2.0) == "2" and level(0.02) == "0.02"
-    runs = [
-        {"failure": None, "trained": True, "position_encoding": spec.position_encoding, "overrides": spec.overrides}
-        for spec in specs
-    ]
+    runs = [stub_run(position_encoding=spec.position_encoding, overrides=spec.overrides) for spec in specs]
     assert list(cells(runs)) == [(0.5, 1.0), (2.0, 1.0)]
 
 

@@ -7,6 +7,9 @@ import pytest
 
 from pe_bert.study import hypotheses
 from pe_bert.study.protocol import PROTOCOL
+from pe_bert.study.record_types import BudgetNumbers, RunRecord, ZeroShotProbe
+
+from helpers import stub_run
 
 WS, SS = (0.02, 0.1, 0.5, 2.0), (1.0, 0.5, 0.2)
 BUDGETS = ("500", "1000")
@@ -19,28 +22,19 @@ def _numbers(outcome, locality, symmetry, tied=0, topic=60.0, share=0.6, n=1000,
     }
     if distances:
         probing["roles_far"]["by_distance"] = distances
-    return {
-        "probing": probing,
-        "outcome": outcome,
-        "pretrained_scores": {"locality": locality, "symmetry": 0.6, "symmetry_mass": symmetry},
-        "position": {"locality": locality, "symmetry_mass": symmetry},
-        "mlm": {"1": {"share": share, "loss": 3.0, "applicable": True}},
-    }
+    return BudgetNumbers(
+        probing=probing,
+        outcome=outcome,
+        pretrained_scores={"locality": locality, "symmetry": 0.6, "symmetry_mass": symmetry},
+        position={"locality": locality, "symmetry_mass": symmetry},
+        mlm={"1": {"share": share, "loss": 3.0, "applicable": True}},
+    )
 
 
 def _run(variant, seed, budgets: dict, pe="attenuated", overrides=None, trained=True):
-    final = budgets[max(budgets, key=int)]
-    return {
-        "variant": variant,
-        "position_encoding": pe,
-        "overrides": overrides or {},
-        "seed": seed,
-        "trained": trained,
-        "failure": None,
-        "budgets": budgets,
-        **final,
-        "probe_zero_shot": {},
-    }
+    return stub_run(
+        variant=variant, position_encoding=pe, overrides=overrides or {}, seed=seed, trained=trained, budgets=budgets
+    )
 
 
 def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0, late_effect_w=None, distance_effect=False):
@@ -107,8 +101,8 @@ def test_the_paper_form_correlates_cell_means_with_an_interval_and_a_sign():
 def test_properties_that_move_together_make_both_correlations_confounded():
     runs = grid(effect_w=3.0)
     for r in runs:  # measured symmetry falls as locality rises (local attention is content-asymmetric)
-        for numbers in r["budgets"].values():
-            numbers["pretrained_scores"]["symmetry_mass"] = 1.0 - numbers["pretrained_scores"]["locality"]
+        for numbers in r.budgets.values():
+            numbers.pretrained_scores["symmetry_mass"] = 1.0 - numbers.pretrained_scores["locality"]
     tests = hypotheses.paper_form_tests(runs)
     assert [t["verdict"] for t in tests] == ["confounded", "confounded"]  # both rows, by code, the same way
     assert all("cannot be credited" in t["statement"] for t in tests)
@@ -123,7 +117,7 @@ def test_designs_that_cannot_decide_say_so():
     small = [
         r
         for r in grid(effect_w=3.0)
-        if r["overrides"]["locality_w"] in (0.02, 2.0) and r["overrides"]["symmetry_s"] in (1.0, 0.2)
+        if r.overrides["locality_w"] in (0.02, 2.0) and r.overrides["symmetry_s"] in (1.0, 0.2)
     ]
     correlation = hypotheses.paper_form_tests(small)[0]
     assert correlation["verdict"] == "not testable" and "0.0833" in correlation["statement"]
@@ -132,12 +126,17 @@ def test_designs_that_cannot_decide_say_so():
     assert all(t["verdict"] == "not testable" for t in hypotheses.primary_tests([]))
 
 
+def _zero_shot(**numbers) -> ZeroShotProbe:
+    """A zero-shot probe's record with the given numbers (the others not measured)."""
+    return ZeroShotProbe(**{name: None for name in ZeroShotProbe.stored_fields()} | numbers)
+
+
 def _blind_and_control(blind_tied=1000, untrained_share=-0.3):
     blind = [
         _run("none", k, {b: _numbers(50.0, 0.2, 0.9, tied=blind_tied) for b in BUDGETS}, pe="none") for k in range(2)
     ]
     for r in blind:
-        r["probe_zero_shot"] = {"shuffle-3": {"ties": 100, "n_changed": 100}}
+        r.probe_zero_shot = {"shuffle-3": _zero_shot(ties=100, n_changed=100)}
     control = [
         _run("untrained-rope", k, {"0": _numbers(50.0, 0.2, 0.9, share=untrained_share)}, pe="rope", trained=False)
         for k in range(2)
@@ -148,35 +147,31 @@ def _blind_and_control(blind_tied=1000, untrained_share=-0.3):
 def test_controls_can_fail():
     runs = grid(effect_w=3.0)
     blind, control = _blind_and_control()
-    checks = {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}
+    checks = {c.name: c for c in hypotheses.controls(runs + blind + control, {}, {})}
     for name in ("order-blind control", "no ties with positions", "pretraining control", "zero-shot tie control"):
-        assert checks[name]["passed"], name
+        assert checks[name].passed, name
     # one twin pair of `none` told apart: not order-blind; one tie of a model with positions: fails too
-    blind[0]["budgets"]["500"]["probing"]["roles_far"].update(accuracy=50.1, tied=990)
-    runs[0]["budgets"]["1000"]["probing"]["roles_far"]["tied"] = 2
-    checks = {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}
-    assert not checks["order-blind control"]["passed"] and not checks["no ties with positions"]["passed"]
+    blind[0].budgets["500"].probing["roles_far"].update(accuracy=50.1, tied=990)
+    runs[0].budgets["1000"].probing["roles_far"]["tied"] = 2
+    checks = {c.name: c for c in hypotheses.controls(runs + blind + control, {}, {})}
+    assert not checks["order-blind control"].passed and not checks["no ties with positions"].passed
     # the pretraining control fails for a run that did not learn, and when the untrained model would pass it
     runs = grid(effect_w=3.0)
-    runs[3]["budgets"]["500"]["mlm"]["1"]["share"] = PROTOCOL.pretraining_share_min / 2
-    assert not {c["name"]: c for c in hypotheses.controls(runs + blind + control, {}, {})}["pretraining control"][
-        "passed"
-    ]
+    runs[3].budgets["500"].mlm["1"]["share"] = PROTOCOL.pretraining_share_min / 2
+    assert not {c.name: c for c in hypotheses.controls(runs + blind + control, {}, {})}["pretraining control"].passed
     blind, control = _blind_and_control(untrained_share=0.9)
-    checks = {c["name"]: c for c in hypotheses.controls(grid(effect_w=3.0) + blind + control, {}, {})}
+    checks = {c.name: c for c in hypotheses.controls(grid(effect_w=3.0) + blind + control, {}, {})}
     assert (
-        not checks["pretraining control"]["passed"]
-        and "untrained-rope/seed0 90.0 %" in checks["pretraining control"]["detail"]
+        not checks["pretraining control"].passed
+        and "untrained-rope/seed0 90.0 %" in checks["pretraining control"].detail
     )
-    no_control = {c["name"]: c for c in hypotheses.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
-    assert not no_control["passed"] and "no untrained model" in no_control["detail"]
+    no_control = {c.name: c for c in hypotheses.controls(grid(effect_w=3.0) + blind, {}, {})}["pretraining control"]
+    assert not no_control.passed and "no untrained model" in no_control.detail
 
 
 def _variants(runs):
     from pe_bert.study.records import aggregate
 
-    for r in runs:
-        r.update(tasks={}, probe_nli={"deltas": {}, "original": None}, finetuned_scores={})
     return aggregate(runs, [])
 
 
@@ -194,20 +189,21 @@ def test_design_checks_report_manipulation_shortcut_saturation_signal_and_power(
         "weakest_side_decay_nats": 0.0,
     }
     baselines = {"roles_far": {"accuracy": 0.5, "tied": 1000, "n_test": 1000}, "roles": {"accuracy": 0.93}}
-    checks = {c["name"]: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    checks = {c.name: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
     assert (
-        not checks["manipulation (identical tokens)"]["passed"]
-        and "0.200 (w = 2)" in checks["manipulation (identical tokens)"]["detail"]
+        not checks["manipulation (identical tokens)"].passed
+        and "0.200 (w = 2)" in checks["manipulation (identical tokens)"].detail
     )
-    assert checks["no local shortcut: roles_far"]["passed"] and "no local shortcut: roles" not in checks
-    assert checks["not saturated: roles_far @1,000"]["passed"]
-    assert checks["signal @500"]["passed"] and checks["signal @500"]["spread"] > 3 * checks["signal @500"]["seed_std"]
+    assert checks["no local shortcut: roles_far"].passed and "no local shortcut: roles" not in checks
+    assert checks["not saturated: roles_far @1,000"].passed
+    signal = checks["signal @500"]
+    assert signal.passed and signal.measures["spread"] > 3 * signal.measures["seed_std"]
     baselines["roles_far"]["accuracy"] = 0.79  # a bag of bigrams solves it: the outcome rewards a local prior
-    checks = {c["name"]: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
-    assert not checks["no local shortcut: roles_far"]["passed"]
-    power = {c["name"]: c for c in hypotheses.power_check(hypotheses.primary_tests(runs))}
+    checks = {c.name: c for c in hypotheses.design_checks(runs, _variants(runs), design, baselines, ["roles_far"])}
+    assert not checks["no local shortcut: roles_far"].passed
+    power = {c.name: c for c in hypotheses.power_check(hypotheses.primary_tests(runs))}
     assert set(power) == {"planned power: locality", "planned power: symmetry"}
-    assert "planned on the pilot's seed std" in power["planned power: locality"]["statement"]
+    assert "planned on the pilot's seed std" in power["planned power: locality"].statement
 
 
 def test_the_distance_analysis_finds_where_locality_helps_and_where_it_hurts():
@@ -221,6 +217,33 @@ def test_the_distance_analysis_finds_where_locality_helps_and_where_it_hurts():
 
 def test_zero_shot_sign_tests_count_sentences_not_seeds():
     """Two seeds scoring the same 3 sentences: each sentence is one observation (its outcomes averaged)."""
-    seed0 = {"sentences": [0, 1, 2], "outcomes": [1, 1, -1]}
-    seed1 = {"sentences": [0, 1, 2], "outcomes": [1, -1, -1]}
+    seed0 = _zero_shot(sentences=[0, 1, 2], outcomes=[1, 1, -1])
+    seed1 = _zero_shot(sentences=[0, 1, 2], outcomes=[1, -1, -1])
     assert hypotheses.sentence_sign_counts([seed0, seed1]) == (1, 1, 1)  # wins, losses, ties
+
+
+def test_a_stored_record_with_other_fields_is_refused_naming_them():
+    """from_dict reads only what to_dict writes: a results.json of another version fails loudly, not as n/a."""
+    from pe_bert.errors import InvalidInputError
+    from pe_bert.study.record_types import VariantSummary
+    from pe_bert.study.sections import Check
+
+    run = grid(effect_w=3.0, seeds=1)[0]
+    stored = run.to_dict()
+    assert RunRecord.from_dict(stored) == run
+    missing = {k: v for k, v in stored.items() if k != "outcome"}
+    with pytest.raises(
+        InvalidInputError, match=r"RunRecord: missing field\(s\) \['outcome'\], unknown field\(s\) \[\]"
+    ):
+        RunRecord.from_dict(missing)
+    stored["budgets"]["500"]["accuracy"] = 70.0
+    with pytest.raises(InvalidInputError, match=r"BudgetNumbers: .*unknown field\(s\) \['accuracy'\]"):
+        RunRecord.from_dict(stored)
+    variant = _variants(grid(effect_w=3.0))["attenuated-w0.02-s1"].to_dict()
+    del variant["symmetry_mass"]  # an attention score is a field of its own in results.json
+    with pytest.raises(InvalidInputError, match=r"VariantSummary: missing field\(s\) \['symmetry_mass'\]"):
+        VariantSummary.from_dict(variant)
+    with pytest.raises(InvalidInputError, match="expected a dict"):
+        RunRecord.from_dict([stored])
+    with pytest.raises(InvalidInputError, match=r"Check: missing field\(s\) \['statement', 'detail'\]"):
+        Check.from_dict({"name": "floors", "passed": True})

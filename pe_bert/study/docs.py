@@ -54,9 +54,12 @@ def verdicts_block(summary: dict) -> list[str]:
 
 def run_block(summary: dict) -> list[str]:
     """What the reference run was: its protocol, scale, machine and time."""
+    from .record_types import runs_of
+
     meta, config, protocol = summary["metadata"], summary["config"], summary["protocol"]
-    units = len(summary["runs"])
-    pretrained = sum(1 for r in summary["runs"] if r["trained"])
+    runs = runs_of(summary)
+    units = len(runs)
+    pretrained = sum(1 for r in runs if r.trained)
     cpu = sum(e["cpu_s"] for e in meta["this_run"].values())
     return [
         f"The reference run (`docs/reference/results.json`) is the {protocol['kind']} run of protocol "

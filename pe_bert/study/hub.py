@@ -7,6 +7,7 @@ weights, the tokenizer, the model code that `save_pretrained` wrote for `trust_r
 from __future__ import annotations
 
 from ..analysis.capture import ATTENTION_SCORES, METRIC_TITLES
+from .record_types import RunRecord, runs_of
 from .report import fmt
 
 # Training by-products that do not belong in a published model repo.
@@ -18,9 +19,9 @@ def repo_name(study, variant: str, seed: int) -> str:
     return f"bert-{variant}{suffix}"
 
 
-def analysis_section(record: dict) -> str:
+def analysis_section(record: RunRecord) -> str:
     """Markdown with the measured positional properties, task scores and probes of one checkpoint."""
-    fine_tuned = "; task scores from copies of it fine-tuned on each task" if record["tasks"] else ""
+    fine_tuned = "; task scores from copies of it fine-tuned on each task" if record.tasks else ""
     lines = [
         "",
         "## Positional analysis (pe_bert study)",
@@ -32,22 +33,20 @@ def analysis_section(record: dict) -> str:
         "|---|---|",
     ]
     for key in ATTENTION_SCORES:
-        lines.append(f"| {METRIC_TITLES[key]} | {fmt(record['pretrained_scores'][key])} |")
-    for task, entry in record["probing"].items():
+        lines.append(f"| {METRIC_TITLES[key]} | {fmt(record.pretrained_scores[key])} |")
+    for task, entry in record.probing.items():
         lines.append(f"| frozen-feature probe: {task} accuracy (%) | {fmt(entry['accuracy'], 1)} |")
-    for entry in record["mlm"].values():
+    for entry in record.mlm.values():
         if entry.get("applicable"):
             lines.append(f"| masked-token loss at {entry['length']} tokens (nats) | {fmt(entry['loss'])} |")
-    for task, entry in record["tasks"].items():
-        lines.append(f"| {task} dev {entry['metric']} (fine-tuned) | {fmt(entry['score'])} |")
-    if record["probe_nli"]["original"] is not None:
-        lines.append(f"| NLI probe: original accuracy (%) | {fmt(record['probe_nli']['original'], 1)} |")
-        for name, delta in record["probe_nli"]["deltas"].items():
+    for task, score in record.tasks.items():
+        lines.append(f"| {task} dev {score.metric} (fine-tuned) | {fmt(score.score)} |")
+    if record.probe_nli.original is not None:
+        lines.append(f"| NLI probe: original accuracy (%) | {fmt(record.probe_nli.original, 1)} |")
+        for name, delta in record.probe_nli.deltas.items():
             lines.append(f"| NLI probe: Δ accuracy, {name} (points) | {fmt(delta, 1)} |")
-    for name, entry in record["probe_zero_shot"].items():
-        lines.append(
-            f"| zero-shot PLL preference for the original over {name} (%) | {fmt(entry['pll_preference'], 1)} |"
-        )
+    for name, probe in record.probe_zero_shot.items():
+        lines.append(f"| zero-shot PLL preference for the original over {name} (%) | {fmt(probe.pll_preference, 1)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -58,17 +57,17 @@ def write_model_cards(study, results, summary: dict) -> dict:
     from ..model_card import render_model_card
 
     cards = {}
-    for result, record in zip(results, summary["runs"]):
+    for result, record in zip(results, runs_of(summary)):
         if result.failure or "pretrain" not in result.stages:
             continue
         pretrained = result.stages["pretrain"]
         folder = study.store.resolve(pretrained.path)
-        name = repo_name(study, record["variant"], record["seed"])
+        name = repo_name(study, record.variant, record.seed)
         repo_id = f"{study.config.hub_org}/{name}" if study.config.hub_org else name
         metrics = dict(pretrained.metrics or {})
-        for task, entry in record["tasks"].items():
-            if entry["score"] is not None:
-                metrics[f"eval_{task}_{entry['metric']}"] = entry["score"]
+        for task, score in record.tasks.items():
+            if score.score is not None:
+                metrics[f"eval_{task}_{score.metric}"] = score.score
         card = render_model_card(
             AutoConfig.from_pretrained(folder),
             task="fill-mask",
@@ -78,7 +77,7 @@ def write_model_cards(study, results, summary: dict) -> dict:
             dataset_id=study.config.dataset_name,
             dataset_config=study.config.dataset_config_name,
             repo_id=repo_id,
-            training={"pretrain_steps": study.config.pretrain_steps, "seed": record["seed"]},
+            training={"pretrain_steps": study.config.pretrain_steps, "seed": record.seed},
         )
         card.text = card.text.rstrip() + "\n" + analysis_section(record)
         readme = folder / "README.md"
@@ -96,15 +95,15 @@ def push_checkpoints(study, results, summary: dict) -> list[str]:
 
     api = HfApi()
     pushed = []
-    for result, record in zip(results, summary["runs"]):
+    for result, record in zip(results, runs_of(summary)):
         if result.failure or "pretrain" not in result.stages:
             continue
-        repo_id = f"{study.config.hub_org}/{repo_name(study, record['variant'], record['seed'])}"
+        repo_id = f"{study.config.hub_org}/{repo_name(study, record.variant, record.seed)}"
         api.create_repo(repo_id, exist_ok=True)
         api.upload_folder(
             folder_path=str(study.store.resolve(result.stages["pretrain"].path)),
             repo_id=repo_id,
-            commit_message=f"pe_bert study: {record['variant']} (seed {record['seed']})",
+            commit_message=f"pe_bert study: {record.variant} (seed {record.seed})",
             ignore_patterns=UPLOAD_IGNORE,
         )
         pushed.append(repo_id)

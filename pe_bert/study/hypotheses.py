@@ -30,6 +30,8 @@ import numpy as np
 from . import statistics
 from .grid import ATTENUATED, FACTORS, LOCALITY, SYMMETRY, knob_values, level
 from .protocol import PROTOCOL
+from .record_types import BudgetNumbers, RunRecord, VariantSummary, ZeroShotProbe
+from .sections import Check
 
 OUTCOME = "word-order score"
 CONTROL_TASK = "topic"
@@ -49,51 +51,50 @@ HYPOTHESES = {
 FAMILY_SIZE = len(HYPOTHESES)  # each Holm family of the pre-registered tests holds one test per hypothesis
 FIRST_HOLM_ALPHA = PROTOCOL.alpha / FAMILY_SIZE  # the level of a family's smallest p: what the power is planned at
 # Where a run's attention properties are measured: on held-out sentences (the model) and on identical tokens (the
-# PE alone), and the key of a run's numbers that holds each.
+# PE alone), and the field of a run's numbers (`BudgetNumbers`, `RunRecord`) that holds each.
 MEASURED_ON = {"sentences": "pretrained_scores", "identical tokens": "position"}
 
 
-def finished(records: list[dict]) -> list[dict]:
+def finished(records: list[RunRecord]) -> list[RunRecord]:
     """The pretrained runs that finished (untrained controls are checked on their own)."""
-    return [r for r in records if not r["failure"] and r["trained"]]
+    return [r for r in records if not r.failure and r.trained]
 
 
-def untrained(records: list[dict]) -> list[dict]:
-    return [r for r in records if not r["failure"] and not r["trained"]]
+def untrained(records: list[RunRecord]) -> list[RunRecord]:
+    """The untrained controls that finished."""
+    return [r for r in records if not r.failure and not r.trained]
 
 
-def budgets_of(records: list[dict]) -> list[str]:
+def budgets_of(records: list[RunRecord]) -> list[str]:
     """The budgets (steps, as strings) of the pretrained runs, smallest first."""
-    return sorted({b for r in finished(records) for b in r["budgets"]}, key=int)
+    return sorted({b for r in finished(records) for b in r.budgets}, key=int)
 
 
-def at(record: dict, budget: str) -> dict:
+def at(record: RunRecord, budget: str) -> BudgetNumbers:
     """A run's numbers at one budget (empty when not measured)."""
-    return record["budgets"].get(budget, {})
+    return record.at(budget)
 
 
-def grid_runs(records: list[dict]) -> list[dict]:
+def grid_runs(records: list[RunRecord]) -> list[RunRecord]:
     """The finished runs of the attenuated grid (the intervention), each with its (w, s) cell."""
-    return [
-        r for r in finished(records) if r["position_encoding"] == ATTENUATED and knob_values(r["overrides"]) is not None
-    ]
+    return [r for r in finished(records) if r.position_encoding == ATTENUATED and knob_values(r.overrides) is not None]
 
 
-def cells(records: list[dict]) -> dict[tuple[float, float], list[dict]]:
+def cells(records: list[RunRecord]) -> dict[tuple[float, float], list[RunRecord]]:
     """Grid runs grouped by cell (w, s), in the order of the grid."""
-    grouped: dict[tuple[float, float], list[dict]] = {}
+    grouped: dict[tuple[float, float], list[RunRecord]] = {}
     for r in grid_runs(records):
-        grouped.setdefault(knob_values(r["overrides"]), []).append(r)
+        grouped.setdefault(knob_values(r.overrides), []).append(r)
     return grouped
 
 
-def measured(numbers: dict, source: str, prop: str) -> float | None:
-    """A measured property of attention (`locality`, `symmetry_mass`, `symmetry`) in a run's numbers, measured on
-    `source` (a key of MEASURED_ON); None when it was not measured."""
-    return (numbers.get(MEASURED_ON[source]) or {}).get(prop)
+def measured(numbers: BudgetNumbers | RunRecord, source: str, prop: str) -> float | None:
+    """A measured property of attention (`locality`, `symmetry_mass`, `symmetry`) in a run's numbers (at a budget,
+    or the final ones of the run), measured on `source` (a key of MEASURED_ON); None when it was not measured."""
+    return (getattr(numbers, MEASURED_ON[source]) or {}).get(prop)
 
 
-def _values(runs: list[dict], getter) -> list[float]:
+def _values(runs: list[RunRecord], getter) -> list[float]:
     values = [getter(r) for r in runs]
     return [float(v) for v in values if v is not None and math.isfinite(v)]
 
@@ -169,10 +170,10 @@ def planned_power(levels: tuple[int, int], seeds: int, budgets: int) -> dict:
 
 
 def _anova_rows(grouped: dict, budget: str) -> list[tuple[str, str, float | None]]:
-    return [(level(w), level(s), at(r, budget).get("outcome")) for (w, s), runs in grouped.items() for r in runs]
+    return [(level(w), level(s), at(r, budget).outcome) for (w, s), runs in grouped.items() for r in runs]
 
 
-def primary_tests(records: list[dict]) -> list[dict]:
+def primary_tests(records: list[RunRecord]) -> list[dict]:
     """H1 and H2 on the intervention at every budget: the two-way ANOVA of the outcome on w and s, Holm over the
     two at each budget, then the budget rule (module docstring)."""
     grouped = cells(records)
@@ -315,7 +316,7 @@ def _p_text(entry: dict, key: str = "p_holm") -> str:
 # ------------------------------------------------------------------------------------------------ paper's form
 
 
-def paper_form_tests(records: list[dict]) -> list[dict]:
+def paper_form_tests(records: list[RunRecord]) -> list[dict]:
     """The paper's correlational form at every budget: Spearman ρ of measured property vs outcome over the grid's
     cell means (permutation p, Fisher-z interval), Holm over the two at each budget, then the budget rule."""
     grouped = cells(records)
@@ -345,7 +346,7 @@ def paper_form_tests(records: list[dict]) -> list[dict]:
             ]
             for prop in (h["property"] for h in HYPOTHESES.values())
         }
-        outcome = [cell_mean(runs, lambda r, b=budget: at(r, b).get("outcome")) for runs in grouped.values()]
+        outcome = [cell_mean(runs, lambda r, b=budget: at(r, b).outcome) for runs in grouped.values()]
         both = [i for i, y in enumerate(outcome) if y is not None and all(m[i] is not None for m in means.values())]
         locality, symmetry = ([means[h["property"]][i] for i in both] for h in HYPOTHESES.values())
         confound = statistics.spearman(locality, symmetry)
@@ -425,7 +426,7 @@ def correlation_verdict(test: dict) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------ secondary
 
 
-def distance_analysis(records: list[dict], tasks: list[str]) -> list[dict]:
+def distance_analysis(records: list[RunRecord], tasks: list[str]) -> list[dict]:
     """Secondary: does locality still help when the dependency is far? For each twin task whose examples carry a
     dependency distance (words between the two nouns), at the final budget: the test examples grouped into
     distance bins of at least MIN_DISTANCE_EXAMPLES, and in each bin the ANOVA's main effect of w on the runs'
@@ -439,7 +440,7 @@ def distance_analysis(records: list[dict], tasks: list[str]) -> list[dict]:
     for task in tasks:
         sizes: dict[int, int] = {}
         for runs in grouped.values():
-            entry = (at(runs[0], final).get("probing", {}).get(task) or {}).get("by_distance") or {}
+            entry = (at(runs[0], final).probing.get(task) or {}).get("by_distance") or {}
             sizes = {int(d): e["n"] for d, e in entry.items()}
             break
         if not sizes:
@@ -447,7 +448,7 @@ def distance_analysis(records: list[dict], tasks: list[str]) -> list[dict]:
         for low, high in _distance_bins(sizes):
 
             def accuracy(r, low=low, high=high, task=task):
-                entry = (at(r, final).get("probing", {}).get(task) or {}).get("by_distance") or {}
+                entry = (at(r, final).probing.get(task) or {}).get("by_distance") or {}
                 parts = [(e["accuracy"], e["n"]) for d, e in entry.items() if low <= int(d) <= high]
                 n = sum(k for _, k in parts)
                 return sum(a * k for a, k in parts) / n if n else None
@@ -500,19 +501,19 @@ def _distance_bins(sizes: dict[int, int]) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------------------------ exploratory
 
 
-def exploratory_correlations(records: list[dict]) -> list[dict]:
+def exploratory_correlations(records: list[RunRecord]) -> list[dict]:
     """Spearman ρ of each measured property vs the outcome over every pretrained variant's seed mean (anchors
     included), at the final budget, measured on sentences and on identical tokens; labelled exploratory."""
-    by_variant: dict[str, list[dict]] = {}
+    by_variant: dict[str, list[RunRecord]] = {}
     for r in finished(records):
-        by_variant.setdefault(r["variant"], []).append(r)
+        by_variant.setdefault(r.variant, []).append(r)
     rows = []
     for source in MEASURED_ON:
         for prop in ("locality", "symmetry_mass", "symmetry"):
             kept = []
             for label, runs in by_variant.items():
                 x = _values(runs, lambda r, source=source, p=prop: measured(r, source, p))
-                y = _values(runs, lambda r: r["outcome"])
+                y = _values(runs, lambda r: r.outcome)
                 if x and y:
                     kept.append((float(np.mean(x)), float(np.mean(y)), label))
             result = statistics.spearman_test([x for x, _, _ in kept], [y for _, y, _ in kept])
@@ -532,15 +533,15 @@ def exploratory_correlations(records: list[dict]) -> list[dict]:
     return rows
 
 
-def exploratory_anovas(records: list[dict]) -> list[dict]:
+def exploratory_anovas(records: list[RunRecord]) -> list[dict]:
     """The same two-way ANOVA at every budget on each probe task, the masked-token share and the measured
     properties."""
     grouped = cells(records)
     out = []
     for budget in budgets_of(records):
-        tasks = sorted({t for runs in grouped.values() for r in runs for t in at(r, budget).get("probing", {})})
+        tasks = sorted({t for runs in grouped.values() for r in runs for t in at(r, budget).probing})
         measures = {
-            **{f"probe: {t}": (lambda n, t=t: (n["probing"].get(t) or {}).get("accuracy")) for t in tasks},
+            **{f"probe: {t}": (lambda n, t=t: (n.probing.get(t) or {}).get("accuracy")) for t in tasks},
             "masked-token share (points)": _share_points,
             **{
                 f"{name} ({source})": lambda n, source=source, p=prop: measured(n, source, p)
@@ -567,35 +568,35 @@ def exploratory_anovas(records: list[dict]) -> list[dict]:
     return out
 
 
-def _share_points(numbers: dict) -> float | None:
-    first = next(iter(numbers.get("mlm") or {}), None)
-    share = None if first is None else numbers["mlm"][first].get("share")
+def _share_points(numbers: BudgetNumbers) -> float | None:
+    first = next(iter(numbers.mlm or {}), None)
+    share = None if first is None else numbers.mlm[first].get("share")
     return None if share is None else 100 * share
 
 
-def _per_seed(records: list[dict], label: str, getter) -> dict[int, float]:
+def _per_seed(records: list[RunRecord], label: str, getter) -> dict[int, float]:
     values = {}
     for r in finished(records):
-        if r["variant"] != label:
+        if r.variant != label:
             continue
         value = getter(r)
         if value is not None and math.isfinite(value):
-            values[r["seed"]] = value
+            values[r.seed] = value
     return values
 
 
-def sentence_sign_counts(entries: list[dict]) -> tuple[int, int, int]:
+def sentence_sign_counts(entries: list[ZeroShotProbe]) -> tuple[int, int, int]:
     """Wins, losses and ties over *sentences*: each sentence's pair outcomes (+1, -1, 0) averaged over the seeds
     that scored it, then its sign. Seeds see the same sentences, so they are not independent samples of them."""
     by_sentence: dict[int, list[int]] = {}
     for entry in entries:
-        for sentence, outcome in zip(entry.get("sentences") or [], entry.get("outcomes") or []):
+        for sentence, outcome in zip(entry.sentences or [], entry.outcomes or []):
             by_sentence.setdefault(int(sentence), []).append(int(outcome))
     means = [float(np.mean(v)) for v in by_sentence.values()]
     return sum(m > 0 for m in means), sum(m < 0 for m in means), sum(m == 0 for m in means)
 
 
-def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
+def exploratory_effect_tests(records: list[RunRecord], variants: dict[str, VariantSummary]) -> list[dict]:
     """Exploratory tests of probe and length effects, Holm-corrected within each family (kind):
 
     * zero-shot PLL preference: a two-sided sign test over sentences (each sentence's outcome averaged over the
@@ -605,13 +606,13 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
     """
     tests = []
     for label, v in variants.items():
-        if not v.get("trained", True):
+        if not v.trained:
             continue
-        for p in v["zero_shot_pll_preference"]:
+        for p in v.zero_shot_pll_preference:
             entries = [
-                r["probe_zero_shot"][p]
+                r.probe_zero_shot[p]
                 for r in finished(records)
-                if r["variant"] == label and r["probe_zero_shot"].get(p, {}).get("outcomes") is not None
+                if r.variant == label and p in r.probe_zero_shot and r.probe_zero_shot[p].outcomes is not None
             ]
             tests.append(
                 {
@@ -619,26 +620,26 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
                     "variant": label,
                     "perturbation": p,
                     "null": 50.0,
-                    "summary": v["zero_shot_pll_preference"][p],
+                    "summary": v.zero_shot_pll_preference[p],
                     **statistics.sign_test(*sentence_sign_counts(entries)),
                 }
             )
-        for p in v["probe_nli_deltas"]:
-            values = list(_per_seed(records, label, lambda r, p=p: r["probe_nli"]["deltas"].get(p)).values())
+        for p in v.probe_nli_deltas:
+            values = list(_per_seed(records, label, lambda r, p=p: r.probe_nli.deltas.get(p)).values())
             tests.append(
                 {
                     "kind": "probe_nli_delta",
                     "variant": label,
                     "perturbation": p,
                     "null": 0.0,
-                    "summary": v["probe_nli_deltas"][p],
+                    "summary": v.probe_nli_deltas[p],
                     "p": statistics.one_sample_t_p(values, 0.0),
                 }
             )
-        multiples = [m for m, e in v["mlm"].items() if e["applicable"]]
+        multiples = [m for m, e in v.mlm.items() if e["applicable"]]
         for m in multiples[1:]:
-            base = _per_seed(records, label, lambda r, first=multiples[0]: (r["mlm"].get(first) or {}).get("loss"))
-            longer = _per_seed(records, label, lambda r, m=m: (r["mlm"].get(m) or {}).get("loss"))
+            base = _per_seed(records, label, lambda r, first=multiples[0]: (r.mlm.get(first) or {}).get("loss"))
+            longer = _per_seed(records, label, lambda r, m=m: (r.mlm.get(m) or {}).get("loss"))
             differences = [longer[s] - base[s] for s in sorted(set(base) & set(longer))]
             tests.append(
                 {
@@ -660,19 +661,19 @@ def exploratory_effect_tests(records: list[dict], variants: dict) -> list[dict]:
 # ------------------------------------------------------------------------------------------------ controls
 
 
-def _twin_tasks(records: list[dict]) -> list[str]:
+def _twin_tasks(records: list[RunRecord]) -> list[str]:
     from ..data.probing import PROBING_TASKS
 
-    tasks = {t for r in finished(records) for b in r["budgets"].values() for t in b.get("probing", {})}
+    tasks = {t for r in finished(records) for b in r.budgets.values() for t in b.probing}
     return [t for t in PROBING_TASKS if t in tasks and PROBING_TASKS[t].order_sensitive]
 
 
-def controls(records: list[dict], variants: dict, floors: dict) -> list[dict]:
+def controls(records: list[RunRecord], variants: dict[str, VariantSummary], floors: dict) -> list[Check]:
     """Checks that must hold for the other numbers to mean anything; each can fail."""
     budgets = budgets_of(records)
     twin_tasks = _twin_tasks(records)
-    blind = [r for r in finished(records) if r["variant"] == ORDER_BLIND_VARIANT]
-    others = [r for r in finished(records) if r["variant"] != ORDER_BLIND_VARIANT]
+    blind = [r for r in finished(records) if r.variant == ORDER_BLIND_VARIANT]
+    others = [r for r in finished(records) if r.variant != ORDER_BLIND_VARIANT]
     return [
         *_order_blind_control(_twin_entries(blind, budgets, twin_tasks)),
         *_no_ties_control(_twin_entries(others, budgets, twin_tasks)),
@@ -683,59 +684,53 @@ def controls(records: list[dict], variants: dict, floors: dict) -> list[dict]:
     ]
 
 
-def _twin_entries(runs: list[dict], budgets: list[str], twin_tasks: list[str]) -> list[tuple]:
+def _twin_entries(runs: list[RunRecord], budgets: list[str], twin_tasks: list[str]) -> list[tuple]:
     """(run, budget, task, probing entry) of every twin task each run was probed on."""
-    return [
-        (r, b, t, at(r, b)["probing"][t])
-        for r in runs
-        for b in budgets
-        for t in twin_tasks
-        if t in at(r, b).get("probing", {})
-    ]
+    return [(r, b, t, at(r, b).probing[t]) for r in runs for b in budgets for t in twin_tasks if t in at(r, b).probing]
 
 
-def _order_blind_control(entries: list[tuple]) -> list[dict]:
+def _order_blind_control(entries: list[tuple]) -> list[Check]:
     """The model without positions scores exactly ORDER_BLIND_SCORE on every twin task, every twin pair tied."""
     if not entries:
         return []
     return [
-        {
-            "name": "order-blind control",
-            "passed": all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
-            "statement": f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
+        Check(
+            name="order-blind control",
+            passed=all(e["accuracy"] == ORDER_BLIND_SCORE and e["tied"] == e["n_test"] for *_, e in entries),
+            statement=f"`{ORDER_BLIND_VARIANT}` (no position information) scores exactly "
             f"{ORDER_BLIND_SCORE:g} on every twin task at every budget, every twin pair tied",
-            "detail": f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
+            detail=f"{sum(e['tied'] for *_, e in entries):,} of {sum(e['n_test'] for *_, e in entries):,} "
             f"twin examples tied; scores {sorted({e['accuracy'] for *_, e in entries})}",
-        }
+        )
     ]
 
 
-def _no_ties_control(entries: list[tuple]) -> list[dict]:
+def _no_ties_control(entries: list[tuple]) -> list[Check]:
     """Every model with position information tells every twin pair apart."""
     if not entries:
         return []
-    tied = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in entries if e["tied"]]
+    tied = [f"{r.name} {t} @{b}" for r, b, t, e in entries if e["tied"]]
     distances = [e["min_twin_distance"] for *_, e in entries if e.get("min_twin_distance") is not None]
     return [
-        {
-            "name": "no ties with positions",
-            "passed": not tied,
-            "statement": "every model with position information tells every twin pair apart: no twin "
+        Check(
+            name="no ties with positions",
+            passed=not tied,
+            statement="every model with position information tells every twin pair apart: no twin "
             f"representations within the tie tolerance ({PROTOCOL.twin_tie_atol:g}, float32 noise)",
-            "detail": (f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
+            detail=(f"tied: {', '.join(tied[:5])}" if tied else "0 tied twins")
             + (f"; smallest twin distance {min(distances):.2e}" if distances else ""),
-            "smallest_twin_distance": min(distances) if distances else None,
-        }
+            measures={"smallest_twin_distance": min(distances) if distances else None},
+        )
     ]
 
 
-def _content_probe_control(records: list[dict], budgets: list[str]) -> list[dict]:
+def _content_probe_control(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """Every run's probe reads the CONTROL_TASK (order-free) above chance: a check of the probe itself."""
     topic = [
-        (r, b, at(r, b)["probing"][CONTROL_TASK])
+        (r, b, at(r, b).probing[CONTROL_TASK])
         for r in finished(records)
         for b in budgets
-        if CONTROL_TASK in at(r, b).get("probing", {})
+        if CONTROL_TASK in at(r, b).probing
     ]
     if not topic:
         return []
@@ -748,63 +743,63 @@ def _content_probe_control(records: list[dict], budgets: list[str]) -> list[dict
     ]
     adjusted = statistics.holm([t["p"] for t in tests])
     low = min(topic, key=lambda item: item[2]["accuracy"])
-    blank = [at(r, "0").get("probing", {}).get(CONTROL_TASK, {}).get("accuracy") for r in untrained(records)]
+    blank = [at(r, "0").probing.get(CONTROL_TASK, {}).get("accuracy") for r in untrained(records)]
     blank = [v for v in blank if v is not None]
     return [
-        {
-            "name": "content probe",
-            "passed": max(adjusted) < PROTOCOL.alpha,
-            "statement": f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
+        Check(
+            name="content probe",
+            passed=max(adjusted) < PROTOCOL.alpha,
+            statement=f"every run's probe reads the {CONTROL_TASK} (order-free, decided by the nouns) above "
             f"chance ({100 * chance:.1f}), binomial test, Holm over runs and budgets. It checks the probe, not "
             "the pretraining: untrained models read it too",
-            "detail": f"lowest: {low[0]['variant']}/seed{low[0]['seed']} at {int(low[1]):,} steps "
+            detail=f"lowest: {low[0].name} at {int(low[1]):,} steps "
             f"{low[2]['accuracy']:.1f}; largest Holm p {max(adjusted):.2g}"
             + (f"; untrained {min(blank):.1f}–{max(blank):.1f}" if blank else ""),
-        }
+        )
     ]
 
 
-def _zero_shot_tie_control(blind: list[dict]) -> list[dict]:
+def _zero_shot_tie_control(blind: list[RunRecord]) -> list[Check]:
     """The model without positions ties every original with its perturbation (zero-shot probe)."""
-    zero_shot = [e for r in blind for e in r["probe_zero_shot"].values() if e.get("ties") is not None]
+    zero_shot = [e for r in blind for e in r.probe_zero_shot.values() if e.ties is not None]
     if not zero_shot:
         return []
     return [
-        {
-            "name": "zero-shot tie control",
-            "passed": all(e["ties"] == e["n_changed"] for e in zero_shot),
-            "statement": f"`{ORDER_BLIND_VARIANT}` gives every original and its perturbation the same "
+        Check(
+            name="zero-shot tie control",
+            passed=all(e.ties == e.n_changed for e in zero_shot),
+            statement=f"`{ORDER_BLIND_VARIANT}` gives every original and its perturbation the same "
             "pseudo-log-likelihood (a tie, not a win)",
-            "detail": f"{sum(e['ties'] for e in zero_shot)} of {sum(e['n_changed'] for e in zero_shot)} pairs tied",
-        }
+            detail=f"{sum(e.ties for e in zero_shot)} of {sum(e.n_changed for e in zero_shot)} pairs tied",
+        )
     ]
 
 
-def _floors_control(records: list[dict], floors: dict) -> list[dict]:
+def _floors_control(records: list[RunRecord], floors: dict) -> list[Check]:
     """Every masked-token loss lies above the Bayes-optimal floor of its length (a check of the floors)."""
     first = next(iter(floors), None)
     if first is None or floors[first].get("bayes_loss") is None:
         return []
     losses = [
-        (r, b, (at(r, b).get("mlm", {}).get(first) or {}).get("loss"))
+        (r, b, (at(r, b).mlm.get(first) or {}).get("loss"))
         for r in finished(records) + untrained(records)
-        for b in r["budgets"]
+        for b in r.budgets
     ]
     losses = [loss for *_, loss in losses if loss is not None]
     bayes, unigram = floors[first]["bayes_loss"], floors[first]["unigram_loss"]
     return [
-        {
-            "name": "floors",
-            "passed": all(loss >= bayes for loss in losses),
-            "statement": "every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
+        Check(
+            name="floors",
+            passed=all(loss >= bayes for loss in losses),
+            statement="every masked-token loss lies above the Bayes-optimal floor (a check of the floors "
             "themselves: no model can beat it)",
-            "detail": f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
+            detail=f"Bayes {bayes:.3f} ≤ losses {min(losses, default=math.nan):.3f}–"
             f"{max(losses, default=math.nan):.3f}; unigram {unigram:.3f}",
-        }
+        )
     ]
 
 
-def _pretraining_control(records: list[dict], budgets: list[str]) -> list[dict]:
+def _pretraining_control(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """Every pretrained run captures at least PROTOCOL.pretraining_share_min of the learnable signal (masked-token
     share) at every budget, and the untrained model of the same shape does not: a failed pretraining fails it."""
     trained = [(r, b, _share_points(at(r, b))) for r in finished(records) for b in budgets]
@@ -815,31 +810,33 @@ def _pretraining_control(records: list[dict], budgets: list[str]) -> list[dict]:
         return []
     threshold = 100 * PROTOCOL.pretraining_share_min
     low = min(trained, key=lambda item: item[2])
-    failed = [f"{r['variant']}/seed{r['seed']} @{b}" for r, b, v in trained if v < threshold]
+    failed = [f"{r.name} @{b}" for r, b, v in trained if v < threshold]
     discriminates = bool(blank) and all(v < threshold for _, v in blank)
     return [
-        {
-            "name": "pretraining control",
-            "passed": not failed and discriminates,
-            "statement": f"every pretrained run captures at least {threshold:g} % of the learnable signal "
+        Check(
+            name="pretraining control",
+            passed=not failed and discriminates,
+            statement=f"every pretrained run captures at least {threshold:g} % of the learnable signal "
             "(masked-token share) at every budget, and the untrained model of the same shape does not "
             "(the control can fail)",
-            "detail": f"lowest pretrained: {low[0]['variant']}/seed{low[0]['seed']} at {int(low[1]):,} steps "
+            detail=f"lowest pretrained: {low[0].name} at {int(low[1]):,} steps "
             f"{low[2]:.1f} %"
             + (f"; below: {', '.join(failed[:5])}" if failed else "")
             + (
-                "; untrained " + ", ".join(f"{r['variant']}/seed{r['seed']} {v:.1f} %" for r, v in blank)
+                "; untrained " + ", ".join(f"{r.name} {v:.1f} %" for r, v in blank)
                 if blank
                 else "; no untrained model was run (--untrained-control)"
             ),
-        }
+        )
     ]
 
 
 # ------------------------------------------------------------------------------------------------ design checks
 
 
-def design_checks(records: list[dict], variants: dict, design: dict, baselines: dict, outcome_tasks) -> list[dict]:
+def design_checks(
+    records: list[RunRecord], variants: dict[str, VariantSummary], design: dict, baselines: dict, outcome_tasks
+) -> list[Check]:
     """What the design needs to be able to decide: each knob moves its own property only (checked on identical
     tokens before pretraining), the outcome is not solved by a local shortcut, it is not saturated, the grid's
     cells differ by more than seed noise, the planned power, and every probe fit converged."""
@@ -853,7 +850,7 @@ def design_checks(records: list[dict], variants: dict, design: dict, baselines: 
     ]
 
 
-def _manipulation_check(design: dict) -> list[dict]:
+def _manipulation_check(design: dict) -> list[Check]:
     """Each knob moves its own property only, on identical tokens before pretraining (`design.py`)."""
     if not design:
         return []
@@ -862,23 +859,23 @@ def _manipulation_check(design: dict) -> list[dict]:
         return ", ".join(f"{v:.3f} ({other} = {k})" for k, v in design[key].items())
 
     return [
-        {
-            "name": "manipulation (identical tokens)",
-            "passed": design["passed"],
-            "statement": "checked before pretraining, on each cell's PE alone (identical tokens, "
+        Check(
+            name="manipulation (identical tokens)",
+            passed=design["passed"],
+            statement="checked before pretraining, on each cell's PE alone (identical tokens, "
             f"n = {design['seq_len']}): s moves locality by at most {design['max_cross_effect']:g} at every w, "
             f"w moves symmetry by at most {design['max_cross_effect']:g} at every s, and the prior decays by at "
             f"least {design['min_side_decay_nats']:g} nat on both sides of the query in every cell",
-            "detail": f"s moves locality by {moves('s_moves_locality', 'w')}; "
+            detail=f"s moves locality by {moves('s_moves_locality', 'w')}; "
             f"w moves symmetry by {moves('w_moves_symmetry', 's')}; "
             f"w moves locality by {moves('w_moves_locality', 's')}; "
             f"s moves symmetry by {moves('s_moves_symmetry', 'w')}"
             f"; weakest side decay {design['weakest_side_decay_nats']:.2f} nats",
-        }
+        )
     ]
 
 
-def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[dict]:
+def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[Check]:
     """A bag of words and bigrams stays near chance on every outcome task."""
     from ..data.probing import get_probing_task
 
@@ -889,28 +886,28 @@ def _local_shortcut_checks(baselines: dict, outcome_tasks) -> list[dict]:
         chance = 100.0 / get_probing_task(task).num_labels
         accuracy = 100 * baseline["accuracy"]
         checks.append(
-            {
-                "name": f"no local shortcut: {task}",
-                "passed": abs(accuracy - chance) <= LOCAL_SHORTCUT_MARGIN,
-                "statement": f"a bag of words and bigrams (same classifier, same split) stays within "
+            Check(
+                name=f"no local shortcut: {task}",
+                passed=abs(accuracy - chance) <= LOCAL_SHORTCUT_MARGIN,
+                statement=f"a bag of words and bigrams (same classifier, same split) stays within "
                 f"{LOCAL_SHORTCUT_MARGIN:g} points of chance on the outcome task {task}",
-                "detail": f"{accuracy:.1f} (chance {chance:g}; {baseline['tied']} of {baseline['n_test']} twins "
+                detail=f"{accuracy:.1f} (chance {chance:g}; {baseline['tied']} of {baseline['n_test']} twins "
                 "with identical bags)",
-            }
+            )
         )
     return checks
 
 
-def best_variant(variants: dict, budget: str, task: str) -> tuple[str, float] | None:
+def best_variant(variants: dict[str, VariantSummary], budget: str, task: str) -> tuple[str, float] | None:
     """The pretrained variant with the highest mean on probing `task` at `budget` (None when none was probed)."""
     scores = {
-        label: v["budgets"][budget]["probing"][task]["mean"]
+        label: v.budgets[budget].probing[task]["mean"]
         for label, v in variants.items()
-        if v.get("trained", True)
-        and v["seeds"]
-        and budget in v["budgets"]
-        and task in v["budgets"][budget]["probing"]
-        and v["budgets"][budget]["probing"][task]["mean"] is not None
+        if v.trained
+        and v.seeds
+        and budget in v.budgets
+        and task in v.budgets[budget].probing
+        and v.budgets[budget].probing[task]["mean"] is not None
     }
     if not scores:
         return None
@@ -918,7 +915,7 @@ def best_variant(variants: dict, budget: str, task: str) -> tuple[str, float] | 
     return best, scores[best]
 
 
-def _saturation_checks(variants: dict, budgets: list[str], outcome_tasks) -> list[dict]:
+def _saturation_checks(variants: dict[str, VariantSummary], budgets: list[str], outcome_tasks) -> list[Check]:
     """The best variant stays below the ceiling on every outcome task at every budget."""
     checks = []
     for task in outcome_tasks:
@@ -928,78 +925,76 @@ def _saturation_checks(variants: dict, budgets: list[str], outcome_tasks) -> lis
                 continue
             best, score = found
             checks.append(
-                {
-                    "name": f"not saturated: {task} @{int(budget):,}",
-                    "passed": score <= CEILING - SATURATION_MARGIN,
-                    "statement": f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
+                Check(
+                    name=f"not saturated: {task} @{int(budget):,}",
+                    passed=score <= CEILING - SATURATION_MARGIN,
+                    statement=f"the best variant stays ≥ {SATURATION_MARGIN:g} points below the ceiling "
                     f"({CEILING:g}) on {task} at {int(budget):,} steps",
-                    "detail": f"best: {best} {score:.1f}",
-                }
+                    detail=f"best: {best} {score:.1f}",
+                )
             )
     return checks
 
 
-def _signal_checks(records: list[dict], budgets: list[str]) -> list[dict]:
+def _signal_checks(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """The grid's cell means spread over more than seed noise at every budget (observed, not planned)."""
     grouped = cells(records)
     checks = []
     for budget in budgets if grouped else []:
-        groups = [_values(runs, lambda r, b=budget: at(r, b).get("outcome")) for runs in grouped.values()]
+        groups = [_values(runs, lambda r, b=budget: at(r, b).outcome) for runs in grouped.values()]
         sigma = pooled_seed_std(groups)
         means = [np.mean(g) for g in groups if g]
         spread = float(max(means) - min(means)) if means else None
         passed = None if sigma is None or spread is None else spread > 0 and spread >= SIGNAL_RATIO * sigma
         checks.append(
-            {
-                "name": f"signal @{int(budget):,}",
-                "passed": passed,
-                "statement": f"the {OUTCOME}'s cell means spread over ≥ {SIGNAL_RATIO:g} seed std at "
+            Check(
+                name=f"signal @{int(budget):,}",
+                passed=passed,
+                statement=f"the {OUTCOME}'s cell means spread over ≥ {SIGNAL_RATIO:g} seed std at "
                 f"{int(budget):,} steps (observed here; the power was planned on the pilot's std, "
                 f"{PROTOCOL.pilot_seed_std:.2f})",
-                "detail": ("n/a" if spread is None else f"spread {spread:.1f} points")
+                detail=("n/a" if spread is None else f"spread {spread:.1f} points")
                 + ", pooled seed std "
                 + ("n/a (one seed)" if sigma is None else f"{sigma:.2f}"),
-                "spread": spread,
-                "seed_std": sigma,
-            }
+                measures={"spread": spread, "seed_std": sigma},
+            )
         )
     return checks
 
 
-def _probe_fit_check(records: list[dict], budgets: list[str]) -> list[dict]:
+def _probe_fit_check(records: list[RunRecord], budgets: list[str]) -> list[Check]:
     """Every logistic-regression probe fit converged."""
-    fits = [(r, b, t, e) for r in finished(records) for b in budgets for t, e in at(r, b).get("probing", {}).items()]
+    fits = [(r, b, t, e) for r in finished(records) for b in budgets for t, e in at(r, b).probing.items()]
     if not fits:
         return []
-    failed = [f"{r['variant']}/seed{r['seed']} {t} @{b}" for r, b, t, e in fits if not e["converged"]]
+    failed = [f"{r.name} {t} @{b}" for r, b, t, e in fits if not e["converged"]]
     return [
-        {
-            "name": "probe fits converged",
-            "passed": not failed,
-            "statement": "every logistic-regression probe reached its optimum (L-BFGS converged)",
-            "detail": f"{len(fits) - len(failed)} of {len(fits)} fits"
-            + (f"; not: {', '.join(failed)}" if failed else ""),
-        }
+        Check(
+            name="probe fits converged",
+            passed=not failed,
+            statement="every logistic-regression probe reached its optimum (L-BFGS converged)",
+            detail=f"{len(fits) - len(failed)} of {len(fits)} fits" + (f"; not: {', '.join(failed)}" if failed else ""),
+        )
     ]
 
 
-def power_check(primary: list[dict]) -> list[dict]:
+def power_check(primary: list[dict]) -> list[Check]:
     """The planned power of each primary test (a design check: the design must have it before it runs)."""
     checks = []
     for test in primary:
         power = test["planned_power"]
         checks.append(
-            {
-                "name": f"planned power: {test['hypothesis']}",
-                "passed": power["all_budgets"] >= power["target"],
-                "statement": f"power ≥ {power['target']:g} to find a spread of {power['effect']:g} points across the "
+            Check(
+                name=f"planned power: {test['hypothesis']}",
+                passed=power["all_budgets"] >= power["target"],
+                statement=f"power ≥ {power['target']:g} to find a spread of {power['effect']:g} points across the "
                 f"levels of {HYPOTHESES[test['hypothesis']]['factor']} at every budget, planned on the pilot's seed "
                 f"std ({power['sigma']:.2f} points), not on this run's",
-                "detail": f"{power['all_budgets']:.3f} at every budget ({power['per_budget']:.3f} per budget; "
+                detail=f"{power['all_budgets']:.3f} at every budget ({power['per_budget']:.3f} per budget; "
                 f"pilot budget correlation {power['budget_correlation']:g}; ≥ {power['union_bound']:.3f} whatever "
                 f"the correlation), {test['seeds_per_cell']} seeds × {test['cells']} cells; detects "
                 f"{test['detectable_spread'] or float('nan'):.1f} points with power {power['target']:g}",
-            }
+            )
         )
     return checks
 

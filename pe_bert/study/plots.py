@@ -10,6 +10,7 @@ import numpy as np
 from ..analysis.capture import METRIC_TITLES
 from ..analysis.probes.registry import display_name, perturbation_order
 from .grid import level
+from .record_types import Summary, runs_of, variants_of
 
 DPI = 110
 
@@ -41,17 +42,17 @@ def _mean_and_error(entry):
 
 def scatter(out: Path, summary: dict, plt, colours) -> dict:
     """The word-order score of every variant against its measured locality and symmetry (seed means ± std)."""
-    variants = {k: v for k, v in summary["variants"].items() if v["outcome"]["mean"] is not None}
+    variants = {k: v for k, v in variants_of(summary).items() if v.outcome["mean"] is not None}
     if not variants:
         return {}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), squeeze=False)
     for ax, score in zip(axes[0], ("locality", "symmetry_mass")):
         for label, v in variants.items():
-            x, xe = _mean_and_error(v[score])
-            y, ye = _mean_and_error(v["outcome"])
+            x, xe = _mean_and_error(v.attention[score])
+            y, ye = _mean_and_error(v.outcome)
             if x is None:
                 continue
-            anchor = not v["overrides"]
+            anchor = not v.overrides
             ax.errorbar(
                 x,
                 y,
@@ -123,9 +124,9 @@ def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
 def position_attention(out: Path, summary: dict, plt) -> dict:
     """Identical-token attention of each variant's pretrained model (mean over layers, heads and seeds)."""
     matrices: dict[str, list] = {}
-    for r in summary["runs"]:
-        if not r["failure"] and r["position_matrix"] is not None:
-            matrices.setdefault(r["variant"], []).append(np.array(r["position_matrix"]))
+    for r in runs_of(summary):
+        if not r.failure and r.position_matrix is not None:
+            matrices.setdefault(r.variant, []).append(np.array(r.position_matrix))
     if not matrices:
         return {}
     columns = min(4, len(matrices))
@@ -147,12 +148,13 @@ def position_attention(out: Path, summary: dict, plt) -> dict:
     return {"position attention": name}
 
 
-def _bars(ax, variants: dict, key: str, names: list[str], colours, baseline: float):
-    width = 0.8 / max(len(variants), 1)
-    for i, (label, v) in enumerate(variants.items()):
+def _bars(ax, by_variant: dict[str, dict[str, Summary]], names: list[str], colours, baseline: float):
+    """One bar per variant and perturbation (`by_variant`: label -> perturbation -> summary over seeds)."""
+    width = 0.8 / max(len(by_variant), 1)
+    for i, (label, summaries) in enumerate(by_variant.items()):
         means, errors = [], [[], []]
         for p in names:
-            entry = v[key].get(p) or {}
+            entry = summaries.get(p) or {}
             mean = entry.get("mean")
             means.append(baseline if mean is None else mean)
             ci = entry.get("ci95") or [mean, mean]
@@ -177,10 +179,10 @@ def _bars(ax, variants: dict, key: str, names: list[str], colours, baseline: flo
 
 def probes(out: Path, summary: dict, plt, colours, order) -> dict:
     plots = {}
-    variants = summary["variants"]
-    for key, baseline, ylabel, title, name, file in (
+    variants = variants_of(summary)
+    for numbers, baseline, ylabel, title, name, file in (
         (
-            "zero_shot_pll_preference",
+            lambda v: v.zero_shot_pll_preference,
             50.0,
             "original preferred (%, 50 = chance)",
             "Zero-shot word-order probe: PLL preference for the original",
@@ -188,7 +190,7 @@ def probes(out: Path, summary: dict, plt, colours, order) -> dict:
             "probe_zero_shot.png",
         ),
         (
-            "probe_nli_deltas",
+            lambda v: v.probe_nli_deltas,
             0.0,
             "Δ accuracy vs original (points)",
             "NLI probe: change in accuracy per perturbation",
@@ -196,11 +198,12 @@ def probes(out: Path, summary: dict, plt, colours, order) -> dict:
             "probe_deltas.png",
         ),
     ):
-        perturbations = sorted({p for v in variants.values() for p in v[key]}, key=order)
+        by_variant = {label: numbers(v) for label, v in variants.items()}
+        perturbations = sorted({p for summaries in by_variant.values() for p in summaries}, key=order)
         if not perturbations:
             continue
         fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(perturbations) + 0.3 * len(variants)), 4.5))
-        _bars(ax, variants, key, perturbations, colours, baseline)
+        _bars(ax, by_variant, perturbations, colours, baseline)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{title} (95 % interval over seeds)")
         fig.tight_layout()
@@ -211,15 +214,15 @@ def probes(out: Path, summary: dict, plt, colours, order) -> dict:
 
 def length_generalisation(out: Path, summary: dict, plt, colours) -> dict:
     """Masked-token loss against input length (multiples of the pretraining length), with the corpus floors."""
-    variants = summary["variants"]
-    multiples = sorted({m for v in variants.values() for m in v["mlm"]}, key=int)
+    variants = variants_of(summary)
+    multiples = sorted({m for v in variants.values() for m in v.mlm}, key=int)
     if not multiples:
         return {}
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for label, v in variants.items():
         xs, ys, errors = [], [], []
         for m in multiples:
-            entry = v["mlm"].get(m, {})
+            entry = v.mlm.get(m, {})
             if entry.get("applicable") and entry.get("loss", {}).get("mean") is not None:
                 xs.append(int(m))
                 ys.append(entry["loss"]["mean"])

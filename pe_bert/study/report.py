@@ -25,7 +25,9 @@ from .config import EXECUTION_SETTINGS
 from .grid import level
 from .hypotheses import OUTCOME
 from .protocol import PROTOCOL
+from .record_types import RunRecord, variants_of
 from .records import UNITS, aggregate, run_record
+from .sections import Check, Finding, checks_of, findings_of
 
 # ---------------------------------------------------------------------------------------------------------------
 # Formatting
@@ -132,25 +134,27 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
         "budgets": [int(b) for b in hypotheses.budgets_of(records)],
         "probing_baselines": baselines,
         "design": shared.design,
-        "variants": variants,
+        "variants": {label: v.to_dict() for label, v in variants.items()},
         "grid": _grid(records),
         "primary_tests": primary,
         "paper_form_tests": hypotheses.paper_form_tests(records),
-        "controls": hypotheses.controls(records, variants, corpus.get("floors", {})),
-        "design_checks": hypotheses.design_checks(
-            records, variants, shared.design, shared.probing.get("ngram_baselines") or {}, config.outcome_tasks
-        )
-        + hypotheses.power_check(primary),
+        "controls": _dicts(hypotheses.controls(records, variants, corpus.get("floors", {}))),
+        "design_checks": _dicts(
+            hypotheses.design_checks(
+                records, variants, shared.design, shared.probing.get("ngram_baselines") or {}, config.outcome_tasks
+            )
+            + hypotheses.power_check(primary)
+        ),
         "secondary": {"distance": hypotheses.distance_analysis(records, _distance_tasks(records))},
         "exploratory": {
             "correlations": hypotheses.exploratory_correlations(records),
             "anovas": hypotheses.exploratory_anovas(records),
             "effect_tests": hypotheses.exploratory_effect_tests(records, variants),
         },
-        "runs": records,
-        "failures": [{"run": f"{r['variant']}/seed{r['seed']}", **r["failure"]} for r in records if r["failure"]],
+        "runs": [r.to_dict() for r in records],
+        "failures": [{"run": r.name, **r.failure} for r in records if r.failure],
     }
-    summary["findings"] = findings(summary)
+    summary["findings"] = [f.to_dict() for f in findings(summary)]
     summary["plots"] = write_plots(study.out, summary, tasks)
     summary = jsonable(summary)
     summary["metadata"] = jsonable(
@@ -159,10 +163,14 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
     return summary
 
 
+def _dicts(checks: list[Check]) -> list[dict]:
+    return [c.to_dict() for c in checks]
+
+
 # The measures of a grid cell, by their key in results.json: the outcome, and the measured properties of attention
 # on held-out sentences and (prefixed `position_`) on identical tokens.
 _GRID_MEASURES = {
-    "outcome": lambda n: n.get("outcome"),
+    "outcome": lambda n: n.outcome,
     **{
         f"{prefix}{prop}": lambda n, source=source, prop=prop: hypotheses.measured(n, source, prop)
         for prefix, source in (("", "sentences"), ("position_", "identical tokens"))
@@ -171,11 +179,11 @@ _GRID_MEASURES = {
 }
 
 
-def _grid(records: list[dict]) -> list[dict]:
+def _grid(records: list[RunRecord]) -> list[dict]:
     """Per grid cell, every measure summarised over seeds at each budget (`budgets`) and at the final one."""
     grid = []
     for (w, s), runs in hypotheses.cells(records).items():
-        budgets = sorted({b for r in runs for b in r["budgets"]}, key=int)
+        budgets = sorted({b for r in runs for b in r.budgets}, key=int)
         by_budget = {
             b: {
                 key: statistics.summarize([get(hypotheses.at(r, b)) for r in runs])
@@ -187,7 +195,7 @@ def _grid(records: list[dict]) -> list[dict]:
             {
                 "w": w,
                 "s": s,
-                "variants": sorted({r["variant"] for r in runs}),
+                "variants": sorted({r.variant for r in runs}),
                 **by_budget[budgets[-1]],
                 "budgets": by_budget,
             }
@@ -195,13 +203,13 @@ def _grid(records: list[dict]) -> list[dict]:
     return grid
 
 
-def _distance_tasks(records: list[dict]) -> list[str]:
+def _distance_tasks(records: list[RunRecord]) -> list[str]:
     """The probing tasks whose examples carry a dependency distance."""
-    tasks = {t: e for r in hypotheses.finished(records) for t, e in r["probing"].items() if e.get("by_distance")}
+    tasks = {t: e for r in hypotheses.finished(records) for t, e in r.probing.items() if e.get("by_distance")}
     return sorted(tasks)
 
 
-def findings(summary: dict) -> list[dict]:
+def findings(summary: dict) -> list[Finding]:
     """The findings table: one row per pre-registered test (primary first), its estimate at every budget."""
     rows = []
     for test in summary["primary_tests"] + summary["paper_form_tests"]:
@@ -219,15 +227,15 @@ def findings(summary: dict) -> list[dict]:
                 ci = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
                 estimates[budget] = f"ρ = {entry['rho']:.2f}{ci}, p {fmt_p(entry['p_holm'], entry)}"
         rows.append(
-            {
-                "claim": test["claim"],
-                "kind": test["kind"],
-                "test": test["test"],
-                "estimates": estimates,
-                "p_holm": test["p_holm"],
-                "verdict": test["verdict"],
-                "statement": test["statement"],
-            }
+            Finding(
+                claim=test["claim"],
+                kind=test["kind"],
+                test=test["test"],
+                estimates=estimates,
+                p_holm=test["p_holm"],
+                verdict=test["verdict"],
+                statement=test["statement"],
+            )
         )
     return rows
 
@@ -273,10 +281,7 @@ def write_report(study, results, wall_time: float, workers: int, shared) -> dict
 
 def verdict_lines(summary: dict) -> list[str]:
     """One line per pre-registered test (what the console ends with)."""
-    return [
-        f"{row['verdict'].upper():<16} {row['claim']} ({row['kind']}): {row['statement']}"
-        for row in summary.get("findings", [])
-    ]
+    return [f"{row.verdict.upper():<16} {row.claim} ({row.kind}): {row.statement}" for row in findings_of(summary)]
 
 
 def _mark(passed) -> str:
@@ -312,7 +317,7 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
 
 def _header_section(summary: dict, tasks: list[str]) -> list[str]:
     config, corpus, meta, grid = summary["config"], summary["corpus"], summary["metadata"], summary["grid"]
-    anchors = [label for label, v in summary["variants"].items() if v["trained"] and not v["overrides"]]
+    anchors = [label for label, v in variants_of(summary).items() if v.trained and not v.overrides]
     run = meta["this_run"]
     return [
         "# pe_bert study: do the locality and symmetry of positional encodings decide word-order performance?",
@@ -343,12 +348,10 @@ def _findings_section(summary: dict, tasks: list[str]) -> list[str]:
         "in this report is secondary or exploratory.",
         "",
     ]
-    rows = [
-        [f["claim"], f["kind"], *[f["estimates"].get(b, "n/a") for b in budgets], f"**{f['verdict']}**"]
-        for f in summary["findings"]
-    ]
+    found = findings_of(summary)
+    rows = [[f.claim, f.kind, *[f.estimates.get(b, "n/a") for b in budgets], f"**{f.verdict}**"] for f in found]
     lines += _table(["claim", "", *[f"{_steps(b)}: estimate [95 %], p (Holm)" for b in budgets], "verdict"], rows)
-    lines += [""] + [f"- {f['claim']} ({f['kind']}): {f['statement']}" for f in summary["findings"]]
+    lines += [""] + [f"- {f.claim} ({f.kind}): {f.statement}" for f in found]
     return lines
 
 
@@ -380,7 +383,7 @@ def _controls_section(summary: dict, tasks: list[str]) -> list[str]:
     lines = ["", "## Controls", ""]
     return lines + _table(
         ["control", "result", "what must hold", "measured"],
-        [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["controls"]],
+        [[c.name, _mark(c.passed), c.statement, c.detail] for c in checks_of(summary, "controls")],
     )
 
 
@@ -397,7 +400,7 @@ def _design_section(summary: dict, tasks: list[str]) -> list[str]:
     ]
     lines += _table(
         ["check", "result", "what", "measured"],
-        [[c["name"], _mark(c["passed"]), c["statement"], c["detail"]] for c in summary["design_checks"]],
+        [[c.name, _mark(c.passed), c.statement, c.detail] for c in checks_of(summary, "design_checks")],
     )
     design = summary.get("design") or {}
     if design.get("cells"):
@@ -432,7 +435,7 @@ def _design_section(summary: dict, tasks: list[str]) -> list[str]:
         final = str(summary["budgets"][-1]) if summary["budgets"] else None
         rows = []
         for task, baseline in baselines.items():
-            label, score = hypotheses.best_variant(summary["variants"], final, task) or ("n/a", None)
+            label, score = hypotheses.best_variant(variants_of(summary), final, task) or ("n/a", None)
             outcome = " (outcome)" if task in summary["outcome"]["tasks"] else ""
             rows.append([f"{task}{outcome}", fmt(baseline["accuracy"], 1), f"{fmt(score, 1)} ({label})"])
         lines += _table(["task", "bag of n-grams (n ≤ 2)", "best model"], rows)
@@ -469,8 +472,8 @@ def _grid_section(summary: dict, tasks: list[str]) -> list[str]:
 
 
 def _variants_section(summary: dict, tasks: list[str]) -> list[str]:
-    variants = summary["variants"]
-    probing = list(dict.fromkeys(t for v in variants.values() for t in v["probing"]))
+    variants = variants_of(summary)
+    probing = list(dict.fromkeys(t for v in variants.values() for t in v.probing))
     lines = [
         "",
         "## Every variant",
@@ -484,10 +487,10 @@ def _variants_section(summary: dict, tasks: list[str]) -> list[str]:
     rows = [
         [
             label,
-            *[fmt_summary(v["probing"].get(t), 1, False) for t in probing],
-            fmt_summary(v["outcome"], 1, False),
-            *[fmt_summary(v[k], 3, False) for k in ATTENTION_SCORES],
-            fmt_summary((v["mlm"].get(next(iter(v["mlm"]), "")) or {}).get("share"), 2, False),
+            *[fmt_summary(v.probing.get(t), 1, False) for t in probing],
+            fmt_summary(v.outcome, 1, False),
+            *[fmt_summary(v.attention[k], 3, False) for k in ATTENTION_SCORES],
+            fmt_summary((v.mlm.get(next(iter(v.mlm), "")) or {}).get("share"), 2, False),
         ]
         for label, v in variants.items()
     ]
@@ -496,7 +499,7 @@ def _variants_section(summary: dict, tasks: list[str]) -> list[str]:
         lines += ["", "Fine-tuned task scores (dev-set main metric):", ""]
         lines += _table(
             ["variant", *tasks],
-            [[label, *[fmt_summary(v["tasks"][t], 3) for t in tasks]] for label, v in variants.items() if v["trained"]],
+            [[label, *[fmt_summary(v.tasks[t], 3) for t in tasks]] for label, v in variants.items() if v.trained],
         )
     return lines
 
@@ -622,9 +625,9 @@ def _plots_section(summary: dict, tasks: list[str]) -> list[str]:
 
 
 def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
-    variants = summary["variants"]
+    variants = variants_of(summary)
     lines = []
-    zero_shot = sorted({p for v in variants.values() for p in v["zero_shot_pll_preference"]}, key=perturbation_order)
+    zero_shot = sorted({p for v in variants.values() for p in v.zero_shot_pll_preference}, key=perturbation_order)
     if zero_shot:
         lines += [
             "",
@@ -644,13 +647,13 @@ def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
             test = tests.get((label, p), {})
             mark = " ✓" if test.get("p_holm") is not None and test["p_holm"] < PROTOCOL.alpha else ""
             ties = f" ({test['ties']} ties)" if test.get("ties") else ""
-            return fmt_summary(variants[label]["zero_shot_pll_preference"].get(p), 1, False) + mark + ties
+            return fmt_summary(variants[label].zero_shot_pll_preference.get(p), 1, False) + mark + ties
 
         lines += _table(
             ["variant", *[display_name(p) for p in zero_shot]],
             [[label, *[cell(label, p) for p in zero_shot]] for label in variants],
         )
-    nli = sorted({p for v in variants.values() for p in v["probe_nli_deltas"]}, key=perturbation_order)
+    nli = sorted({p for v in variants.values() for p in v.probe_nli_deltas}, key=perturbation_order)
     if nli:
         lines += [
             "",
@@ -661,8 +664,8 @@ def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
         rows = [
             [
                 label,
-                fmt_summary(v["probe_nli_original"], 1),
-                *[fmt_summary(v["probe_nli_deltas"].get(p), 1) for p in nli],
+                fmt_summary(v.probe_nli_original, 1),
+                *[fmt_summary(v.probe_nli_deltas.get(p), 1) for p in nli],
             ]
             for label, v in variants.items()
         ]
@@ -671,9 +674,9 @@ def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
 
 
 def _mlm_section(summary: dict, tasks: list[str]) -> list[str]:
-    variants, corpus, config = summary["variants"], summary["corpus"], summary["config"]
+    variants, corpus, config = variants_of(summary), summary["corpus"], summary["config"]
     floors = corpus.get("floors", {})
-    multiples = sorted({m for v in variants.values() for m in v["mlm"]}, key=int)
+    multiples = sorted({m for v in variants.values() for m in v.mlm}, key=int)
     if not multiples:
         return []
     first = multiples[0]
@@ -692,9 +695,9 @@ def _mlm_section(summary: dict, tasks: list[str]) -> list[str]:
     header = ["variant", "PE", *[f"loss @{m}×" for m in multiples], f"share @{first}×"]
     rows = []
     for label, v in variants.items():
-        cells = [_mlm_cell(v["mlm"].get(m), "loss") for m in multiples]
-        share = (v["mlm"].get(first) or {}).get("share")
-        rows.append([label, v["position_encoding"], *cells, fmt_summary(share, 3)])
+        cells = [_mlm_cell(v.mlm.get(m), "loss") for m in multiples]
+        share = (v.mlm.get(first) or {}).get("share")
+        rows.append([label, v.position_encoding, *cells, fmt_summary(share, 3)])
     lines += _table(header, rows)
     length = [
         t
