@@ -12,9 +12,19 @@ import pytest
 from huggingface_hub import ModelCard
 
 from pe_bert.study import StageFailed, StageStore, Study, StudyConfig
+from pe_bert.study.hypothesis_records import (
+    EFFECT_TESTS,
+    AnovaAtBudget,
+    LengthLossTest,
+    ZeroShotSignTest,
+    exploratory_of,
+    paper_form_tests_of,
+    primary_tests_of,
+    secondary_of,
+)
 from pe_bert.study.record_types import RunRecord, VariantSummary
 from pe_bert.study.report import fmt, fmt_summary
-from pe_bert.study.sections import Check, Finding
+from pe_bert.study.sections import Check, Finding, grid_of
 
 from helpers import accelerate_launch, run_script
 
@@ -347,8 +357,9 @@ def test_report_numbers_equal_results_json(mini_study):
 
 
 def test_run_records_variant_summaries_and_checks_round_trip_through_results_json(mini_study):
-    """results.json's runs, variants, checks and findings read back as typed records whose dicts are results.json's,
-    key for key and in order (results.json is written from them)."""
+    """results.json's runs, variants, checks, findings, grid cells, pre-registered tests, secondary and exploratory
+    rows read back as typed records whose dicts are results.json's, key for key and in order (results.json is written
+    from them)."""
     out, _ = mini_study
     results = json.loads((out / "results.json").read_text())
     for stored in results["runs"]:
@@ -367,6 +378,19 @@ def test_run_records_variant_summaries_and_checks_round_trip_through_results_jso
     assert json.dumps([Finding.from_dict(f).to_dict() for f in results["findings"]]) == json.dumps(results["findings"])
     signal = next(Check.from_dict(c) for c in checks if c["name"].startswith("signal"))
     assert set(signal.measures) == {"spread", "seed_std"}  # a check's own numbers, after its detail
+    lists = {"grid": grid_of, "primary_tests": primary_tests_of, "paper_form_tests": paper_form_tests_of}
+    for key, read in lists.items():
+        records = read(results)
+        assert [type(r).from_dict(r.to_dict()) for r in records] == records
+        assert json.dumps([r.to_dict() for r in records]) == json.dumps(results[key]), key
+    for key, read in (("secondary", secondary_of), ("exploratory", exploratory_of)):
+        section = read(results)
+        assert type(section).from_dict(section.to_dict()) == section
+        assert json.dumps(section.to_dict()) == json.dumps(results[key]), key
+    effect_tests = exploratory_of(results).effect_tests  # each read back through the record of its kind
+    assert all(type(t) is EFFECT_TESTS[t.kind] for t in effect_tests)
+    assert {type(t) for t in effect_tests} == {ZeroShotSignTest, LengthLossTest}  # the mini study has no NLI task
+    assert all(isinstance(e, AnovaAtBudget) for t in primary_tests_of(results) for e in t.budgets.values())
 
 
 @pytest.fixture(scope="module")

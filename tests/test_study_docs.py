@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pe_bert.study import docs, hypotheses
+from pe_bert.study.hypothesis_records import paper_form_tests_of, primary_tests_of
 from pe_bert.study.protocol import PROTOCOL, protocol_digest
 from pe_bert.study.record_types import runs_of
 
@@ -28,15 +29,17 @@ def test_the_reference_is_the_confirmatory_run_of_the_current_protocol():
     assert REFERENCE["budgets"] == [m * PROTOCOL.pretrain_steps for m in PROTOCOL.budget_multiples]
 
 
-@pytest.mark.parametrize("family", ["primary_tests", "paper_form_tests"])
-def test_the_references_verdicts_are_what_the_code_computes_from_its_runs(family):
+@pytest.mark.parametrize(
+    "family, stored_of", [("primary_tests", primary_tests_of), ("paper_form_tests", paper_form_tests_of)]
+)
+def test_the_references_verdicts_are_what_the_code_computes_from_its_runs(family, stored_of):
     tests = getattr(hypotheses, family)(runs_of(REFERENCE))
-    stored = REFERENCE[family]
-    assert [t["verdict"] for t in tests] == [t["verdict"] for t in stored]
-    assert [t["statement"] for t in tests] == [t["statement"] for t in stored]
+    stored = stored_of(REFERENCE)
+    assert [t.verdict for t in tests] == [t.verdict for t in stored]
+    assert [t.statement for t in tests] == [t.statement for t in stored]
     for test, kept in zip(tests, stored):
-        for budget, entry in test["budgets"].items():
-            assert entry["p_holm"] == pytest.approx(kept["budgets"][budget]["p_holm"], rel=1e-9)
+        for budget, entry in test.budgets.items():
+            assert entry.p_holm == pytest.approx(kept.budgets[budget].p_holm, rel=1e-9)
 
 
 def test_the_protocols_pilot_values_are_the_pilots():

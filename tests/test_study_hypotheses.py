@@ -60,42 +60,42 @@ def grid(effect_w, effect_s=0.0, seeds=2, noise=1.0, seed=0, late_effect_w=None,
 
 def test_a_locality_effect_at_both_budgets_is_supported_and_a_null_symmetry_is_bounded():
     locality, symmetry = hypotheses.primary_tests(grid(effect_w=3.0))
-    assert locality["verdict"] == "supported"
+    assert locality.verdict == "supported"
     for b in BUDGETS:
-        entry = locality["budgets"][b]
-        assert entry["best"] == "2" and entry["worst"] == "0.02" and entry["interval"][0] > 0
-        assert entry["estimate"] == pytest.approx(9.0, abs=2.5)
+        entry = locality.budgets[b]
+        assert entry.best == "2" and entry.worst == "0.02" and entry.interval[0] > 0
+        assert entry.estimate == pytest.approx(9.0, abs=2.5)
         # Holm at m = 2 within each budget: the smaller p is doubled
-        ps = [locality["budgets"][b]["p"], symmetry["budgets"][b]["p"]]
-        assert min(locality["budgets"][b]["p_holm"], symmetry["budgets"][b]["p_holm"]) == pytest.approx(2 * min(ps))
-    assert locality["p_holm"] == max(locality["budgets"][b]["p_holm"] for b in BUDGETS)  # significant at every budget
-    assert symmetry["verdict"] == "bounded null"
-    assert f"larger than {symmetry['budgets']['500']['interval'][1]:.1f} points at 500 steps" in symmetry["statement"]
-    assert f"spread of {PROTOCOL.smallest_effect:g} points" in symmetry["statement"]
+        ps = [locality.budgets[b].p, symmetry.budgets[b].p]
+        assert min(locality.budgets[b].p_holm, symmetry.budgets[b].p_holm) == pytest.approx(2 * min(ps))
+    assert locality.p_holm == max(locality.budgets[b].p_holm for b in BUDGETS)  # significant at every budget
+    assert symmetry.verdict == "bounded null"
+    assert f"larger than {symmetry.budgets['500'].interval[1]:.1f} points at 500 steps" in symmetry.statement
+    assert f"spread of {PROTOCOL.smallest_effect:g} points" in symmetry.statement
     # the power is planned from the pilot's std, not observed on the run
-    power = symmetry["planned_power"]
-    assert power["sigma"] == PROTOCOL.pilot_seed_std and power["union_bound"] == pytest.approx(
-        max(0.0, 1 - 2 * (1 - power["per_budget"]))
+    power = symmetry.planned_power
+    assert power.sigma == PROTOCOL.pilot_seed_std and power.union_bound == pytest.approx(
+        max(0.0, 1 - 2 * (1 - power.per_budget))
     )
-    assert power["union_bound"] <= power["all_budgets"] <= power["per_budget"]
+    assert power.union_bound <= power.all_budgets <= power.per_budget
 
 
 def test_an_effect_at_one_budget_only_is_budget_dependent_and_says_which_way():
     fading = hypotheses.primary_tests(grid(effect_w=3.0, late_effect_w=0.0))[0]
-    assert fading["verdict"] == "budget-dependent" and "fades with more pretraining" in fading["statement"]
-    assert fading["budgets"]["500"]["significant"] and not fading["budgets"]["1000"]["significant"]
+    assert fading.verdict == "budget-dependent" and "fades with more pretraining" in fading.statement
+    assert fading.budgets["500"].significant and not fading.budgets["1000"].significant
     emerging = hypotheses.primary_tests(grid(effect_w=0.0, late_effect_w=3.0))[0]
-    assert emerging["verdict"] == "budget-dependent" and "appears only with more pretraining" in emerging["statement"]
+    assert emerging.verdict == "budget-dependent" and "appears only with more pretraining" in emerging.statement
 
 
 def test_the_paper_form_correlates_cell_means_with_an_interval_and_a_sign():
     locality, symmetry = hypotheses.paper_form_tests(grid(effect_w=3.0))
-    assert locality["cells"] == 12 and locality["verdict"] == "supported"
-    entry = locality["budgets"]["1000"]
-    assert entry["rho"] > 0.8 and entry["interval"][0] < entry["rho"] < entry["interval"][1]
-    assert not entry["exact"] and entry["smallest_p"] == pytest.approx(2 / 10_000)
-    assert symmetry["verdict"] == "bounded null"
-    assert hypotheses.paper_form_tests(grid(effect_w=-3.0))[0]["verdict"] == "contradicted"
+    assert locality.cells == 12 and locality.verdict == "supported"
+    entry = locality.budgets["1000"]
+    assert entry.rho > 0.8 and entry.interval[0] < entry.rho < entry.interval[1]
+    assert not entry.exact and entry.smallest_p == pytest.approx(2 / 10_000)
+    assert symmetry.verdict == "bounded null"
+    assert hypotheses.paper_form_tests(grid(effect_w=-3.0))[0].verdict == "contradicted"
 
 
 def test_properties_that_move_together_make_both_correlations_confounded():
@@ -104,15 +104,15 @@ def test_properties_that_move_together_make_both_correlations_confounded():
         for numbers in r.budgets.values():
             numbers.pretrained_scores["symmetry_mass"] = 1.0 - numbers.pretrained_scores["locality"]
     tests = hypotheses.paper_form_tests(runs)
-    assert [t["verdict"] for t in tests] == ["confounded", "confounded"]  # both rows, by code, the same way
-    assert all("cannot be credited" in t["statement"] for t in tests)
-    assert "confounded" not in [t["verdict"] for t in hypotheses.paper_form_tests(grid(effect_w=3.0))]
+    assert [t.verdict for t in tests] == ["confounded", "confounded"]  # both rows, by code, the same way
+    assert all("cannot be credited" in t.statement for t in tests)
+    assert "confounded" not in [t.verdict for t in hypotheses.paper_form_tests(grid(effect_w=3.0))]
 
 
 def test_designs_that_cannot_decide_say_so():
     one_seed = hypotheses.primary_tests(grid(effect_w=3.0, seeds=1))
-    assert all(t["verdict"] == "not testable" for t in one_seed)
-    assert "2 seeds per cell" in one_seed[0]["statement"]
+    assert all(t.verdict == "not testable" for t in one_seed)
+    assert "2 seeds per cell" in one_seed[0].statement
     # 4 cells: the smallest permutation p is 2/4! = 0.083, 0.17 after Holm, whatever the models do
     small = [
         r
@@ -120,10 +120,10 @@ def test_designs_that_cannot_decide_say_so():
         if r.overrides["locality_w"] in (0.02, 2.0) and r.overrides["symmetry_s"] in (1.0, 0.2)
     ]
     correlation = hypotheses.paper_form_tests(small)[0]
-    assert correlation["verdict"] == "not testable" and "0.0833" in correlation["statement"]
+    assert correlation.verdict == "not testable" and "0.0833" in correlation.statement
     constant = hypotheses.primary_tests(grid(effect_w=0.0, noise=0.0))
-    assert constant[0]["verdict"] == "not testable" and "does not vary" in constant[0]["statement"]
-    assert all(t["verdict"] == "not testable" for t in hypotheses.primary_tests([]))
+    assert constant[0].verdict == "not testable" and "does not vary" in constant[0].statement
+    assert all(t.verdict == "not testable" for t in hypotheses.primary_tests([]))
 
 
 def _zero_shot(**numbers) -> ZeroShotProbe:
@@ -209,9 +209,9 @@ def test_design_checks_report_manipulation_shortcut_saturation_signal_and_power(
 def test_the_distance_analysis_finds_where_locality_helps_and_where_it_hurts():
     rows = hypotheses.distance_analysis(grid(effect_w=0.0, distance_effect=True), ["roles_far"])
     near, far = rows
-    assert near["distance"] == [3, 3] and far["distance"] == [8, 8] and near["examples"] == 150
-    assert near["most_local_minus_least_local"] == pytest.approx(15.0, abs=3.0) and near["p_holm"] < 0.05
-    assert far["most_local_minus_least_local"] == pytest.approx(-15.0, abs=3.0) and far["p_holm"] < 0.05
+    assert near.distance == [3, 3] and far.distance == [8, 8] and near.examples == 150
+    assert near.most_local_minus_least_local == pytest.approx(15.0, abs=3.0) and near.p_holm < 0.05
+    assert far.most_local_minus_least_local == pytest.approx(-15.0, abs=3.0) and far.p_holm < 0.05
     assert hypotheses._distance_bins({2: 30, 3: 80, 4: 120, 5: 10}) == [(2, 3), (4, 5)]
 
 
@@ -247,3 +247,52 @@ def test_a_stored_record_with_other_fields_is_refused_naming_them():
         RunRecord.from_dict([stored])
     with pytest.raises(InvalidInputError, match=r"Check: missing field\(s\) \['statement', 'detail'\]"):
         Check.from_dict({"name": "floors", "passed": True})
+
+
+def test_a_stored_test_or_row_with_other_fields_is_refused_naming_them():
+    """The pre-registered tests, their entries per budget, the secondary and exploratory rows and the grid's cells
+    read back only what to_dict wrote, as the run records do."""
+    from pe_bert.errors import InvalidInputError
+    from pe_bert.study import statistics
+    from pe_bert.study.hypothesis_records import PaperFormTest, PrimaryTest, Secondary, effect_test
+    from pe_bert.study.sections import CellMeasures, GridCell
+
+    runs = grid(effect_w=3.0)
+    primary = hypotheses.primary_tests(runs)[0]
+    assert PrimaryTest.from_dict(primary.to_dict()) == primary
+    stored = primary.to_dict()
+    stored["budgets"]["500"]["rho"] = 0.5  # a correlation's number in an ANOVA's entry
+    with pytest.raises(InvalidInputError, match=r"AnovaAtBudget: .*unknown field\(s\) \['rho'\]"):
+        PrimaryTest.from_dict(stored)
+    stored = primary.to_dict()
+    del stored["planned_power"]["target"]
+    with pytest.raises(InvalidInputError, match=r"PlannedPower: missing field\(s\) \['target'\]"):
+        PrimaryTest.from_dict(stored)
+    untested = hypotheses.primary_tests(grid(effect_w=3.0, seeds=1))[0]
+    stored = untested.to_dict()
+    assert PrimaryTest.from_dict(stored) == untested and "2 seeds per cell" in untested.budgets["500"].reason
+    del stored["budgets"]["500"]["significant"]
+    with pytest.raises(InvalidInputError, match=r"UntestedAtBudget: missing field\(s\) \['significant'\]"):
+        PrimaryTest.from_dict(stored)
+    paper = hypotheses.paper_form_tests(runs)[0]
+    stored = paper.to_dict()
+    assert PaperFormTest.from_dict(stored) == paper
+    del stored["smallest_p"]
+    with pytest.raises(InvalidInputError, match=r"PaperFormTest: missing field\(s\) \['smallest_p'\]"):
+        PaperFormTest.from_dict(stored)
+    secondary = Secondary(distance=hypotheses.distance_analysis(grid(0.0, distance_effect=True), ["roles_far"]))
+    stored = secondary.to_dict()
+    assert Secondary.from_dict(stored) == secondary
+    stored["distance"][0]["n"] = 150
+    with pytest.raises(InvalidInputError, match=r"DistanceRow: .*unknown field\(s\) \['n'\]"):
+        Secondary.from_dict(stored)
+    with pytest.raises(InvalidInputError, match=r"unknown kind 'perplexity'; the kinds are \['zero_shot_pll_prefer"):
+        effect_test({"kind": "perplexity", "variant": "none"})
+    measures = CellMeasures(**{name: statistics.summarize([1.0, 2.0]) for name in CellMeasures.stored_fields()})
+    cell = GridCell(w=0.5, s=1.0, variants=["attenuated-w0.5-s1"], final=measures, budgets={"500": measures})
+    stored = cell.to_dict()
+    assert list(stored) == ["w", "s", "variants", *CellMeasures.stored_fields(), "budgets"]
+    assert GridCell.from_dict(stored) == cell
+    del stored["position_locality"]  # a final measure is a field of its own in results.json
+    with pytest.raises(InvalidInputError, match=r"GridCell: missing field\(s\) \['position_locality'\]"):
+        GridCell.from_dict(stored)

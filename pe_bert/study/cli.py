@@ -178,6 +178,7 @@ def run(args) -> int:
         if "pe_modules" in overrides:
             overrides["pe_modules"] = list(dict.fromkeys([*recorded.get("pe_modules", []), *overrides["pe_modules"]]))
         config = StudyConfig(**{**recorded, **overrides})
+    from .record_types import runs_of
     from .report import verdict_lines
     from .runner import StudyInterrupted, raise_on_termination
 
@@ -215,4 +216,4 @@ def run(args) -> int:
         print(line)
     if summary["failures"]:
         print(f"{len(summary['failures'])} run(s) failed: see the report's 'Failed runs' section.")
-    return 1 if summary["failures"] and len(summary["failures"]) == len(summary["runs"]) else 0
+    return 1 if summary["failures"] and len(summary["failures"]) == len(runs_of(summary)) else 0

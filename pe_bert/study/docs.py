@@ -181,8 +181,8 @@ def power_block(summary: dict | None = None) -> list[str]:
         power = planned_power(own, seeds, budgets)
         spread = minimum_detectable_spread(own, seeds, budgets)
         lines.append(
-            f"| {name} ({h['factor']}) | {own[0]} × {own[1]} × {seeds} | {power['per_budget']:.2f} | "
-            f"{power['all_budgets']:.2f} ({power['union_bound']:.2f}) | {spread:.1f} points |"
+            f"| {name} ({h['factor']}) | {own[0]} × {own[1]} × {seeds} | {power.per_budget:.2f} | "
+            f"{power.all_budgets:.2f} ({power.union_bound:.2f}) | {spread:.1f} points |"
         )
     lines += [
         "",

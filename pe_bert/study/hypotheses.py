@@ -24,11 +24,27 @@ Every verdict's words are produced here, from the numbers: nothing in the report
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from . import statistics
 from .grid import ATTENUATED, FACTORS, LOCALITY, SYMMETRY, knob_values, level
+from .hypothesis_records import (
+    AnovaAtBudget,
+    CorrelationAtBudget,
+    DistanceRow,
+    EffectTest,
+    ExploratoryAnova,
+    ExploratoryCorrelation,
+    LengthLossTest,
+    NliDeltaTest,
+    PaperFormTest,
+    PlannedPower,
+    PrimaryTest,
+    UntestedAtBudget,
+    ZeroShotSignTest,
+)
 from .protocol import PROTOCOL
 from .record_types import BudgetNumbers, RunRecord, VariantSummary, ZeroShotProbe
 from .sections import Check
@@ -142,7 +158,7 @@ def minimum_detectable_spread(
     return high
 
 
-def planned_power(levels: tuple[int, int], seeds: int, budgets: int) -> dict:
+def planned_power(levels: tuple[int, int], seeds: int, budgets: int) -> PlannedPower:
     """The design's power for one primary hypothesis, planned from the pilot (never from the run it judges): at a
     spread of PROTOCOL.smallest_effect points with the pilot's seed std, at the first Holm step, per budget and at
     every budget at once (simulated with the pilot's correlation between budgets; `union_bound`, 1 − Σ(1 − power),
@@ -155,15 +171,15 @@ def planned_power(levels: tuple[int, int], seeds: int, budgets: int) -> dict:
         every = statistics.anova_power_at_every_budget(
             levels, seeds, effect, sigma, PROTOCOL.pilot_budget_correlation, budgets, alpha=FIRST_HOLM_ALPHA
         )
-    return {
-        "effect": PROTOCOL.smallest_effect,
-        "sigma": PROTOCOL.pilot_seed_std,
-        "budget_correlation": PROTOCOL.pilot_budget_correlation,
-        "per_budget": per_budget,
-        "all_budgets": every,
-        "union_bound": max(0.0, 1 - budgets * (1 - per_budget)),
-        "target": PROTOCOL.power_target,
-    }
+    return PlannedPower(
+        effect=PROTOCOL.smallest_effect,
+        sigma=PROTOCOL.pilot_seed_std,
+        budget_correlation=PROTOCOL.pilot_budget_correlation,
+        per_budget=per_budget,
+        all_budgets=every,
+        union_bound=max(0.0, 1 - budgets * (1 - per_budget)),
+        target=PROTOCOL.power_target,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ primary tests
@@ -173,7 +189,7 @@ def _anova_rows(grouped: dict, budget: str) -> list[tuple[str, str, float | None
     return [(level(w), level(s), at(r, budget).outcome) for (w, s), runs in grouped.items() for r in runs]
 
 
-def primary_tests(records: list[RunRecord]) -> list[dict]:
+def primary_tests(records: list[RunRecord]) -> list[PrimaryTest]:
     """H1 and H2 on the intervention at every budget: the two-way ANOVA of the outcome on w and s, Holm over the
     two at each budget, then the budget rule (module docstring)."""
     grouped = cells(records)
@@ -181,87 +197,97 @@ def primary_tests(records: list[RunRecord]) -> list[dict]:
     levels = (len({w for w, _ in grouped}), len({s for _, s in grouped}))
     seeds = min((len(runs) for runs in grouped.values()), default=0)
     designed = min(levels, default=0) >= 2 and seeds >= 2 and bool(budgets)
-    tests = {
-        name: {
-            "hypothesis": name,
-            "claim": h["claim"],
-            "kind": "primary",
-            "test": f"two-way ANOVA of the {OUTCOME} on w × s, main effect of {h['factor']}, at "
+    planned = {}
+    for name, h in HYPOTHESES.items():
+        own = levels if h["factor"] == "w" else levels[::-1]
+        power = planned_power(own, seeds, len(budgets))
+        planned[name] = (power, minimum_detectable_spread(own, seeds, len(budgets)) if designed else None)
+    by_budget = {budget: _primary_entries(grouped, budget, designed) for budget in budgets}
+    tests = [
+        PrimaryTest(
+            hypothesis=name,
+            claim=h["claim"],
+            kind="primary",
+            test=f"two-way ANOVA of the {OUTCOME} on w × s, main effect of {h['factor']}, at "
             f"{_budget_words(budgets) or 'each budget'}",
-            "cells": len(grouped),
-            "seeds_per_cell": seeds,
-            "budgets": {},
-            "planned_power": planned_power(levels if h["factor"] == "w" else levels[::-1], seeds, len(budgets)),
-            "detectable_spread": minimum_detectable_spread(
-                levels if h["factor"] == "w" else levels[::-1], seeds, len(budgets)
-            )
-            if designed
-            else None,
-        }
+            cells=len(grouped),
+            seeds_per_cell=seeds,
+            budgets={budget: entries[name] for budget, entries in by_budget.items()},
+            planned_power=planned[name][0],
+            detectable_spread=planned[name][1],
+        )
         for name, h in HYPOTHESES.items()
-    }
-    for budget in budgets:
-        rows = _anova_rows(grouped, budget)
-        outcomes = [y for *_, y in rows if y is not None]
-        constant = bool(outcomes) and max(outcomes) - min(outcomes) < 1e-9
-        anova = statistics.two_way_anova(rows, FACTORS) if designed and outcomes and not constant else None
-        entries = {}
-        for name, h in HYPOTHESES.items():
-            entry = anova.get(h["factor"]) if anova else None
-            if entry is None:
-                reason = (
-                    f"every run scores {outcomes[0]:g}: the outcome does not vary"
-                    if constant
-                    else "needs the attenuated grid with at least 2 values of w and of s and 2 seeds per cell"
-                )
-                entries[name] = {"p": None, "reason": reason}
-            else:
-                entries[name] = {
-                    "F": entry["F"],
-                    "df": [entry["df"], anova["residual_df"]],
-                    "p": entry["p"],
-                    "p_bound": entry["p_bound"],
-                    "estimate": entry["spread"],
-                    "interval": entry["spread_ci95"],
-                    "means": entry["means"],
-                    "best": entry["best"],
-                    "worst": entry["worst"],
-                    "interaction_p": anova["interaction"]["p"],
-                    "residual_std": math.sqrt(anova["mse"]),
-                }
-        for name, adjusted in zip(entries, statistics.holm([e["p"] for e in entries.values()])):
-            entries[name]["p_holm"] = adjusted
-            entries[name]["significant"] = adjusted is not None and adjusted < PROTOCOL.alpha
-            tests[name]["budgets"][budget] = entries[name]
-    for test in tests.values():
-        test["verdict"], test["statement"] = primary_verdict(test)
-        test["p_holm"] = _combined_p(test)
-    return list(tests.values())
+    ]
+    for test in tests:
+        test.verdict, test.statement = primary_verdict(test)
+        test.p_holm = _combined_p(test)
+    return tests
 
 
-def _combined_p(test: dict) -> float | None:
+def _primary_entries(grouped: dict, budget: str, designed: bool) -> dict[str, AnovaAtBudget | UntestedAtBudget]:
+    """Each hypothesis' entry at one budget, Holm over the family."""
+    rows = _anova_rows(grouped, budget)
+    outcomes = [y for *_, y in rows if y is not None]
+    constant = bool(outcomes) and max(outcomes) - min(outcomes) < 1e-9
+    anova = statistics.two_way_anova(rows, FACTORS) if designed and outcomes and not constant else None
+    entries: dict[str, AnovaAtBudget | UntestedAtBudget] = {}
+    for name, h in HYPOTHESES.items():
+        entry = anova.get(h["factor"]) if anova else None
+        if entry is None:
+            reason = (
+                f"every run scores {outcomes[0]:g}: the outcome does not vary"
+                if constant
+                else "needs the attenuated grid with at least 2 values of w and of s and 2 seeds per cell"
+            )
+            entries[name] = UntestedAtBudget(p=None, reason=reason)
+        else:
+            entries[name] = AnovaAtBudget(
+                F=entry["F"],
+                df=[entry["df"], anova["residual_df"]],
+                p=entry["p"],
+                p_bound=entry["p_bound"],
+                estimate=entry["spread"],
+                interval=entry["spread_ci95"],
+                means=entry["means"],
+                best=entry["best"],
+                worst=entry["worst"],
+                interaction_p=anova["interaction"]["p"],
+                residual_std=math.sqrt(anova["mse"]),
+            )
+    _holm_family(list(entries.values()))
+    return entries
+
+
+def _holm_family(entries: list) -> None:
+    """Set each entry's Holm p over the family and whether it is significant."""
+    for entry, adjusted in zip(entries, statistics.holm([e.p for e in entries])):
+        entry.p_holm = adjusted
+        entry.significant = adjusted is not None and adjusted < PROTOCOL.alpha
+
+
+def _combined_p(test: PrimaryTest | PaperFormTest) -> float | None:
     """The p-value of "significant at every budget" (intersection-union): the largest Holm p over budgets."""
-    values = [e.get("p_holm") for e in test["budgets"].values()]
+    values = [e.p_holm for e in test.budgets.values()]
     return None if not values or any(v is None for v in values) else max(values)
 
 
-def primary_verdict(test: dict) -> tuple[str, str]:
+def primary_verdict(test: PrimaryTest) -> tuple[str, str]:
     """(verdict, one sentence) for a primary hypothesis under the budget rule."""
-    factor = HYPOTHESES[test["hypothesis"]]["factor"]
-    budgets = test["budgets"]
+    factor = HYPOTHESES[test.hypothesis]["factor"]
+    budgets = test.budgets
     if not budgets:
         return "not testable", "Not testable: no pretrained run finished."
-    missing = [b for b, e in budgets.items() if e["p"] is None]
+    missing = [b for b, e in budgets.items() if e.p is None]
     if missing:
-        return "not testable", f"Not testable: {budgets[missing[0]]['reason']} (at {int(missing[0]):,} steps)."
-    significant = [b for b, e in budgets.items() if e["significant"]]
+        return "not testable", f"Not testable: {budgets[missing[0]].reason} (at {int(missing[0]):,} steps)."
+    significant = [b for b, e in budgets.items() if e.significant]
 
     def found(budget: str) -> str:
         e = budgets[budget]
-        low, high = e["interval"]
+        low, high = e.interval
         return (
-            f"at {int(budget):,} steps best at {factor} = {e['best']}, worst at {e['worst']}, "
-            f"{e['estimate']:.1f} points apart [{low:.1f}, {high:.1f}] (Holm p = {_p_text(e)})"
+            f"at {int(budget):,} steps best at {factor} = {e.best}, worst at {e.worst}, "
+            f"{e.estimate:.1f} points apart [{low:.1f}, {high:.1f}] (Holm p = {_p_text(e)})"
         )
 
     if len(significant) == len(budgets):
@@ -280,32 +306,33 @@ def primary_verdict(test: dict) -> tuple[str, str]:
             + "; ".join(map(found, significant))
             + "; not at "
             + ", ".join(
-                f"{int(b):,} steps (Holm p = {_p_text(budgets[b])}, spread ≤ {budgets[b]['interval'][1]:.1f} points)"
+                f"{int(b):,} steps (Holm p = {_p_text(budgets[b])}, spread ≤ {budgets[b].interval[1]:.1f} points)"
                 for b in others
             )
             + "."
         )
     return "bounded null", (
         "Not significant at any budget: a spread larger than "
-        + ", ".join(f"{budgets[b]['interval'][1]:.1f} points at {int(b):,} steps" for b in budgets)
+        + ", ".join(f"{budgets[b].interval[1]:.1f} points at {int(b):,} steps" for b in budgets)
         + f" across the levels of {factor} is excluded (95 %; Holm p = "
         + ", ".join(_p_text(budgets[b]) for b in budgets)
         + f"). The design was planned to detect a spread of {PROTOCOL.smallest_effect:g} points with power "
-        f"{test['planned_power']['all_budgets']:.2f} at every budget."
+        f"{test.planned_power.all_budgets:.2f} at every budget."
     )
 
 
 P_FLOOR_TEXT = f"< {statistics.P_FLOOR:.0e}"
 
 
-def at_p_floor(p: float, entry: dict | None) -> bool:
+def at_p_floor(p: float, entry: Any = None) -> bool:
     """Whether `p` is a bounded p-value (`statistics.bounded_p`) at its floor, after Holm over a family of the
-    pre-registered tests multiplied it: the true p is smaller, and is written P_FLOOR_TEXT."""
-    return bool(entry and entry.get("p_bound")) and p <= FAMILY_SIZE * statistics.P_FLOOR
+    pre-registered tests multiplied it: the true p is smaller, and is written P_FLOOR_TEXT. `entry`: the record the
+    p belongs to (one without `p_bound` holds no bounded p)."""
+    return bool(getattr(entry, "p_bound", False)) and p <= FAMILY_SIZE * statistics.P_FLOOR
 
 
-def _p_text(entry: dict, key: str = "p_holm") -> str:
-    value = entry.get(key)
+def _p_text(entry: AnovaAtBudget | CorrelationAtBudget) -> str:
+    value = entry.p_holm
     if value is None:
         return "n/a"
     if at_p_floor(value, entry):
@@ -316,103 +343,104 @@ def _p_text(entry: dict, key: str = "p_holm") -> str:
 # ------------------------------------------------------------------------------------------------ paper's form
 
 
-def paper_form_tests(records: list[RunRecord]) -> list[dict]:
+def paper_form_tests(records: list[RunRecord]) -> list[PaperFormTest]:
     """The paper's correlational form at every budget: Spearman ρ of measured property vs outcome over the grid's
     cell means (permutation p, Fisher-z interval), Holm over the two at each budget, then the budget rule."""
     grouped = cells(records)
     budgets = budgets_of(records)
-    tests = {
-        name: {
-            "hypothesis": name,
-            "claim": h["claim"].replace("affects", "correlates with"),
-            "kind": "paper's form",
-            "test": f"Spearman ρ of measured {h['property'].replace('_', ' ')} vs the {OUTCOME} over the grid's "
+    by_budget = {budget: _correlation_entries(grouped, budget) for budget in budgets}
+    tests = [
+        PaperFormTest(
+            hypothesis=name,
+            claim=h["claim"].replace("affects", "correlates with"),
+            kind="paper's form",
+            test=f"Spearman ρ of measured {h['property'].replace('_', ' ')} vs the {OUTCOME} over the grid's "
             "cell means, permutation p",
-            "cells": len(grouped),
-            "budgets": {},
-        }
+            cells=len(grouped),
+            budgets={budget: entries[name] for budget, entries in by_budget.items()},
+        )
         for name, h in HYPOTHESES.items()
+    ]
+    for test in tests:
+        test.verdict, test.statement = correlation_verdict(test)
+        test.p_holm = _combined_p(test)
+        test.smallest_p = max((e.smallest_p for e in test.budgets.values()), default=None)
+    return tests
+
+
+def _cell_mean(runs: list[RunRecord], getter) -> float | None:
+    values = _values(runs, getter)
+    return float(np.mean(values)) if values else None
+
+
+def _correlation_entries(grouped: dict, budget: str) -> dict[str, CorrelationAtBudget]:
+    """Each hypothesis' correlation over the cell means at one budget, Holm over the family."""
+    means = {
+        prop: [
+            _cell_mean(runs, lambda r, p=prop, b=budget: measured(at(r, b), "sentences", p))
+            for runs in grouped.values()
+        ]
+        for prop in (h["property"] for h in HYPOTHESES.values())
     }
-    for budget in budgets:
-
-        def cell_mean(runs, getter):
-            values = _values(runs, getter)
-            return float(np.mean(values)) if values else None
-
-        means = {
-            prop: [
-                cell_mean(runs, lambda r, p=prop, b=budget: measured(at(r, b), "sentences", p))
-                for runs in grouped.values()
-            ]
-            for prop in (h["property"] for h in HYPOTHESES.values())
-        }
-        outcome = [cell_mean(runs, lambda r, b=budget: at(r, b).outcome) for runs in grouped.values()]
-        both = [i for i, y in enumerate(outcome) if y is not None and all(m[i] is not None for m in means.values())]
-        locality, symmetry = ([means[h["property"]][i] for i in both] for h in HYPOTHESES.values())
-        confound = statistics.spearman(locality, symmetry)
-        entries = {}
-        for name, h in HYPOTHESES.items():
-            xs, ys = [means[h["property"]][i] for i in both], [outcome[i] for i in both]
-            result = statistics.spearman_test(xs, ys)
-            entries[name] = {
-                "rho": result["rho"],
-                "p": result["p"],
-                "smallest_p": result["smallest_p"],
-                "exact": result["exact"],
-                "cells": len(both),
-                "interval": statistics.spearman_interval(result["rho"], len(both)),
-                "properties_rho": confound,
-                "confounded": confound is not None and abs(confound) >= CONFOUNDED,
-                "reason": None if result["rho"] is not None else "needs at least 3 grid cells with a spread",
-            }
-        for name, adjusted in zip(entries, statistics.holm([e["p"] for e in entries.values()])):
-            entries[name]["p_holm"] = adjusted
-            entries[name]["significant"] = adjusted is not None and adjusted < PROTOCOL.alpha
-            tests[name]["budgets"][budget] = entries[name]
-    for test in tests.values():
-        test["verdict"], test["statement"] = correlation_verdict(test)
-        test["p_holm"] = _combined_p(test)
-        test["smallest_p"] = max((e["smallest_p"] for e in test["budgets"].values()), default=None)
-    return list(tests.values())
+    outcome = [_cell_mean(runs, lambda r, b=budget: at(r, b).outcome) for runs in grouped.values()]
+    both = [i for i, y in enumerate(outcome) if y is not None and all(m[i] is not None for m in means.values())]
+    locality, symmetry = ([means[h["property"]][i] for i in both] for h in HYPOTHESES.values())
+    confound = statistics.spearman(locality, symmetry)
+    entries = {}
+    for name, h in HYPOTHESES.items():
+        xs, ys = [means[h["property"]][i] for i in both], [outcome[i] for i in both]
+        result = statistics.spearman_test(xs, ys)
+        entries[name] = CorrelationAtBudget(
+            rho=result["rho"],
+            p=result["p"],
+            smallest_p=result["smallest_p"],
+            exact=result["exact"],
+            cells=len(both),
+            interval=statistics.spearman_interval(result["rho"], len(both)),
+            properties_rho=confound,
+            confounded=confound is not None and abs(confound) >= CONFOUNDED,
+            reason=None if result["rho"] is not None else "needs at least 3 grid cells with a spread",
+        )
+    _holm_family(list(entries.values()))
+    return entries
 
 
-def correlation_verdict(test: dict) -> tuple[str, str]:
+def correlation_verdict(test: PaperFormTest) -> tuple[str, str]:
     """(verdict, one sentence) for a correlational test under the budget rule and the confound check."""
-    budgets = test["budgets"]
+    budgets = test.budgets
     if not budgets:
         return "not testable", "Not testable: no pretrained run finished."
     for b, e in budgets.items():
-        if e["p"] is None:
-            return "not testable", f"Not testable: {e['reason']} (at {int(b):,} steps)."
-        if min(1.0, FAMILY_SIZE * e["smallest_p"]) >= PROTOCOL.alpha:
+        if e.p is None:
+            return "not testable", f"Not testable: {e.reason} (at {int(b):,} steps)."
+        if min(1.0, FAMILY_SIZE * e.smallest_p) >= PROTOCOL.alpha:
             return "not testable", (
-                f"Not testable: the smallest p this design can give over {e['cells']} cells is "
-                f"{e['smallest_p']:.3g}, {FAMILY_SIZE * e['smallest_p']:.3g} after Holm (≥ {PROTOCOL.alpha}), "
+                f"Not testable: the smallest p this design can give over {e.cells} cells is "
+                f"{e.smallest_p:.3g}, {FAMILY_SIZE * e.smallest_p:.3g} after Holm (≥ {PROTOCOL.alpha}), "
                 "whatever the models do."
             )
 
     def found(b: str) -> str:
         e = budgets[b]
-        interval = e["interval"]
-        ci = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
-        return f"ρ = {e['rho']:.2f}{ci} at {int(b):,} steps (Holm p = {_p_text(e)})"
+        ci = f" [{e.interval[0]:.2f}, {e.interval[1]:.2f}]" if e.interval else ""
+        return f"ρ = {e.rho:.2f}{ci} at {int(b):,} steps (Holm p = {_p_text(e)})"
 
-    confounded = [b for b, e in budgets.items() if e["confounded"]]
+    confounded = [b for b, e in budgets.items() if e.confounded]
     if confounded:
         return "confounded", (
             "Measured locality and symmetry move together across the cells ("
-            + ", ".join(f"ρ = {budgets[b]['properties_rho']:.2f} at {int(b):,} steps" for b in confounded)
+            + ", ".join(f"ρ = {budgets[b].properties_rho:.2f} at {int(b):,} steps" for b in confounded)
             + "), so a correlation of either with the outcome cannot be credited to it: "
             + "; ".join(map(found, budgets))
             + ". The primary tests, on the knobs, separate the two."
         )
-    significant = [b for b, e in budgets.items() if e["significant"]]
-    signs = {np.sign(budgets[b]["rho"]) for b in significant}
+    significant = [b for b, e in budgets.items() if e.significant]
+    signs = {np.sign(budgets[b].rho) for b in significant}
     if len(significant) == len(budgets) and len(signs) == 1:
         word = "supported" if signs == {1.0} else "contradicted"
         more = "more" if signs == {1.0} else "less"
         return word, (
-            f"{more.capitalize()} {test['hypothesis']} goes with a higher {OUTCOME} at every budget: "
+            f"{more.capitalize()} {test.hypothesis} goes with a higher {OUTCOME} at every budget: "
             + "; ".join(map(found, budgets))
             + "."
         )
@@ -426,7 +454,7 @@ def correlation_verdict(test: dict) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------ secondary
 
 
-def distance_analysis(records: list[RunRecord], tasks: list[str]) -> list[dict]:
+def distance_analysis(records: list[RunRecord], tasks: list[str]) -> list[DistanceRow]:
     """Secondary: does locality still help when the dependency is far? For each twin task whose examples carry a
     dependency distance (words between the two nouns), at the final budget: the test examples grouped into
     distance bins of at least MIN_DISTANCE_EXAMPLES, and in each bin the ANOVA's main effect of w on the runs'
@@ -460,23 +488,22 @@ def distance_analysis(records: list[RunRecord], tasks: list[str]) -> list[dict]:
                 continue
             w = anova["w"]
             rows.append(
-                {
-                    "task": task,
-                    "distance": [low, high],
-                    "examples": sum(n for d, n in sizes.items() if low <= d <= high),
-                    "w_means": w["means"],
-                    "best": w["best"],
-                    "worst": w["worst"],
-                    "spread": w["spread"],
-                    "interval": w["spread_ci95"],
-                    "most_local_minus_least_local": w["means"][level(max(k for k, _ in grouped))]
+                DistanceRow(
+                    task=task,
+                    distance=[low, high],
+                    examples=sum(n for d, n in sizes.items() if low <= d <= high),
+                    w_means=w["means"],
+                    best=w["best"],
+                    worst=w["worst"],
+                    spread=w["spread"],
+                    interval=w["spread_ci95"],
+                    most_local_minus_least_local=w["means"][level(max(k for k, _ in grouped))]
                     - w["means"][level(min(k for k, _ in grouped))],
-                    "p": w["p"],
-                    "p_bound": w["p_bound"],
-                }
+                    p=w["p"],
+                    p_bound=w["p_bound"],
+                )
             )
-    for row, adjusted in zip(rows, statistics.holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
+    _holm_table(rows)
     return rows
 
 
@@ -501,7 +528,7 @@ def _distance_bins(sizes: dict[int, int]) -> list[tuple[int, int]]:
 # ------------------------------------------------------------------------------------------------ exploratory
 
 
-def exploratory_correlations(records: list[RunRecord]) -> list[dict]:
+def exploratory_correlations(records: list[RunRecord]) -> list[ExploratoryCorrelation]:
     """Spearman ρ of each measured property vs the outcome over every pretrained variant's seed mean (anchors
     included), at the final budget, measured on sentences and on identical tokens; labelled exploratory."""
     by_variant: dict[str, list[RunRecord]] = {}
@@ -518,22 +545,27 @@ def exploratory_correlations(records: list[RunRecord]) -> list[dict]:
                     kept.append((float(np.mean(x)), float(np.mean(y)), label))
             result = statistics.spearman_test([x for x, _, _ in kept], [y for _, y, _ in kept])
             rows.append(
-                {
-                    "property": prop,
-                    "measured_on": source,
-                    "variants": [label for *_, label in kept],
-                    "rho": result["rho"],
-                    "p": result["p"],
-                    "smallest_p": result["smallest_p"],
-                    "interval": statistics.spearman_interval(result["rho"], len(kept)),
-                }
+                ExploratoryCorrelation(
+                    property=prop,
+                    measured_on=source,
+                    variants=[label for *_, label in kept],
+                    rho=result["rho"],
+                    p=result["p"],
+                    smallest_p=result["smallest_p"],
+                    interval=statistics.spearman_interval(result["rho"], len(kept)),
+                )
             )
-    for row, adjusted in zip(rows, statistics.holm([r["p"] for r in rows])):
-        row["p_holm"] = adjusted
+    _holm_table(rows)
     return rows
 
 
-def exploratory_anovas(records: list[RunRecord]) -> list[dict]:
+def _holm_table(rows: list) -> None:
+    """Set each row's Holm p over the table (or family) it belongs to."""
+    for row, adjusted in zip(rows, statistics.holm([r.p for r in rows])):
+        row.p_holm = adjusted
+
+
+def exploratory_anovas(records: list[RunRecord]) -> list[ExploratoryAnova]:
     """The same two-way ANOVA at every budget on each probe task, the masked-token share and the measured
     properties."""
     grouped = cells(records)
@@ -555,15 +587,15 @@ def exploratory_anovas(records: list[RunRecord]) -> list[dict]:
             if anova is None:
                 continue
             out.append(
-                {
-                    "budget": budget,
-                    "measure": name,
-                    "w_p": anova["w"]["p"],
-                    "s_p": anova["s"]["p"],
-                    "interaction_p": anova["interaction"]["p"],
-                    "w_means": anova["w"]["means"],
-                    "s_means": anova["s"]["means"],
-                }
+                ExploratoryAnova(
+                    budget=budget,
+                    measure=name,
+                    w_p=anova["w"]["p"],
+                    s_p=anova["s"]["p"],
+                    interaction_p=anova["interaction"]["p"],
+                    w_means=anova["w"]["means"],
+                    s_means=anova["s"]["means"],
+                )
             )
     return out
 
@@ -596,7 +628,7 @@ def sentence_sign_counts(entries: list[ZeroShotProbe]) -> tuple[int, int, int]:
     return sum(m > 0 for m in means), sum(m < 0 for m in means), sum(m == 0 for m in means)
 
 
-def exploratory_effect_tests(records: list[RunRecord], variants: dict[str, VariantSummary]) -> list[dict]:
+def exploratory_effect_tests(records: list[RunRecord], variants: dict[str, VariantSummary]) -> list[EffectTest]:
     """Exploratory tests of probe and length effects, Holm-corrected within each family (kind):
 
     * zero-shot PLL preference: a two-sided sign test over sentences (each sentence's outcome averaged over the
@@ -615,26 +647,26 @@ def exploratory_effect_tests(records: list[RunRecord], variants: dict[str, Varia
                 if r.variant == label and p in r.probe_zero_shot and r.probe_zero_shot[p].outcomes is not None
             ]
             tests.append(
-                {
-                    "kind": "zero_shot_pll_preference",
-                    "variant": label,
-                    "perturbation": p,
-                    "null": 50.0,
-                    "summary": v.zero_shot_pll_preference[p],
+                ZeroShotSignTest(
+                    kind="zero_shot_pll_preference",
+                    variant=label,
+                    perturbation=p,
+                    null=50.0,
+                    summary=v.zero_shot_pll_preference[p],
                     **statistics.sign_test(*sentence_sign_counts(entries)),
-                }
+                )
             )
         for p in v.probe_nli_deltas:
             values = list(_per_seed(records, label, lambda r, p=p: r.probe_nli.deltas.get(p)).values())
             tests.append(
-                {
-                    "kind": "probe_nli_delta",
-                    "variant": label,
-                    "perturbation": p,
-                    "null": 0.0,
-                    "summary": v.probe_nli_deltas[p],
-                    "p": statistics.one_sample_t_p(values, 0.0),
-                }
+                NliDeltaTest(
+                    kind="probe_nli_delta",
+                    variant=label,
+                    perturbation=p,
+                    null=0.0,
+                    summary=v.probe_nli_deltas[p],
+                    p=statistics.one_sample_t_p(values, 0.0),
+                )
             )
         multiples = [m for m, e in v.mlm.items() if e["applicable"]]
         for m in multiples[1:]:
@@ -642,19 +674,17 @@ def exploratory_effect_tests(records: list[RunRecord], variants: dict[str, Varia
             longer = _per_seed(records, label, lambda r, m=m: (r.mlm.get(m) or {}).get("loss"))
             differences = [longer[s] - base[s] for s in sorted(set(base) & set(longer))]
             tests.append(
-                {
-                    "kind": "length_loss_change",
-                    "variant": label,
-                    "multiple": m,
-                    "null": 0.0,
-                    "summary": statistics.summarize(differences),
-                    "p": statistics.one_sample_t_p(differences, 0.0),
-                }
+                LengthLossTest(
+                    kind="length_loss_change",
+                    variant=label,
+                    multiple=m,
+                    null=0.0,
+                    summary=statistics.summarize(differences),
+                    p=statistics.one_sample_t_p(differences, 0.0),
+                )
             )
-    for kind in dict.fromkeys(t["kind"] for t in tests):
-        family = [t for t in tests if t["kind"] == kind]
-        for test, adjusted in zip(family, statistics.holm([t["p"] for t in family])):
-            test["p_holm"] = adjusted
+    for kind in dict.fromkeys(t.kind for t in tests):
+        _holm_table([t for t in tests if t.kind == kind])
     return tests
 
 
@@ -978,22 +1008,22 @@ def _probe_fit_check(records: list[RunRecord], budgets: list[str]) -> list[Check
     ]
 
 
-def power_check(primary: list[dict]) -> list[Check]:
+def power_check(primary: list[PrimaryTest]) -> list[Check]:
     """The planned power of each primary test (a design check: the design must have it before it runs)."""
     checks = []
     for test in primary:
-        power = test["planned_power"]
+        power = test.planned_power
         checks.append(
             Check(
-                name=f"planned power: {test['hypothesis']}",
-                passed=power["all_budgets"] >= power["target"],
-                statement=f"power ≥ {power['target']:g} to find a spread of {power['effect']:g} points across the "
-                f"levels of {HYPOTHESES[test['hypothesis']]['factor']} at every budget, planned on the pilot's seed "
-                f"std ({power['sigma']:.2f} points), not on this run's",
-                detail=f"{power['all_budgets']:.3f} at every budget ({power['per_budget']:.3f} per budget; "
-                f"pilot budget correlation {power['budget_correlation']:g}; ≥ {power['union_bound']:.3f} whatever "
-                f"the correlation), {test['seeds_per_cell']} seeds × {test['cells']} cells; detects "
-                f"{test['detectable_spread'] or float('nan'):.1f} points with power {power['target']:g}",
+                name=f"planned power: {test.hypothesis}",
+                passed=power.all_budgets >= power.target,
+                statement=f"power ≥ {power.target:g} to find a spread of {power.effect:g} points across the "
+                f"levels of {HYPOTHESES[test.hypothesis]['factor']} at every budget, planned on the pilot's seed "
+                f"std ({power.sigma:.2f} points), not on this run's",
+                detail=f"{power.all_budgets:.3f} at every budget ({power.per_budget:.3f} per budget; "
+                f"pilot budget correlation {power.budget_correlation:g}; ≥ {power.union_bound:.3f} whatever "
+                f"the correlation), {test.seeds_per_cell} seeds × {test.cells} cells; detects "
+                f"{test.detectable_spread or float('nan'):.1f} points with power {power.target:g}",
             )
         )
     return checks

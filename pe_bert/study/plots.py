@@ -11,6 +11,7 @@ from ..analysis.capture import METRIC_TITLES
 from ..analysis.probes.registry import display_name, perturbation_order
 from .grid import level
 from .record_types import Summary, runs_of, variants_of
+from .sections import grid_of
 
 DPI = 110
 
@@ -80,11 +81,11 @@ def scatter(out: Path, summary: dict, plt, colours) -> dict:
 
 def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
     """The (w, s) grid: the word-order score and the measured locality and symmetry, cell means over seeds."""
-    grid = summary["grid"]
+    grid = grid_of(summary)
     if not grid:
         return {}
-    ws = sorted({g["w"] for g in grid})
-    ss = sorted({g["s"] for g in grid}, reverse=True)
+    ws = sorted({g.w for g in grid})
+    ss = sorted({g.s for g in grid}, reverse=True)
     panels = (
         ("outcome", "word-order score (points)", "viridis"),
         ("locality", "locality (sentences)", "magma"),
@@ -94,8 +95,9 @@ def grid_heatmaps(out: Path, summary: dict, plt) -> dict:
     for ax, (key, title, cmap) in zip(axes[0], panels):
         values = np.full((len(ss), len(ws)), np.nan)
         for g in grid:
-            if g[key]["mean"] is not None:
-                values[ss.index(g["s"]), ws.index(g["w"])] = g[key]["mean"]
+            mean = getattr(g.final, key)["mean"]
+            if mean is not None:
+                values[ss.index(g.s), ws.index(g.w)] = mean
         image = ax.imshow(values, cmap=cmap, aspect="auto")
         for (row, column), value in np.ndenumerate(values):
             if np.isfinite(value):
@@ -259,7 +261,7 @@ def length_generalisation(out: Path, summary: dict, plt, colours) -> dict:
 
 def write_plots(out: Path, summary: dict, tasks: list[str]) -> dict:
     plt = _pyplot()
-    colours = _colours(plt, list(summary["variants"]))
+    colours = _colours(plt, list(variants_of(summary)))
     plots = {}
     plots.update(grid_heatmaps(out, summary, plt))
     plots.update(scatter(out, summary, plt, colours))

@@ -37,17 +37,24 @@ def check_fields(kind: str, stored: Any, expected: list[str]) -> None:
 
 
 def _plain(value: Any) -> Any:
-    """`value` with every record in it (also inside dicts) as its dict."""
+    """`value` with every record in it (also inside dicts and lists) as its dict."""
     if isinstance(value, Record):
         return value.to_dict()
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list) and any(isinstance(v, Record) for v in value):
+        return [_plain(v) for v in value]
     return value
 
 
 def dict_of(record: type[Record]) -> Callable[[dict], dict]:
     """A reader of a stored {name: record dict} as {name: record}."""
     return lambda stored: {k: record.from_dict(v) for k, v in stored.items()}
+
+
+def list_of(record: type[Record]) -> Callable[[list], list]:
+    """A reader of a stored list of record dicts as a list of records."""
+    return lambda stored: [record.from_dict(v) for v in stored]
 
 
 @dataclass
@@ -257,6 +264,8 @@ __all__ = [
     "VariantSummary",
     "ZeroShotProbe",
     "check_fields",
+    "dict_of",
+    "list_of",
     "runs_of",
     "variants_of",
 ]

@@ -24,10 +24,20 @@ from . import hypotheses, statistics
 from .config import EXECUTION_SETTINGS
 from .grid import level
 from .hypotheses import OUTCOME
+from .hypothesis_records import (
+    Exploratory,
+    LengthLossTest,
+    Secondary,
+    ZeroShotSignTest,
+    exploratory_of,
+    paper_form_tests_of,
+    primary_tests_of,
+    secondary_of,
+)
 from .protocol import PROTOCOL
-from .record_types import RunRecord, variants_of
+from .record_types import Record, RunRecord, variants_of
 from .records import UNITS, aggregate, run_record
-from .sections import Check, Finding, checks_of, findings_of
+from .sections import CellMeasures, Finding, GridCell, checks_of, findings_of, grid_of
 
 # ---------------------------------------------------------------------------------------------------------------
 # Formatting
@@ -53,8 +63,9 @@ def fmt_summary(entry: dict | None, digits: int = 4, interval: bool = True) -> s
     return text
 
 
-def fmt_p(p, entry: dict | None = None) -> str:
-    """A p-value; `entry` with `p_bound` set: the p is a floor (statistics.bounded_p), written "< floor"."""
+def fmt_p(p, entry: Record | None = None) -> str:
+    """A p-value; `entry` (the record it belongs to) with `p_bound` set: the p is a floor (statistics.bounded_p),
+    written "< floor"."""
     if p is None:
         return "n/a"
     if hypotheses.at_p_floor(p, entry):
@@ -135,9 +146,9 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
         "probing_baselines": baselines,
         "design": shared.design,
         "variants": {label: v.to_dict() for label, v in variants.items()},
-        "grid": _grid(records),
-        "primary_tests": primary,
-        "paper_form_tests": hypotheses.paper_form_tests(records),
+        "grid": _dicts(_grid(records)),
+        "primary_tests": _dicts(primary),
+        "paper_form_tests": _dicts(hypotheses.paper_form_tests(records)),
         "controls": _dicts(hypotheses.controls(records, variants, corpus.get("floors", {}))),
         "design_checks": _dicts(
             hypotheses.design_checks(
@@ -145,12 +156,12 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
             )
             + hypotheses.power_check(primary)
         ),
-        "secondary": {"distance": hypotheses.distance_analysis(records, _distance_tasks(records))},
-        "exploratory": {
-            "correlations": hypotheses.exploratory_correlations(records),
-            "anovas": hypotheses.exploratory_anovas(records),
-            "effect_tests": hypotheses.exploratory_effect_tests(records, variants),
-        },
+        "secondary": Secondary(distance=hypotheses.distance_analysis(records, _distance_tasks(records))).to_dict(),
+        "exploratory": Exploratory(
+            correlations=hypotheses.exploratory_correlations(records),
+            anovas=hypotheses.exploratory_anovas(records),
+            effect_tests=hypotheses.exploratory_effect_tests(records, variants),
+        ).to_dict(),
         "runs": [r.to_dict() for r in records],
         "failures": [{"run": r.name, **r.failure} for r in records if r.failure],
     }
@@ -163,12 +174,12 @@ def build_summary(study, results, wall_time: float, workers: int, shared) -> dic
     return summary
 
 
-def _dicts(checks: list[Check]) -> list[dict]:
-    return [c.to_dict() for c in checks]
+def _dicts(records: list[Record]) -> list[dict]:
+    return [r.to_dict() for r in records]
 
 
-# The measures of a grid cell, by their key in results.json: the outcome, and the measured properties of attention
-# on held-out sentences and (prefixed `position_`) on identical tokens.
+# The measures of a grid cell, by their field of `CellMeasures`: the outcome, and the measured properties of
+# attention on held-out sentences and (prefixed `position_`) on identical tokens.
 _GRID_MEASURES = {
     "outcome": lambda n: n.outcome,
     **{
@@ -179,26 +190,24 @@ _GRID_MEASURES = {
 }
 
 
-def _grid(records: list[RunRecord]) -> list[dict]:
+def _grid(records: list[RunRecord]) -> list[GridCell]:
     """Per grid cell, every measure summarised over seeds at each budget (`budgets`) and at the final one."""
     grid = []
     for (w, s), runs in hypotheses.cells(records).items():
         budgets = sorted({b for r in runs for b in r.budgets}, key=int)
         by_budget = {
-            b: {
-                key: statistics.summarize([get(hypotheses.at(r, b)) for r in runs])
-                for key, get in _GRID_MEASURES.items()
-            }
+            b: CellMeasures(
+                **{
+                    key: statistics.summarize([get(hypotheses.at(r, b)) for r in runs])
+                    for key, get in _GRID_MEASURES.items()
+                }
+            )
             for b in budgets
         }
         grid.append(
-            {
-                "w": w,
-                "s": s,
-                "variants": sorted({r.variant for r in runs}),
-                **by_budget[budgets[-1]],
-                "budgets": by_budget,
-            }
+            GridCell(
+                w=w, s=s, variants=sorted({r.variant for r in runs}), final=by_budget[budgets[-1]], budgets=by_budget
+            )
         )
     return grid
 
@@ -212,29 +221,27 @@ def _distance_tasks(records: list[RunRecord]) -> list[str]:
 def findings(summary: dict) -> list[Finding]:
     """The findings table: one row per pre-registered test (primary first), its estimate at every budget."""
     rows = []
-    for test in summary["primary_tests"] + summary["paper_form_tests"]:
+    for test in primary_tests_of(summary) + paper_form_tests_of(summary):
         estimates = {}
-        for budget, entry in test["budgets"].items():
-            if entry.get("p") is None:
+        for budget, entry in test.budgets.items():
+            if entry.p is None:
                 estimates[budget] = "n/a"
-            elif test["kind"] == "primary":
-                low, high = entry["interval"]
-                estimates[budget] = (
-                    f"spread {entry['estimate']:.1f} [{low:.1f}, {high:.1f}], p {fmt_p(entry['p_holm'], entry)}"
-                )
+            elif test.kind == "primary":
+                low, high = entry.interval
+                p = fmt_p(entry.p_holm, entry)
+                estimates[budget] = f"spread {entry.estimate:.1f} [{low:.1f}, {high:.1f}], p {p}"
             else:
-                interval = entry["interval"]
-                ci = f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
-                estimates[budget] = f"ρ = {entry['rho']:.2f}{ci}, p {fmt_p(entry['p_holm'], entry)}"
+                ci = f" [{entry.interval[0]:.2f}, {entry.interval[1]:.2f}]" if entry.interval else ""
+                estimates[budget] = f"ρ = {entry.rho:.2f}{ci}, p {fmt_p(entry.p_holm, entry)}"
         rows.append(
             Finding(
-                claim=test["claim"],
-                kind=test["kind"],
-                test=test["test"],
+                claim=test.claim,
+                kind=test.kind,
+                test=test.test,
                 estimates=estimates,
-                p_holm=test["p_holm"],
-                verdict=test["verdict"],
-                statement=test["statement"],
+                p_holm=test.p_holm,
+                verdict=test.verdict,
+                statement=test.statement,
             )
         )
     return rows
@@ -316,14 +323,14 @@ def render_markdown(summary: dict, tasks: list[str]) -> str:
 
 
 def _header_section(summary: dict, tasks: list[str]) -> list[str]:
-    config, corpus, meta, grid = summary["config"], summary["corpus"], summary["metadata"], summary["grid"]
+    config, corpus, meta, grid = summary["config"], summary["corpus"], summary["metadata"], grid_of(summary)
     anchors = [label for label, v in variants_of(summary).items() if v.trained and not v.overrides]
     run = meta["this_run"]
     return [
         "# pe_bert study: do the locality and symmetry of positional encodings decide word-order performance?",
         "",
-        f"The intervention: the attenuated prior over a grid of {len({g['w'] for g in grid})} localities w × "
-        f"{len({g['s'] for g in grid})} symmetries s ({len(grid)} cells), anchors {', '.join(anchors) or 'none'}; "
+        f"The intervention: the attenuated prior over a grid of {len({g.w for g in grid})} localities w × "
+        f"{len({g.s for g in grid})} symmetries s ({len(grid)} cells), anchors {', '.join(anchors) or 'none'}; "
         f"{len(config['seeds'])} seeds {config['seeds']} each. Pretraining on the {corpus.get('source', 'given data')} "
         f"at budgets of {' and '.join(_steps(b) for b in summary['budgets']) or 'n/a'}; the {OUTCOME} is the "
         f"mean accuracy (points) of the frozen-feature probe(s) {', '.join(summary['outcome']['tasks'])} "
@@ -443,7 +450,7 @@ def _design_section(summary: dict, tasks: list[str]) -> list[str]:
 
 
 def _grid_section(summary: dict, tasks: list[str]) -> list[str]:
-    grid = summary["grid"]
+    grid = grid_of(summary)
     if not grid:
         return []
     budgets = [str(b) for b in summary["budgets"]]
@@ -457,13 +464,13 @@ def _grid_section(summary: dict, tasks: list[str]) -> list[str]:
     ]
     rows = [
         [
-            level(g["w"]),
-            level(g["s"]),
-            *[fmt_summary(g["budgets"].get(b, {}).get("outcome"), 1, False) for b in budgets],
-            fmt_summary(g["locality"], 3, False),
-            fmt_summary(g["symmetry_mass"], 3, False),
-            fmt(g["position_locality"]["mean"], 3),
-            fmt(g["position_symmetry_mass"]["mean"], 3),
+            level(g.w),
+            level(g.s),
+            *[fmt_summary(g.budgets[b].outcome if b in g.budgets else None, 1, False) for b in budgets],
+            fmt_summary(g.final.locality, 3, False),
+            fmt_summary(g.final.symmetry_mass, 3, False),
+            fmt(g.final.position_locality["mean"], 3),
+            fmt(g.final.position_symmetry_mass["mean"], 3),
         ]
         for g in grid
     ]
@@ -505,7 +512,7 @@ def _variants_section(summary: dict, tasks: list[str]) -> list[str]:
 
 
 def _secondary_section(summary: dict, tasks: list[str]) -> list[str]:
-    rows = summary["secondary"]["distance"]
+    rows = secondary_of(summary).distance
     if not rows:
         return []
     lines = [
@@ -522,14 +529,12 @@ def _secondary_section(summary: dict, tasks: list[str]) -> list[str]:
         ["task", "words between the nouns", "examples", "means by w", "local − global", "p (Holm)"],
         [
             [
-                r["task"],
-                f"{r['distance'][0]}–{r['distance'][1]}"
-                if r["distance"][0] != r["distance"][1]
-                else str(r["distance"][0]),
-                str(r["examples"]),
-                ", ".join(f"{k}: {fmt(v, 1)}" for k, v in r["w_means"].items()),
-                f"{r['most_local_minus_least_local']:+.1f}",
-                fmt_p(r["p_holm"], r),
+                r.task,
+                f"{r.distance[0]}–{r.distance[1]}" if r.distance[0] != r.distance[1] else str(r.distance[0]),
+                str(r.examples),
+                ", ".join(f"{k}: {fmt(v, 1)}" for k, v in r.w_means.items()),
+                f"{r.most_local_minus_least_local:+.1f}",
+                fmt_p(r.p_holm, r),
             ]
             for r in rows
         ],
@@ -537,7 +542,7 @@ def _secondary_section(summary: dict, tasks: list[str]) -> list[str]:
 
 
 def _exploratory_section(summary: dict, tasks: list[str]) -> list[str]:
-    exploratory = summary["exploratory"]
+    exploratory = exploratory_of(summary)
     lines = [
         "",
         "## Exploratory",
@@ -550,31 +555,31 @@ def _exploratory_section(summary: dict, tasks: list[str]) -> list[str]:
         ["property", "measured on", "n", "ρ [95 %]", "p", "p (Holm)"],
         [
             [
-                c["property"].replace("_", " "),
-                c["measured_on"],
-                str(len(c["variants"])),
-                f"{fmt(c['rho'], 2)} {_interval(c['interval'])}",
-                fmt_p(c["p"]),
-                fmt_p(c["p_holm"]),
+                c.property.replace("_", " "),
+                c.measured_on,
+                str(len(c.variants)),
+                f"{fmt(c.rho, 2)} {_interval(c.interval)}",
+                fmt_p(c.p),
+                fmt_p(c.p_holm),
             ]
-            for c in exploratory["correlations"]
+            for c in exploratory.correlations
         ],
     )
-    if exploratory["anovas"]:
+    if exploratory.anovas:
         lines += ["", "The two-way ANOVA on each measure (uncorrected p of the main effects and the interaction):", ""]
         lines += _table(
             ["budget", "measure", "p (w)", "p (s)", "p (w × s)", "means by w", "means by s"],
             [
                 [
-                    _steps(a["budget"]),
-                    a["measure"],
-                    fmt_p(a["w_p"]),
-                    fmt_p(a["s_p"]),
-                    fmt_p(a["interaction_p"]),
-                    ", ".join(f"{k}: {fmt(v, 2)}" for k, v in a["w_means"].items()),
-                    ", ".join(f"{k}: {fmt(v, 2)}" for k, v in a["s_means"].items()),
+                    _steps(a.budget),
+                    a.measure,
+                    fmt_p(a.w_p),
+                    fmt_p(a.s_p),
+                    fmt_p(a.interaction_p),
+                    ", ".join(f"{k}: {fmt(v, 2)}" for k, v in a.w_means.items()),
+                    ", ".join(f"{k}: {fmt(v, 2)}" for k, v in a.s_means.items()),
                 ]
-                for a in exploratory["anovas"]
+                for a in exploratory.anovas
             ],
         )
     return lines
@@ -638,15 +643,15 @@ def _zero_shot_section(summary: dict, tasks: list[str]) -> list[str]:
             "",
         ]
         tests = {
-            (t["variant"], t["perturbation"]): t
-            for t in summary["exploratory"]["effect_tests"]
-            if t["kind"] == "zero_shot_pll_preference"
+            (t.variant, t.perturbation): t
+            for t in exploratory_of(summary).effect_tests
+            if isinstance(t, ZeroShotSignTest)
         }
 
         def cell(label, p):
-            test = tests.get((label, p), {})
-            mark = " ✓" if test.get("p_holm") is not None and test["p_holm"] < PROTOCOL.alpha else ""
-            ties = f" ({test['ties']} ties)" if test.get("ties") else ""
+            test = tests.get((label, p))
+            mark = " ✓" if test and test.p_holm is not None and test.p_holm < PROTOCOL.alpha else ""
+            ties = f" ({test.ties} ties)" if test and test.ties else ""
             return fmt_summary(variants[label].zero_shot_pll_preference.get(p), 1, False) + mark + ties
 
         lines += _table(
@@ -701,8 +706,8 @@ def _mlm_section(summary: dict, tasks: list[str]) -> list[str]:
     lines += _table(header, rows)
     length = [
         t
-        for t in summary["exploratory"]["effect_tests"]
-        if t["kind"] == "length_loss_change" and t["p_holm"] is not None and t["p_holm"] < PROTOCOL.alpha
+        for t in exploratory_of(summary).effect_tests
+        if isinstance(t, LengthLossTest) and t.p_holm is not None and t.p_holm < PROTOCOL.alpha
     ]
     lines += [
         "",
@@ -710,10 +715,7 @@ def _mlm_section(summary: dict, tasks: list[str]) -> list[str]:
         "`sinusoidal`) cannot encode positions beyond `max_position_embeddings` "
         f"({config['max_position_embeddings']}) and are not applicable there. Length changes that survive "
         "Holm (paired t over seeds): "
-        + (
-            ", ".join(f"{t['variant']} {fmt(t['summary']['mean'], 3)} nats at {t['multiple']}×" for t in length)
-            or "none"
-        )
+        + (", ".join(f"{t.variant} {fmt(t.summary['mean'], 3)} nats at {t.multiple}×" for t in length) or "none")
         + ".",
     ]
     return lines
