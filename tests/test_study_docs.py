@@ -60,7 +60,7 @@ def test_a_changed_number_is_caught(tmp_path):
     for file in docs.FILES:
         (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / file).write_text((ROOT / file).read_text())
-    for artifact in (docs.REFERENCE, docs.PILOT_LR, docs.PILOT_DESIGN):
+    for artifact in (docs.REFERENCE, docs.QUICKSTART, docs.PILOT_LR, docs.PILOT_DESIGN):
         (tmp_path / artifact).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / artifact).write_text((ROOT / artifact).read_text())
     readme = tmp_path / "README.md"

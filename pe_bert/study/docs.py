@@ -4,7 +4,8 @@
     python -m pe_bert.study.docs --check   # exit 1 (naming the blocks) when a block differs from its artifact
 
 The artifacts: `docs/reference/results.json`, the confirmatory run of the default study (what `pe-bert study`
-writes, committed with its plots in docs/img/), and `docs/pilot/lr.json` / `docs/pilot/design.json`, the pilot
+writes, committed with its plots in docs/img/), `docs/reference/quickstart.json`, README's first command timed on a
+fresh clone (`benchmarks/bench_quickstart.py`), and `docs/pilot/lr.json` / `docs/pilot/design.json`, the pilot
 that the protocol was tuned on (`benchmarks/pilot_study.py`). A generated block sits between
 `<!-- BEGIN generated: NAME -->` and `<!-- END generated: NAME -->`; everything between is replaced. The blocks
 reuse the report's own sections (`pe_bert.study.report`), so README, docs and report.md cannot disagree.
@@ -21,6 +22,7 @@ from pathlib import Path
 REFERENCE = Path("docs/reference/results.json")
 PILOT_LR = Path("docs/pilot/lr.json")
 PILOT_DESIGN = Path("docs/pilot/design.json")
+QUICKSTART = Path("docs/reference/quickstart.json")
 FILES = ("README.md", "docs/study.md")
 _BLOCK = re.compile(
     r"(<!-- BEGIN generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- END generated: (?P=name) -->)", re.S
@@ -69,6 +71,20 @@ def run_block(summary: dict) -> list[str]:
         f"and {cpu / 60:.1f} minutes of CPU with {meta['workers']} worker processes on {meta['cpu_count']} cores "
         f"(pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, torch {meta['torch']}, Python "
         f"{meta['python']}).",
+    ]
+
+
+def quickstart_block(timing: dict) -> list[str]:
+    """How long README's first command took on a fresh clone, installation and study apart, against the budget."""
+    within = "within" if timing["total_s"] <= timing["budget_s"] else "over"
+    same = "identical" if timing["identical_to_reference"] else "not identical"
+    cache = "with pip's cache" if timing["pip_cache"] else "no pip cache"
+    return [
+        f"Timed on a fresh clone by `benchmarks/bench_quickstart.py` (a new virtual environment, {cache}; "
+        f"{timing['date']}, commit `{timing['commit'][:8]}`): {timing['total_s'] / 60:.1f} minutes on "
+        f"{timing['cpu_count']} CPU cores, {timing['install_s'] / 60:.1f} to install and "
+        f"{timing['study_s'] / 60:.1f} for the study, {within} the budget of {timing['budget_s'] / 60:.0f} minutes; "
+        f"its results.json was {same} to the reference's apart from metadata.",
     ]
 
 
@@ -208,6 +224,8 @@ BLOCKS = {
 
 
 def render(name: str, root: Path) -> str:
+    if name == "study-quickstart":
+        return "\n".join(quickstart_block(json.loads((root / QUICKSTART).read_text()))) + "\n"
     if name == "study-pilot":
         lr = json.loads((root / PILOT_LR).read_text())
         design = json.loads((root / PILOT_DESIGN).read_text())
