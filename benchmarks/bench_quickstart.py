@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -33,22 +32,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pe_bert.interrupts import INTERRUPTED_STATUS
+from pe_bert.study.docs import QUICKSTART, REFERENCE, quickstart_command
+
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = Path("docs/reference/results.json")
-SAVED = Path("docs/reference/quickstart.json")
 # The study's plots that README and docs/study.md show, as docs/img/study_<name>.
 PLOTS = ("grid_heatmaps.png", "scatter_properties.png", "length_generalisation.png")
 BUDGET_S = 15 * 60
-
-
-def quickstart_command(readme: Path) -> str:
-    """The first command of README's Quickstart (its first ```bash block)."""
-    text = readme.read_text()
-    section = text[text.index("## Quickstart") :]
-    match = re.search(r"```bash\n(.+?)\n```", section, re.S)
-    if match is None:
-        raise SystemExit(f"{readme}: no ```bash block under '## Quickstart'.")
-    return match.group(1).strip()
 
 
 def _without_metadata(path: Path) -> str:
@@ -114,7 +104,7 @@ def timed_quickstart(work: Path, pip_cache: bool, root: Path = ROOT) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--save", action="store_true", help=f"write the measurement to {SAVED}")
+    parser.add_argument("--save", action="store_true", help=f"write the measurement to {QUICKSTART}")
     parser.add_argument("--pip-cache", action="store_true", help="let pip use its cache (default: none, as fresh)")
     parser.add_argument("--keep", action="store_true", help="keep the clone, the venv and the log")
     parser.add_argument(
@@ -134,6 +124,9 @@ def main(argv=None) -> int:
             for name in PLOTS:
                 shutil.copyfile(study / name, ROOT / "docs" / "img" / f"study_{name}")
             print(f"updated {REFERENCE} and docs/img/study_*.png from this run")
+    except KeyboardInterrupt:  # Ctrl-C reached the running part too (one process group), which has stopped
+        print(f"interrupted; nothing saved (log: {work / 'quickstart.log'})", file=sys.stderr)
+        return INTERRUPTED_STATUS
     finally:
         if not args.keep:
             shutil.rmtree(work / "venv", ignore_errors=True)
@@ -148,8 +141,8 @@ def main(argv=None) -> int:
         f"{measured['load_average_after'][0]})"
     )
     if args.save:
-        (ROOT / SAVED).write_text(json.dumps(measured, indent=2) + "\n")
-        print(f"wrote {SAVED}")
+        (ROOT / QUICKSTART).write_text(json.dumps(measured, indent=2) + "\n")
+        print(f"wrote {QUICKSTART}")
     return 0 if measured["identical_to_reference"] else 1
 
 

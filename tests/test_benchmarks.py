@@ -79,3 +79,25 @@ def test_quickstart_times_a_fresh_clone_and_compares_its_results(tmp_path):
     assert measured["total_s"] >= measured["install_s"] + measured["study_s"] - 0.2
     (repo / "docs" / "reference" / "results.json").write_text(json.dumps({**reference, "verdict": "null"}))
     assert bench.timed_quickstart(tmp_path / "work2", pip_cache=True, root=repo)["identical_to_reference"] is False
+
+
+def test_quickstart_stops_at_ctrl_c_with_one_line_and_cleans_up(monkeypatch, capsys, tmp_path):
+    """Ctrl-C reaches the running part and this script alike: it ends with status 130 and one line, saves nothing
+    and removes the clone and the venv."""
+    from pe_bert.interrupts import INTERRUPTED_STATUS
+
+    bench = _load("bench_quickstart")
+    work = tmp_path / "work"
+
+    def interrupted(where, pip_cache):
+        (where / "clone").mkdir()
+        (where / "venv").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench.tempfile, "mkdtemp", lambda prefix: str(work.mkdir() or work))
+    monkeypatch.setattr(bench, "timed_quickstart", interrupted)
+    saved = (bench.ROOT / bench.QUICKSTART).read_text()
+    assert bench.main(["--save"]) == INTERRUPTED_STATUS
+    assert capsys.readouterr().err.strip().startswith("interrupted; nothing saved")
+    assert not (work / "clone").exists() and not (work / "venv").exists()
+    assert (bench.ROOT / bench.QUICKSTART).read_text() == saved

@@ -71,3 +71,27 @@ def test_a_changed_number_is_caught(tmp_path):
     assert docs.update(tmp_path, check=True) == ["README.md: study-findings"]
     docs.update(tmp_path)  # regenerating restores it
     assert docs.update(tmp_path, check=True) == [] and readme.read_text() == (ROOT / "README.md").read_text()
+
+
+def test_the_quickstart_timing_is_of_readmes_current_command():
+    """quickstart.json timed a command: README's first command must still be that command, or the time is stale."""
+    timing = json.loads((ROOT / docs.QUICKSTART).read_text())
+    assert timing["command"] == docs.quickstart_command(ROOT / "README.md"), (
+        "README's first command changed: rerun `python benchmarks/bench_quickstart.py --save`"
+    )
+    assert timing["total_s"] == pytest.approx(timing["install_s"] + timing["study_s"], abs=0.2)
+    assert timing["pip_cache"] is False  # what a fresh machine has
+
+
+def test_the_quickstart_block_says_when_a_run_is_over_budget_or_differs():
+    timing = json.loads((ROOT / docs.QUICKSTART).read_text())
+    text = " ".join(docs.quickstart_block(timing))
+    assert f"{timing['total_s'] / 60:.1f} minutes" in text and "within the budget of 15 minutes" in text
+    slow = {**timing, "total_s": timing["budget_s"] + 60.0, "identical_to_reference": False}
+    text = " ".join(docs.quickstart_block(slow))
+    assert "over the budget of 15 minutes" in text and "was not identical to the reference's" in text
+
+
+def test_an_unknown_block_name_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match=r"No generated block is named 'study-typo'.*study-findings"):
+        docs.render("study-typo", read=lambda path: {})

@@ -14,6 +14,7 @@ reuse the report's own sections (`pe_bert.study.report`), so README, docs and re
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -72,6 +73,16 @@ def run_block(summary: dict) -> list[str]:
         f"(pe_bert {meta['pe_bert']}, transformers {meta['transformers']}, torch {meta['torch']}, Python "
         f"{meta['python']}).",
     ]
+
+
+def quickstart_command(readme: Path) -> str:
+    """The first command of README's Quickstart (its first ```bash block): what `quickstart.json` timed."""
+    text = readme.read_text()
+    section = text[text.index("## Quickstart") :]
+    match = re.search(r"```bash\n(.+?)\n```", section, re.S)
+    if match is None:
+        raise ValueError(f"{readme}: no ```bash block under '## Quickstart'.")
+    return match.group(1).strip()
 
 
 def quickstart_block(timing: dict) -> list[str]:
@@ -134,7 +145,7 @@ def pilot_block(lr: dict, design: dict) -> list[str]:
     return lines
 
 
-def protocol_table_block(summary: dict | None = None) -> list[str]:
+def protocol_table_block() -> list[str]:
     """The protocol's settings, from the code that freezes them (pe_bert/study/protocol.py)."""
     from .protocol import PROTOCOL, protocol_digest
 
@@ -178,7 +189,7 @@ def protocol_table_block(summary: dict | None = None) -> list[str]:
     return ["| | |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
 
 
-def power_block(summary: dict | None = None) -> list[str]:
+def power_block() -> list[str]:
     """The planned power of the default design (what `planned_power` computes before the confirmatory run)."""
     from .grid import LOCALITY, SYMMETRY
     from .hypotheses import FIRST_HOLM_ALPHA, HYPOTHESES, minimum_detectable_spread, planned_power
@@ -209,40 +220,41 @@ def power_block(summary: dict | None = None) -> list[str]:
     return lines
 
 
+# Every block: the artifacts it is generated from (parsed, passed in this order) and the function that writes it.
 BLOCKS = {
-    "study-findings": findings_block,
-    "study-verdicts": verdicts_block,
-    "study-run": run_block,
-    "study-protocol": _section("_protocol_section"),
-    "study-controls": _section("_controls_section"),
-    "study-design-checks": _section("_design_section"),
-    "study-grid": _section("_grid_section"),
-    "study-secondary": _section("_secondary_section"),
-    "study-protocol-table": protocol_table_block,
-    "study-power": power_block,
+    "study-findings": ((REFERENCE,), findings_block),
+    "study-verdicts": ((REFERENCE,), verdicts_block),
+    "study-run": ((REFERENCE,), run_block),
+    "study-protocol": ((REFERENCE,), _section("_protocol_section")),
+    "study-controls": ((REFERENCE,), _section("_controls_section")),
+    "study-design-checks": ((REFERENCE,), _section("_design_section")),
+    "study-grid": ((REFERENCE,), _section("_grid_section")),
+    "study-secondary": ((REFERENCE,), _section("_secondary_section")),
+    "study-quickstart": ((QUICKSTART,), quickstart_block),
+    "study-pilot": ((PILOT_LR, PILOT_DESIGN), pilot_block),
+    "study-protocol-table": ((), protocol_table_block),
+    "study-power": ((), power_block),
 }
 
 
-def render(name: str, root: Path) -> str:
-    if name == "study-quickstart":
-        return "\n".join(quickstart_block(json.loads((root / QUICKSTART).read_text()))) + "\n"
-    if name == "study-pilot":
-        lr = json.loads((root / PILOT_LR).read_text())
-        design = json.loads((root / PILOT_DESIGN).read_text())
-        return "\n".join(pilot_block(lr, design)) + "\n"
-    summary = json.loads((root / REFERENCE).read_text())
-    return "\n".join(BLOCKS[name](summary)) + "\n"
+def render(name: str, read) -> str:
+    """Block `name`'s body; `read(path)` gives an artifact's parsed JSON."""
+    if name not in BLOCKS:
+        raise ValueError(f"No generated block is named {name!r}; the blocks are: {', '.join(BLOCKS)}.")
+    artifacts, block = BLOCKS[name]
+    return "\n".join(block(*(read(path) for path in artifacts))) + "\n"
 
 
 def update(root: Path, check: bool = False) -> list[str]:
     """Rewrite (or with `check`, compare) every generated block of FILES; returns the blocks that differed."""
+    read = functools.cache(lambda path: json.loads((root / path).read_text()))  # each artifact parsed once
     stale = []
     for file in FILES:
         path = root / file
         text = path.read_text()
 
         def replace(match: re.Match, file=file) -> str:
-            body = render(match["name"], root)
+            body = render(match["name"], read)
             if body != match["body"]:
                 stale.append(f"{file}: {match['name']}")
             return match.group(1) + body + match.group(4)
